@@ -1,0 +1,66 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "GrantLedger",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "grantledger", targets: ["grantledger"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Pure domain: value types, commands, events, deciders. No I/O.
+        .target(name: "GrantDomain", swiftSettings: swiftSettings),
+        // The PostgreSQL event store and its migrations runner.
+        .target(
+            name: "EventStore",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Projection runtime and read models (top-level folder, fixed by the product card).
+        .target(
+            name: "Projections",
+            dependencies: ["EventStore", "GrantDomain"],
+            path: "Projections",
+            swiftSettings: swiftSettings
+        ),
+        // HTTP surface.
+        .target(
+            name: "GrantAPI",
+            dependencies: [
+                "EventStore", "GrantDomain", "Projections",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "grantledger",
+            dependencies: [
+                "EventStore", "GrantDomain", "Projections", "GrantAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EventStoreTests",
+            dependencies: ["EventStore"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

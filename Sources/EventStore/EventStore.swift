@@ -1,0 +1,224 @@
+import Crypto
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The PostgreSQL event store: atomic multi-stream appends with expected
+/// versions and idempotency keys, stream reads, and reads of all events in
+/// commit order that never skip an event committed late.
+///
+/// Row loops run in nonisolated functions: iterating rows on an actor costs an
+/// executor hop per row.
+public struct EventStore: Sendable {
+    public struct Configuration: Sendable {
+        /// The largest payload plus metadata of one event, in bytes.
+        public var maximumPayloadBytes: Int
+        /// The channel appends are announced on.
+        public var notificationChannel: String
+
+        public init(maximumPayloadBytes: Int = 1 << 20, notificationChannel: String = "grantledger_events") {
+            self.maximumPayloadBytes = maximumPayloadBytes
+            self.notificationChannel = notificationChannel
+        }
+    }
+
+    /// The longest event type name the store accepts.
+    public static let maximumEventTypeLength = 100
+    /// The longest idempotency key the store accepts.
+    public static let maximumIdempotencyKeyLength = 200
+
+    public let client: PostgresClient
+    public let configuration: Configuration
+    let logger: Logger
+    let appendSignal: AppendSignal
+
+    public init(client: PostgresClient, configuration: Configuration = Configuration(), logger: Logger) {
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+        self.appendSignal = AppendSignal()
+    }
+
+    // MARK: Append
+
+    /// Appends to one or more streams atomically. Every stream's expected
+    /// version is checked before anything is written; a clash on any stream
+    /// writes nothing and throws ``EventStoreError/wrongExpectedVersion(stream:expected:actual:)``.
+    ///
+    /// With an idempotency key, a second append with the same key and content
+    /// writes nothing and returns the first result; other content under the
+    /// same key throws ``EventStoreError/idempotencyKeyReused(key:)``.
+    @discardableResult
+    public func append(_ writes: [StreamWrite], idempotencyKey: String? = nil) async throws -> AppendResult {
+        let batch = try AppendBatch(writes: writes, idempotencyKey: idempotencyKey, configuration: configuration)
+        let rows: PostgresRowSequence
+        do {
+            rows = try await client.query(batch.query, logger: logger)
+            for try await (replayed, transactionId, first, last, versions)
+                in rows.decode((Bool, Int64, Int64, Int64, [Int64]).self) {
+                appendSignal.signal()
+                return AppendResult(
+                    replayed: replayed, transactionId: transactionId, firstPosition: first, lastPosition: last,
+                    streamVersions: Dictionary(uniqueKeysWithValues: zip(writes.map(\.stream), versions)))
+            }
+        } catch let error as PSQLError {
+            throw try mapAppendError(error, writes: writes)
+        }
+        preconditionFailure("append_events returned no row")
+    }
+
+    /// Appends events to a single stream.
+    @discardableResult
+    public func append(
+        to stream: StreamID, expected: ExpectedVersion, events: [NewEvent], idempotencyKey: String? = nil
+    ) async throws -> AppendResult {
+        try await append([StreamWrite(stream: stream, expected: expected, events: events)], idempotencyKey: idempotencyKey)
+    }
+
+    private func mapAppendError(_ error: PSQLError, writes: [StreamWrite]) throws -> any Error {
+        guard let state = error.serverInfo?[.sqlState] else { return error }
+        let detail = error.serverInfo?[.detail] ?? ""
+        switch state {
+        case "GL001":
+            struct Clash: Decodable { var stream: String; var actual: Int64 }
+            let clash = try JSONDecoder().decode(Clash.self, from: Data(detail.utf8))
+            let expected = writes.first { $0.stream.rawValue == clash.stream }?.expected ?? .any
+            return EventStoreError.wrongExpectedVersion(stream: clash.stream, expected: expected, actual: clash.actual)
+        case "GL002":
+            return EventStoreError.idempotencyKeyReused(key: detail)
+        case "23505" where error.serverInfo?[.constraintName] == "streams_pkey":
+            // Two appends created the same stream at once; this one lost.
+            let stream = writes.first { $0.expected != .any }?.stream.rawValue ?? writes[0].stream.rawValue
+            let expected = writes.first { $0.stream.rawValue == stream }?.expected ?? .any
+            return EventStoreError.wrongExpectedVersion(stream: stream, expected: expected, actual: nil)
+        case "22P02", "22P05", "22032":
+            return EventStoreError.invalidPayload(reason: error.serverInfo?[.message] ?? "rejected by PostgreSQL")
+        default:
+            return error
+        }
+    }
+
+    // MARK: Read
+
+    /// A stream's events from `version` on, in stream order.
+    public func readStream(_ stream: StreamID, from version: Int64 = 1, limit: Int = Int(Int32.max)) async throws -> [RecordedEvent] {
+        try await collect(client.execute(ReadStream(stream: stream.rawValue, fromVersion: version, limit: Int64(limit)), logger: logger))
+    }
+
+    /// Up to `limit` events after `checkpoint`, in commit order. Only events
+    /// of transactions older than every transaction still running are
+    /// returned, so an event that commits later can never land behind a
+    /// checkpoint a reader already passed.
+    public func readAll(after checkpoint: Checkpoint, limit: Int) async throws -> [RecordedEvent] {
+        try await collect(client.execute(ReadAll(after: checkpoint, limit: Int64(limit)), logger: logger))
+    }
+
+    private func collect<Rows: AsyncSequence>(_ rows: Rows) async throws -> [RecordedEvent] where Rows.Element == RecordedEvent {
+        var events: [RecordedEvent] = []
+        for try await event in rows {
+            events.append(event)
+        }
+        return events
+    }
+
+    /// The newest position in the store, and how far readers of all events
+    /// are held back by transactions still running.
+    public func head() async throws -> (position: Int64, readable: Checkpoint?) {
+        let rows = try await client.query("""
+            SELECT coalesce((SELECT max(global_position) FROM events), 0),
+                   (SELECT transaction_id::text::int8 FROM events
+                     WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                     ORDER BY transaction_id DESC, global_position DESC LIMIT 1),
+                   (SELECT global_position FROM events
+                     WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                     ORDER BY transaction_id DESC, global_position DESC LIMIT 1)
+            """, logger: logger)
+        for try await (position, transaction, readable) in rows.decode((Int64, Int64?, Int64?).self) {
+            let checkpoint = transaction.flatMap { tx in readable.map { Checkpoint(transactionId: tx, position: $0) } }
+            return (position, checkpoint)
+        }
+        return (0, nil)
+    }
+
+    // MARK: Notifications
+
+    /// Announces appends on the notification channel, at most one
+    /// notification in flight, until cancelled. Appends do not notify inside
+    /// their own transaction: PostgreSQL makes every notifying transaction
+    /// commit one at a time, which would serialise all writers.
+    public func runNotifier() async {
+        for await _ in appendSignal.signals {
+            do {
+                try await client.query("SELECT pg_notify(\(configuration.notificationChannel), '')", logger: logger)
+            } catch {
+                logger.warning("could not notify readers of new events; they will poll", metadata: ["error": "\(String(reflecting: error))"])
+            }
+        }
+    }
+
+    /// Reads all events after `checkpoint` in commit order, batch by batch,
+    /// then waits for new ones, until cancelled. Wakes on a notification and
+    /// also polls, so a lost notification only delays.
+    public func tail(
+        after checkpoint: Checkpoint,
+        batchSize: Int = 5_000,
+        pollInterval: Duration = .milliseconds(500),
+        _ handle: @escaping @Sendable ([RecordedEvent]) async throws -> Void
+    ) async throws {
+        let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await listen(wake: wake, retryAfter: pollInterval) }
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: pollInterval)
+                    wake.yield()
+                }
+            }
+            group.addTask {
+                var position = checkpoint
+                wake.yield()
+                for await _ in wakeups {
+                    while true {
+                        let batch = try await readAll(after: position, limit: batchSize)
+                        guard let last = batch.last else { break }
+                        try await handle(batch)
+                        position = last.checkpoint
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+
+    private func listen(wake: AsyncStream<Void>.Continuation, retryAfter delay: Duration) async {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: configuration.notificationChannel) { notifications in
+                        wake.yield()
+                        for try await _ in notifications {
+                            wake.yield()
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("LISTEN failed; polling until it is back", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            try? await Task.sleep(for: delay)
+        }
+    }
+}
+
+/// Coalesces "something was appended" into at most one pending signal.
+final class AppendSignal: Sendable {
+    let signals: AsyncStream<Void>
+    private let continuation: AsyncStream<Void>.Continuation
+
+    init() {
+        (signals, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    func signal() { continuation.yield() }
+}

@@ -1,0 +1,131 @@
+import Crypto
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Applies the numbered SQL files of `db/` in order, each in its own
+/// transaction, and records each with its checksum. Concurrent runs (tests in
+/// parallel, several processes starting) take turns on an advisory lock.
+public struct Migrator: Sendable {
+    public struct Migration: Sendable, Hashable {
+        public var version: Int
+        public var name: String
+        public var sql: String
+        public var checksum: String
+    }
+
+    public enum Failure: Error, CustomStringConvertible, Hashable {
+        case changedAfterApplying(name: String, recorded: String, current: String)
+        case badFileName(String)
+        case duplicateVersion(Int)
+        case noMigrations(directory: String)
+
+        public var description: String {
+            switch self {
+            case .changedAfterApplying(let name, let recorded, let current):
+                "migration \(name) was changed after it was applied (recorded checksum \(recorded.prefix(12)), file now \(current.prefix(12))); add a new migration instead of editing an applied one"
+            case .badFileName(let name):
+                "migration file \(name) must be named NNNN_description.sql"
+            case .duplicateVersion(let version):
+                "two migration files share the number \(version)"
+            case .noMigrations(let directory):
+                "no migrations found in \(directory)"
+            }
+        }
+    }
+
+    /// Arbitrary but fixed: the key of the session advisory lock migrations take.
+    static let lockKey: Int64 = 0x6772_616e_746c_6467
+
+    public let migrations: [Migration]
+
+    public init(directory: URL) throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            .filter { $0.hasSuffix(".sql") }
+            .sorted()
+        var migrations: [Migration] = []
+        for name in names {
+            guard let underscore = name.firstIndex(of: "_"), let version = Int(name[..<underscore]) else {
+                throw Failure.badFileName(name)
+            }
+            if migrations.contains(where: { $0.version == version }) { throw Failure.duplicateVersion(version) }
+            let sql = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+            let checksum = SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+            migrations.append(Migration(version: version, name: name, sql: sql, checksum: checksum))
+        }
+        guard !migrations.isEmpty else { throw Failure.noMigrations(directory: directory.path) }
+        self.migrations = migrations.sorted { $0.version < $1.version }
+    }
+
+    /// The migrations folder: `GRANTLEDGER_MIGRATIONS`, else `db/` in the
+    /// working directory or in a parent of the executable's folder.
+    public static func defaultDirectory() -> URL? {
+        if let explicit = ProcessInfo.processInfo.environment["GRANTLEDGER_MIGRATIONS"] {
+            return URL(fileURLWithPath: explicit)
+        }
+        var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        while folder.path != "/" {
+            candidates.append(folder)
+            folder.deleteLastPathComponent()
+        }
+        return candidates.map { $0.appendingPathComponent("db") }
+            .first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("0001_event_store.sql").path) }
+    }
+
+    /// Applies what is not applied yet; returns the names applied now.
+    @discardableResult
+    public func migrate(client: PostgresClient, logger: Logger) async throws -> [String] {
+        try await client.withConnection { connection in
+            try await connection.query("SELECT pg_advisory_lock(\(Self.lockKey))", logger: logger)
+            do {
+                let applied = try await apply(on: connection, logger: logger)
+                try await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
+                return applied
+            } catch {
+                _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    private func apply(on connection: PostgresConnection, logger: Logger) async throws -> [String] {
+        try await connection.query("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    integer     PRIMARY KEY,
+                name       text        NOT NULL,
+                checksum   text        NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )
+            """, logger: logger)
+        var recorded: [Int: (name: String, checksum: String)] = [:]
+        for try await (version, name, checksum) in try await connection.query(
+            "SELECT version, name, checksum FROM schema_migrations", logger: logger
+        ).decode((Int, String, String).self) {
+            recorded[version] = (name, checksum)
+        }
+        var appliedNow: [String] = []
+        for migration in migrations {
+            if let previous = recorded[migration.version] {
+                guard previous.checksum == migration.checksum else {
+                    throw Failure.changedAfterApplying(
+                        name: migration.name, recorded: previous.checksum, current: migration.checksum)
+                }
+                continue
+            }
+            try await connection.withTransaction(logger: logger) { connection in
+                try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
+                for statement in SQLScript.statements(migration.sql) {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query("""
+                    INSERT INTO schema_migrations (version, name, checksum)
+                    VALUES (\(migration.version), \(migration.name), \(migration.checksum))
+                    """, logger: logger)
+            }
+            logger.info("applied migration \(migration.name)")
+            appliedNow.append(migration.name)
+        }
+        return appliedNow
+    }
+}

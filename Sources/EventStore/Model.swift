@@ -1,0 +1,174 @@
+import Foundation
+
+/// The name of a stream: one aggregate's history, such as `pool-<uuid>`.
+///
+/// Checked on construction against the same rule the `events` table enforces,
+/// so a bad name is a typed error before anything is sent to PostgreSQL.
+public struct StreamID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The longest stream name the store accepts, in characters.
+    public static let maximumLength = 200
+
+    public let rawValue: String
+
+    public init(_ rawValue: String) throws(EventStoreError) {
+        if rawValue.isEmpty {
+            throw .invalidStreamID(rawValue, reason: "must not be empty")
+        }
+        if rawValue.count > Self.maximumLength {
+            throw .invalidStreamID(rawValue, reason: "longer than \(Self.maximumLength) characters")
+        }
+        if rawValue.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw .invalidStreamID(rawValue, reason: "contains a control character")
+        }
+        self.rawValue = rawValue
+    }
+
+    public var description: String { rawValue }
+
+    public static func < (lhs: StreamID, rhs: StreamID) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// What a writer believes about a stream's current version.
+public enum ExpectedVersion: Hashable, Sendable, CustomStringConvertible {
+    /// Append whatever the stream holds.
+    case any
+    /// The stream must not exist yet.
+    case noStream
+    /// The stream must hold exactly this many events (its last version).
+    case exactly(Int64)
+
+    /// The encoding `append_events` takes: -1 any, 0 no stream, n exact.
+    var databaseValue: Int64 {
+        switch self {
+        case .any: -1
+        case .noStream: 0
+        case .exactly(let version): version
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .any: "any"
+        case .noStream: "no stream"
+        case .exactly(let version): "\(version)"
+        }
+    }
+}
+
+/// Who did what, on whose behalf: stored with every event, covered by its hash.
+public struct EventMetadata: Codable, Hashable, Sendable {
+    public var actor: String?
+    public var role: String?
+    public var command: String?
+    public var correlationId: UUID?
+    public var causationId: UUID?
+    public var idempotencyKey: String?
+
+    public init(
+        actor: String? = nil, role: String? = nil, command: String? = nil,
+        correlationId: UUID? = nil, causationId: UUID? = nil, idempotencyKey: String? = nil
+    ) {
+        self.actor = actor
+        self.role = role
+        self.command = command
+        self.correlationId = correlationId
+        self.causationId = causationId
+        self.idempotencyKey = idempotencyKey
+    }
+}
+
+/// An event to append. `data` is its JSON payload, already encoded.
+public struct NewEvent: Sendable {
+    public var eventId: UUID
+    public var type: String
+    public var schemaVersion: Int32
+    public var data: String
+    public var metadata: EventMetadata
+    public var occurredAt: Date
+
+    public init(
+        eventId: UUID = UUID(), type: String, schemaVersion: Int32 = 1, data: String,
+        metadata: EventMetadata = EventMetadata(), occurredAt: Date
+    ) {
+        self.eventId = eventId
+        self.type = type
+        self.schemaVersion = schemaVersion
+        self.data = data
+        self.metadata = metadata
+        self.occurredAt = occurredAt
+    }
+}
+
+/// The events for one stream within an append, with the version expected.
+/// A write with no events only checks the stream's version.
+public struct StreamWrite: Sendable {
+    public var stream: StreamID
+    public var expected: ExpectedVersion
+    public var events: [NewEvent]
+
+    public init(stream: StreamID, expected: ExpectedVersion, events: [NewEvent]) {
+        self.stream = stream
+        self.expected = expected
+        self.events = events
+    }
+}
+
+/// Where a reader of all events stands: events are read in commit order,
+/// that is by writing transaction, then by position within it.
+public struct Checkpoint: Hashable, Sendable, Comparable, Codable, CustomStringConvertible {
+    public var transactionId: Int64
+    public var position: Int64
+
+    public static let start = Checkpoint(transactionId: 0, position: 0)
+
+    public init(transactionId: Int64, position: Int64) {
+        self.transactionId = transactionId
+        self.position = position
+    }
+
+    public static func < (lhs: Checkpoint, rhs: Checkpoint) -> Bool {
+        (lhs.transactionId, lhs.position) < (rhs.transactionId, rhs.position)
+    }
+
+    public var description: String { "\(transactionId)/\(position)" }
+}
+
+/// The outcome of an append.
+public struct AppendResult: Hashable, Sendable {
+    /// True when the idempotency key had been used: nothing was written and
+    /// this is the first append's result.
+    public var replayed: Bool
+    public var transactionId: Int64
+    /// Global positions of the first and last events written.
+    public var firstPosition: Int64
+    public var lastPosition: Int64
+    /// Each written stream's version after the append, in the order given.
+    public var streamVersions: [StreamID: Int64]
+
+    /// The checkpoint of the last event written: a reader past it has seen the append.
+    public var checkpoint: Checkpoint { Checkpoint(transactionId: transactionId, position: lastPosition) }
+}
+
+/// An event as stored.
+public struct RecordedEvent: Sendable, Hashable {
+    public var position: Int64
+    public var transactionId: Int64
+    public var eventId: UUID
+    public var streamId: String
+    public var streamVersion: Int64
+    public var type: String
+    public var schemaVersion: Int32
+    /// The JSON payload as PostgreSQL renders it (jsonb's canonical text).
+    public var data: String
+    /// The metadata as JSON text; see ``decodedMetadata()``.
+    public var metadata: String
+    public var occurredAt: Date
+    public var recordedAt: Date
+    public var hash: Data
+
+    public var checkpoint: Checkpoint { Checkpoint(transactionId: transactionId, position: position) }
+
+    public func decodedMetadata() throws -> EventMetadata {
+        try JSONDecoder().decode(EventMetadata.self, from: Data(metadata.utf8))
+    }
+}

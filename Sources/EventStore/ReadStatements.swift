@@ -1,0 +1,69 @@
+import Foundation
+import PostgresNIO
+
+/// The columns every read returns, decoded into a ``RecordedEvent``.
+private let eventColumns = """
+    global_position, transaction_id::text::int8 AS transaction, event_id, stream_id, stream_version,
+    event_type, schema_version, data::text, metadata::text, occurred_at, recorded_at, hash
+    """
+
+private func decodeEvent(_ row: PostgresRow) throws -> RecordedEvent {
+    let (position, transaction, eventId, streamId, version, type, schema, data, metadata, occurred, recorded, hash) =
+        try row.decode((Int64, Int64, UUID, String, Int64, String, Int32, String, String, Date, Date, Data).self)
+    return RecordedEvent(
+        position: position, transactionId: transaction, eventId: eventId, streamId: streamId,
+        streamVersion: version, type: type, schemaVersion: schema, data: data, metadata: metadata,
+        occurredAt: occurred, recordedAt: recorded, hash: hash)
+}
+
+/// A page of all events in commit order. `ORDER BY events.transaction_id`
+/// names the table column: the output alias of the same name would defeat
+/// the `(transaction_id, global_position)` index.
+struct ReadAll: PostgresPreparedStatement {
+    static let sql = """
+        SELECT \(eventColumns) FROM events
+        WHERE (events.transaction_id, global_position) > ($1::text::xid8, $2)
+          AND events.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY events.transaction_id, global_position
+        LIMIT $3
+        """
+    typealias Row = RecordedEvent
+
+    var after: Checkpoint
+    var limit: Int64
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 3)
+        bindings.append(String(after.transactionId))
+        bindings.append(after.position)
+        bindings.append(limit)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> RecordedEvent { try decodeEvent(row) }
+}
+
+/// A stream's events from a version on.
+struct ReadStream: PostgresPreparedStatement {
+    static let sql = """
+        SELECT \(eventColumns) FROM events
+        WHERE stream_id = $1 AND stream_version >= $2
+        ORDER BY stream_version
+        LIMIT $3
+        """
+    typealias Row = RecordedEvent
+
+    var stream: String
+    var fromVersion: Int64
+    var limit: Int64
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 3)
+        bindings.append(stream)
+        bindings.append(fromVersion)
+        bindings.append(limit)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> RecordedEvent { try decodeEvent(row) }
+}

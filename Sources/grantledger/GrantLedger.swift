@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct GrantLedger: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grantledger",
+        abstract: "Event-sourced grant and project management.",
+        subcommands: [Migrate.self, Serve.self]
+    )
+}

@@ -1,0 +1,132 @@
+import Foundation
+import PostgresNIO
+import Testing
+@testable import EventStore
+
+@Suite("Appending events")
+struct AppendTests {
+    @Test("events are stored in stream order with chained hashes")
+    func appendAndRead() async throws {
+        try await TestDatabase.withStore { store in
+            let stream = TestDatabase.uniqueStream()
+            let first = try await store.append(to: stream, expected: .noStream, events: [
+                TestDatabase.event("Opened", #"{"title": "STEM i Nord"}"#), TestDatabase.event("Noted"),
+            ])
+            let second = try await store.append(to: stream, expected: .exactly(2), events: [TestDatabase.event("Closed")])
+            #expect(first.streamVersions[stream] == 2)
+            #expect(second.streamVersions[stream] == 3)
+            #expect(first.lastPosition - first.firstPosition == 1)
+            #expect(!first.replayed)
+
+            let events = try await store.readStream(stream)
+            #expect(events.map(\.streamVersion) == [1, 2, 3])
+            #expect(events.map(\.type) == ["Opened", "Noted", "Closed"])
+            #expect(events[0].data == #"{"title": "STEM i Nord"}"#)
+            #expect(try events[0].decodedMetadata().actor == "tester")
+            #expect(Set(events.map(\.hash)).count == 3)
+
+            // Each hash covers the previous one: recompute the chain in SQL.
+            let rows = try await store.client.query("""
+                SELECT count(*) FROM events
+                WHERE stream_id = \(stream.rawValue)
+                  AND hash = sha256(previous_hash || event_content(event_id, stream_id, stream_version, event_type,
+                                    schema_version, occurred_at, recorded_at, data, metadata))
+                  AND previous_hash = coalesce((SELECT p.hash FROM events p WHERE p.stream_id = events.stream_id
+                                                AND p.stream_version = events.stream_version - 1), ''::bytea)
+                """)
+            for try await valid in rows.decode(Int.self) { #expect(valid == 3) }
+            #expect(try await store.readStream(stream, from: 3).map(\.type) == ["Closed"])
+        }
+    }
+
+    @Test("a writer with a stale expected version is refused and writes nothing")
+    func optimisticConcurrencyConflict() async throws {
+        try await TestDatabase.withStore { store in
+            let stream = TestDatabase.uniqueStream()
+            try await store.append(to: stream, expected: .noStream, events: [TestDatabase.event()])
+
+            await #expect(throws: EventStoreError.wrongExpectedVersion(stream: stream.rawValue, expected: .noStream, actual: 1)) {
+                try await store.append(to: stream, expected: .noStream, events: [TestDatabase.event()])
+            }
+            await #expect(throws: EventStoreError.wrongExpectedVersion(stream: stream.rawValue, expected: .exactly(4), actual: 1)) {
+                try await store.append(to: stream, expected: .exactly(4), events: [TestDatabase.event()])
+            }
+            try await store.append(to: stream, expected: .any, events: [TestDatabase.event()])
+            #expect(try await TestDatabase.count(stream, in: store) == 2)
+        }
+    }
+
+    @Test("concurrent writers on one stream: exactly one wins each version")
+    func concurrentWritersOnOneStream() async throws {
+        try await TestDatabase.withStore { store in
+            let stream = TestDatabase.uniqueStream()
+            let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<12 {
+                    group.addTask {
+                        do {
+                            try await store.append(to: stream, expected: .noStream, events: [TestDatabase.event()])
+                            return true
+                        } catch EventStoreError.wrongExpectedVersion {
+                            return false
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 }.count == 1)
+            #expect(try await TestDatabase.count(stream, in: store) == 1)
+        }
+    }
+
+    @Test("one clashing stream in a multi-stream append writes nothing to any stream")
+    func multiStreamAtomicity() async throws {
+        try await TestDatabase.withStore { store in
+            let application = TestDatabase.uniqueStream("application")
+            let pool = TestDatabase.uniqueStream("pool")
+            let grant = TestDatabase.uniqueStream("grant")
+            try await store.append(to: pool, expected: .noStream, events: [TestDatabase.event("PoolCreated")])
+
+            await #expect(throws: EventStoreError.wrongExpectedVersion(stream: pool.rawValue, expected: .exactly(7), actual: 1)) {
+                try await store.append([
+                    StreamWrite(stream: application, expected: .noStream, events: [TestDatabase.event("ApplicationApproved")]),
+                    StreamWrite(stream: grant, expected: .noStream, events: [TestDatabase.event("GrantAwarded")]),
+                    StreamWrite(stream: pool, expected: .exactly(7), events: [TestDatabase.event("MoneyCommitted")]),
+                ])
+            }
+            #expect(try await TestDatabase.count(application, in: store) == 0)
+            #expect(try await TestDatabase.count(grant, in: store) == 0)
+            #expect(try await TestDatabase.count(pool, in: store) == 1)
+
+            let result = try await store.append([
+                StreamWrite(stream: application, expected: .noStream, events: [TestDatabase.event("ApplicationApproved")]),
+                StreamWrite(stream: grant, expected: .noStream, events: [TestDatabase.event("GrantAwarded"), TestDatabase.event("TrancheScheduled")]),
+                StreamWrite(stream: pool, expected: .exactly(1), events: [TestDatabase.event("MoneyCommitted")]),
+            ])
+            #expect(result.streamVersions == [application: 1, grant: 2, pool: 2])
+            #expect(result.lastPosition - result.firstPosition == 3)
+            let events = try await store.readStream(grant)
+            #expect(Set(events.map(\.transactionId)) == [result.transactionId])
+        }
+    }
+
+    @Test("a stream listed without events is checked, not written")
+    func conditionOnlyStream() async throws {
+        try await TestDatabase.withStore { store in
+            let meeting = TestDatabase.uniqueStream("meeting")
+            let application = TestDatabase.uniqueStream("application")
+            try await store.append(to: meeting, expected: .noStream, events: [TestDatabase.event("MeetingHeld")])
+            await #expect(throws: EventStoreError.self) {
+                try await store.append([
+                    StreamWrite(stream: meeting, expected: .exactly(2), events: []),
+                    StreamWrite(stream: application, expected: .any, events: [TestDatabase.event("Decided")]),
+                ])
+            }
+            let result = try await store.append([
+                StreamWrite(stream: meeting, expected: .exactly(1), events: []),
+                StreamWrite(stream: application, expected: .any, events: [TestDatabase.event("Decided")]),
+            ])
+            #expect(result.streamVersions == [meeting: 1, application: 1])
+            #expect(try await TestDatabase.count(meeting, in: store) == 1)
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+import Testing
+@testable import EventStore
+
+/// Many writers append while one reader tails all events. Positions are
+/// handed out before commit, so transactions commit out of position order;
+/// the test forces such inversions and proves that a reader paging by
+/// position alone misses events while the store's commit-order tail sees
+/// every event exactly once.
+@Suite("Reading all events while writers race")
+struct CommitOrderRaceTests {
+    static let writers = 16
+    static let appendsPerWriter = 200
+    static let slowTransactions = 8
+
+    /// What one reader has seen so far.
+    final class Seen: Sendable {
+        private let state = Mutex<(ids: [UUID], lastPosition: Int64)>(([], 0))
+        func add(_ ids: some Sequence<UUID>, lastPosition: Int64) {
+            state.withLock { $0.ids.append(contentsOf: ids); $0.lastPosition = max($0.lastPosition, lastPosition) }
+        }
+        var ids: [UUID] { state.withLock { $0.ids } }
+        var lastPosition: Int64 { state.withLock { $0.lastPosition } }
+    }
+
+    @Test("the commit-order tail sees every event exactly once; reading by position alone would not")
+    func raceWritersAgainstTail() async throws {
+        try await TestDatabase.withStore { store in
+            let prefix = "race-\(UUID().uuidString.prefix(8).lowercased())-"
+            let start = try await store.head()
+            let from = Checkpoint(transactionId: 0, position: 0)
+            let tailSeen = Seen(), naiveSeen = Seen()
+            let written = Seen()
+            let expectedCount = Self.writers * Self.appendsPerWriter + Self.slowTransactions
+
+            try await withThrowingTaskGroup(of: Void.self) { readers in
+                readers.addTask {
+                    try await store.tail(after: from, batchSize: 500, pollInterval: .milliseconds(20)) { batch in
+                        let mine = batch.filter { $0.streamId.hasPrefix(prefix) }
+                        tailSeen.add(mine.map(\.eventId), lastPosition: batch.last!.position)
+                    }
+                }
+                readers.addTask { try await Self.readByPositionAlone(store, prefix: prefix, after: start.position, into: naiveSeen) }
+
+                try await withThrowingTaskGroup(of: Void.self) { writers in
+                    for writer in 0..<Self.writers {
+                        writers.addTask {
+                            for n in 0..<Self.appendsPerWriter {
+                                let stream = try StreamID("\(prefix)\(writer)-\(n % 10)")
+                                let event = TestDatabase.event("Noted", #"{"writer": \#(writer), "n": \#(n)}"#)
+                                try await store.append(to: stream, expected: .any, events: [event])
+                                written.add([event.eventId], lastPosition: 0)
+                            }
+                        }
+                    }
+                    for slow in 0..<Self.slowTransactions {
+                        writers.addTask {
+                            let event = try await Self.appendCommittingLate(store, stream: try StreamID("\(prefix)slow-\(slow)"), naive: naiveSeen)
+                            written.add([event], lastPosition: 0)
+                        }
+                    }
+                    try await writers.waitForAll()
+                }
+
+                let deadline = ContinuousClock.now + .seconds(60)
+                while tailSeen.ids.count < expectedCount && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                try await Task.sleep(for: .milliseconds(300))  // would reveal duplicates arriving late
+                readers.cancelAll()
+            }
+
+            let writtenIds = Set(written.ids)
+            #expect(writtenIds.count == expectedCount)
+            #expect(tailSeen.ids.count == expectedCount, "the tail saw every event")
+            #expect(Set(tailSeen.ids) == writtenIds, "the tail saw exactly the events written")
+            #expect(Set(tailSeen.ids).count == tailSeen.ids.count, "the tail saw no event twice")
+            // The hazard is real in this run: paging by position alone lost the late commits.
+            #expect(Set(naiveSeen.ids).count < expectedCount, "a reader by position alone missed events")
+        }
+    }
+
+    /// Appends inside a transaction that commits only after a reader by
+    /// position alone has moved past the event's position.
+    static func appendCommittingLate(_ store: EventStore, stream: StreamID, naive: Seen) async throws -> UUID {
+        let event = TestDatabase.event("CommittedLate")
+        let batch = try AppendBatch(writes: [StreamWrite(stream: stream, expected: .noStream, events: [event])],
+                                    idempotencyKey: nil, configuration: store.configuration)
+        try await store.client.withTransaction(logger: TestDatabase.logger) { connection in
+            var position: Int64 = 0
+            for try await (_, _, first, _, _) in try await connection.query(batch.query, logger: TestDatabase.logger)
+                .decode((Bool, Int64, Int64, Int64, [Int64]).self) {
+                position = first
+            }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while naive.lastPosition <= position && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        return event.eventId
+    }
+
+    /// The reader this store exists to avoid: `WHERE global_position > last`.
+    static func readByPositionAlone(_ store: EventStore, prefix: String, after start: Int64, into seen: Seen) async throws {
+        var last = start
+        while !Task.isCancelled {
+            var ids: [UUID] = []
+            let rows = try await store.client.query("""
+                SELECT global_position, event_id, stream_id FROM events
+                WHERE global_position > \(last) ORDER BY global_position LIMIT 500
+                """)
+            for try await (position, id, stream) in rows.decode((Int64, UUID, String).self) {
+                last = position
+                if stream.hasPrefix(prefix) { ids.append(id) }
+            }
+            seen.add(ids, lastPosition: last)
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    @Test("readAll returns events in strictly increasing commit order")
+    func readAllOrder() async throws {
+        try await TestDatabase.withStore { store in
+            let stream = TestDatabase.uniqueStream()
+            for _ in 0..<5 {
+                try await store.append(to: stream, expected: .any, events: [TestDatabase.event(), TestDatabase.event()])
+            }
+            let head = try await store.head()
+            var checkpoint = Checkpoint.start
+            var previous: Checkpoint?
+            var mine = 0
+            while true {
+                let page = try await store.readAll(after: checkpoint, limit: 1_000)
+                guard let last = page.last else { break }
+                for event in page {
+                    if let previous { #expect(previous < event.checkpoint) }
+                    previous = event.checkpoint
+                    if event.streamId == stream.rawValue { mine += 1 }
+                }
+                checkpoint = last.checkpoint
+            }
+            #expect(mine == 10)
+            #expect(head.readable != nil)
+        }
+    }
+}

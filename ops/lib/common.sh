@@ -1,0 +1,49 @@
+# Shared helpers for the ops/ scripts. Sourced, never run.
+
+# The project root, whatever the caller's working directory.
+GL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+log() { printf '%s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Puts PostgreSQL's server binaries on PATH; Debian keeps them outside it.
+find_postgres_bin() {
+  if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
+    return 0
+  fi
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do
+    if [ -x "$dir/initdb" ]; then
+      PATH="$dir:$PATH"
+      export PATH
+      return 0
+    fi
+  done
+  return 1
+}
+
+# Installs the PostgreSQL server and client through apt-get when missing.
+ensure_postgres_installed() {
+  if find_postgres_bin && command -v psql >/dev/null 2>&1; then
+    return 0
+  fi
+  log "PostgreSQL not found: installing it with apt-get"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql postgresql-client >/dev/null
+  find_postgres_bin || die "PostgreSQL installed, but initdb is still not found"
+}
+
+# Prints a TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+  local port
+  for _ in $(seq 1 200); do
+    port=$(( 20000 + RANDOM % 30000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  die "no free port found on 127.0.0.1"
+}
