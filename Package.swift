@@ -32,6 +32,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Command handling: load, decide, append atomically, retry on a version clash.
+        .target(
+            name: "GrantCommands",
+            dependencies: [
+                "EventStore", "GrantDomain",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Projection runtime and read models (top-level folder, fixed by the product card).
         .target(
             name: "Projections",
@@ -43,7 +52,7 @@ let package = Package(
         .target(
             name: "GrantAPI",
             dependencies: [
-                "EventStore", "GrantDomain", "Projections",
+                "EventStore", "GrantDomain", "GrantCommands", "Projections",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -52,9 +61,19 @@ let package = Package(
         .executableTarget(
             name: "grantledger",
             dependencies: [
-                "EventStore", "GrantDomain", "Projections", "GrantAPI",
+                "EventStore", "GrantDomain", "GrantCommands", "Projections", "GrantAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GrantDomainTests",
+            dependencies: ["GrantDomain"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GrantCommandsTests",
+            dependencies: ["GrantCommands", "GrantDomain", "EventStore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

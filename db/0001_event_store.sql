@@ -102,6 +102,7 @@ DECLARE
     v_hashes      bytea[]  := array_fill(''::bytea, ARRAY[cardinality(p_stream_ids)]);
     v_previous    idempotency_keys%ROWTYPE;
     v_version     bigint;
+    v_found       boolean;
     v_hash        bytea;
     v_first       bigint;
     v_last        bigint;
@@ -135,7 +136,8 @@ BEGIN
     FOR i IN SELECT s.ord FROM unnest(p_stream_ids) WITH ORDINALITY AS s(id, ord) ORDER BY s.id LOOP
         SELECT h.version, h.last_hash INTO v_version, v_hash
         FROM streams h WHERE h.stream_id = p_stream_ids[i] FOR UPDATE;
-        IF NOT FOUND THEN
+        v_found := FOUND;
+        IF NOT v_found THEN
             v_version := 0;
             v_hash := ''::bytea;
         END IF;
@@ -144,7 +146,7 @@ BEGIN
                 USING ERRCODE = 'GL001',
                       DETAIL = json_build_object('stream', p_stream_ids[i], 'expected', p_expected[i], 'actual', v_version)::text;
         END IF;
-        IF v_version = 0 THEN
+        IF NOT v_found THEN
             -- A concurrent creator of the same stream makes this insert fail
             -- with a unique violation before any event is written.
             INSERT INTO streams (stream_id, version, last_hash) VALUES (p_stream_ids[i], 0, ''::bytea);

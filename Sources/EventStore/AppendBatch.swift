@@ -7,7 +7,8 @@ import PostgresNIO
 struct AppendBatch {
     let query: PostgresQuery
 
-    init(writes: [StreamWrite], idempotencyKey: String?, configuration: EventStore.Configuration) throws {
+    init(writes: [StreamWrite], idempotency: Idempotency?, configuration: EventStore.Configuration) throws {
+        let idempotencyKey = idempotency?.key
         try Self.validate(writes: writes, idempotencyKey: idempotencyKey, configuration: configuration)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -34,7 +35,7 @@ struct AppendBatch {
                 eventType: event.type, bytes: event.data.utf8.count + meta.utf8.count,
                 limit: configuration.maximumPayloadBytes)
         }
-        let fingerprint = idempotencyKey.map { _ in Self.fingerprint(writes) }
+        let fingerprint = idempotency.map { $0.fingerprint ?? Self.fingerprint(writes) }
         query = try """
             SELECT replayed, transaction_id, first_position, last_position, stream_versions
             FROM append_events(\(streamIds), \(expected), \(eventIds), \(eventStreams), \(types),

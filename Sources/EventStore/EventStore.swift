@@ -50,7 +50,15 @@ public struct EventStore: Sendable {
     /// same key throws ``EventStoreError/idempotencyKeyReused(key:)``.
     @discardableResult
     public func append(_ writes: [StreamWrite], idempotencyKey: String? = nil) async throws -> AppendResult {
-        let batch = try AppendBatch(writes: writes, idempotencyKey: idempotencyKey, configuration: configuration)
+        try await append(writes, idempotency: idempotencyKey.map { Idempotency(key: $0) })
+    }
+
+    /// Appends with an idempotency key whose fingerprint the caller may
+    /// supply: a command handler fingerprints the command, not the events it
+    /// decided, since a retry decides against newer state.
+    @discardableResult
+    public func append(_ writes: [StreamWrite], idempotency: Idempotency?) async throws -> AppendResult {
+        let batch = try AppendBatch(writes: writes, idempotency: idempotency, configuration: configuration)
         let rows: PostgresRowSequence
         do {
             rows = try await client.query(batch.query, logger: logger)
@@ -96,6 +104,20 @@ public struct EventStore: Sendable {
         default:
             return error
         }
+    }
+
+    /// The result of the append that used `key`, with the fingerprint it was
+    /// used with, if any append did.
+    public func idempotentResult(for key: String) async throws -> (fingerprint: Data, result: AppendResult)? {
+        let rows = try await client.query("""
+            SELECT fingerprint, (result ->> 'transactionId')::int8, (result ->> 'firstPosition')::int8,
+                   (result ->> 'lastPosition')::int8
+            FROM idempotency_keys WHERE key = \(key) AND result IS NOT NULL
+            """, logger: logger)
+        for try await (fingerprint, transaction, first, last) in rows.decode((Data, Int64, Int64, Int64).self) {
+            return (fingerprint, AppendResult(replayed: true, transactionId: transaction, firstPosition: first, lastPosition: last, streamVersions: [:]))
+        }
+        return nil
     }
 
     // MARK: Read

@@ -172,3 +172,15 @@ public struct RecordedEvent: Sendable, Hashable {
         try JSONDecoder().decode(EventMetadata.self, from: Data(metadata.utf8))
     }
 }
+
+/// An idempotency key and what makes a retry "the same request". Without a
+/// fingerprint, the append's streams, expected versions, types and payloads are used.
+public struct Idempotency: Hashable, Sendable {
+    public var key: String
+    public var fingerprint: Data?
+
+    public init(key: String, fingerprint: Data? = nil) {
+        self.key = key
+        self.fingerprint = fingerprint
+    }
+}

@@ -130,3 +130,20 @@ struct AppendTests {
         }
     }
 }
+
+@Suite("Checking streams without writing")
+struct CheckOnlyTests {
+    @Test("checking a stream that does not exist yet does not block its creation")
+    func checkThenCreate() async throws {
+        try await TestDatabase.withStore { store in
+            let checked = TestDatabase.uniqueStream("checked")
+            let other = TestDatabase.uniqueStream()
+            try await store.append([
+                StreamWrite(stream: checked, expected: .noStream, events: []),
+                StreamWrite(stream: other, expected: .noStream, events: [TestDatabase.event()]),
+            ])
+            let created = try await store.append(to: checked, expected: .noStream, events: [TestDatabase.event()])
+            #expect(created.streamVersions[checked] == 1)
+        }
+    }
+}

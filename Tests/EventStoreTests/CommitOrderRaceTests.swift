@@ -88,7 +88,7 @@ struct CommitOrderRaceTests {
     static func appendCommittingLate(_ store: EventStore, stream: StreamID, naive: Seen) async throws -> UUID {
         let event = TestDatabase.event("CommittedLate")
         let batch = try AppendBatch(writes: [StreamWrite(stream: stream, expected: .noStream, events: [event])],
-                                    idempotencyKey: nil, configuration: store.configuration)
+                                    idempotency: nil, configuration: store.configuration)
         try await store.client.withTransaction(logger: TestDatabase.logger) { connection in
             var position: Int64 = 0
             for try await (_, _, first, _, _) in try await connection.query(batch.query, logger: TestDatabase.logger)
@@ -128,13 +128,18 @@ struct CommitOrderRaceTests {
             for _ in 0..<5 {
                 try await store.append(to: stream, expected: .any, events: [TestDatabase.event(), TestDatabase.event()])
             }
-            let head = try await store.head()
             var checkpoint = Checkpoint.start
             var previous: Checkpoint?
             var mine = 0
-            while true {
+            // Other tests' open transactions may hold the newest events back
+            // for a while: keep reading until ours are all visible.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while mine < 10 && ContinuousClock.now < deadline {
                 let page = try await store.readAll(after: checkpoint, limit: 1_000)
-                guard let last = page.last else { break }
+                guard let last = page.last else {
+                    try await Task.sleep(for: .milliseconds(20))
+                    continue
+                }
                 for event in page {
                     if let previous { #expect(previous < event.checkpoint) }
                     previous = event.checkpoint
@@ -143,7 +148,7 @@ struct CommitOrderRaceTests {
                 checkpoint = last.checkpoint
             }
             #expect(mine == 10)
-            #expect(head.readable != nil)
+            #expect(try await store.head().readable != nil)
         }
     }
 }

@@ -1,0 +1,138 @@
+import Crypto
+import EventStore
+import Foundation
+import GrantDomain
+import Logging
+
+/// Who sent a command and how to recognise its retry.
+public struct CommandContext: Sendable {
+    public var actor: String
+    public var role: String
+    /// With a fingerprint of the request: a retry with the same key and
+    /// fingerprint returns the first result and appends nothing.
+    public var idempotency: Idempotency?
+    public var correlationId: UUID
+    public var causationId: UUID?
+
+    public init(actor: String, role: String, idempotency: Idempotency? = nil, correlationId: UUID = UUID(), causationId: UUID? = nil) {
+        self.actor = actor
+        self.role = role
+        self.idempotency = idempotency
+        self.correlationId = correlationId
+        self.causationId = causationId
+    }
+
+    /// A key whose fingerprint is the command's own description.
+    public static func fingerprint(_ description: String) -> Data {
+        Data(SHA256.hash(data: Data(description.utf8)))
+    }
+}
+
+/// What a command did: where its last event landed (for read-your-writes).
+public struct CommandResult: Hashable, Sendable {
+    public var position: Int64
+    public var transactionId: Int64
+    /// True when this was a retry of a command already carried out.
+    public var replayed: Bool
+}
+
+public enum CommandError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Writers kept changing the streams this command reads.
+    case concurrencyConflict(stream: String, attempts: Int)
+    case idempotencyKeyReused(key: String)
+
+    public var description: String {
+        switch self {
+        case .concurrencyConflict(let stream, let attempts):
+            "stream \(stream) kept changing; gave up after \(attempts) attempts"
+        case .idempotencyKeyReused(let key):
+            "idempotency key \(key) was already used for a different request"
+        }
+    }
+}
+
+/// An aggregate as loaded for one attempt: its state and the version the
+/// append will expect.
+public struct Loaded<A: Aggregate>: Sendable {
+    public var state: A
+    public var version: Int64
+    public var stream: StreamID
+
+    /// Appends `events` to this stream, expecting it unchanged since loaded.
+    public func write(_ events: [any DomainEvent]) -> PendingWrite {
+        PendingWrite(stream: stream, expected: version == 0 ? .noStream : .exactly(version), events: events)
+    }
+
+    /// Writes nothing, but fails the append if the stream changed: for
+    /// streams a decision read but does not change.
+    public func unchanged() -> PendingWrite { write([]) }
+}
+
+public struct PendingWrite: Sendable {
+    public var stream: StreamID
+    public var expected: ExpectedVersion
+    public var events: [any DomainEvent]
+}
+
+/// Loads aggregates for one attempt of a command.
+public struct Session: Sendable {
+    let store: EventStore
+
+    public init(store: EventStore) { self.store = store }
+
+    public func load<A: Aggregate>(_ type: A.Type, _ id: UUID) async throws -> Loaded<A> {
+        let stream = try StreamID(A.streamName(id))
+        let recorded = try await store.readStream(stream)
+        let events = try recorded.map { try EventCoding.decode(type: $0.type, data: Data($0.data.utf8), among: A.eventTypes) }
+        return Loaded(state: A.replay(events), version: recorded.last?.streamVersion ?? 0, stream: stream)
+    }
+}
+
+/// The layer between the domain and the API: loads the streams a command
+/// needs, decides, and appends with every loaded version expected, in one
+/// atomic append. On a version clash it re-reads and decides again, a
+/// bounded number of times.
+public struct CommandHandler: Sendable {
+    public let store: EventStore
+    public var maximumAttempts: Int
+
+    public init(store: EventStore, maximumAttempts: Int = 10) {
+        self.store = store
+        self.maximumAttempts = maximumAttempts
+    }
+
+    public func execute(
+        _ command: String, _ context: CommandContext,
+        _ plan: @Sendable (Session) async throws -> [PendingWrite]
+    ) async throws -> CommandResult {
+        if let idempotency = context.idempotency, let previous = try await store.idempotentResult(for: idempotency.key) {
+            guard idempotency.fingerprint == nil || previous.fingerprint == idempotency.fingerprint else {
+                throw CommandError.idempotencyKeyReused(key: idempotency.key)
+            }
+            return CommandResult(position: previous.result.lastPosition, transactionId: previous.result.transactionId, replayed: true)
+        }
+        let metadata = EventMetadata(actor: context.actor, role: context.role, command: command, correlationId: context.correlationId,
+                                     causationId: context.causationId, idempotencyKey: context.idempotency?.key)
+        var lastClash = ""
+        for attempt in 1...maximumAttempts {
+            let writes = try await plan(Session(store: store))
+            let streamWrites = try writes.map { write in
+                StreamWrite(stream: write.stream, expected: write.expected, events: try write.events.map { event in
+                    NewEvent(type: type(of: event).eventType, schemaVersion: type(of: event).schemaVersion,
+                             data: try EventCoding.encode(event), metadata: metadata, occurredAt: event.occurredAt)
+                })
+            }
+            do {
+                let result = try await store.append(streamWrites, idempotency: context.idempotency)
+                return CommandResult(position: result.lastPosition, transactionId: result.transactionId, replayed: result.replayed)
+            } catch EventStoreError.wrongExpectedVersion(let stream, _, _) {
+                lastClash = stream
+                // Back off a little, at random, so racing writers spread out.
+                try await Task.sleep(for: .microseconds(Int.random(in: 0...(500 * attempt))))
+            } catch EventStoreError.idempotencyKeyReused(let key) {
+                throw CommandError.idempotencyKeyReused(key: key)
+            }
+        }
+        throw CommandError.concurrencyConflict(stream: lastClash, attempts: maximumAttempts)
+    }
+}

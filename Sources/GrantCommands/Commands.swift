@@ -1,0 +1,157 @@
+import EventStore
+import Foundation
+import GrantDomain
+
+/// Every command of the domain, each a plan: what to load, how to decide,
+/// what to append. Names follow the API's verbs.
+extension CommandHandler {
+    public func createSteeringGroup(_ command: CreateSteeringGroup, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("CreateSteeringGroup", context) { session in
+            let group = try await session.load(SteeringGroupState.self, command.groupId)
+            return [group.write(try command.decide(group.state))]
+        }
+    }
+
+    public func createPool(_ command: CreatePool, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("CreatePool", context) { session in
+            let pool = try await session.load(PoolState.self, command.poolId)
+            let group = try await session.load(SteeringGroupState.self, command.steeringGroupId)
+            return [pool.write(try command.decide(pool: pool.state, group: group.state))]
+        }
+    }
+
+    public func adjustBudget(poolId: UUID, _ command: AdjustBudget, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("AdjustBudget", context) { session in
+            let pool = try await session.load(PoolState.self, poolId)
+            return [pool.write(try command.decide(pool: pool.state, poolId: poolId))]
+        }
+    }
+
+    public func openCall(_ command: OpenCall, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("OpenCall", context) { session in
+            let call = try await session.load(CallState.self, command.callId)
+            let pool = try await session.load(PoolState.self, command.poolId)
+            return [call.write(try command.decide(call: call.state, pool: pool.state))]
+        }
+    }
+
+    public func draftApplication(_ command: DraftApplication, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("DraftApplication", context) { session in
+            let application = try await session.load(ApplicationState.self, command.applicationId)
+            let call = try await session.load(CallState.self, command.callId)
+            let pool = try await session.load(PoolState.self, call.state.opened?.poolId ?? command.callId)
+            return [application.write(try command.decide(application: application.state, call: call.state, pool: pool.state))]
+        }
+    }
+
+    public func amendApplication(_ command: AmendApplication, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("AmendApplication", context) { session in
+            let (application, call, pool, group) = try await loadForApplication(session, command.applicationId)
+            return [application.write(try command.decide(application: application.state, call: call.state, pool: pool.state, group: group?.state))]
+                + (group.map { [$0.unchanged()] } ?? [])
+        }
+    }
+
+    public func submitApplication(_ command: SubmitApplication, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("SubmitApplication", context) { session in
+            let (application, call, pool, group) = try await loadForApplication(session, command.applicationId)
+            // The membership rule was checked against this version of the group.
+            return [application.write(try command.decide(application: application.state, call: call.state, pool: pool.state, group: group?.state))]
+                + (group.map { [$0.unchanged()] } ?? [])
+        }
+    }
+
+    public func withdrawApplication(_ command: WithdrawApplication, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("WithdrawApplication", context) { session in
+            let application = try await session.load(ApplicationState.self, command.applicationId)
+            return [application.write(try command.decide(application: application.state))]
+        }
+    }
+
+    public func holdMeeting(_ command: HoldMeeting, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("HoldMeeting", context) { session in
+            let meeting = try await session.load(MeetingState.self, command.meetingId)
+            let group = try await session.load(SteeringGroupState.self, command.groupId)
+            return [meeting.write(try command.decide(meeting: meeting.state, group: group.state))]
+        }
+    }
+
+    /// An approval appends to the application, the meeting, the pool and the
+    /// new grant in one append: a clash on the pool (another approval got
+    /// there first) re-reads the pool and decides again.
+    public func recordDecision(_ command: RecordDecision, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("RecordDecision", context) { session in
+            let meeting = try await session.load(MeetingState.self, command.meetingId)
+            let (application, call, pool, _) = try await loadForApplication(session, command.applicationId)
+            let group = try await session.load(SteeringGroupState.self, meeting.state.held?.groupId ?? command.meetingId)
+            let grant = try await session.load(GrantState.self, command.applicationId)
+            let events = try command.decide(
+                application: application.state, meeting: meeting.state, group: group.state, pool: pool.state, call: call.state, grant: grant.state)
+            var writes = [application.write(events.application), meeting.write(events.meeting), group.unchanged()]
+            if !events.pool.isEmpty { writes.append(pool.write(events.pool)) }
+            if !events.grant.isEmpty { writes.append(grant.write(events.grant)) }
+            return writes
+        }
+    }
+
+    public func fileReport(_ command: FileReport, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("FileReport", context) { session in
+            let grant = try await session.load(GrantState.self, command.grantId)
+            return [grant.write(try command.decide(grant: grant.state))]
+        }
+    }
+
+    public func approveReport(_ command: ApproveReport, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("ApproveReport", context) { session in
+            let grant = try await session.load(GrantState.self, command.grantId)
+            return [grant.write(try command.decide(grant: grant.state))]
+        }
+    }
+
+    public func requestPayment(_ command: RequestPayment, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("RequestPayment", context) { session in
+            let grant = try await session.load(GrantState.self, command.grantId)
+            return [grant.write(try command.decide(grant: grant.state))]
+        }
+    }
+
+    public func approvePayment(_ command: ApprovePayment, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("ApprovePayment", context) { session in
+            let grant = try await session.load(GrantState.self, command.grantId)
+            return [grant.write(try command.decide(grant: grant.state))]
+        }
+    }
+
+    public func markPaymentPaid(_ command: MarkPaymentPaid, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("MarkPaymentPaid", context) { session in
+            let grant = try await session.load(GrantState.self, command.grantId)
+            let pool = try await session.load(PoolState.self, grant.state.awarded?.poolId ?? command.grantId)
+            let events = try command.decide(grant: grant.state, pool: pool.state)
+            return [grant.write(events.grant), pool.write(events.pool)]
+        }
+    }
+
+    public func adjustGrant(_ command: AdjustGrant, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("AdjustGrant", context) { session in
+            let grant = try await session.load(GrantState.self, command.grantId)
+            let pool = try await session.load(PoolState.self, grant.state.awarded?.poolId ?? command.grantId)
+            let events = try command.decide(grant: grant.state, pool: pool.state)
+            return [grant.write(events.grant)] + (events.pool.isEmpty ? [] : [pool.write(events.pool)])
+        }
+    }
+
+    /// An application with the call, pool and (when the pool's rules name
+    /// one) the steering group its eligibility is checked against.
+    private func loadForApplication(_ session: Session, _ applicationId: UUID) async throws
+        -> (Loaded<ApplicationState>, Loaded<CallState>, Loaded<PoolState>, Loaded<SteeringGroupState>?) {
+        let application = try await session.load(ApplicationState.self, applicationId)
+        guard let drafted = application.state.drafted else { throw DomainError.notFound(kind: "application", id: applicationId.uuidString) }
+        let call = try await session.load(CallState.self, drafted.callId)
+        let pool = try await session.load(PoolState.self, drafted.poolId)
+        var group: Loaded<SteeringGroupState>?
+        if let groupId = pool.state.created?.eligibility.leaderMemberOfGroup {
+            group = try await session.load(SteeringGroupState.self, groupId)
+        }
+        return (application, call, pool, group)
+    }
+}

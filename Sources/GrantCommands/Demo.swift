@@ -1,0 +1,284 @@
+import Crypto
+import EventStore
+import Foundation
+import GrantDomain
+
+extension UUID {
+    /// A UUID derived from a name (SHA-256, version 8 layout): the same name
+    /// gives the same id on every run.
+    public static func named(_ name: String) -> UUID {
+        var bytes = Array(SHA256.hash(data: Data("grantledger:\(name)".utf8)).prefix(16))
+        bytes[6] = (bytes[6] & 0x0F) | 0x80
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+}
+
+/// Loads the programmes of DOMAIN.md through the commands, with applications
+/// in every stage. Ids are derived from names and every step carries an
+/// idempotency key, so running it again changes nothing.
+public struct Demo: Sendable {
+    public let handler: CommandHandler
+    public let progress: @Sendable (String) -> Void
+
+    public init(handler: CommandHandler, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.handler = handler
+        self.progress = progress
+    }
+
+    public static let nordjyllandPool = UUID.named("pool/teknologipagt")
+    public static let stemProjectPool = UUID.named("pool/stem-projektet")
+    public static let schoolFundPool = UUID.named("pool/stem-skolefond")
+    public static let transportPool = UUID.named("pool/elevtransport")
+
+    static func date(_ text: String) -> Date { try! Date(text + "T10:00:00Z", strategy: .iso8601) }
+    static func dkk(_ amount: String) -> Money { try! Money(amount, .dkk) }
+    static func nok(_ amount: String) -> Money { try! Money(amount, .nok) }
+
+    /// What the demo did.
+    public struct Summary: Sendable {
+        public var commands = 0
+        public var replayed = 0
+    }
+
+    public func load() async throws -> Summary {
+        var summary = Summary()
+        func step(_ name: String, _ run: (CommandContext) async throws -> CommandResult) async throws {
+            let context = CommandContext(actor: "demo", role: "admin",
+                                         idempotency: Idempotency(key: "demo:\(name)", fingerprint: CommandContext.fingerprint(name)))
+            let result = try await run(context)
+            summary.commands += 1
+            if result.replayed { summary.replayed += 1 }
+        }
+        progress("steering groups")
+        try await loadGroups(step)
+        progress("pools and calls")
+        try await loadPools(step)
+        progress("applications, decisions and payments: Den Nordjyske Teknologipagt")
+        try await loadTeknologipagt(step)
+        progress("applications, decisions and payments: STEM-projektet")
+        try await loadStemProject(step)
+        progress("applications, decisions and payments: Norway")
+        try await loadNorway(step)
+        return summary
+    }
+
+    typealias Step = (String, (CommandContext) async throws -> CommandResult) async throws -> Void
+
+    static let stemINord = UUID.named("group/stem-i-nord")
+    static let strategicGroup = UUID.named("group/stem-projektet-strategisk")
+    static let norwayGroup = UUID.named("group/stem-okosystemet-i-nord")
+
+    func loadGroups(_ step: Step) async throws {
+        let nord: [Member] = [
+            ("mette-larsen", "Mette Larsen", ["Region Nordjylland"]), ("jens-kristensen", "Jens Kristensen", ["Aalborg Tekniske Gymnasium"]),
+            ("sofie-nielsen", "Sofie Nielsen", ["Hjørring Gymnasium"]), ("peter-hansen", "Peter Hansen", ["Aalborg Universitet"]),
+            ("line-poulsen", "Line Poulsen", ["Frederikshavn Gymnasium"]), ("anders-moller", "Anders Møller", ["Grundfos"]),
+            ("karen-thomsen", "Karen Thomsen", []), ("lars-christensen", "Lars Christensen", ["EUC Nord"]),
+            ("hanne-jorgensen", "Hanne Jørgensen", []), ("ole-pedersen", "Ole Pedersen", ["Thisted Gymnasium"]),
+            ("birgitte-rasmussen", "Birgitte Rasmussen", []), ("thomas-andersen", "Thomas Andersen", ["UCN"]),
+        ].map { Member(id: $0.0, name: $0.1, affiliations: $0.2) }
+        try await step("group/stem-i-nord") { try await handler.createSteeringGroup(
+            CreateSteeringGroup(groupId: Self.stemINord, name: "STEM i Nord", members: nord, at: Self.date("2020-01-06")), $0) }
+        let strategic: [Member] = [
+            ("tc-director", "Tech College", ["Tech College"]), ("mercantec-director", "Mercantec", ["Mercantec"]),
+            ("eucsyd-director", "EUC Syd", ["EUC Syd"]), ("zbc-director", "ZBC", ["ZBC"]),
+            ("operator", "Operatør (Mercantec)", ["Mercantec"]),
+        ].map { Member(id: $0.0, name: $0.1, affiliations: $0.2) }
+        try await step("group/stem-projektet") { try await handler.createSteeringGroup(
+            CreateSteeringGroup(groupId: Self.strategicGroup, name: "STEM-projektet strategisk styregruppe", members: strategic, at: Self.date("2019-01-07")), $0) }
+        let norway: [Member] = [
+            ("ingrid-berg", "Ingrid Berg", ["Tromsø kommune"]), ("ola-nordmann", "Ola Nordmann", ["STEM arbeidsliv"]),
+            ("kari-hansen", "Kari Hansen", []),
+        ].map { Member(id: $0.0, name: $0.1, affiliations: $0.2) }
+        try await step("group/stem-okosystemet") { try await handler.createSteeringGroup(
+            CreateSteeringGroup(groupId: Self.norwayGroup, name: "STEM-økosystemet i nord", members: norway, at: Self.date("2024-01-08")), $0) }
+    }
+
+    static let nordCall = UUID.named("call/teknologipagten-2024")
+    static let stemCall = UUID.named("call/stem-projektet-2019")
+    static let schoolFundCall = UUID.named("call/klassesett-2024")
+    static let transportCall = UUID.named("call/elevtransport-2024")
+    static let partnerSchools = ["Tradium", "Learnmark", "Mercantec", "ZBC", "Roskilde Tekniske Skole", "Tech College", "EUC Syd", "Syddansk Erhvervsskole"]
+
+    func loadPools(_ step: Step) async throws {
+        try await step("pool/teknologipagt") { try await handler.createPool(CreatePool(
+            poolId: Self.nordjyllandPool, name: "Den Nordjyske Teknologipagt", owner: "Region Nordjylland", currency: .dkk, carryOver: .carryOver,
+            periods: (2020...2028).map { BudgetPeriodSpec(period: String($0), amount: Self.dkk("5000000.00")) },
+            sources: [FundingSourceSpec(id: "region-nordjylland", name: "Region Nordjylland", amount: Self.dkk("45000000.00"))],
+            steeringGroupId: Self.stemINord,
+            eligibility: EligibilityRules(leaderMemberOfGroup: Self.stemINord, minimumAmount: Self.dkk("25000.00"), maximumAmount: Self.dkk("750000.00")),
+            at: Self.date("2020-01-06")), $0) }
+        try await step("pool/stem-projektet") { try await handler.createPool(CreatePool(
+            poolId: Self.stemProjectPool, name: "STEM-projektet", owner: "Mercantec (operatør)", currency: .dkk, carryOver: .lapse,
+            periods: [BudgetPeriodSpec(period: "2019-2021", amount: Self.dkk("49000000.00"))],
+            sources: [
+                FundingSourceSpec(id: "eu", name: "EU (Socialfonden)", amount: Self.dkk("43000000.00")),
+                FundingSourceSpec(id: "region-midtjylland", name: "Region Midtjylland", amount: Self.dkk("3000000.00"), earmarkedFor: ["Tradium", "Learnmark", "Mercantec"]),
+                FundingSourceSpec(id: "region-sjaelland", name: "Region Sjælland", amount: Self.dkk("3000000.00"), earmarkedFor: ["ZBC", "Roskilde Tekniske Skole"]),
+            ],
+            steeringGroupId: Self.strategicGroup, eligibility: EligibilityRules(organisations: Self.partnerSchools),
+            at: Self.date("2019-01-07")), $0) }
+        try await step("pool/stem-skolefond") { try await handler.createPool(CreatePool(
+            poolId: Self.schoolFundPool, name: "STEM skolefond", owner: "STEM-økosystemet i nord", currency: .nok, carryOver: .lapse,
+            periods: [BudgetPeriodSpec(period: "2024", amount: Self.nok("500000.00"))],
+            sources: [FundingSourceSpec(id: "stem-okosystemet", name: "STEM-økosystemet i nord", amount: Self.nok("500000.00"))],
+            steeringGroupId: Self.norwayGroup, eligibility: EligibilityRules(maximumAmount: Self.nok("60000.00")), at: Self.date("2024-01-08")), $0) }
+        try await step("pool/elevtransport") { try await handler.createPool(CreatePool(
+            poolId: Self.transportPool, name: "Elevtransport til arbeidslivsaktiviteter", owner: "STEM arbeidsliv", currency: .nok, carryOver: .lapse,
+            periods: [BudgetPeriodSpec(period: "2024", amount: Self.nok("200000.00"))],
+            sources: [FundingSourceSpec(id: "stem-arbeidsliv", name: "STEM arbeidsliv", amount: Self.nok("200000.00"))],
+            steeringGroupId: Self.norwayGroup, eligibility: EligibilityRules(maximumAmount: Self.nok("5000.00")), at: Self.date("2024-01-08")), $0) }
+
+        try await step("call/teknologipagten-2024") { try await handler.openCall(OpenCall(
+            callId: Self.nordCall, poolId: Self.nordjyllandPool, title: "Teknologipagten ansøgningsrunde juni 2024",
+            opensAt: Self.date("2024-06-03"), closesAt: Self.date("2024-08-30"), cap: Self.dkk("3000000.00"), at: Self.date("2024-05-27")), $0) }
+        try await step("call/stem-projektet-2019") { try await handler.openCall(OpenCall(
+            callId: Self.stemCall, poolId: Self.stemProjectPool, title: "STEM-projektet partnerskoler", opensAt: Self.date("2019-02-01"),
+            closesAt: Self.date("2019-10-31"), cap: nil, at: Self.date("2019-01-21")), $0) }
+        try await step("call/klassesett-2024") { try await handler.openCall(OpenCall(
+            callId: Self.schoolFundCall, poolId: Self.schoolFundPool, title: "Klassesett og utstyr 2024", opensAt: Self.date("2024-01-15"),
+            closesAt: Self.date("2024-11-30"), cap: nil, at: Self.date("2024-01-10")), $0) }
+        try await step("call/elevtransport-2024") { try await handler.openCall(OpenCall(
+            callId: Self.transportCall, poolId: Self.transportPool, title: "Transportstøtte 2024", opensAt: Self.date("2024-01-15"),
+            closesAt: Self.date("2024-12-15"), cap: nil, at: Self.date("2024-01-10")), $0) }
+    }
+
+    /// Drafts (and unless `submit` is false, submits) an application.
+    func apply(_ step: Step, _ name: String, call: UUID, _ content: ApplicationContent, drafted: String, submit: Bool = true) async throws -> UUID {
+        let id = UUID.named("application/\(name)")
+        try await step("application/\(name)/draft") { try await handler.draftApplication(
+            DraftApplication(applicationId: id, callId: call, content: content, at: Self.date(drafted)), $0) }
+        if submit {
+            try await step("application/\(name)/submit") { try await handler.submitApplication(SubmitApplication(applicationId: id, at: Self.date(drafted)), $0) }
+        }
+        return id
+    }
+
+    /// Requests, approves (four eyes) and pays one tranche.
+    func pay(_ step: Step, _ grant: UUID, tranche: Int, on day: String, reference: String) async throws {
+        let request = UUID.named("payment/\(grant)/\(tranche)")
+        try await step("payment/\(grant)/\(tranche)/request") { try await handler.requestPayment(
+            RequestPayment(grantId: grant, paymentRequestId: request, tranche: tranche, requestedBy: "bogholder-anna", at: Self.date(day)), $0) }
+        try await step("payment/\(grant)/\(tranche)/approve") { try await handler.approvePayment(
+            ApprovePayment(grantId: grant, paymentRequestId: request, approvedBy: "okonomichef-bent", at: Self.date(day)), $0) }
+        try await step("payment/\(grant)/\(tranche)/paid") { try await handler.markPaymentPaid(
+            MarkPaymentPaid(grantId: grant, paymentRequestId: request, reference: reference, at: Self.date(day)), $0) }
+    }
+
+    func report(_ step: Step, _ grant: UUID, _ kind: ReportKind, on day: String, summary: String) async throws {
+        let report = UUID.named("report/\(grant)/\(kind.rawValue)")
+        try await step("report/\(grant)/\(kind.rawValue)/file") { try await handler.fileReport(
+            FileReport(grantId: grant, reportId: report, kind: kind, summary: summary, at: Self.date(day)), $0) }
+        try await step("report/\(grant)/\(kind.rawValue)/approve") { try await handler.approveReport(
+            ApproveReport(grantId: grant, reportId: report, approvedBy: "konsulent-camilla", at: Self.date(day)), $0) }
+    }
+
+    func content(_ organisation: String, leader: String, title: String, requested: Money, partners: [String] = [], focus: [String], students: Int) -> ApplicationContent {
+        ApplicationContent(organisation: organisation, projectLeader: leader, partners: partners, title: title,
+                           description: "\(title): \(organisation) og partnere.", focusAreas: focus, requested: requested,
+                           expectedOutcomes: "\(students) elever når projektet", studentsReached: students)
+    }
+
+    func loadTeknologipagt(_ step: Step) async throws {
+        let call = Self.nordCall
+        let robots = try await apply(step, "robotteknologi", call: call, content("Aalborg Tekniske Gymnasium", leader: "jens-kristensen",
+            title: "Robotteknologi i 8. klasse", requested: Self.dkk("400000.00"), partners: ["Aalborg Universitet"], focus: ["undervisningsindhold"], students: 600), drafted: "2024-06-10")
+        let marathon = try await apply(step, "naturfagsmaraton", call: call, content("Hjørring Gymnasium", leader: "sofie-nielsen",
+            title: "Naturfagsmaraton", requested: Self.dkk("250000.00"), focus: ["overgang fra grundskole"], students: 300), drafted: "2024-06-20")
+        let girls = try await apply(step, "girls-in-stem", call: call, content("Frederikshavn Gymnasium", leader: "karen-thomsen",
+            title: "Girls in STEM", requested: Self.dkk("200000.00"), focus: ["flere i STEM-uddannelser"], students: 150), drafted: "2024-07-01")
+        _ = try await apply(step, "makerspace-thisted", call: call, content("Thisted Gymnasium", leader: "ole-pedersen",
+            title: "Makerspace Thisted", requested: Self.dkk("180000.00"), focus: ["undervisningsindhold"], students: 200), drafted: "2024-08-01", submit: false)
+        let mentors = try await apply(step, "matematikvejledere", call: call, content("EUC Nord", leader: "hanne-jorgensen",
+            title: "Matematikvejledere", requested: Self.dkk("150000.00"), focus: ["opkvalificering af lærere"], students: 400), drafted: "2024-08-05")
+        let tech = try await apply(step, "teknologiforstaaelse", call: call, content("UCN", leader: "birgitte-rasmussen",
+            title: "Teknologiforståelse for lærerstuderende", requested: Self.dkk("320000.00"), focus: ["opkvalificering af lærere"], students: 250), drafted: "2024-08-20")
+
+        let meeting = UUID.named("meeting/stem-i-nord/2024-09-12")
+        let present = ["mette-larsen", "jens-kristensen", "sofie-nielsen", "peter-hansen", "line-poulsen", "anders-moller", "karen-thomsen", "lars-christensen", "hanne-jorgensen"]
+        try await step("meeting/stem-i-nord/2024-09-12") { try await handler.holdMeeting(HoldMeeting(
+            meetingId: meeting, groupId: Self.stemINord, date: Self.date("2024-09-12"), present: present, agenda: [robots, marathon, girls, mentors]), $0) }
+        func votes(except recused: [String]) -> [Vote] {
+            present.filter { !recused.contains($0) }.enumerated().map { Vote(member: $0.element, vote: $0.offset == 0 ? .abstain : .for) }
+        }
+        try await step("decision/robotteknologi") { try await handler.recordDecision(RecordDecision(
+            meetingId: meeting, applicationId: robots, applicationVersion: 1, votes: votes(except: ["jens-kristensen", "peter-hansen"]),
+            outcome: .approve(.init(amount: Self.dkk("300000.00"), period: "2024", conditions: ["Evaluering med Aalborg Universitet"]))), $0) }
+        try await step("decision/naturfagsmaraton") { try await handler.recordDecision(RecordDecision(
+            meetingId: meeting, applicationId: marathon, applicationVersion: 1, votes: votes(except: ["sofie-nielsen"]),
+            outcome: .reject(reason: "Overlapper med eksisterende regionale aktiviteter")), $0) }
+        try await step("decision/girls-in-stem") { try await handler.recordDecision(RecordDecision(
+            meetingId: meeting, applicationId: girls, applicationVersion: 1, votes: votes(except: ["line-poulsen"]),
+            outcome: .approve(.init(amount: Self.dkk("200000.00"), period: "2024"))), $0) }
+        try await step("decision/matematikvejledere") { try await handler.recordDecision(RecordDecision(
+            meetingId: meeting, applicationId: mentors, applicationVersion: 1, votes: votes(except: ["lars-christensen"]),
+            outcome: .approve(.init(amount: Self.dkk("150000.00"), period: "2024"))), $0) }
+        _ = tech  // submitted, on no agenda yet: it waits for the next meeting
+
+        // Robotteknologi: paid on signing and on the approved progress report.
+        try await pay(step, robots, tranche: 1, on: "2024-10-01", reference: "NORD-2024-0117")
+        try await report(step, robots, .progress, on: "2025-03-15", summary: "14 klasser har gennemført forløbet")
+        try await pay(step, robots, tranche: 2, on: "2025-03-20", reference: "NORD-2025-0032")
+        // Girls in STEM: first tranche paid, then the project stopped: the rest is released.
+        try await pay(step, girls, tranche: 1, on: "2024-10-01", reference: "NORD-2024-0118")
+        try await step("adjust/girls-in-stem/cancel") { try await handler.adjustGrant(AdjustGrant(
+            grantId: girls, kind: .cancel, reason: "Projektleder fratrådt; projektet stoppes", at: Self.date("2025-01-20")), $0) }
+        // Matematikvejledere: paid in full, then unspent money repaid.
+        try await pay(step, mentors, tranche: 1, on: "2024-10-01", reference: "NORD-2024-0119")
+        try await report(step, mentors, .progress, on: "2025-02-01", summary: "Vejledere uddannet på 6 skoler")
+        try await pay(step, mentors, tranche: 2, on: "2025-02-10", reference: "NORD-2025-0011")
+        try await report(step, mentors, .final, on: "2025-06-30", summary: "Slutrapport: 410 elever nået")
+        try await pay(step, mentors, tranche: 3, on: "2025-07-05", reference: "NORD-2025-0078")
+        try await step("adjust/matematikvejledere/repayment") { try await handler.adjustGrant(AdjustGrant(
+            grantId: mentors, kind: .repayment(amount: Self.dkk("20000.00"), reference: "EUC-RETUR-2025-3"), reason: "Ubrugte midler til kursusgebyrer",
+            at: Self.date("2025-08-15")), $0) }
+    }
+
+    func loadStemProject(_ step: Step) async throws {
+        let tradium = try await apply(step, "tradium-overgang", call: Self.stemCall, content("Tradium", leader: "projektleder-tradium",
+            title: "Fra grundskole til EUX", requested: Self.dkk("600000.00"), focus: ["overgang fra grundskole"], students: 900), drafted: "2019-03-01")
+        let zbc = try await apply(step, "zbc-laerepladser", call: Self.stemCall, content("ZBC", leader: "projektleder-zbc",
+            title: "Flere lærepladser i teknologifag", requested: Self.dkk("500000.00"), partners: ["Roskilde Tekniske Skole"], focus: ["flere lærepladser"], students: 350), drafted: "2019-03-05")
+        let meeting = UUID.named("meeting/stem-projektet/2019-04-02")
+        try await step("meeting/stem-projektet/2019-04-02") { try await handler.holdMeeting(HoldMeeting(
+            meetingId: meeting, groupId: Self.strategicGroup, date: Self.date("2019-04-02"),
+            present: ["tc-director", "mercantec-director", "eucsyd-director", "zbc-director", "operator"], agenda: [tradium, zbc]), $0) }
+        try await step("decision/tradium-overgang") { try await handler.recordDecision(RecordDecision(
+            meetingId: meeting, applicationId: tradium, applicationVersion: 1,
+            votes: ["tc-director", "mercantec-director", "eucsyd-director", "zbc-director", "operator"].map { Vote(member: $0, vote: .for) },
+            outcome: .approve(.init(amount: Self.dkk("600000.00"), period: "2019-2021"))), $0) }
+        try await step("decision/zbc-laerepladser") { try await handler.recordDecision(RecordDecision(
+            meetingId: meeting, applicationId: zbc, applicationVersion: 1,
+            votes: ["tc-director", "mercantec-director", "eucsyd-director", "operator"].map { Vote(member: $0, vote: .for) },
+            outcome: .approve(.init(amount: Self.dkk("500000.00"), period: "2019-2021"))), $0) }
+        try await pay(step, tradium, tranche: 1, on: "2019-05-01", reference: "STEM-2019-001")
+    }
+
+    func loadNorway(_ step: Step) async throws {
+        let classSet = try await apply(step, "tromso-klassesett", call: Self.schoolFundCall, content("Tromsø skole", leader: "rektor-tromso",
+            title: "Klassesett mikro:bit og sensorer", requested: Self.nok("45000.00"), focus: ["utstyr"], students: 120), drafted: "2024-02-01")
+        var claims: [UUID] = []
+        for (index, (school, amount)) in [("Kvaløya skole", "2400.00"), ("Hamna skole", "3500.00"), ("Tromsdalen skole", "2000.00")].enumerated() {
+            claims.append(try await apply(step, "transport-\(index + 1)", call: Self.transportCall, content(school, leader: "laerer-\(index + 1)",
+                title: "Busstur til bedriftsbesøk", requested: Self.nok(amount), focus: ["arbeidsliv"], students: 25), drafted: "2024-03-0\(index + 1)"))
+        }
+        let meeting = UUID.named("meeting/norge/2024-03-20")
+        try await step("meeting/norge/2024-03-20") { try await handler.holdMeeting(HoldMeeting(
+            meetingId: meeting, groupId: Self.norwayGroup, date: Self.date("2024-03-20"), present: ["ingrid-berg", "ola-nordmann", "kari-hansen"],
+            agenda: [classSet] + claims), $0) }
+        let oneTranche = [TrancheSpec(percent: 100, trigger: .signing)]
+        try await step("decision/tromso-klassesett") { try await handler.recordDecision(RecordDecision(
+            meetingId: meeting, applicationId: classSet, applicationVersion: 1, votes: [Vote(member: "ola-nordmann", vote: .for), Vote(member: "kari-hansen", vote: .for)],
+            outcome: .approve(.init(amount: Self.nok("45000.00"), period: "2024", tranches: oneTranche))), $0) }
+        try await pay(step, classSet, tranche: 1, on: "2024-04-02", reference: "NO-SKOLE-2024-14")
+        for (index, claim) in claims.enumerated() {
+            let requested = [Self.nok("2400.00"), Self.nok("3500.00"), Self.nok("2000.00")][index]
+            try await step("decision/transport-\(index + 1)") { try await handler.recordDecision(RecordDecision(
+                meetingId: meeting, applicationId: claim, applicationVersion: 1, votes: ["ingrid-berg", "ola-nordmann", "kari-hansen"].map { Vote(member: $0, vote: .for) },
+                outcome: .approve(.init(amount: requested, period: "2024", tranches: oneTranche))), $0) }
+            try await pay(step, claim, tranche: 1, on: "2024-04-0\(index + 3)", reference: "NO-TRANSPORT-2024-\(index + 1)")
+        }
+    }
+}

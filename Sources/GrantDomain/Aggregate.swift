@@ -1,0 +1,73 @@
+import Foundation
+
+/// An event of the domain: a stable type name, a schema version, and when it
+/// happened in the world. Encoded as JSON into the event store's `data`.
+public protocol DomainEvent: Codable, Hashable, Sendable {
+    static var eventType: String { get }
+    static var schemaVersion: Int32 { get }
+    var occurredAt: Date { get }
+}
+
+extension DomainEvent {
+    public static var schemaVersion: Int32 { 1 }
+}
+
+/// One aggregate's history folded into its state: the *evolve* half of a
+/// decider. Deciding lives in the command types, which may read several
+/// aggregates (a decision reads the application, meeting, group and pool).
+public protocol Aggregate: Sendable {
+    /// The stream of the aggregate with this id, e.g. `pool-<uuid>`.
+    static func streamName(_ id: UUID) -> String
+    /// The event types of this aggregate, decoded by type name.
+    static var eventTypes: [any DomainEvent.Type] { get }
+    static var initial: Self { get }
+    func evolve(_ event: any DomainEvent) -> Self
+}
+
+extension Aggregate {
+    /// Folds a history into a state.
+    public static func replay(_ events: some Sequence<any DomainEvent>) -> Self {
+        events.reduce(initial) { $0.evolve($1) }
+    }
+}
+
+/// Encodes and decodes domain events by their type name.
+public enum EventCoding {
+    public static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)))
+        }
+        return encoder
+    }()
+
+    public static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)) {
+                return date
+            }
+            if let date = try? Date(text, strategy: .iso8601) { return date }
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an RFC 3339 time: \(text)"))
+        }
+        return decoder
+    }()
+
+    public static func encode(_ event: some DomainEvent) throws -> String {
+        String(decoding: try encoder.encode(event), as: UTF8.self)
+    }
+
+    public struct UnknownEventType: Error, CustomStringConvertible {
+        public let type: String
+        public var description: String { "unknown event type \(type)" }
+    }
+
+    /// Decodes `data` as the event type named `type`, from `types`.
+    public static func decode(type: String, data: Data, among types: [any DomainEvent.Type]) throws -> any DomainEvent {
+        guard let eventType = types.first(where: { $0.eventType == type }) else { throw UnknownEventType(type: type) }
+        return try decoder.decode(eventType, from: data)
+    }
+}

@@ -1,0 +1,311 @@
+import Foundation
+
+/// A line of an application's budget: a cost category in a period.
+public struct BudgetLine: Codable, Hashable, Sendable {
+    public var category: String
+    public var period: String
+    public var amount: Money
+    public init(category: String, period: String, amount: Money) {
+        self.category = category
+        self.period = period
+        self.amount = amount
+    }
+}
+
+/// What an applicant writes; drafted, then amended until the deadline.
+public struct ApplicationContent: Codable, Hashable, Sendable {
+    public var organisation: String
+    public var projectLeader: String
+    public var partners: [String]
+    public var title: String
+    public var description: String
+    public var focusAreas: [String]
+    public var requested: Money
+    public var budget: [BudgetLine]
+    public var expectedOutcomes: String
+    public var studentsReached: Int?
+
+    public init(organisation: String, projectLeader: String, partners: [String] = [], title: String, description: String,
+                focusAreas: [String] = [], requested: Money, budget: [BudgetLine] = [], expectedOutcomes: String = "", studentsReached: Int? = nil) {
+        self.organisation = organisation
+        self.projectLeader = projectLeader
+        self.partners = partners
+        self.title = title
+        self.description = description
+        self.focusAreas = focusAreas
+        self.requested = requested
+        self.budget = budget
+        self.expectedOutcomes = expectedOutcomes
+        self.studentsReached = studentsReached
+    }
+
+    func validate(currency: Currency) throws(DomainError) {
+        try requireText(organisation, field: "organisation")
+        try requireText(projectLeader, field: "projectLeader")
+        try requireText(title, field: "title", maximum: 300)
+        guard description.count <= 20_000 else { throw .invalidInput(field: "description", reason: "longer than 20000 characters") }
+        guard expectedOutcomes.count <= 20_000 else { throw .invalidInput(field: "expectedOutcomes", reason: "longer than 20000 characters") }
+        guard partners.count <= 100, Set(partners).count == partners.count else {
+            throw .invalidInput(field: "partners", reason: "at most 100 partners, each once")
+        }
+        try requirePositive(requested, field: "requested", currency: currency)
+        if let students = studentsReached, students < 0 {
+            throw .invalidInput(field: "studentsReached", reason: "must not be negative")
+        }
+        if !budget.isEmpty {
+            var total = Money.zero(currency)
+            for (index, line) in budget.enumerated() {
+                try requireText(line.category, field: "budget[\(index)].category")
+                try requirePositive(line.amount, field: "budget[\(index)].amount", currency: currency)
+                total = try total + line.amount
+            }
+            guard total == requested else {
+                throw .invalidInput(field: "budget", reason: "lines add up to \(total.amount), the request is \(requested.amount)")
+            }
+        }
+    }
+}
+
+public enum ApplicationStatus: String, Codable, Hashable, Sendable {
+    case draft, submitted, withdrawn, approved, rejected
+    case returnedForRevision = "returned-for-revision"
+}
+
+/// One eligibility rule as checked at submission, kept for the audit trail.
+public struct EligibilityCheck: Codable, Hashable, Sendable {
+    public var rule: String
+    public var passed: Bool
+    public var detail: String
+}
+
+// MARK: Events
+
+public struct ApplicationDrafted: DomainEvent {
+    public static let eventType = "ApplicationDrafted"
+    public var applicationId: UUID
+    public var callId: UUID
+    public var poolId: UUID
+    public var content: ApplicationContent
+    public var occurredAt: Date
+}
+
+public struct ApplicationAmended: DomainEvent {
+    public static let eventType = "ApplicationAmended"
+    public var version: Int
+    public var content: ApplicationContent
+    public var occurredAt: Date
+}
+
+public struct ApplicationSubmitted: DomainEvent {
+    public static let eventType = "ApplicationSubmitted"
+    public var version: Int
+    public var checks: [EligibilityCheck]
+    public var occurredAt: Date
+}
+
+public struct ApplicationWithdrawn: DomainEvent {
+    public static let eventType = "ApplicationWithdrawn"
+    public var reason: String
+    public var occurredAt: Date
+}
+
+public struct ApplicationApproved: DomainEvent {
+    public static let eventType = "ApplicationApproved"
+    public var meetingId: UUID
+    public var grantId: UUID
+    public var version: Int
+    public var amount: Money
+    public var occurredAt: Date
+}
+
+public struct ApplicationRejected: DomainEvent {
+    public static let eventType = "ApplicationRejected"
+    public var meetingId: UUID
+    public var version: Int
+    public var reason: String
+    public var occurredAt: Date
+}
+
+public struct ApplicationReturnedForRevision: DomainEvent {
+    public static let eventType = "ApplicationReturnedForRevision"
+    public var meetingId: UUID
+    public var version: Int
+    public var reason: String
+    public var occurredAt: Date
+}
+
+// MARK: State
+
+public struct ApplicationState: Aggregate, Hashable {
+    public var drafted: ApplicationDrafted?
+    public var content: ApplicationContent?
+    /// 1 when drafted, one more for each amendment; a decision names it.
+    public var version = 0
+    public var status = ApplicationStatus.draft
+    public var granted: Money?
+
+    public static let initial = ApplicationState()
+    public static func streamName(_ id: UUID) -> String { "application-\(id.uuidString.lowercased())" }
+    public static let eventTypes: [any DomainEvent.Type] = [
+        ApplicationDrafted.self, ApplicationAmended.self, ApplicationSubmitted.self, ApplicationWithdrawn.self,
+        ApplicationApproved.self, ApplicationRejected.self, ApplicationReturnedForRevision.self,
+    ]
+
+    public func evolve(_ event: any DomainEvent) -> ApplicationState {
+        var state = self
+        switch event {
+        case let event as ApplicationDrafted:
+            state.drafted = event
+            state.content = event.content
+            state.version = 1
+        case let event as ApplicationAmended:
+            state.content = event.content
+            state.version = event.version
+        case is ApplicationSubmitted: state.status = .submitted
+        case is ApplicationWithdrawn: state.status = .withdrawn
+        case let event as ApplicationApproved:
+            state.status = .approved
+            state.granted = event.amount
+        case is ApplicationRejected: state.status = .rejected
+        case is ApplicationReturnedForRevision: state.status = .returnedForRevision
+        default: break
+        }
+        return state
+    }
+}
+
+// MARK: Commands
+
+public struct DraftApplication: Hashable, Sendable {
+    public var applicationId: UUID
+    public var callId: UUID
+    public var content: ApplicationContent
+    public var at: Date
+
+    public init(applicationId: UUID, callId: UUID, content: ApplicationContent, at: Date) {
+        self.applicationId = applicationId
+        self.callId = callId
+        self.content = content
+        self.at = at
+    }
+
+    public func decide(application: ApplicationState, call: CallState, pool: PoolState) throws(DomainError) -> [any DomainEvent] {
+        guard application.drafted == nil else { throw .alreadyExists(kind: "application", id: applicationId.uuidString) }
+        guard let opened = call.opened else { throw .notFound(kind: "call", id: callId.uuidString) }
+        guard at < opened.closesAt else { throw .callNotOpen(call: callId.uuidString, opensAt: opened.opensAt, closesAt: opened.closesAt, at: at) }
+        try content.validate(currency: pool.currency)
+        return [ApplicationDrafted(applicationId: applicationId, callId: callId, poolId: opened.poolId, content: content, occurredAt: at)]
+    }
+}
+
+public struct AmendApplication: Hashable, Sendable {
+    public var applicationId: UUID
+    public var content: ApplicationContent
+    public var at: Date
+
+    public init(applicationId: UUID, content: ApplicationContent, at: Date) {
+        self.applicationId = applicationId
+        self.content = content
+        self.at = at
+    }
+
+    /// A draft or a returned application may be amended at any time; a
+    /// submitted one only until the call closes, and it is checked again.
+    public func decide(application: ApplicationState, call: CallState, pool: PoolState, group: SteeringGroupState?) throws(DomainError) -> [any DomainEvent] {
+        guard application.drafted != nil, let opened = call.opened else { throw .notFound(kind: "application", id: applicationId.uuidString) }
+        switch application.status {
+        case .draft, .returnedForRevision: break
+        case .submitted:
+            guard call.isOpen(at: at) else { throw .callNotOpen(call: opened.callId.uuidString, opensAt: opened.opensAt, closesAt: opened.closesAt, at: at) }
+        default:
+            throw .invalidState(kind: "application", id: applicationId.uuidString, status: application.status.rawValue, action: "amend")
+        }
+        guard content.organisation == application.content?.organisation else {
+            throw .invalidInput(field: "organisation", reason: "an application cannot change applicant organisation")
+        }
+        try content.validate(currency: pool.currency)
+        var events: [any DomainEvent] = [ApplicationAmended(version: application.version + 1, content: content, occurredAt: at)]
+        if application.status == .submitted {
+            let checks = try Eligibility.check(content, rules: pool.created?.eligibility ?? EligibilityRules(), group: group)
+            events.append(ApplicationSubmitted(version: application.version + 1, checks: checks, occurredAt: at))
+        }
+        return events
+    }
+}
+
+public struct SubmitApplication: Hashable, Sendable {
+    public var applicationId: UUID
+    public var at: Date
+
+    public init(applicationId: UUID, at: Date) {
+        self.applicationId = applicationId
+        self.at = at
+    }
+
+    /// Invariant 5: only while the call is open (a returned application may
+    /// be resubmitted after, as the steering group asked for it), and only if
+    /// every eligibility rule passes.
+    public func decide(application: ApplicationState, call: CallState, pool: PoolState, group: SteeringGroupState?) throws(DomainError) -> [any DomainEvent] {
+        guard let content = application.content, let opened = call.opened else { throw .notFound(kind: "application", id: applicationId.uuidString) }
+        guard application.status == .draft || application.status == .returnedForRevision else {
+            throw .invalidState(kind: "application", id: applicationId.uuidString, status: application.status.rawValue, action: "submit")
+        }
+        if application.status == .draft && !call.isOpen(at: at) {
+            throw .callNotOpen(call: opened.callId.uuidString, opensAt: opened.opensAt, closesAt: opened.closesAt, at: at)
+        }
+        let checks = try Eligibility.check(content, rules: pool.created?.eligibility ?? EligibilityRules(), group: group)
+        return [ApplicationSubmitted(version: application.version, checks: checks, occurredAt: at)]
+    }
+}
+
+public struct WithdrawApplication: Hashable, Sendable {
+    public var applicationId: UUID
+    public var reason: String
+    public var at: Date
+
+    public init(applicationId: UUID, reason: String, at: Date) {
+        self.applicationId = applicationId
+        self.reason = reason
+        self.at = at
+    }
+
+    public func decide(application: ApplicationState) throws(DomainError) -> [any DomainEvent] {
+        guard application.drafted != nil else { throw .notFound(kind: "application", id: applicationId.uuidString) }
+        guard [.draft, .submitted, .returnedForRevision].contains(application.status) else {
+            throw .invalidState(kind: "application", id: applicationId.uuidString, status: application.status.rawValue, action: "withdraw")
+        }
+        guard reason.count <= 2_000 else { throw .invalidInput(field: "reason", reason: "longer than 2000 characters") }
+        return [ApplicationWithdrawn(reason: reason, occurredAt: at)]
+    }
+}
+
+/// The eligibility rules of DOMAIN.md, checked in a fixed order.
+public enum Eligibility {
+    public static func check(_ content: ApplicationContent, rules: EligibilityRules, group: SteeringGroupState?) throws(DomainError) -> [EligibilityCheck] {
+        var checks: [EligibilityCheck] = []
+        func record(_ rule: String, _ passed: Bool, _ detail: String) throws(DomainError) {
+            guard passed else { throw .ineligible(rule: rule, detail: detail) }
+            checks.append(EligibilityCheck(rule: rule, passed: true, detail: detail))
+        }
+        if let groupId = rules.leaderMemberOfGroup {
+            let name = group?.created?.name ?? groupId.uuidString
+            let isMember = group?.members[content.projectLeader] != nil
+            try record("project-leader-member-of-group", isMember,
+                       "project leader \(content.projectLeader) \(isMember ? "is" : "is not") a member of \(name)")
+        }
+        if let organisations = rules.organisations {
+            let allowed = organisations.contains(content.organisation)
+            try record("organisation-allowed", allowed,
+                       "\(content.organisation) \(allowed ? "is" : "is not") among the eligible organisations (\(organisations.joined(separator: ", ")))")
+        }
+        if let minimum = rules.minimumAmount {
+            let passes = try content.requested.compare(minimum) >= 0
+            try record("minimum-amount", passes, "requested \(content.requested) \(passes ? "meets" : "is below") the minimum \(minimum)")
+        }
+        if let maximum = rules.maximumAmount {
+            let passes = try content.requested.compare(maximum) <= 0
+            try record("maximum-amount", passes, "requested \(content.requested) \(passes ? "is within" : "is above") the maximum \(maximum)")
+        }
+        return checks
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+
+/// An ISO 4217 currency the system pays in, with its number of minor-unit digits.
+public struct Currency: Hashable, Sendable, Codable, CustomStringConvertible {
+    public let code: String
+    public let minorDigits: Int
+
+    /// The currencies the programmes use; others are refused rather than guessed.
+    public static let known: [String: Int] = [
+        "DKK": 2, "NOK": 2, "SEK": 2, "EUR": 2, "ISK": 0, "GBP": 2, "USD": 2, "CHF": 2, "PLN": 2,
+    ]
+
+    public static let dkk = Currency(uncheckedCode: "DKK")
+    public static let nok = Currency(uncheckedCode: "NOK")
+    public static let eur = Currency(uncheckedCode: "EUR")
+
+    public init(code: String) throws(DomainError) {
+        guard let digits = Self.known[code] else {
+            throw .invalidInput(field: "currency", reason: "\(code.prefix(10)) is not a supported ISO 4217 currency (\(Self.known.keys.sorted().joined(separator: ", ")))")
+        }
+        self.code = code
+        self.minorDigits = digits
+    }
+
+    private init(uncheckedCode code: String) {
+        self.code = code
+        self.minorDigits = Self.known[code]!
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try self.init(code: try decoder.singleValueContainer().decode(String.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(code)
+    }
+
+    public var description: String { code }
+
+    var minorPerMajor: Int64 {
+        var factor: Int64 = 1
+        for _ in 0..<minorDigits { factor *= 10 }
+        return factor
+    }
+}
+
+/// An exact amount: integer minor units (øre) and a currency. Arithmetic
+/// refuses to mix currencies or to overflow. JSON form:
+/// `{"amount": "125000.00", "currency": "DKK"}`.
+public struct Money: Hashable, Sendable, Codable, CustomStringConvertible {
+    public let minorUnits: Int64
+    public let currency: Currency
+
+    public init(minorUnits: Int64, currency: Currency) {
+        self.minorUnits = minorUnits
+        self.currency = currency
+    }
+
+    public static func zero(_ currency: Currency) -> Money { Money(minorUnits: 0, currency: currency) }
+
+    /// Parses a decimal string such as "125000.00" or "-12.5" exactly.
+    public init(_ amount: String, _ currency: Currency, field: String = "amount") throws(DomainError) {
+        var text = Substring(amount)
+        let negative = text.hasPrefix("-")
+        if negative { text = text.dropFirst() }
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        let whole = parts[0], fraction = parts.count == 2 ? parts[1] : ""
+        guard !whole.isEmpty, whole.allSatisfy(\.isASCII), whole.allSatisfy(\.isNumber),
+              fraction.allSatisfy({ $0.isASCII && $0.isNumber }), parts.count == 1 || !fraction.isEmpty
+        else {
+            throw .invalidInput(field: field, reason: "\(amount.prefix(40).debugDescription) is not a decimal amount like \"125000.00\"")
+        }
+        guard fraction.count <= currency.minorDigits else {
+            throw .invalidInput(field: field, reason: "\(currency) has \(currency.minorDigits) decimals; \(amount.prefix(40)) has \(fraction.count)")
+        }
+        let padded = fraction + String(repeating: "0", count: currency.minorDigits - fraction.count)
+        guard let major = Int64(whole), let minor = padded.isEmpty ? 0 : Int64(padded) else {
+            throw .invalidInput(field: field, reason: "\(amount.prefix(40)) is too large")
+        }
+        let (scaled, overflow1) = major.multipliedReportingOverflow(by: currency.minorPerMajor)
+        let (total, overflow2) = scaled.addingReportingOverflow(minor)
+        guard !overflow1, !overflow2 else {
+            throw .invalidInput(field: field, reason: "\(amount.prefix(40)) is too large")
+        }
+        self.minorUnits = negative ? -total : total
+        self.currency = currency
+    }
+
+    /// The amount as a decimal string with the currency's number of decimals.
+    public var amount: String {
+        let factor = currency.minorPerMajor
+        let magnitude = minorUnits.magnitude
+        let major = magnitude / UInt64(factor), minor = magnitude % UInt64(factor)
+        let sign = minorUnits < 0 ? "-" : ""
+        guard currency.minorDigits > 0 else { return "\(sign)\(major)" }
+        let minorText = String(minor)
+        return "\(sign)\(major).\(String(repeating: "0", count: currency.minorDigits - minorText.count))\(minorText)"
+    }
+
+    public var description: String { "\(amount) \(currency)" }
+
+    public var isPositive: Bool { minorUnits > 0 }
+    public var isNegative: Bool { minorUnits < 0 }
+
+    enum CodingKeys: String, CodingKey { case amount, currency }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let currency = try container.decode(Currency.self, forKey: .currency)
+        try self.init(try container.decode(String.self, forKey: .amount), currency)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(amount, forKey: .amount)
+        try container.encode(currency, forKey: .currency)
+    }
+
+    // MARK: Arithmetic
+
+    public static func + (lhs: Money, rhs: Money) throws(DomainError) -> Money {
+        try lhs.combine(rhs) { $0.addingReportingOverflow($1) }
+    }
+
+    public static func - (lhs: Money, rhs: Money) throws(DomainError) -> Money {
+        try lhs.combine(rhs) { $0.subtractingReportingOverflow($1) }
+    }
+
+    private func combine(_ other: Money, _ operation: (Int64, Int64) -> (partialValue: Int64, overflow: Bool)) throws(DomainError) -> Money {
+        guard currency == other.currency else {
+            throw .currencyMismatch(expected: currency, got: other.currency)
+        }
+        let (value, overflow) = operation(minorUnits, other.minorUnits)
+        guard !overflow else { throw .amountOverflow }
+        return Money(minorUnits: value, currency: currency)
+    }
+
+    /// Same-currency comparison; a mismatch is an error, never a conversion.
+    public func compare(_ other: Money) throws(DomainError) -> Int64 {
+        guard currency == other.currency else { throw .currencyMismatch(expected: currency, got: other.currency) }
+        return minorUnits < other.minorUnits ? -1 : (minorUnits == other.minorUnits ? 0 : 1)
+    }
+
+    /// Splits this amount in proportion to `weights` (largest remainder), so
+    /// the parts add up exactly. Zero weights get zero; all-zero weights put
+    /// everything on the first part.
+    public func split(by weights: [Int64]) -> [Money] {
+        guard !weights.isEmpty else { return [] }
+        let total = weights.reduce(0, +)
+        guard total > 0 else {
+            return weights.indices.map { Money(minorUnits: $0 == 0 ? minorUnits : 0, currency: currency) }
+        }
+        // Multiply in 128 bits: amounts and weights are both up to Int64.
+        var parts: [Int64] = [], remainders: [(index: Int, remainder: UInt64)] = []
+        let sign: Int64 = minorUnits < 0 ? -1 : 1
+        let magnitude = minorUnits.magnitude
+        for (index, weight) in weights.enumerated() {
+            let product = magnitude.multipliedFullWidth(by: UInt64(max(weight, 0)))
+            let (quotient, remainder) = UInt64(total).dividingFullWidth(product)
+            parts.append(Int64(quotient))
+            remainders.append((index, remainder))
+        }
+        var left = Int64(magnitude) - parts.reduce(0, +)
+        for entry in remainders.sorted(by: { ($0.remainder, -$0.index) > ($1.remainder, -$1.index) }) where left > 0 {
+            if weights[entry.index] > 0 { parts[entry.index] += 1; left -= 1 }
+        }
+        return parts.map { Money(minorUnits: sign * $0, currency: currency) }
+    }
+
+    /// `percent` of this amount, rounded down to the minor unit.
+    public func percent(_ percent: Int) -> Money {
+        let product = minorUnits.magnitude.multipliedFullWidth(by: UInt64(max(percent, 0)))
+        let (quotient, _) = UInt64(100).dividingFullWidth(product)
+        return Money(minorUnits: (minorUnits < 0 ? -1 : 1) * Int64(quotient), currency: currency)
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+
+/// A member of a steering group, with the organisations they are affiliated
+/// with: a member is recused from any decision on an application by one of them.
+public struct Member: Codable, Hashable, Sendable {
+    public var id: String
+    public var name: String
+    public var affiliations: [String]
+    public init(id: String, name: String, affiliations: [String]) {
+        self.id = id
+        self.name = name
+        self.affiliations = affiliations
+    }
+}
+
+// MARK: Steering group
+
+public struct SteeringGroupCreated: DomainEvent {
+    public static let eventType = "SteeringGroupCreated"
+    public var groupId: UUID
+    public var name: String
+    public var members: [Member]
+    public var occurredAt: Date
+}
+
+public struct SteeringGroupState: Aggregate, Hashable {
+    public var created: SteeringGroupCreated?
+    public var members: [String: Member] = [:]
+
+    public static let initial = SteeringGroupState()
+    public static func streamName(_ id: UUID) -> String { "steering-group-\(id.uuidString.lowercased())" }
+    public static let eventTypes: [any DomainEvent.Type] = [SteeringGroupCreated.self]
+
+    public func evolve(_ event: any DomainEvent) -> SteeringGroupState {
+        var state = self
+        if let event = event as? SteeringGroupCreated {
+            state.created = event
+            state.members = Dictionary(event.members.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        }
+        return state
+    }
+
+    /// Quorum: a majority of all members, counting those present and not recused.
+    public var quorum: Int { members.count / 2 + 1 }
+}
+
+public struct CreateSteeringGroup: Hashable, Sendable {
+    public var groupId: UUID
+    public var name: String
+    public var members: [Member]
+    public var at: Date
+
+    public init(groupId: UUID, name: String, members: [Member], at: Date) {
+        self.groupId = groupId
+        self.name = name
+        self.members = members
+        self.at = at
+    }
+
+    public func decide(_ group: SteeringGroupState) throws(DomainError) -> [any DomainEvent] {
+        guard group.created == nil else { throw .alreadyExists(kind: "steering group", id: groupId.uuidString) }
+        try requireText(name, field: "name")
+        guard !members.isEmpty else { throw .invalidInput(field: "members", reason: "a steering group needs at least one member") }
+        var ids = Set<String>()
+        for (index, member) in members.enumerated() {
+            try requireText(member.id, field: "members[\(index)].id", maximum: 80)
+            try requireText(member.name, field: "members[\(index)].name")
+            guard ids.insert(member.id).inserted else { throw .invalidInput(field: "members[\(index)].id", reason: "\(member.id) appears twice") }
+        }
+        return [SteeringGroupCreated(groupId: groupId, name: name, members: members, occurredAt: at)]
+    }
+}
+
+// MARK: Meeting
+
+public struct MeetingHeld: DomainEvent {
+    public static let eventType = "MeetingHeld"
+    public var meetingId: UUID
+    public var groupId: UUID
+    public var present: [String]
+    public var agenda: [UUID]
+    /// The meeting's date.
+    public var occurredAt: Date
+}
+
+public enum VoteChoice: String, Codable, Hashable, Sendable {
+    case `for`, against, abstain
+}
+
+public struct Vote: Codable, Hashable, Sendable {
+    public var member: String
+    public var vote: VoteChoice
+    public init(member: String, vote: VoteChoice) { self.member = member; self.vote = vote }
+}
+
+public struct Recusal: Codable, Hashable, Sendable {
+    public var member: String
+    public var affiliation: String
+}
+
+public enum DecisionOutcome: String, Codable, Hashable, Sendable {
+    case approve, reject, revise
+}
+
+/// The minutes of one decision: who could vote, who was recused and why, how each voted.
+public struct DecisionRecorded: DomainEvent {
+    public static let eventType = "DecisionRecorded"
+    public var meetingId: UUID
+    public var applicationId: UUID
+    public var applicationVersion: Int
+    public var outcome: DecisionOutcome
+    public var votes: [Vote]
+    public var recused: [Recusal]
+    public var quorum: Int
+    public var eligibleVoters: Int
+    public var occurredAt: Date
+}
+
+public struct MeetingState: Aggregate, Hashable {
+    public var held: MeetingHeld?
+    public var decided: [UUID: DecisionOutcome] = [:]
+
+    public static let initial = MeetingState()
+    public static func streamName(_ id: UUID) -> String { "meeting-\(id.uuidString.lowercased())" }
+    public static let eventTypes: [any DomainEvent.Type] = [MeetingHeld.self, DecisionRecorded.self]
+
+    public func evolve(_ event: any DomainEvent) -> MeetingState {
+        var state = self
+        switch event {
+        case let event as MeetingHeld: state.held = event
+        case let event as DecisionRecorded: state.decided[event.applicationId] = event.outcome
+        default: break
+        }
+        return state
+    }
+}
+
+public struct HoldMeeting: Hashable, Sendable {
+    public var meetingId: UUID
+    public var groupId: UUID
+    public var date: Date
+    public var present: [String]
+    public var agenda: [UUID]
+
+    public init(meetingId: UUID, groupId: UUID, date: Date, present: [String], agenda: [UUID]) {
+        self.meetingId = meetingId
+        self.groupId = groupId
+        self.date = date
+        self.present = present
+        self.agenda = agenda
+    }
+
+    public func decide(meeting: MeetingState, group: SteeringGroupState) throws(DomainError) -> [any DomainEvent] {
+        guard meeting.held == nil else { throw .alreadyExists(kind: "meeting", id: meetingId.uuidString) }
+        guard group.created != nil else { throw .notFound(kind: "steering group", id: groupId.uuidString) }
+        guard !present.isEmpty else { throw .invalidInput(field: "present", reason: "name the members present") }
+        for member in present where group.members[member] == nil { throw .notAMember(member: member) }
+        guard Set(present).count == present.count else { throw .invalidInput(field: "present", reason: "a member is listed twice") }
+        guard Set(agenda).count == agenda.count else { throw .invalidInput(field: "agenda", reason: "an application is listed twice") }
+        return [MeetingHeld(meetingId: meetingId, groupId: groupId, present: present, agenda: agenda, occurredAt: date)]
+    }
+}

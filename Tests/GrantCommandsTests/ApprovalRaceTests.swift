@@ -1,0 +1,112 @@
+import EventStore
+import Foundation
+import GrantCommands
+import GrantDomain
+import Testing
+
+@Suite("Command handling against PostgreSQL")
+struct ApprovalRaceTests {
+    static let at = Date(timeIntervalSince1970: 1_717_200_000)
+    static func dkk(_ text: String) -> Money { try! Money(text, .dkk) }
+
+    /// A group, a pool with one period of `budget`, a call, and `count`
+    /// submitted applications of `requested` each, all on one meeting's agenda.
+    static func setUp(_ handler: CommandHandler, budget: String, count: Int, requested: String) async throws -> (pool: UUID, meeting: UUID, applications: [UUID]) {
+        let group = UUID(), pool = UUID(), call = UUID(), meeting = UUID()
+        let members = ["m1", "m2", "m3"].map { Member(id: $0, name: $0, affiliations: []) }
+        try await handler.createSteeringGroup(CreateSteeringGroup(groupId: group, name: "Race group", members: members, at: at), TestDatabase.admin())
+        try await handler.createPool(CreatePool(
+            poolId: pool, name: "Race pool", owner: "Region", currency: .dkk, carryOver: .lapse,
+            periods: [BudgetPeriodSpec(period: "2024", amount: dkk(budget))],
+            sources: [FundingSourceSpec(id: "region", name: "Region", amount: dkk(budget))],
+            steeringGroupId: group, eligibility: EligibilityRules(), at: at), TestDatabase.admin())
+        try await handler.openCall(OpenCall(callId: call, poolId: pool, title: "Race call", opensAt: at, closesAt: at.addingTimeInterval(86_400 * 30), cap: nil, at: at), TestDatabase.admin())
+        var applications: [UUID] = []
+        for index in 0..<count {
+            let id = UUID()
+            let content = ApplicationContent(organisation: "School \(index)", projectLeader: "leader", title: "Project \(index)", description: "", requested: dkk(requested))
+            try await handler.draftApplication(DraftApplication(applicationId: id, callId: call, content: content, at: at.addingTimeInterval(60)), TestDatabase.admin())
+            try await handler.submitApplication(SubmitApplication(applicationId: id, at: at.addingTimeInterval(120)), TestDatabase.admin())
+            applications.append(id)
+        }
+        try await handler.holdMeeting(HoldMeeting(meetingId: meeting, groupId: group, date: at.addingTimeInterval(86_400 * 40), present: ["m1", "m2", "m3"], agenda: applications), TestDatabase.admin())
+        return (pool, meeting, applications)
+    }
+
+    @Test("50 concurrent approvals on a pool that fits 7: exactly 7 succeed, the rest are refused for insufficient funds")
+    func approvalRace() async throws {
+        try await TestDatabase.withHandler { handler in
+            let (pool, meeting, applications) = try await Self.setUp(handler, budget: "750000.00", count: 50, requested: "100000.00")
+            enum Outcome: Sendable { case approved, insufficientFunds, other(String) }
+            let outcomes = try await withThrowingTaskGroup(of: Outcome.self) { group in
+                for application in applications {
+                    group.addTask {
+                        do {
+                            try await handler.recordDecision(RecordDecision(
+                                meetingId: meeting, applicationId: application, applicationVersion: 1,
+                                votes: [Vote(member: "m1", vote: .for), Vote(member: "m2", vote: .for)],
+                                outcome: .approve(.init(amount: Self.dkk("100000.00"), period: "2024"))), TestDatabase.admin())
+                            return .approved
+                        } catch DomainError.insufficientFunds(let period, let available, let requested) {
+                            #expect(period == "2024" && requested == Self.dkk("100000.00") && available.minorUnits < 10_000_000)
+                            return .insufficientFunds
+                        } catch {
+                            return .other(String(describing: error))
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Outcome]()) { $0.append($1) }
+            }
+            let approved = outcomes.filter { if case .approved = $0 { true } else { false } }.count
+            let refused = outcomes.filter { if case .insufficientFunds = $0 { true } else { false } }.count
+            let others = outcomes.compactMap { if case .other(let text) = $0 { text } else { nil } }
+            #expect(others.isEmpty, "unexpected outcomes: \(others.prefix(3))")
+            #expect(approved == 7)
+            #expect(refused == 43)
+
+            let state = try await TestDatabase.load(PoolState.self, pool, handler).state
+            #expect(state.periods["2024"]?.committed == 70_000_000)
+            #expect(state.periods["2024"]?.available == 5_000_000)
+            #expect(state.sources["region"]?.committed == 70_000_000)
+            #expect(state.commitments.count == 7)
+        }
+    }
+
+    @Test("a retried command has the effect of one; the same key for another command is refused")
+    func idempotentCommand() async throws {
+        try await TestDatabase.withHandler { handler in
+            let (pool, meeting, applications) = try await Self.setUp(handler, budget: "500000.00", count: 1, requested: "100000.00")
+            let streams = [pool, meeting, applications[0]]
+            let decision = RecordDecision(meetingId: meeting, applicationId: applications[0], applicationVersion: 1,
+                                          votes: [Vote(member: "m1", vote: .for), Vote(member: "m3", vote: .for)],
+                                          outcome: .approve(.init(amount: Self.dkk("80000.00"), period: "2024")))
+            let key = "decision-\(UUID())"
+            let first = try await handler.recordDecision(decision, TestDatabase.admin(key))
+            let events = try await TestDatabase.count(handler, streamsOf: streams)
+            let retry = try await handler.recordDecision(decision, TestDatabase.admin(key))
+            #expect(!first.replayed && retry.replayed)
+            #expect(retry.position == first.position)
+            #expect(try await TestDatabase.count(handler, streamsOf: streams) == events)
+
+            let other = CommandContext(actor: "admin-1", role: "admin", idempotency: Idempotency(key: key, fingerprint: CommandContext.fingerprint("something else")))
+            await #expect(throws: CommandError.idempotencyKeyReused(key: key)) {
+                try await handler.withdrawApplication(WithdrawApplication(applicationId: applications[0], reason: "x", at: Self.at), other)
+            }
+            #expect(try await TestDatabase.count(handler, streamsOf: streams) == events)
+        }
+    }
+
+    @Test("a domain rejection appends nothing")
+    func rejectionAppendsNothing() async throws {
+        try await TestDatabase.withHandler { handler in
+            let (_, meeting, applications) = try await Self.setUp(handler, budget: "500000.00", count: 1, requested: "100000.00")
+            await #expect(throws: DomainError.notAMember(member: "m4")) {
+                try await handler.recordDecision(RecordDecision(meetingId: meeting, applicationId: applications[0], applicationVersion: 1,
+                                                                votes: [Vote(member: "m4", vote: .for)], outcome: .reject(reason: "no")), TestDatabase.admin())
+            }
+            // Other tests append meanwhile, so count this application's stream, not all events.
+            let application = try await TestDatabase.load(ApplicationState.self, applications[0], handler)
+            #expect(application.state.status == .submitted && application.version == 2)
+        }
+    }
+}
