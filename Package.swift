@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Pure domain: value types, commands, events, deciders. No I/O.
@@ -44,7 +46,11 @@ let package = Package(
         // Projection runtime and read models (top-level folder, fixed by the product card).
         .target(
             name: "Projections",
-            dependencies: ["EventStore", "GrantDomain"],
+            dependencies: [
+                "EventStore", "GrantDomain",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "Projections",
             swiftSettings: swiftSettings
         ),
@@ -63,6 +69,7 @@ let package = Package(
             dependencies: [
                 "EventStore", "GrantDomain", "GrantCommands", "Projections", "GrantAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

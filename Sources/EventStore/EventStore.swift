@@ -171,7 +171,7 @@ public struct EventStore: Sendable {
     public func runNotifier() async {
         for await _ in appendSignal.signals {
             do {
-                try await client.query("SELECT pg_notify(\(configuration.notificationChannel), '')", logger: logger)
+                try await client.run("SELECT pg_notify(\(configuration.notificationChannel), '')", logger: logger)
             } catch {
                 logger.warning("could not notify readers of new events; they will poll", metadata: ["error": "\(String(reflecting: error))"])
             }

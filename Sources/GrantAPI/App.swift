@@ -3,16 +3,20 @@ import Foundation
 import Hummingbird
 import Logging
 import PostgresNIO
+import Projections
 import ServiceLifecycle
 
 /// How the HTTP server is set up; read from the environment by the executable.
 public struct APIConfiguration: Sendable {
     public var host: String
     public var port: Int
+    /// Run the projection workers in this process too.
+    public var runWorkers: Bool
 
-    public init(host: String = "127.0.0.1", port: Int = 8080) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, runWorkers: Bool = true) {
         self.host = host
         self.port = port
+        self.runWorkers = runWorkers
     }
 }
 
@@ -21,11 +25,14 @@ public func buildApplication(
     configuration: APIConfiguration, store: EventStore, logger: Logger
 ) -> some ApplicationProtocol {
     let router = Router()
-    router.get("health") { _, _ in try await health(store: store) }
+    let projections = ProjectionRuntime(store: store, logger: logger)
+    router.get("health") { _, _ in try await health(store: store, projections: projections) }
+    var services: [any Service] = [PostgresClientService(client: store.client), NotifierService(store: store)]
+    if configuration.runWorkers { services.append(ProjectionService(runtime: projections)) }
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "grantledger"),
-        services: [PostgresClientService(client: store.client), NotifierService(store: store)],
+        services: services,
         onServerRunning: { _ in logger.info("ready: http://\(configuration.host):\(configuration.port)/health") },
         logger: logger
     )
@@ -38,17 +45,29 @@ struct Health: ResponseEncodable {
     var headPosition: Int64
     /// The newest checkpoint readers of all events can reach now; behind the head while writers are still committing.
     var readableCheckpoint: Checkpoint?
+    var projections: [ProjectionStatus]
 }
 
-func health(store: EventStore) async throws -> Health {
+/// "degraded" when a projection has stopped at a failing event.
+func health(store: EventStore, projections: ProjectionRuntime) async throws -> Health {
     let head = try await store.head()
-    return Health(status: "ok", database: "reachable", headPosition: head.position, readableCheckpoint: head.readable)
+    let statuses = try await projections.status()
+    return Health(status: statuses.contains { $0.state == "failed" } ? "degraded" : "ok", database: "reachable",
+                  headPosition: head.position, readableCheckpoint: head.readable, projections: statuses)
 }
 
 /// Runs the PostgreSQL pool inside the application's service group.
 struct PostgresClientService: Service {
     let client: PostgresClient
     func run() async throws { await client.run() }
+}
+
+/// The projection workers, stopped on graceful shutdown.
+struct ProjectionService: Service {
+    let runtime: ProjectionRuntime
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await runtime.run() }
+    }
 }
 
 /// Announces appends to other processes' tails.

@@ -11,19 +11,25 @@ struct Serve: AsyncParsableCommand {
         discussion: "Reads DATABASE_URL, GRANTLEDGER_HOST (default 127.0.0.1) and GRANTLEDGER_PORT (default 8080)."
     )
 
+    @Flag(help: "Do not run the projection workers in this process (run `grantledger project` elsewhere).")
+    var noWorkers = false
+
     func run() async throws {
         let environment = try Environment.load()
         let variables = ProcessInfo.processInfo.environment
         guard let port = Int(variables["GRANTLEDGER_PORT"] ?? "8080"), (1...65535).contains(port) else {
             throw CommandFailure("GRANTLEDGER_PORT must be a port number")
         }
-        let api = APIConfiguration(host: variables["GRANTLEDGER_HOST"] ?? "127.0.0.1", port: port)
+        let api = APIConfiguration(host: variables["GRANTLEDGER_HOST"] ?? "127.0.0.1", port: port, runWorkers: !noWorkers)
         let postgres = try environment.postgresConfiguration()
         let migrator = try environment.migrator()
         _ = try await PostgresClient.withRunning(postgres, logger: environment.logger) { client in
             try await migrator.migrate(client: client, logger: environment.logger)
         }
-        let client = PostgresClient(configuration: postgres, backgroundLogger: environment.logger)
+        var pooled = postgres
+        // Each projection worker holds a connection, and each tail one more to LISTEN.
+        pooled.options.maximumConnections = 40
+        let client = PostgresClient(configuration: pooled, backgroundLogger: environment.logger)
         let store = EventStore(client: client, logger: environment.logger)
         try await buildApplication(configuration: api, store: store, logger: environment.logger).runService()
     }

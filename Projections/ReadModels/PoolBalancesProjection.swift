@@ -1,0 +1,121 @@
+import EventStore
+import Foundation
+import GrantDomain
+import Logging
+import PostgresNIO
+
+/// Pool balances per budget period and per funding source: budget (or
+/// amount), committed, paid; available is budget minus committed. Amounts
+/// are minor units of the pool's currency.
+public struct PoolBalancesProjection: Projection {
+    public init() {}
+    public let name = "pool_balances"
+    public let tables = ["pools", "pool_periods", "pool_sources"]
+    public let eventTypes: Set<String> = [
+        PoolCreated.eventType, BudgetPeriodAdded.eventType, BudgetMoved.eventType, BudgetPeriodClosed.eventType,
+        MoneyCommitted.eventType, CommitmentReleased.eventType, PaymentDisbursed.eventType, RepaymentReceived.eventType,
+    ]
+    public let schema = """
+        CREATE TABLE pools (
+            pool_id uuid PRIMARY KEY, name text NOT NULL, owner text NOT NULL, currency text NOT NULL,
+            carry_over text NOT NULL, steering_group_id uuid NOT NULL, created_at timestamptz NOT NULL,
+            last_position bigint NOT NULL
+        );
+        CREATE TABLE pool_periods (
+            pool_id uuid NOT NULL, period text NOT NULL, ordinal integer NOT NULL,
+            budget bigint NOT NULL, committed bigint NOT NULL DEFAULT 0, paid bigint NOT NULL DEFAULT 0,
+            closed boolean NOT NULL DEFAULT false,
+            PRIMARY KEY (pool_id, period)
+        );
+        CREATE TABLE pool_sources (
+            pool_id uuid NOT NULL, source_id text NOT NULL, ordinal integer NOT NULL, name text NOT NULL,
+            amount bigint NOT NULL, period text, earmarked_for text[], max_share_percent integer,
+            committed bigint NOT NULL DEFAULT 0, paid bigint NOT NULL DEFAULT 0,
+            PRIMARY KEY (pool_id, source_id)
+        );
+        """
+
+    public func apply(_ events: [RecordedEvent], on connection: PostgresConnection, logger: Logger) async throws {
+        try await forEach(events) { event in
+            let pool = try streamUUID(event.streamId)
+            switch event.type {
+            case PoolCreated.eventType:
+                let created = try decode(PoolCreated.self, event)
+                try await connection.query("""
+                    INSERT INTO pools VALUES (\(created.poolId), \(created.name), \(created.owner), \(created.currency.code),
+                        \(created.carryOver.rawValue), \(created.steeringGroupId), \(created.occurredAt), \(event.position))
+                    """, logger: logger)
+                for (ordinal, period) in created.periods.enumerated() {
+                    try await connection.query("""
+                        INSERT INTO pool_periods (pool_id, period, ordinal, budget) VALUES (\(pool), \(period.period), \(ordinal + 1), \(period.amount.minorUnits))
+                        """, logger: logger)
+                }
+                for (ordinal, source) in created.sources.enumerated() {
+                    try await connection.query("""
+                        INSERT INTO pool_sources (pool_id, source_id, ordinal, name, amount, period, earmarked_for, max_share_percent)
+                        VALUES (\(pool), \(source.id), \(ordinal + 1), \(source.name), \(source.amount.minorUnits), \(source.period),
+                                \(source.earmarkedFor), \(source.maxSharePercent))
+                        """, logger: logger)
+                }
+            case BudgetPeriodAdded.eventType:
+                let added = try decode(BudgetPeriodAdded.self, event)
+                try await connection.query("""
+                    INSERT INTO pool_periods (pool_id, period, ordinal, budget)
+                    SELECT \(pool), \(added.period), coalesce(max(ordinal), 0) + 1, \(added.amount.minorUnits) FROM pool_periods WHERE pool_id = \(pool)
+                    """, logger: logger)
+            case BudgetMoved.eventType:
+                let moved = try decode(BudgetMoved.self, event)
+                try await addBudget(-moved.amount.minorUnits, pool, moved.fromPeriod, connection, logger)
+                try await addBudget(moved.amount.minorUnits, pool, moved.toPeriod, connection, logger)
+            case BudgetPeriodClosed.eventType:
+                let closed = try decode(BudgetPeriodClosed.self, event)
+                try await connection.query("""
+                    UPDATE pool_periods SET closed = true, budget = budget - \(closed.unspent.minorUnits)
+                    WHERE pool_id = \(pool) AND period = \(closed.period)
+                    """, logger: logger)
+                if let next = closed.carriedOverTo { try await addBudget(closed.unspent.minorUnits, pool, next, connection, logger) }
+            case MoneyCommitted.eventType:
+                let committed = try decode(MoneyCommitted.self, event)
+                try await move(pool, committed.period, committed.sources, committed: 1, paid: 0, connection, logger)
+            case CommitmentReleased.eventType:
+                let released = try decode(CommitmentReleased.self, event)
+                try await move(pool, released.period, released.sources, committed: -1, paid: 0, connection, logger)
+            case PaymentDisbursed.eventType:
+                let paid = try decode(PaymentDisbursed.self, event)
+                try await move(pool, paid.period, paid.sources, committed: 0, paid: 1, connection, logger)
+            case RepaymentReceived.eventType:
+                let repaid = try decode(RepaymentReceived.self, event)
+                try await move(pool, repaid.period, repaid.sources, committed: -1, paid: -1, connection, logger)
+            default:
+                break
+            }
+        }
+    }
+
+    private func addBudget(_ minorUnits: Int64, _ pool: UUID, _ period: String, _ connection: PostgresConnection, _ logger: Logger) async throws {
+        try await connection.query("UPDATE pool_periods SET budget = budget + \(minorUnits) WHERE pool_id = \(pool) AND period = \(period)", logger: logger)
+    }
+
+    /// Adds the parts (times the signs) to the period's and each source's committed and paid.
+    private func move(_ pool: UUID, _ period: String, _ parts: [SourceAmount], committed: Int64, paid: Int64,
+                      _ connection: PostgresConnection, _ logger: Logger) async throws {
+        let total = parts.map(\.amount.minorUnits).reduce(0, +)
+        try await connection.query("""
+            UPDATE pool_periods SET committed = committed + \(committed * total), paid = paid + \(paid * total)
+            WHERE pool_id = \(pool) AND period = \(period)
+            """, logger: logger)
+        try await connection.query("""
+            UPDATE pool_sources s SET committed = s.committed + \(committed) * p.amount, paid = s.paid + \(paid) * p.amount
+            FROM unnest(\(parts.map(\.source)), \(parts.map(\.amount.minorUnits))) AS p(source_id, amount)
+            WHERE s.pool_id = \(pool) AND s.source_id = p.source_id
+            """, logger: logger)
+    }
+}
+
+/// The aggregate id at the end of a stream name such as `pool-<uuid>`.
+func streamUUID(_ streamId: String) throws -> UUID {
+    guard let id = UUID(uuidString: String(streamId.suffix(36))) else {
+        throw DomainError.invalidInput(field: "stream", reason: "\(streamId) does not end in an id")
+    }
+    return id
+}

@@ -1,0 +1,125 @@
+import EventStore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// One generation of a projection: its schema and checkpoint row.
+struct Generation: Sendable, Hashable {
+    var projection: String
+    var number: Int
+    var checkpoint: Checkpoint
+
+    var schema: String { "proj_\(projection)_\(number)" }
+}
+
+/// Where generations are created, found, swapped and dropped. Identifiers
+/// come from projection names, which are checked, never from input.
+enum Generations {
+    static func checkName(_ name: String) {
+        precondition(!name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") },
+                     "projection names are lowercase letters, digits and _")
+    }
+
+    /// The live generation, creating generation 1 (and its views) if there is none.
+    static func live(_ projection: any Projection, on connection: PostgresConnection, logger: Logger) async throws -> Generation {
+        if let live = try await find(projection.name, liveOnly: true, on: connection, logger: logger) { return live }
+        return try await connection.withTransaction(logger: logger) { connection in
+            // Two processes starting at once: the second waits here, then finds the first's.
+            try await connection.run("SELECT pg_advisory_xact_lock(\(generationsLockKey(projection.name)))", logger: logger)
+            if let live = try await find(projection.name, liveOnly: true, on: connection, logger: logger) { return live }
+            let generation = try await create(projection, number: 1, status: "running", live: true, on: connection, logger: logger)
+            try await pointViews(of: projection, at: generation, on: connection, logger: logger)
+            return generation
+        }
+    }
+
+    static func find(_ name: String, liveOnly: Bool, on connection: PostgresConnection, logger: Logger) async throws -> Generation? {
+        let rows = try await connection.query("""
+            SELECT generation, transaction_id, position FROM projection_checkpoints
+            WHERE projection = \(name) AND (live OR NOT \(liveOnly)) ORDER BY live DESC, generation DESC LIMIT 1
+            """, logger: logger)
+        for try await (number, transaction, position) in rows.decode((Int, Int64, Int64).self) {
+            return Generation(projection: name, number: number, checkpoint: Checkpoint(transactionId: transaction, position: position))
+        }
+        return nil
+    }
+
+    /// A new, empty generation with its tables and a checkpoint at the start.
+    static func create(_ projection: any Projection, number: Int, status: String, live: Bool,
+                       on connection: PostgresConnection, logger: Logger) async throws -> Generation {
+        let generation = Generation(projection: projection.name, number: number, checkpoint: .start)
+        try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(generation.schema)"), logger: logger)
+        try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path = \(generation.schema), public"), logger: logger)
+        for statement in SQLScript.statements(projection.schema) {
+            try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+        }
+        try await connection.query("SET LOCAL search_path = public", logger: logger)
+        try await connection.query("""
+            INSERT INTO projection_checkpoints (projection, generation, live, status)
+            VALUES (\(projection.name), \(number), \(live), \(status))
+            """, logger: logger)
+        return generation
+    }
+
+    static func pointViews(of projection: any Projection, at generation: Generation, on connection: PostgresConnection, logger: Logger) async throws {
+        for table in projection.tables {
+            try await connection.query(PostgresQuery(unsafeSQL: "DROP VIEW IF EXISTS read.\(table)"), logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE VIEW read.\(table) AS SELECT * FROM \(generation.schema).\(table)"), logger: logger)
+        }
+    }
+
+    static func drop(_ generation: Generation, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(generation.schema) CASCADE"), logger: logger)
+        try await connection.query("""
+            DELETE FROM projection_checkpoints WHERE projection = \(generation.projection) AND generation = \(generation.number)
+            """, logger: logger)
+    }
+
+    /// The advisory lock of a projection's worker: one active worker at a time.
+    static func workerLockKey(_ name: String) -> Int64 { lockKey("projection-worker:\(name)") }
+
+    /// The advisory lock taken briefly to create a generation.
+    static func generationsLockKey(_ name: String) -> Int64 { lockKey("projection-generations:\(name)") }
+
+    private static func lockKey(_ text: String) -> Int64 {
+        // FNV-1a, so every process derives the same key from the name.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return Int64(bitPattern: hash)
+    }
+
+    /// Applies a batch to a generation and moves its checkpoint, as a
+    /// compare-and-set on the checkpoint the batch was read after, in the
+    /// caller's transaction. False when the checkpoint had moved (another
+    /// worker, or a rebuild swapped generations): nothing must be committed.
+    static func apply(
+        _ batch: [RecordedEvent], of projection: any Projection, to generation: Generation, requireLive: Bool,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
+        guard let last = batch.last else { return true }
+        let handled = projection.eventTypes.isEmpty ? batch : batch.filter { projection.eventTypes.contains($0.type) }
+        try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path = \(generation.schema), public"), logger: logger)
+        if !handled.isEmpty {
+            try await projection.apply(handled, on: connection, logger: logger)
+        }
+        try await connection.query("SET LOCAL search_path = public", logger: logger)
+        let rows = try await connection.query("""
+            UPDATE projection_checkpoints
+            SET transaction_id = \(last.transactionId), position = \(last.position),
+                events_applied = events_applied + \(handled.count), updated_at = clock_timestamp()
+            WHERE projection = \(projection.name) AND generation = \(generation.number)
+              AND transaction_id = \(generation.checkpoint.transactionId) AND position = \(generation.checkpoint.position)
+              AND (live OR NOT \(requireLive))
+            RETURNING 1
+            """, logger: logger)
+        var updated = false
+        for try await _ in rows { updated = true }
+        return updated
+    }
+}
+
+/// Thrown to roll back a batch whose checkpoint moved underneath it.
+struct CheckpointMoved: Error {}

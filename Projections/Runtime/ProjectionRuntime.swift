@@ -1,0 +1,191 @@
+import EventStore
+import Foundation
+import Logging
+import Metrics
+import PostgresNIO
+import Synchronization
+
+/// Runs one worker per projection. Each worker first wins its projection's
+/// advisory lock (a second process waits and takes over when the first
+/// dies), then reads all events in commit order in large batches, applies
+/// each batch and moves the checkpoint in one transaction on the connection
+/// that holds the lock, then waits live for new events.
+public struct ProjectionRuntime: Sendable {
+    public let store: EventStore
+    public let projections: [any Projection]
+    public var batchSize: Int
+    public var pollInterval: Duration
+    let logger: Logger
+
+    public init(store: EventStore, projections: [any Projection] = allProjections, batchSize: Int = 5_000,
+                pollInterval: Duration = .milliseconds(500), logger: Logger) {
+        for projection in projections { Generations.checkName(projection.name) }
+        self.store = store
+        self.projections = projections
+        self.batchSize = batchSize
+        self.pollInterval = pollInterval
+        self.logger = logger
+    }
+
+    /// Runs every worker, and reports lag as metrics, until cancelled.
+    public func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for projection in projections {
+                group.addTask { try await runWorker(projection) }
+            }
+            group.addTask { try await reportLag() }
+            try await group.waitForAll()
+        }
+    }
+
+    /// One projection's worker: waits for the lock, then projects until
+    /// cancelled or until an event fails (recorded, never skipped).
+    public func runWorker(_ projection: any Projection) async throws {
+        var logger = logger
+        logger[metadataKey: "projection"] = "\(projection.name)"
+        while !Task.isCancelled {
+            do {
+                let failed = try await store.client.withConnection { connection in
+                    try await holdLockAndProject(projection, on: connection, logger: logger)
+                }
+                if failed { return }
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                logger.error("projection worker lost its connection; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                try await Task.sleep(for: pollInterval)
+            }
+        }
+    }
+
+    /// True when the projection failed and the worker should stop.
+    private func holdLockAndProject(_ projection: any Projection, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let key = Generations.workerLockKey(projection.name)
+        var waiting = false
+        while true {
+            var acquired = false
+            for try await locked in try await connection.query("SELECT pg_try_advisory_lock(\(key))", logger: logger).decode(Bool.self) {
+                acquired = locked
+            }
+            if acquired { break }
+            if !waiting { logger.info("another worker holds this projection; standing by") }
+            waiting = true
+            try await Task.sleep(for: .seconds(1))
+        }
+        logger.info("projecting")
+        let outcome: Result<Bool, any Error>
+        do {
+            outcome = .success(try await project(projection, on: connection, logger: logger))
+        } catch {
+            outcome = .failure(error)
+        }
+        // Never hand a connection back to the pool still holding the lock.
+        try? await connection.run("SELECT pg_advisory_unlock(\(key))", logger: logger)
+        return try outcome.get()
+    }
+
+    private func project(_ projection: any Projection, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let start = try await Generations.live(projection, on: connection, logger: logger)
+        let cursor = Cursor(start.checkpoint)
+        do {
+            try await store.tail(after: start.checkpoint, batchSize: batchSize, pollInterval: pollInterval) { batch in
+                try await applyLive(batch, of: projection, after: cursor, on: connection, logger: logger)
+            }
+        } catch let failure as ProjectionFailure {
+            logger.error("projection stopped at a failing event", metadata: [
+                "position": "\(failure.position)", "type": "\(failure.eventType)", "error": "\(failure.error)",
+            ])
+            try await connection.query("""
+                UPDATE projection_checkpoints SET status = 'failed', failed_position = \(failure.position),
+                       error = \(failure.description), updated_at = clock_timestamp()
+                WHERE projection = \(projection.name) AND live
+                """, logger: logger)
+            return true
+        } catch is CheckpointMoved {
+            // A rebuild swapped generations: start again from the new one.
+            logger.info("live generation changed; following it")
+        }
+        return false
+    }
+
+    /// Applies a batch read by the tail to the live generation, if the live
+    /// checkpoint is exactly where the tail stood; otherwise (a rebuild
+    /// swapped generations) the worker restarts from the live checkpoint.
+    private func applyLive(_ batch: [RecordedEvent], of projection: any Projection, after cursor: Cursor,
+                           on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.withTransaction(logger: logger) { connection in
+            guard let live = try await Generations.find(projection.name, liveOnly: true, on: connection, logger: logger),
+                  live.checkpoint == cursor.checkpoint,
+                  try await Generations.apply(batch, of: projection, to: live, requireLive: true, on: connection, logger: logger)
+            else { throw CheckpointMoved() }
+        }
+        if let last = batch.last { cursor.checkpoint = last.checkpoint }
+    }
+
+    // MARK: Lag
+
+    /// Every projection's position, lag and state.
+    public func status() async throws -> [ProjectionStatus] {
+        let rows = try await store.client.query("""
+            SELECT c.projection, c.generation, c.status, c.transaction_id, c.position, c.events_applied, c.failed_position, c.error,
+                   h.head,
+                   (SELECT count(*) FROM (SELECT 1 FROM events e
+                     WHERE (e.transaction_id, e.global_position) > (c.transaction_id::text::xid8, c.position) LIMIT 1000000) behind) AS behind,
+                   extract(epoch FROM clock_timestamp() - (SELECT min(e.recorded_at) FROM events e
+                     WHERE (e.transaction_id, e.global_position) > (c.transaction_id::text::xid8, c.position)))::float8 AS seconds
+            FROM projection_checkpoints c, (SELECT coalesce(max(global_position), 0) AS head FROM events) h
+            WHERE c.live ORDER BY c.projection
+            """, logger: logger)
+        var statuses: [ProjectionStatus] = []
+        for try await (name, generation, state, transaction, position, applied, failedAt, error, head, behind, seconds)
+            in rows.decode((String, Int, String, Int64, Int64, Int64, Int64?, String?, Int64, Int64, Double?).self) {
+            statuses.append(ProjectionStatus(
+                name: name, generation: generation, state: state, checkpoint: Checkpoint(transactionId: transaction, position: position),
+                eventsApplied: applied, headPosition: head, eventsBehind: behind, secondsBehind: seconds ?? 0,
+                failedPosition: failedAt, error: error))
+        }
+        return statuses
+    }
+
+    /// Records each projection's lag as gauges, every few seconds, until cancelled.
+    public func reportLag(every interval: Duration = .seconds(5)) async throws {
+        while !Task.isCancelled {
+            do {
+                for status in try await status() {
+                    let dimensions = [("projection", status.name)]
+                    Gauge(label: "grantledger_projection_lag_events", dimensions: dimensions).record(status.eventsBehind)
+                    Gauge(label: "grantledger_projection_lag_seconds", dimensions: dimensions).record(status.secondsBehind)
+                    Gauge(label: "grantledger_projection_failed", dimensions: dimensions).record(status.state == "failed" ? 1 : 0)
+                }
+            } catch {
+                logger.warning("could not measure projection lag", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            try await Task.sleep(for: interval)
+        }
+    }
+}
+
+/// Where a projection stands.
+public struct ProjectionStatus: Sendable, Hashable, Codable {
+    public var name: String
+    public var generation: Int
+    public var state: String
+    public var checkpoint: Checkpoint
+    public var eventsApplied: Int64
+    public var headPosition: Int64
+    public var eventsBehind: Int64
+    public var secondsBehind: Double
+    public var failedPosition: Int64?
+    public var error: String?
+}
+
+/// The checkpoint a worker's tail has reached.
+final class Cursor: Sendable {
+    private let state: Mutex<Checkpoint>
+    init(_ checkpoint: Checkpoint) { state = Mutex(checkpoint) }
+    var checkpoint: Checkpoint {
+        get { state.withLock { $0 } }
+        set { state.withLock { $0 = newValue } }
+    }
+}

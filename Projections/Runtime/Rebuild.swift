@@ -1,0 +1,168 @@
+import EventStore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Progress of a long rebuild, for the terminal.
+public struct RebuildProgress: Sendable {
+    public var projection: String
+    public var eventsDone: Int
+    public var eventsTotal: Int
+    public var elapsed: Duration
+
+    public var rate: Double { Double(eventsDone) / max(elapsed.seconds, 0.001) }
+    public var remaining: Duration { .seconds(Double(max(eventsTotal - eventsDone, 0)) / max(rate, 1)) }
+}
+
+public struct RebuildSummary: Sendable {
+    public var projection: String
+    public var generation: Int
+    public var events: Int
+    public var elapsed: Duration
+    /// Rows that differ from the live model, per table (verification only).
+    public var drift: [String: Int]
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// Builds a projection afresh into a new generation beside the live one,
+/// while writers and the live worker carry on, then either swaps it in
+/// (rebuild) or compares it with the live one row for row (verify).
+public struct Rebuilder: Sendable {
+    public let store: EventStore
+    public var batchSize: Int
+    let logger: Logger
+
+    public init(store: EventStore, batchSize: Int = 5_000, logger: Logger) {
+        self.store = store
+        self.batchSize = batchSize
+        self.logger = logger
+    }
+
+    /// Rebuilds and swaps atomically; readers see the old model until the swap, then the new.
+    public func rebuild(_ projection: any Projection, progress: @Sendable (RebuildProgress) -> Void = { _ in }) async throws -> RebuildSummary {
+        let clock = ContinuousClock(), started = clock.now
+        return try await store.client.withConnection { connection in
+            _ = try await Generations.live(projection, on: connection, logger: logger)
+            var building = try await createNext(projection, on: connection)
+            do {
+                let total = try await eventCount(on: connection)
+                var done = 0
+                // Catch up outside any long transaction, batch by batch.
+                while let advanced = try await catchUp(projection, &building, until: nil, on: connection) {
+                    done += advanced
+                    progress(RebuildProgress(projection: projection.name, eventsDone: done, eventsTotal: max(total, done), elapsed: clock.now - started))
+                }
+                // Swap: hold the live row so the worker pauses, apply the last events, switch.
+                let old = try await connection.withTransaction(logger: logger) { connection in
+                    guard let live = try await lockLive(projection, on: connection) else { throw CheckpointMoved() }
+                    while let advanced = try await catchUp(projection, &building, until: nil, on: connection, inTransaction: true) { done += advanced }
+                    try await connection.query("""
+                        UPDATE projection_checkpoints SET live = false, status = 'retired' WHERE projection = \(projection.name) AND generation = \(live.number);
+                        """, logger: logger)
+                    try await connection.query("""
+                        UPDATE projection_checkpoints SET live = true, status = 'running', updated_at = clock_timestamp()
+                        WHERE projection = \(projection.name) AND generation = \(building.number)
+                        """, logger: logger)
+                    try await Generations.pointViews(of: projection, at: building, on: connection, logger: logger)
+                    return live
+                }
+                try await Generations.drop(old, on: connection, logger: logger)
+                return RebuildSummary(projection: projection.name, generation: building.number, events: done, elapsed: clock.now - started, drift: [:])
+            } catch {
+                _ = try? await Generations.drop(building, on: connection, logger: logger)
+                throw error
+            }
+        }
+    }
+
+    /// Builds beside the live model up to exactly the live checkpoint and
+    /// compares every table row for row; swaps nothing and drops what it built.
+    public func verify(_ projection: any Projection, progress: @Sendable (RebuildProgress) -> Void = { _ in }) async throws -> RebuildSummary {
+        let clock = ContinuousClock(), started = clock.now
+        return try await store.client.withConnection { connection in
+            let start = try await Generations.live(projection, on: connection, logger: logger)
+            var building = try await createNext(projection, on: connection)
+            do {
+                let total = try await eventCount(on: connection)
+                var done = 0
+                while let advanced = try await catchUp(projection, &building, until: start.checkpoint, on: connection) {
+                    done += advanced
+                    progress(RebuildProgress(projection: projection.name, eventsDone: done, eventsTotal: max(total, done), elapsed: clock.now - started))
+                }
+                // Hold the live row still, bring the copy to its exact checkpoint, compare.
+                let drift = try await connection.withTransaction(logger: logger) { connection in
+                    guard let live = try await lockLive(projection, on: connection) else { throw CheckpointMoved() }
+                    while let advanced = try await catchUp(projection, &building, until: live.checkpoint, on: connection, inTransaction: true) { done += advanced }
+                    var drift: [String: Int] = [:]
+                    for table in projection.tables {
+                        drift[table] = try await differences(table, live: live, copy: building, on: connection)
+                    }
+                    return drift
+                }
+                try await Generations.drop(building, on: connection, logger: logger)
+                return RebuildSummary(projection: projection.name, generation: building.number, events: done, elapsed: clock.now - started, drift: drift)
+            } catch {
+                _ = try? await Generations.drop(building, on: connection, logger: logger)
+                throw error
+            }
+        }
+    }
+
+    private func createNext(_ projection: any Projection, on connection: PostgresConnection) async throws -> Generation {
+        try await connection.withTransaction(logger: logger) { connection in
+            try await connection.run("SELECT pg_advisory_xact_lock(\(Generations.generationsLockKey(projection.name)))", logger: logger)
+            var next = 1
+            for try await highest in try await connection.query(
+                "SELECT coalesce(max(generation), 0) FROM projection_checkpoints WHERE projection = \(projection.name)", logger: logger
+            ).decode(Int.self) { next = highest + 1 }
+            return try await Generations.create(projection, number: next, status: "building", live: false, on: connection, logger: logger)
+        }
+    }
+
+    private func lockLive(_ projection: any Projection, on connection: PostgresConnection) async throws -> Generation? {
+        let rows = try await connection.query("""
+            SELECT generation, transaction_id, position FROM projection_checkpoints
+            WHERE projection = \(projection.name) AND live FOR UPDATE
+            """, logger: logger)
+        for try await (number, transaction, position) in rows.decode((Int, Int64, Int64).self) {
+            return Generation(projection: projection.name, number: number, checkpoint: Checkpoint(transactionId: transaction, position: position))
+        }
+        return nil
+    }
+
+    /// Applies the next batch (up to `until`, if given) to the generation
+    /// being built; nil when there was nothing left to apply.
+    private func catchUp(_ projection: any Projection, _ generation: inout Generation, until limit: Checkpoint?,
+                         on connection: PostgresConnection, inTransaction: Bool = false) async throws -> Int? {
+        var batch = try await store.readAll(after: generation.checkpoint, limit: batchSize)
+        if let limit { batch = batch.filter { $0.checkpoint <= limit } }
+        guard let last = batch.last else { return nil }
+        let target = generation
+        let apply: (PostgresConnection) async throws -> Void = { connection in
+            guard try await Generations.apply(batch, of: projection, to: target, requireLive: false, on: connection, logger: logger) else {
+                throw CheckpointMoved()
+            }
+        }
+        if inTransaction { try await apply(connection) } else { try await connection.withTransaction(logger: logger) { try await apply($0) } }
+        generation.checkpoint = last.checkpoint
+        return batch.count
+    }
+
+    private func eventCount(on connection: PostgresConnection) async throws -> Int {
+        for try await count in try await connection.query("SELECT count(*) FROM events", logger: logger).decode(Int.self) { return count }
+        return 0
+    }
+
+    /// Rows in one table but not the other, both ways (duplicates counted).
+    private func differences(_ table: String, live: Generation, copy: Generation, on connection: PostgresConnection) async throws -> Int {
+        let sql = """
+            SELECT (SELECT count(*) FROM (SELECT * FROM \(live.schema).\(table) EXCEPT ALL SELECT * FROM \(copy.schema).\(table)) a)
+                 + (SELECT count(*) FROM (SELECT * FROM \(copy.schema).\(table) EXCEPT ALL SELECT * FROM \(live.schema).\(table)) b)
+            """
+        for try await count in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int.self) { return count }
+        return 0
+    }
+}

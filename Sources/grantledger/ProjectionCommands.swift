@@ -1,0 +1,121 @@
+import ArgumentParser
+import EventStore
+import Foundation
+import PostgresNIO
+import Projections
+import UnixSignals
+
+struct Project: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the projection workers until interrupted.",
+        discussion: "Several processes may run: one worker per projection is active, the others stand by and take over.")
+
+    func run() async throws {
+        let environment = try Environment.load()
+        let migrator = try environment.migrator()
+        try await PostgresClient.withRunning(try environment.postgresConfiguration(), logger: environment.logger) { client in
+            try await migrator.migrate(client: client, logger: environment.logger)
+            let store = EventStore(client: client, logger: environment.logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await ProjectionRuntime(store: store, logger: environment.logger).run() }
+                group.addTask { try await waitForInterrupt() }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+}
+
+struct Rebuild: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild read models beside the live ones while writes continue, then swap them in atomically.",
+        discussion: "With --verify, build beside the live model, compare row for row, report drift, and swap nothing.")
+
+    @Argument(help: "The projection to rebuild (see `grantledger status`).") var name: String?
+    @Flag(help: "Rebuild every projection.") var all = false
+    @Flag(help: "Compare with the live model instead of swapping.") var verify = false
+
+    func validate() throws {
+        guard all != (name != nil) else { throw ValidationError("name one projection, or pass --all") }
+        if let name, !allProjections.contains(where: { $0.name == name }) {
+            throw ValidationError("unknown projection \(name); known: \(allProjections.map(\.name).joined(separator: ", "))")
+        }
+    }
+
+    func run() async throws {
+        let environment = try Environment.load()
+        let migrator = try environment.migrator()
+        let selected = allProjections.filter { all || $0.name == name }
+        let drifted = try await PostgresClient.withRunning(try environment.postgresConfiguration(), logger: environment.logger) { client in
+            try await migrator.migrate(client: client, logger: environment.logger)
+            let rebuilder = Rebuilder(store: EventStore(client: client, logger: environment.logger), logger: environment.logger)
+            var drifted = 0
+            for projection in selected {
+                let meter = ProgressLine(label: "\(verify ? "verify" : "rebuild") \(projection.name)")
+                let summary = verify
+                    ? try await rebuilder.verify(projection, progress: meter.show)
+                    : try await rebuilder.rebuild(projection, progress: meter.show)
+                meter.finish()
+                let rate = Double(summary.events) / max(Double(summary.elapsed.components.seconds) + Double(summary.elapsed.components.attoseconds) / 1e18, 0.001)
+                if verify {
+                    let drift = summary.drift.filter { $0.value > 0 }
+                    drifted += drift.count
+                    print("\(projection.name): \(summary.events) events checked in \(summary.elapsed.formatted(.units(allowed: [.seconds, .milliseconds]))), "
+                          + (drift.isEmpty ? "no drift" : "DRIFT in " + drift.map { "\($0.key) (\($0.value) rows)" }.sorted().joined(separator: ", ")))
+                } else {
+                    print("\(projection.name): generation \(summary.generation) live, \(summary.events) events in "
+                          + "\(summary.elapsed.formatted(.units(allowed: [.seconds, .milliseconds]))) (\(Int(rate)) events/s)")
+                }
+            }
+            return drifted
+        }
+        if drifted > 0 { throw ExitCode(1) }
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show each projection's position, lag and state.")
+
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let environment = try Environment.load()
+        let statuses = try await PostgresClient.withRunning(try environment.postgresConfiguration(), logger: environment.logger) { client in
+            try await ProjectionRuntime(store: EventStore(client: client, logger: environment.logger), logger: environment.logger).status()
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(statuses), as: UTF8.self))
+            return
+        }
+        if statuses.isEmpty { print("no projection has run yet: start `grantledger project` or `grantledger serve`") }
+        print("projection".padding(toLength: 16, withPad: " ", startingAt: 0), "gen", "state".padding(toLength: 9, withPad: " ", startingAt: 0),
+              "checkpoint".padding(toLength: 18, withPad: " ", startingAt: 0), "behind", "seconds")
+        for status in statuses {
+            print(status.name.padding(toLength: 16, withPad: " ", startingAt: 0), String(status.generation).padding(toLength: 3, withPad: " ", startingAt: 0),
+                  status.state.padding(toLength: 9, withPad: " ", startingAt: 0), status.checkpoint.description.padding(toLength: 18, withPad: " ", startingAt: 0),
+                  String(status.eventsBehind).padding(toLength: 6, withPad: " ", startingAt: 0), String(format: "%.1f", status.secondsBehind),
+                  status.error.map { "  failed at \(status.failedPosition ?? 0): \($0)" } ?? "")
+        }
+    }
+}
+
+/// One line of progress on a terminal, rewritten in place: done, rate, ETA.
+final class ProgressLine: Sendable {
+    let label: String
+    init(label: String) { self.label = label }
+
+    func show(_ progress: RebuildProgress) {
+        let percent = progress.eventsTotal > 0 ? 100 * progress.eventsDone / progress.eventsTotal : 100
+        let eta = progress.remaining.formatted(.units(allowed: [.minutes, .seconds], width: .narrow))
+        FileHandle.standardError.write(Data("\r\(label): \(progress.eventsDone)/\(progress.eventsTotal) events (\(percent) %), \(Int(progress.rate)) events/s, ETA \(eta)   ".utf8))
+    }
+
+    func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
+}
+
+/// Returns when the process gets SIGINT or SIGTERM.
+func waitForInterrupt() async throws {
+    for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) { return }
+}
