@@ -84,6 +84,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ProjectionsTests",
+            dependencies: ["Projections", "GrantCommands", "GrantDomain", "EventStore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "EventStoreTests",
             dependencies: ["EventStore"],
             swiftSettings: swiftSettings

@@ -53,8 +53,8 @@ public struct ProjectionRuntime: Sendable {
                 return
             } catch {
                 if Task.isCancelled { return }
-                logger.error("projection worker lost its connection; retrying", metadata: ["error": "\(String(reflecting: error))"])
-                try await Task.sleep(for: pollInterval)
+                logger.error("projection worker failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                try await Task.sleep(for: max(pollInterval, .seconds(1)))
             }
         }
     }
@@ -81,7 +81,8 @@ public struct ProjectionRuntime: Sendable {
             outcome = .failure(error)
         }
         // Never hand a connection back to the pool still holding the lock.
-        try? await connection.run("SELECT pg_advisory_unlock(\(key))", logger: logger)
+        // (When cancelled, the pool is closing: the session and its lock end with it.)
+        if !Task.isCancelled { try? await connection.run("SELECT pg_advisory_unlock(\(key))", logger: logger) }
         return try outcome.get()
     }
 
@@ -89,8 +90,13 @@ public struct ProjectionRuntime: Sendable {
         let start = try await Generations.live(projection, on: connection, logger: logger)
         let cursor = Cursor(start.checkpoint)
         do {
-            try await store.tail(after: start.checkpoint, batchSize: batchSize, pollInterval: pollInterval) { batch in
-                try await applyLive(batch, of: projection, after: cursor, on: connection, logger: logger)
+            do {
+                try await store.tail(after: start.checkpoint, batchSize: batchSize, pollInterval: pollInterval) { batch in
+                    try await applyLive(batch, of: projection, after: cursor, on: connection, logger: logger)
+                }
+            } catch let wrapped as PostgresTransactionError {
+                // withTransaction wraps what the batch threw.
+                throw wrapped.closureError ?? wrapped
             }
         } catch let failure as ProjectionFailure {
             logger.error("projection stopped at a failing event", metadata: [
@@ -125,16 +131,27 @@ public struct ProjectionRuntime: Sendable {
 
     // MARK: Lag
 
-    /// Every projection's position, lag and state.
+    /// Lag is counted exactly up to this many events.
+    public static let behindCap = 100_000
+
+    /// Every projection's position, lag (events behind, up to ``behindCap``; seconds since the oldest unapplied event was recorded) and state.
     public func status() async throws -> [ProjectionStatus] {
+        // Both lookups walk the commit-order index from the checkpoint; the
+        // count stops at a cap so a far-behind projection stays cheap to ask.
         let rows = try await store.client.query("""
             SELECT c.projection, c.generation, c.status, c.transaction_id, c.position, c.events_applied, c.failed_position, c.error,
-                   h.head,
-                   (SELECT count(*) FROM (SELECT 1 FROM events e
-                     WHERE (e.transaction_id, e.global_position) > (c.transaction_id::text::xid8, c.position) LIMIT 1000000) behind) AS behind,
-                   extract(epoch FROM clock_timestamp() - (SELECT min(e.recorded_at) FROM events e
-                     WHERE (e.transaction_id, e.global_position) > (c.transaction_id::text::xid8, c.position)))::float8 AS seconds
-            FROM projection_checkpoints c, (SELECT coalesce(max(global_position), 0) AS head FROM events) h
+                   h.head, b.behind, extract(epoch FROM clock_timestamp() - f.first_recorded)::float8
+            FROM projection_checkpoints c
+            CROSS JOIN (SELECT coalesce(max(global_position), 0) AS head FROM events) h
+            CROSS JOIN LATERAL (
+                SELECT count(*) AS behind FROM (
+                    SELECT 1 FROM events e
+                    WHERE (e.transaction_id, e.global_position) > (c.transaction_id::text::xid8, c.position)
+                    ORDER BY e.transaction_id, e.global_position LIMIT \(Self.behindCap)) pending) b
+            LEFT JOIN LATERAL (
+                SELECT e.recorded_at AS first_recorded FROM events e
+                WHERE (e.transaction_id, e.global_position) > (c.transaction_id::text::xid8, c.position)
+                ORDER BY e.transaction_id, e.global_position LIMIT 1) f ON true
             WHERE c.live ORDER BY c.projection
             """, logger: logger)
         var statuses: [ProjectionStatus] = []

@@ -7,6 +7,16 @@ public enum DatabaseURL {
         public var description: String
     }
 
+    /// For a single connection outside the pool, such as the LISTEN connection.
+    public static func connectionConfiguration(_ url: String) throws -> PostgresConnection.Configuration {
+        let client = try configuration(url)
+        var configuration = PostgresConnection.Configuration(
+            host: client.host ?? "127.0.0.1", port: client.port ?? 5432, username: client.username,
+            password: client.password, database: client.database, tls: .disable)
+        configuration.options.additionalStartupParameters = [("application_name", "grantledger-listener")]
+        return configuration
+    }
+
     public static func configuration(_ url: String) throws -> PostgresClient.Configuration {
         guard let components = URLComponents(string: url),
               ["postgres", "postgresql"].contains(components.scheme ?? ""),

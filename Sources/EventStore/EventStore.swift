@@ -31,12 +31,14 @@ public struct EventStore: Sendable {
     public let configuration: Configuration
     let logger: Logger
     let appendSignal: AppendSignal
+    let wakeups: Wakeups
 
     public init(client: PostgresClient, configuration: Configuration = Configuration(), logger: Logger) {
         self.client = client
         self.configuration = configuration
         self.logger = logger
         self.appendSignal = AppendSignal()
+        self.wakeups = Wakeups()
     }
 
     // MARK: Append
@@ -58,13 +60,23 @@ public struct EventStore: Sendable {
     /// decided, since a retry decides against newer state.
     @discardableResult
     public func append(_ writes: [StreamWrite], idempotency: Idempotency?) async throws -> AppendResult {
+        // One statement in autocommit: one round trip, no BEGIN/COMMIT.
+        try await client.withConnection { connection in
+            try await append(writes, idempotency: idempotency, on: connection)
+        }
+    }
+
+    /// Appends inside a transaction the caller holds on `connection`, to
+    /// write other tables atomically with the events. The caller commits;
+    /// readers of all events see the events once it has.
+    @discardableResult
+    public func append(_ writes: [StreamWrite], idempotency: Idempotency? = nil, on connection: PostgresConnection) async throws -> AppendResult {
         let batch = try AppendBatch(writes: writes, idempotency: idempotency, configuration: configuration)
-        let rows: PostgresRowSequence
         do {
-            rows = try await client.query(batch.query, logger: logger)
             for try await (replayed, transactionId, first, last, versions)
-                in rows.decode((Bool, Int64, Int64, Int64, [Int64]).self) {
+                in try await connection.query(batch.query, logger: logger).decode((Bool, Int64, Int64, Int64, [Int64]).self) {
                 appendSignal.signal()
+                wakeups.wakeAll()
                 return AppendResult(
                     replayed: replayed, transactionId: transactionId, firstPosition: first, lastPosition: last,
                     streamVersions: Dictionary(uniqueKeysWithValues: zip(writes.map(\.stream), versions)))
@@ -74,6 +86,7 @@ public struct EventStore: Sendable {
         }
         preconditionFailure("append_events returned no row")
     }
+
 
     /// Appends events to a single stream.
     @discardableResult
@@ -179,17 +192,18 @@ public struct EventStore: Sendable {
     }
 
     /// Reads all events after `checkpoint` in commit order, batch by batch,
-    /// then waits for new ones, until cancelled. Wakes on a notification and
-    /// also polls, so a lost notification only delays.
+    /// then waits for new ones, until cancelled. Wakes on an append in this
+    /// process, on a notification from another (when ``runListener(_:retryAfter:)``
+    /// runs), and polls, so a lost notification only delays.
     public func tail(
         after checkpoint: Checkpoint,
         batchSize: Int = 5_000,
         pollInterval: Duration = .milliseconds(500),
         _ handle: @escaping @Sendable ([RecordedEvent]) async throws -> Void
     ) async throws {
-        let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let (id, wakeups, wake) = self.wakeups.subscribe()
+        defer { self.wakeups.unsubscribe(id) }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await listen(wake: wake, retryAfter: pollInterval) }
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: pollInterval)
@@ -210,25 +224,6 @@ public struct EventStore: Sendable {
             }
             defer { group.cancelAll() }
             try await group.next()
-        }
-    }
-
-    private func listen(wake: AsyncStream<Void>.Continuation, retryAfter delay: Duration) async {
-        while !Task.isCancelled {
-            do {
-                try await client.withConnection { connection in
-                    try await connection.listen(on: configuration.notificationChannel) { notifications in
-                        wake.yield()
-                        for try await _ in notifications {
-                            wake.yield()
-                        }
-                    }
-                }
-            } catch {
-                if Task.isCancelled { return }
-                logger.warning("LISTEN failed; polling until it is back", metadata: ["error": "\(String(reflecting: error))"])
-            }
-            try? await Task.sleep(for: delay)
         }
     }
 }

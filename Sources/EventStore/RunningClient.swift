@@ -4,16 +4,20 @@ import PostgresNIO
 extension PostgresClient {
     /// Runs a client for the duration of `body`, for commands and tests that
     /// are not a long-lived service group.
+    ///
+    /// Shutdown is ordered: the client stops only after `body` has returned.
+    /// Were `client.run()` a child task, cancelling the caller would cancel it
+    /// together with `body`, and queries `body` still makes while it unwinds
+    /// would wait forever on connections being closed. So it runs in a task
+    /// of its own, which does not inherit the caller's cancellation.
     public static func withRunning<Result: Sendable>(
         _ configuration: PostgresClient.Configuration,
         logger: Logger,
         _ body: @Sendable (PostgresClient) async throws -> Result
     ) async throws -> Result {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            return try await body(client)
-        }
+        let running = Task { await client.run() }
+        defer { running.cancel() }
+        return try await body(client)
     }
 }

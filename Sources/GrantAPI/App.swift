@@ -12,11 +12,14 @@ public struct APIConfiguration: Sendable {
     public var port: Int
     /// Run the projection workers in this process too.
     public var runWorkers: Bool
+    /// Where to LISTEN for other processes' appends; nil: tails only poll.
+    public var listener: PostgresConnection.Configuration?
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, runWorkers: Bool = true) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, runWorkers: Bool = true, listener: PostgresConnection.Configuration? = nil) {
         self.host = host
         self.port = port
         self.runWorkers = runWorkers
+        self.listener = listener
     }
 }
 
@@ -29,6 +32,7 @@ public func buildApplication(
     router.get("health") { _, _ in try await health(store: store, projections: projections) }
     var services: [any Service] = [PostgresClientService(client: store.client), NotifierService(store: store)]
     if configuration.runWorkers { services.append(ProjectionService(runtime: projections)) }
+    if let listener = configuration.listener { services.append(ListenerService(store: store, configuration: listener)) }
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "grantledger"),
@@ -67,6 +71,15 @@ struct ProjectionService: Service {
     let runtime: ProjectionRuntime
     func run() async throws {
         try await cancelWhenGracefulShutdown { try await runtime.run() }
+    }
+}
+
+/// Wakes this process's tails when another process appends.
+struct ListenerService: Service {
+    let store: EventStore
+    let configuration: PostgresConnection.Configuration
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await store.runListener(configuration) }
     }
 }
 

@@ -155,6 +155,13 @@ public struct PoolState: Aggregate, Hashable {
         public var paid: Int64 = 0
         public var closed = false
         public var available: Int64 { budget - committed }
+
+        public init(budget: Int64, committed: Int64 = 0, paid: Int64 = 0, closed: Bool = false) {
+            self.budget = budget
+            self.committed = committed
+            self.paid = paid
+            self.closed = closed
+        }
     }
 
     public struct Source: Hashable, Sendable {

@@ -16,8 +16,11 @@ struct Project: AsyncParsableCommand {
         try await PostgresClient.withRunning(try environment.postgresConfiguration(), logger: environment.logger) { client in
             try await migrator.migrate(client: client, logger: environment.logger)
             let store = EventStore(client: client, logger: environment.logger)
+            let listener = try DatabaseURL.connectionConfiguration(environment.databaseURL)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await ProjectionRuntime(store: store, logger: environment.logger).run() }
+                group.addTask { await store.runListener(listener) }
+                group.addTask { await store.runNotifier() }
                 group.addTask { try await waitForInterrupt() }
                 try await group.next()
                 group.cancelAll()

@@ -20,7 +20,8 @@ struct Serve: AsyncParsableCommand {
         guard let port = Int(variables["GRANTLEDGER_PORT"] ?? "8080"), (1...65535).contains(port) else {
             throw CommandFailure("GRANTLEDGER_PORT must be a port number")
         }
-        let api = APIConfiguration(host: variables["GRANTLEDGER_HOST"] ?? "127.0.0.1", port: port, runWorkers: !noWorkers)
+        let api = APIConfiguration(host: variables["GRANTLEDGER_HOST"] ?? "127.0.0.1", port: port, runWorkers: !noWorkers,
+                                   listener: try DatabaseURL.connectionConfiguration(environment.databaseURL))
         let postgres = try environment.postgresConfiguration()
         let migrator = try environment.migrator()
         _ = try await PostgresClient.withRunning(postgres, logger: environment.logger) { client in

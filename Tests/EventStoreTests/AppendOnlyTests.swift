@@ -1,7 +1,7 @@
 import Foundation
 import PostgresNIO
 import Testing
-@testable import EventStore
+import EventStore
 
 @Suite("Invariant 7: the history is append-only")
 struct AppendOnlyTests {

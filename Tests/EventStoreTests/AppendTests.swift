@@ -1,7 +1,7 @@
 import Foundation
 import PostgresNIO
 import Testing
-@testable import EventStore
+import EventStore
 
 @Suite("Appending events")
 struct AppendTests {

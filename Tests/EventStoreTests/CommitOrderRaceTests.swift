@@ -3,7 +3,7 @@ import Logging
 import PostgresNIO
 import Synchronization
 import Testing
-@testable import EventStore
+import EventStore
 
 /// Many writers append while one reader tails all events. Positions are
 /// handed out before commit, so transactions commit out of position order;
@@ -87,14 +87,8 @@ struct CommitOrderRaceTests {
     /// position alone has moved past the event's position.
     static func appendCommittingLate(_ store: EventStore, stream: StreamID, naive: Seen) async throws -> UUID {
         let event = TestDatabase.event("CommittedLate")
-        let batch = try AppendBatch(writes: [StreamWrite(stream: stream, expected: .noStream, events: [event])],
-                                    idempotency: nil, configuration: store.configuration)
         try await store.client.withTransaction(logger: TestDatabase.logger) { connection in
-            var position: Int64 = 0
-            for try await (_, _, first, _, _) in try await connection.query(batch.query, logger: TestDatabase.logger)
-                .decode((Bool, Int64, Int64, Int64, [Int64]).self) {
-                position = first
-            }
+            let position = try await store.append([StreamWrite(stream: stream, expected: .noStream, events: [event])], on: connection).firstPosition
             let deadline = ContinuousClock.now + .seconds(5)
             while naive.lastPosition <= position && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(5))

@@ -1,7 +1,7 @@
 import Foundation
 import PostgresNIO
 import Testing
-@testable import EventStore
+import EventStore
 
 @Suite("Idempotency keys and limits")
 struct IdempotencyAndLimitsTests {

@@ -1,0 +1,70 @@
+import EventStore
+import Foundation
+import Projections
+import Testing
+
+/// Runs the real `grantledger project` process and SIGKILLs it at random
+/// moments during catch-up; afterwards every read model must equal a
+/// from-scratch build, row for row.
+@Suite("Projection workers under SIGKILL")
+struct KillTests {
+    @Test("killing the worker during catch-up of 100,000+ events loses and doubles nothing", .timeLimit(.minutes(10)))
+    func killDuringCatchUp() async throws {
+        let binary = try #require(Self.executable(), "build the grantledger executable first (ops/test does)")
+        try await FreshDatabase.with { store, url in
+            let events = try await FreshDatabase.generate(store, seed: 7, pools: 48, applicationsPerPool: 200)
+            #expect(events >= 100_000)
+
+            var generator = SystemRandomNumberGenerator()
+            var killsDuringCatchUp = 0
+            for round in 0..<5 {
+                let worker = try Self.start(binary, url)
+                try await Task.sleep(for: .milliseconds(Int.random(in: 800...3_000, using: &generator)))
+                kill(worker.processIdentifier, SIGKILL)
+                try await Self.waitForExit(worker)
+                let statuses = try await ProjectionRuntime(store: store, logger: FreshDatabase.logger).status()
+                if statuses.contains(where: { $0.eventsBehind > 0 }) { killsDuringCatchUp += 1 }
+                print("kill test: round \(round) killed; behind:", statuses.map { "\($0.name)=\($0.eventsBehind)" }.joined(separator: " "))
+            }
+            #expect(killsDuringCatchUp >= 3, "the kills should land during catch-up")
+
+            let worker = try Self.start(binary, url)
+            defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
+            let statuses = try await FreshDatabase.waitUntilCaughtUp(store)
+            worker.terminate()
+            try await Self.waitForExit(worker)
+
+            try await FreshDatabase.expectNoDrift(store)
+            // Each event was applied once: the ledger holds every event exactly once, in sequence.
+            #expect(try await FreshDatabase.count("SELECT count(*) FROM read.ledger", store) == events)
+            #expect(try await FreshDatabase.count("SELECT count(DISTINCT global_position) FROM read.ledger", store) == events)
+            #expect(try await FreshDatabase.count("SELECT max(sequence) FROM read.ledger", store) == events)
+            #expect(statuses.allSatisfy { $0.state == "running" })
+        }
+    }
+
+    /// The `grantledger` built beside this test bundle (same configuration), else any build of it.
+    static func executable() -> URL? {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("grantledger")
+        return [beside, FreshDatabase.root.appendingPathComponent(".build/release/grantledger"), FreshDatabase.root.appendingPathComponent(".build/debug/grantledger")]
+            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }
+
+    /// Waits without blocking one of the few cooperative threads.
+    static func waitForExit(_ process: Process) async throws {
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+    }
+
+    static func start(_ binary: URL, _ url: String) throws -> Process {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["project"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = url
+        environment["LOG_LEVEL"] = "error"
+        environment["GRANTLEDGER_MIGRATIONS"] = FreshDatabase.root.appendingPathComponent("db").path
+        process.environment = environment
+        try process.run()
+        return process
+    }
+}
