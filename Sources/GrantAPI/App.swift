@@ -3,7 +3,9 @@ import Foundation
 import Hummingbird
 import Logging
 import PostgresNIO
+import Metrics
 import Projections
+import Prometheus
 import ServiceLifecycle
 
 /// How the HTTP server is set up; read from the environment by the executable.
@@ -14,12 +16,16 @@ public struct APIConfiguration: Sendable {
     public var runWorkers: Bool
     /// Where to LISTEN for other processes' appends; nil: tails only poll.
     public var listener: PostgresConnection.Configuration?
+    /// The registry `/metrics` reads; bootstrap the metrics system with it once per process.
+    public var metrics: PrometheusCollectorRegistry
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, runWorkers: Bool = true, listener: PostgresConnection.Configuration? = nil) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, runWorkers: Bool = true,
+                listener: PostgresConnection.Configuration? = nil, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.host = host
         self.port = port
         self.runWorkers = runWorkers
         self.listener = listener
+        self.metrics = metrics
     }
 }
 
@@ -30,6 +36,11 @@ public func buildApplication(
     let router = Router()
     let projections = ProjectionRuntime(store: store, logger: logger)
     router.get("health") { _, _ in try await health(store: store, projections: projections) }
+    let registry = configuration.metrics
+    router.get("metrics") { _, _ in
+        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+    }
     var services: [any Service] = [PostgresClientService(client: store.client), NotifierService(store: store)]
     if configuration.runWorkers { services.append(ProjectionService(runtime: projections)) }
     if let listener = configuration.listener { services.append(ListenerService(store: store, configuration: listener)) }
@@ -70,7 +81,11 @@ struct PostgresClientService: Service {
 struct ProjectionService: Service {
     let runtime: ProjectionRuntime
     func run() async throws {
-        try await cancelWhenGracefulShutdown { try await runtime.run() }
+        do {
+            try await cancelWhenGracefulShutdown { try await runtime.run() }
+        } catch is CancellationError {
+            // Shutting down is how the workers end.
+        }
     }
 }
 

@@ -3,7 +3,9 @@ import EventStore
 import Foundation
 import GrantAPI
 import Hummingbird
+import Metrics
 import PostgresNIO
+import Prometheus
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,8 +22,10 @@ struct Serve: AsyncParsableCommand {
         guard let port = Int(variables["GRANTLEDGER_PORT"] ?? "8080"), (1...65535).contains(port) else {
             throw CommandFailure("GRANTLEDGER_PORT must be a port number")
         }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let api = APIConfiguration(host: variables["GRANTLEDGER_HOST"] ?? "127.0.0.1", port: port, runWorkers: !noWorkers,
-                                   listener: try DatabaseURL.connectionConfiguration(environment.databaseURL))
+                                   listener: try DatabaseURL.connectionConfiguration(environment.databaseURL), metrics: registry)
         let postgres = try environment.postgresConfiguration()
         let migrator = try environment.migrator()
         _ = try await PostgresClient.withRunning(postgres, logger: environment.logger) { client in
