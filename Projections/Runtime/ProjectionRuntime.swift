@@ -27,6 +27,14 @@ public struct ProjectionRuntime: Sendable {
         self.logger = logger
     }
 
+    /// Creates each projection's first generation and its `read` views where
+    /// missing, so readers find (empty) read models before any worker runs.
+    public func prepare() async throws {
+        try await store.client.withConnection { connection in
+            for projection in projections { _ = try await Generations.live(projection, on: connection, logger: logger) }
+        }
+    }
+
     /// Runs every worker, and reports lag as metrics, until cancelled.
     public func run() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import Metrics
 import PostgresNIO
 
 /// The PostgreSQL event store: atomic multi-stream appends with expected
@@ -61,9 +62,14 @@ public struct EventStore: Sendable {
     @discardableResult
     public func append(_ writes: [StreamWrite], idempotency: Idempotency?) async throws -> AppendResult {
         // One statement in autocommit: one round trip, no BEGIN/COMMIT.
-        try await client.withConnection { connection in
+        let result = try await client.withConnection { connection in
             try await append(writes, idempotency: idempotency, on: connection)
         }
+        if !result.replayed {
+            // Looked up per append, not cached: a counter made before the metrics system is bootstrapped would stay a no-op.
+            Counter(label: "grantledger_events_appended_total").increment(by: writes.reduce(0) { $0 + $1.events.count })
+        }
+        return result
     }
 
     /// Appends inside a transaction the caller holds on `connection`, to

@@ -1,5 +1,6 @@
 import EventStore
 import Foundation
+import GrantCommands
 import Hummingbird
 import Logging
 import PostgresNIO
@@ -10,37 +11,46 @@ import ServiceLifecycle
 
 /// How the HTTP server is set up; read from the environment by the executable.
 public struct APIConfiguration: Sendable {
+    public static let defaultBodyLimit = 1 << 20
+
     public var host: String
     public var port: Int
+    /// The HS256 secret tokens are signed with (GRANTLEDGER_JWT_KEY).
+    public var jwtKey: String
     /// Run the projection workers in this process too.
     public var runWorkers: Bool
     /// Where to LISTEN for other processes' appends; nil: tails only poll.
     public var listener: PostgresConnection.Configuration?
     /// The registry `/metrics` reads; bootstrap the metrics system with it once per process.
     public var metrics: PrometheusCollectorRegistry
+    /// Request bodies above this many bytes are refused with 413.
+    public var bodyLimit: Int
+    /// How long a GET with `?after=` waits for its read models.
+    public var consistencyWait: Duration
+    /// The OpenAPI document served at `/openapi.yaml`.
+    public var openAPIDocument: String?
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, runWorkers: Bool = true,
-                listener: PostgresConnection.Configuration? = nil, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, jwtKey: String, runWorkers: Bool = true,
+                listener: PostgresConnection.Configuration? = nil, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+                bodyLimit: Int = defaultBodyLimit, consistencyWait: Duration = .seconds(2), openAPIDocument: String? = nil) {
         self.host = host
         self.port = port
+        self.jwtKey = jwtKey
         self.runWorkers = runWorkers
         self.listener = listener
         self.metrics = metrics
+        self.bodyLimit = bodyLimit
+        self.consistencyWait = consistencyWait
+        self.openAPIDocument = openAPIDocument
     }
 }
 
 /// Builds the application the executable serves and the tests drive.
 public func buildApplication(
     configuration: APIConfiguration, store: EventStore, logger: Logger
-) -> some ApplicationProtocol {
-    let router = Router()
+) async throws -> some ApplicationProtocol {
     let projections = ProjectionRuntime(store: store, logger: logger)
-    router.get("health") { _, _ in try await health(store: store, projections: projections) }
-    let registry = configuration.metrics
-    router.get("metrics") { _, _ in
-        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
-    }
+    let router = try await makeRouter(configuration: configuration, store: store, projections: projections, logger: logger).router
     var services: [any Service] = [PostgresClientService(client: store.client), NotifierService(store: store)]
     if configuration.runWorkers { services.append(ProjectionService(runtime: projections)) }
     if let listener = configuration.listener { services.append(ListenerService(store: store, configuration: listener)) }
@@ -53,22 +63,81 @@ public func buildApplication(
     )
 }
 
+/// Every route the API serves, as "METHOD /path/{parameter}": what openapi.yaml must describe.
+public func apiRoutes(configuration: APIConfiguration, store: EventStore, logger: Logger) async throws -> [String] {
+    try await makeRouter(configuration: configuration, store: store, projections: ProjectionRuntime(store: store, logger: logger), logger: logger)
+        .routes.recorded
+}
+
+func makeRouter(configuration: APIConfiguration, store: EventStore, projections: ProjectionRuntime, logger: Logger) async throws
+    -> (router: Router<BasicRequestContext>, routes: Routes) {
+    let router = Router()
+    // Outermost: count every answer, problems included.
+    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: ProblemMiddleware())
+    let routes = Routes(router: router)
+    let services = Services(store: store, commands: CommandHandler(store: store), auth: try await Authenticator(key: configuration.jwtKey),
+                            bodyLimit: configuration.bodyLimit, consistencyWait: configuration.consistencyWait, logger: logger)
+    routes.get("/health") { _, _ in try await health(store: store, projections: projections) }
+    let registry = configuration.metrics
+    routes.get("/metrics") { _, _ in
+        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+    }
+    if let document = configuration.openAPIDocument {
+        routes.get("/openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml"], body: ResponseBody(byteBuffer: ByteBuffer(string: document)))
+        }
+    }
+    addCommandRoutes(to: routes, services)
+    addReadRoutes(to: routes, services)
+    return (router, routes)
+}
+
+/// Adds routes to the router and remembers them, so a test can hold them
+/// against openapi.yaml.
+final class Routes {
+    let router: Router<BasicRequestContext>
+    private(set) var recorded: [String] = []
+
+    init(router: Router<BasicRequestContext>) { self.router = router }
+
+    func get(_ path: String, _ handler: @escaping @Sendable (Request, BasicRequestContext) async throws -> Response) {
+        record("GET", path)
+        router.get(RouterPath(path), use: handler)
+    }
+
+    func post(_ path: String, _ handler: @escaping @Sendable (Request, BasicRequestContext) async throws -> Response) {
+        record("POST", path)
+        router.post(RouterPath(path), use: handler)
+    }
+
+    private func record(_ method: String, _ path: String) {
+        let openAPIPath = path.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
+        recorded.append("\(method) /\(openAPIPath)")
+    }
+}
+
 /// Liveness with substance: the database answers and the event store's head is known.
-struct Health: ResponseEncodable {
+struct Health: Encodable {
     var status: String
     var database: String
-    var headPosition: Int64
+    var headPosition: Int64?
     /// The newest checkpoint readers of all events can reach now; behind the head while writers are still committing.
     var readableCheckpoint: Checkpoint?
     var projections: [ProjectionStatus]
 }
 
-/// "degraded" when a projection has stopped at a failing event.
-func health(store: EventStore, projections: ProjectionRuntime) async throws -> Health {
-    let head = try await store.head()
-    let statuses = try await projections.status()
-    return Health(status: statuses.contains { $0.state == "failed" } ? "degraded" : "ok", database: "reachable",
-                  headPosition: head.position, readableCheckpoint: head.readable, projections: statuses)
+/// "degraded" when a projection has stopped at a failing event; 503 when the database does not answer.
+func health(store: EventStore, projections: ProjectionRuntime) async throws -> Response {
+    do {
+        let head = try await store.head()
+        let statuses = try await projections.status()
+        return try jsonResponse(Health(status: statuses.contains { $0.state == "failed" } ? "degraded" : "ok", database: "reachable",
+                                       headPosition: head.position, readableCheckpoint: head.readable, projections: statuses))
+    } catch {
+        return try jsonResponse(Health(status: "unavailable", database: "unreachable: \(error)", projections: []), status: .serviceUnavailable)
+    }
 }
 
 /// Runs the PostgreSQL pool inside the application's service group.

@@ -27,8 +27,15 @@ public struct Currency: Hashable, Sendable, Codable, CustomStringConvertible {
         self.minorDigits = Self.known[code]!
     }
 
+    /// An unknown code fails as a `DecodingError` at the field's path, so
+    /// callers can name the field.
     public init(from decoder: any Decoder) throws {
-        try self.init(code: try decoder.singleValueContainer().decode(String.self))
+        let container = try decoder.singleValueContainer()
+        do {
+            try self.init(code: try container.decode(String.self))
+        } catch let error as DomainError {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.description)
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -108,7 +115,11 @@ public struct Money: Hashable, Sendable, Codable, CustomStringConvertible {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let currency = try container.decode(Currency.self, forKey: .currency)
-        try self.init(try container.decode(String.self, forKey: .amount), currency)
+        do {
+            try self.init(try container.decode(String.self, forKey: .amount), currency)
+        } catch let error as DomainError {
+            throw DecodingError.dataCorruptedError(forKey: .amount, in: container, debugDescription: error.description)
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -5,12 +5,13 @@ import GrantAPI
 import Hummingbird
 import Metrics
 import PostgresNIO
+import Projections
 import Prometheus
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Migrate, then serve the HTTP API until interrupted.",
-        discussion: "Reads DATABASE_URL, GRANTLEDGER_HOST (default 127.0.0.1) and GRANTLEDGER_PORT (default 8080)."
+        discussion: "Reads DATABASE_URL, GRANTLEDGER_HOST (default 127.0.0.1), GRANTLEDGER_PORT (default 8080) and GRANTLEDGER_JWT_KEY (default: .data/jwt.key, generated once)."
     )
 
     @Flag(help: "Do not run the projection workers in this process (run `grantledger project` elsewhere).")
@@ -24,12 +25,15 @@ struct Serve: AsyncParsableCommand {
         }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let api = APIConfiguration(host: variables["GRANTLEDGER_HOST"] ?? "127.0.0.1", port: port, runWorkers: !noWorkers,
-                                   listener: try DatabaseURL.connectionConfiguration(environment.databaseURL), metrics: registry)
+        let api = APIConfiguration(host: variables["GRANTLEDGER_HOST"] ?? "127.0.0.1", port: port, jwtKey: try jwtKey(), runWorkers: !noWorkers,
+                                   listener: try DatabaseURL.connectionConfiguration(environment.databaseURL), metrics: registry,
+                                   openAPIDocument: openAPIDocument())
         let postgres = try environment.postgresConfiguration()
         let migrator = try environment.migrator()
         _ = try await PostgresClient.withRunning(postgres, logger: environment.logger) { client in
             try await migrator.migrate(client: client, logger: environment.logger)
+            // Read models exist (perhaps still empty) before the first request.
+            try await ProjectionRuntime(store: EventStore(client: client, logger: environment.logger), logger: environment.logger).prepare()
         }
         var pooled = postgres
         // Each projection worker holds a connection, and each tail one more to LISTEN.

@@ -1,0 +1,457 @@
+import EventStore
+import Foundation
+import GrantCommands
+import GrantDomain
+import Hummingbird
+import NIOCore
+import PostgresNIO
+
+// MARK: Views (the shapes openapi.yaml describes)
+
+struct PoolView: Encodable {
+    struct Totals: Encodable { var budget, committed, paid, available: Money }
+    struct Period: Encodable {
+        var period: String
+        var budget, committed, paid, available: Money
+        var closed: Bool
+    }
+    struct Source: Encodable {
+        var id, name: String
+        var amount, committed, paid, available: Money
+        var period: String?
+        var earmarkedFor: [String]?
+        var maxSharePercent: Int?
+    }
+    var id: UUID
+    var name, owner, currency, carryOver: String
+    var steeringGroupId: UUID
+    var createdAt: Date
+    var totals: Totals
+    var periods: [Period]
+    var sources: [Source]
+}
+
+struct CallView: Encodable {
+    var id, poolId: UUID
+    var title: String
+    var opensAt, closesAt: Date
+    var cap: Money?
+    var applications: [String: Int]
+    var requested, granted: Money?
+}
+
+struct ApplicationView: Encodable {
+    var id, callId, poolId: UUID
+    var organisation, projectLeader, title, description, status: String
+    var partners, focusAreas: [String]
+    var requested: Money
+    var granted: Money?
+    var studentsReached: Int?
+    var version: Int
+    var draftedAt: Date
+    var submittedAt, decidedAt: Date?
+    var meetingId: UUID?
+    var decisionReason: String?
+}
+
+struct AgendaItemView: Encodable {
+    var applicationId, poolId, callId: UUID
+    var organisation, title: String
+    var requested: Money
+    var applicationVersion: Int
+    var submittedAt: Date
+}
+
+struct GrantView: Encodable {
+    struct Tranche: Encodable {
+        var number: Int
+        var amount: Money
+        var trigger, status: String
+    }
+    struct Report: Encodable {
+        var id: UUID
+        var kind, summary, status: String
+        var filedAt: Date
+        var approvedAt: Date?
+        var approvedBy: String?
+    }
+    struct PaymentRequest: Encodable {
+        var id: UUID
+        var tranche: Int
+        var amount: Money
+        var status, requestedBy: String
+        var requestedAt: Date
+        var approvedBy: String?
+        var approvedAt: Date?
+        var reference: String?
+        var paidAt: Date?
+    }
+    var id, applicationId, poolId, callId, meetingId: UUID
+    var organisation, title, period, status: String
+    var granted, paid, repaid, remaining: Money
+    var conditions: [String]
+    var awardedAt: Date
+    var tranches: [Tranche]?
+    var reports: [Report]?
+    var paymentRequests: [PaymentRequest]?
+}
+
+struct PublicGrantView: Encodable {
+    var grantId, poolId: UUID
+    var recipient, title, poolName, poolOwner, status: String
+    var amount: Money
+    var awardedOn: String
+}
+
+/// A page of a list, with the cursor for the next one.
+struct Page<Item: Encodable>: Encodable {
+    var items: [Item]
+    var nextCursor: String?
+}
+
+func money(_ minorUnits: Int64, _ code: String) throws -> Money {
+    Money(minorUnits: minorUnits, currency: try Currency(code: code))
+}
+
+// MARK: Queries
+
+/// Reads the read models (the `read` schema's views) only.
+struct ReadModels: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+
+    func pools(_ id: UUID?) async throws -> [PoolView] {
+        var pools: [PoolView] = []
+        let poolRows = try await client.query("""
+            SELECT pool_id, name, owner, currency, carry_over, steering_group_id, created_at FROM read.pools
+            WHERE \(id)::uuid IS NULL OR pool_id = \(id) ORDER BY created_at, pool_id
+            """, logger: logger)
+        for try await (poolId, name, owner, currency, carryOver, group, createdAt) in poolRows.decode((UUID, String, String, String, String, UUID, Date).self) {
+            let zero = try money(0, currency)
+            pools.append(PoolView(id: poolId, name: name, owner: owner, currency: currency, carryOver: carryOver, steeringGroupId: group,
+                                  createdAt: createdAt, totals: .init(budget: zero, committed: zero, paid: zero, available: zero),
+                                  periods: [], sources: []))
+        }
+        guard !pools.isEmpty else { return [] }
+        var index: [UUID: Int] = [:]
+        for (offset, pool) in pools.enumerated() { index[pool.id] = offset }
+        let ids = pools.map(\.id)
+        let periodRows = try await client.query("""
+            SELECT pool_id, period, budget, committed, paid, closed FROM read.pool_periods WHERE pool_id = ANY(\(ids)) ORDER BY pool_id, ordinal
+            """, logger: logger)
+        var totals: [UUID: (Int64, Int64, Int64)] = [:]
+        for try await (poolId, period, budget, committed, paid, closed) in periodRows.decode((UUID, String, Int64, Int64, Int64, Bool).self) {
+            guard let at = index[poolId] else { continue }
+            let code = pools[at].currency
+            pools[at].periods.append(.init(period: period, budget: try money(budget, code), committed: try money(committed, code),
+                                           paid: try money(paid, code), available: try money(budget - committed, code), closed: closed))
+            let sum = totals[poolId] ?? (0, 0, 0)
+            totals[poolId] = (sum.0 + budget, sum.1 + committed, sum.2 + paid)
+        }
+        for (poolId, sum) in totals {
+            guard let at = index[poolId] else { continue }
+            let code = pools[at].currency
+            pools[at].totals = .init(budget: try money(sum.0, code), committed: try money(sum.1, code), paid: try money(sum.2, code),
+                                     available: try money(sum.0 - sum.1, code))
+        }
+        let sourceRows = try await client.query("""
+            SELECT pool_id, source_id, name, amount, period, earmarked_for, max_share_percent, committed, paid
+            FROM read.pool_sources WHERE pool_id = ANY(\(ids)) ORDER BY pool_id, ordinal
+            """, logger: logger)
+        for try await (poolId, sourceId, name, amount, period, earmarked, share, committed, paid)
+            in sourceRows.decode((UUID, String, String, Int64, String?, [String]?, Int?, Int64, Int64).self) {
+            guard let at = index[poolId] else { continue }
+            let code = pools[at].currency
+            pools[at].sources.append(.init(id: sourceId, name: name, amount: try money(amount, code), committed: try money(committed, code),
+                                           paid: try money(paid, code), available: try money(amount - committed, code), period: period,
+                                           earmarkedFor: earmarked, maxSharePercent: share))
+        }
+        return pools
+    }
+
+    func calls(pool: UUID) async throws -> [CallView] {
+        let rows = try await client.query("""
+            SELECT c.call_id, c.title, c.opens_at, c.closes_at, c.cap, coalesce(c.currency, p.currency),
+                   coalesce((SELECT jsonb_object_agg(status, n)::text FROM (
+                       SELECT status, count(*) AS n FROM read.applications a WHERE a.call_id = c.call_id GROUP BY status) s), '{}'),
+                   (SELECT sum(requested)::int8 FROM read.applications a WHERE a.call_id = c.call_id),
+                   (SELECT sum(granted)::int8 FROM read.applications a WHERE a.call_id = c.call_id)
+            FROM read.calls c JOIN read.pools p ON p.pool_id = c.pool_id
+            WHERE c.pool_id = \(pool) ORDER BY c.opens_at, c.call_id
+            """, logger: logger)
+        var calls: [CallView] = []
+        for try await (id, title, opensAt, closesAt, cap, currency, counts, requested, granted)
+            in rows.decode((UUID, String, Date, Date, Int64?, String, String, Int64?, Int64?).self) {
+            calls.append(CallView(id: id, poolId: pool, title: title, opensAt: opensAt, closesAt: closesAt, cap: try cap.map { try money($0, currency) },
+                                  applications: try JSONDecoder().decode([String: Int].self, from: Data(counts.utf8)),
+                                  requested: try requested.map { try money($0, currency) }, granted: try granted.map { try money($0, currency) }))
+        }
+        return calls
+    }
+
+    static let applicationColumns = """
+        application_id, call_id, pool_id, organisation, project_leader, title, description, status, partners, focus_areas,
+        requested, granted, currency, students_reached, version, drafted_at, submitted_at, decided_at, meeting_id, decision_reason
+        """
+
+    /// Applications matching the filters, in id order, `limit` after `cursor`.
+    func applications(id: UUID? = nil, call: UUID? = nil, organisation: String? = nil, status: String? = nil,
+                      cursor: UUID? = nil, limit: Int = 1) async throws -> [ApplicationView] {
+        let rows = try await client.query("""
+            SELECT \(unescaped: Self.applicationColumns) FROM read.applications
+            WHERE (\(id)::uuid IS NULL OR application_id = \(id)) AND (\(call)::uuid IS NULL OR call_id = \(call))
+              AND (\(organisation)::text IS NULL OR organisation = \(organisation)) AND (\(status)::text IS NULL OR status = \(status))
+              AND (\(cursor)::uuid IS NULL OR application_id > \(cursor))
+            ORDER BY application_id LIMIT \(limit)
+            """, logger: logger)
+        var applications: [ApplicationView] = []
+        for try await row in rows {
+            let (id, call, pool, organisation, leader, title, description, status, partners, focus) =
+                try row.decode((UUID, UUID, UUID, String, String, String, String, String, [String], [String]).self)
+            let columns = row.makeRandomAccess()
+            let currency = try columns[12].decode(String.self)
+            applications.append(ApplicationView(
+                id: id, callId: call, poolId: pool, organisation: organisation, projectLeader: leader, title: title, description: description,
+                status: status, partners: partners, focusAreas: focus, requested: try money(try columns[10].decode(Int64.self), currency),
+                granted: try columns[11].decode(Int64?.self).map { try money($0, currency) }, studentsReached: try columns[13].decode(Int?.self),
+                version: try columns[14].decode(Int.self), draftedAt: try columns[15].decode(Date.self),
+                submittedAt: try columns[16].decode(Date?.self), decidedAt: try columns[17].decode(Date?.self),
+                meetingId: try columns[18].decode(UUID?.self), decisionReason: try columns[19].decode(String?.self)))
+        }
+        return applications
+    }
+
+    func agenda(group: UUID) async throws -> [AgendaItemView] {
+        let rows = try await client.query("""
+            SELECT application_id, pool_id, call_id, organisation, title, requested, currency, version, submitted_at
+            FROM read.agenda_items WHERE steering_group_id = \(group) ORDER BY submitted_at, application_id
+            """, logger: logger)
+        var items: [AgendaItemView] = []
+        for try await (application, pool, call, organisation, title, requested, currency, version, submittedAt)
+            in rows.decode((UUID, UUID, UUID, String, String, Int64, String, Int, Date).self) {
+            items.append(AgendaItemView(applicationId: application, poolId: pool, callId: call, organisation: organisation, title: title,
+                                        requested: try money(requested, currency), applicationVersion: version, submittedAt: submittedAt))
+        }
+        return items
+    }
+
+    /// Grants matching the filters; with `details`, their tranches, reports and payment requests.
+    func grants(id: UUID? = nil, pool: UUID? = nil, organisation: String? = nil, cursor: UUID? = nil, limit: Int = 1,
+                details: Bool = false) async throws -> [GrantView] {
+        let rows = try await client.query("""
+            SELECT grant_id, application_id, pool_id, call_id, meeting_id, organisation, title, period, status,
+                   amount, paid, repaid, currency, conditions, awarded_at
+            FROM read.grants
+            WHERE (\(id)::uuid IS NULL OR grant_id = \(id)) AND (\(pool)::uuid IS NULL OR pool_id = \(pool))
+              AND (\(organisation)::text IS NULL OR organisation = \(organisation)) AND (\(cursor)::uuid IS NULL OR grant_id > \(cursor))
+            ORDER BY grant_id LIMIT \(limit)
+            """, logger: logger)
+        var grants: [GrantView] = []
+        for try await (id, application, pool, call, meeting, organisation, title, period, status, amount, paid, repaid, currency, conditions, awardedAt)
+            in rows.decode((UUID, UUID, UUID, UUID, UUID, String, String, String, String, Int64, Int64, Int64, String, [String], Date).self) {
+            grants.append(GrantView(
+                id: id, applicationId: application, poolId: pool, callId: call, meetingId: meeting, organisation: organisation, title: title,
+                period: period, status: status, granted: try money(amount, currency), paid: try money(paid, currency),
+                repaid: try money(repaid, currency), remaining: try money(amount - paid, currency), conditions: conditions, awardedAt: awardedAt))
+        }
+        guard details, grants.count == 1 else { return grants }
+        let grant = grants[0], code = grant.granted.currency.code
+        var tranches: [GrantView.Tranche] = []
+        for try await (number, amount, trigger, status) in try await client.query(
+            "SELECT number, amount, trigger, status FROM read.grant_tranches WHERE grant_id = \(grant.id) ORDER BY number", logger: logger
+        ).decode((Int, Int64, String, String).self) {
+            tranches.append(.init(number: number, amount: try money(amount, code), trigger: trigger, status: status))
+        }
+        var reports: [GrantView.Report] = []
+        for try await (id, kind, summary, status, filedAt, approvedAt, approvedBy) in try await client.query("""
+            SELECT report_id, kind, summary, status, filed_at, approved_at, approved_by FROM read.grant_reports
+            WHERE grant_id = \(grant.id) ORDER BY filed_at, report_id
+            """, logger: logger).decode((UUID, String, String, String, Date, Date?, String?).self) {
+            reports.append(.init(id: id, kind: kind, summary: summary, status: status, filedAt: filedAt, approvedAt: approvedAt, approvedBy: approvedBy))
+        }
+        var payments: [GrantView.PaymentRequest] = []
+        for try await (id, tranche, amount, status, requestedBy, requestedAt, approvedBy, approvedAt, reference, paidAt) in try await client.query("""
+            SELECT payment_request_id, tranche, amount, status, requested_by, requested_at, approved_by, approved_at, reference, paid_at
+            FROM read.payment_requests WHERE grant_id = \(grant.id) ORDER BY requested_at, payment_request_id
+            """, logger: logger).decode((UUID, Int, Int64, String, String, Date, String?, Date?, String?, Date?).self) {
+            payments.append(.init(id: id, tranche: tranche, amount: try money(amount, code), status: status, requestedBy: requestedBy,
+                                  requestedAt: requestedAt, approvedBy: approvedBy, approvedAt: approvedAt, reference: reference, paidAt: paidAt))
+        }
+        grants[0].tranches = tranches
+        grants[0].reports = reports
+        grants[0].paymentRequests = payments
+        return grants
+    }
+
+    func publicGrants() async throws -> [PublicGrantView] {
+        let rows = try await client.query("""
+            SELECT grant_id, pool_id, recipient, title, pool_name, pool_owner, status, amount, currency, awarded_on::text
+            FROM read.public_grants ORDER BY awarded_on, grant_id
+            """, logger: logger)
+        var grants: [PublicGrantView] = []
+        for try await (grant, pool, recipient, title, poolName, poolOwner, status, amount, currency, awardedOn)
+            in rows.decode((UUID, UUID, String, String, String, String, String, Int64, String, String).self) {
+            grants.append(PublicGrantView(grantId: grant, poolId: pool, recipient: recipient, title: title, poolName: poolName,
+                                          poolOwner: poolOwner, status: status, amount: try money(amount, currency), awardedOn: awardedOn))
+        }
+        return grants
+    }
+}
+
+// MARK: Routes
+
+extension Services {
+    /// Authorises, waits for read-your-writes, and answers `body`'s value as JSON.
+    func read(_ request: Request, _ roles: Set<Role>, _ action: String, from projections: [String],
+              _ body: @Sendable (Identity, ReadModels) async throws -> some Encodable) async throws -> Response {
+        let identity = try await auth.require(request, roles, to: action)
+        let (after, consistency) = try await waitForReadModels(request, projections)
+        var response = try jsonResponse(try await body(identity, ReadModels(client: store.client, logger: logger)))
+        consistency.apply(to: &response, after: after)
+        return response
+    }
+}
+
+func addReadRoutes(to routes: Routes, _ services: Services) {
+    let everyone: Set<Role> = Set(Role.allCases)
+
+    routes.get("/v1/pools") { request, _ in
+        try await services.read(request, everyone, "read pools", from: ["pool_balances"]) { _, reads in
+            ["pools": try await reads.pools(nil)]
+        }
+    }
+
+    routes.get("/v1/pools/:poolId") { request, context in
+        let id = try request.uuidParameter(context, "poolId")
+        return try await services.read(request, everyone, "read pools", from: ["pool_balances"]) { _, reads in
+            guard let pool = try await reads.pools(id).first else { throw Problem.notFound("pool", id.uuidString) }
+            return pool
+        }
+    }
+
+    routes.get("/v1/pools/:poolId/calls") { request, context in
+        let id = try request.uuidParameter(context, "poolId")
+        return try await services.read(request, [.admin, .steering, .auditor], "list calls", from: ["applications"]) { _, reads in
+            ["calls": try await reads.calls(pool: id)]
+        }
+    }
+
+    routes.get("/v1/calls/:callId/applications") { request, context in
+        let id = try request.uuidParameter(context, "callId")
+        let limit = try request.intQuery("limit", default: 100, range: 1...1000)
+        let cursor = try request.uuidQuery("cursor")
+        return try await services.read(request, [.admin, .steering, .auditor], "list a call's applications", from: ["applications"]) { _, reads in
+            page(try await reads.applications(call: id, cursor: cursor, limit: limit), limit: limit) { $0.id }
+        }
+    }
+
+    routes.get("/v1/applications") { request, _ in
+        let limit = try request.intQuery("limit", default: 100, range: 1...1000)
+        let cursor = try request.uuidQuery("cursor")
+        let call = try request.uuidQuery("call")
+        let status = request.uri.queryParameters["status"].map(String.init)
+        let asked = request.uri.queryParameters["organisation"].map(String.init)
+        return try await services.read(request, everyone, "list applications", from: ["applications"]) { identity, reads in
+            var organisation = asked
+            if identity.role == .applicant {
+                guard asked == nil || asked == identity.organisation else {
+                    throw Problem.forbidden("an applicant lists only its own organisation's applications")
+                }
+                organisation = identity.organisation
+            }
+            return page(try await reads.applications(call: call, organisation: organisation, status: status, cursor: cursor, limit: limit),
+                        limit: limit) { $0.id }
+        }
+    }
+
+    routes.get("/v1/applications/:applicationId") { request, context in
+        let id = try request.uuidParameter(context, "applicationId")
+        return try await services.read(request, everyone, "read applications", from: ["applications"]) { identity, reads in
+            guard let application = try await reads.applications(id: id).first else { throw Problem.notFound("application", id.uuidString) }
+            guard identity.role != .applicant || application.organisation == identity.organisation else {
+                throw Problem.forbidden("application \(id.uuidString) belongs to another organisation")
+            }
+            return application
+        }
+    }
+
+    routes.get("/v1/steering-groups/:groupId/agenda") { request, context in
+        let id = try request.uuidParameter(context, "groupId")
+        return try await services.read(request, [.admin, .steering], "read agendas", from: ["agendas"]) { identity, reads in
+            if identity.role == .steering {
+                let group = try await Session(store: services.store).load(SteeringGroupState.self, id)
+                guard let member = identity.member, group.state.members[member] != nil else {
+                    throw Problem.forbidden("\(identity.member ?? identity.subject) is not a member of steering group \(id.uuidString)")
+                }
+            }
+            return ["items": try await reads.agenda(group: id)]
+        }
+    }
+
+    routes.get("/v1/grants") { request, _ in
+        let limit = try request.intQuery("limit", default: 100, range: 1...1000)
+        let cursor = try request.uuidQuery("cursor")
+        let pool = try request.uuidQuery("pool")
+        let asked = request.uri.queryParameters["organisation"].map(String.init)
+        return try await services.read(request, everyone, "list grants", from: ["grants"]) { identity, reads in
+            var organisation = asked
+            if identity.role == .applicant {
+                guard asked == nil || asked == identity.organisation else {
+                    throw Problem.forbidden("an applicant lists only its own organisation's grants")
+                }
+                organisation = identity.organisation
+            }
+            return page(try await reads.grants(pool: pool, organisation: organisation, cursor: cursor, limit: limit), limit: limit) { $0.id }
+        }
+    }
+
+    routes.get("/v1/grants/:grantId") { request, context in
+        let id = try request.uuidParameter(context, "grantId")
+        return try await services.read(request, everyone, "read grants", from: ["grants"]) { identity, reads in
+            guard let grant = try await reads.grants(id: id, details: true).first else { throw Problem.notFound("grant", id.uuidString) }
+            guard identity.role != .applicant || grant.organisation == identity.organisation else {
+                throw Problem.forbidden("grant \(id.uuidString) belongs to another organisation")
+            }
+            return grant
+        }
+    }
+
+    // Open data: no token.
+    routes.get("/v1/public/grants") { request, _ in
+        let format = request.uri.queryParameters["format"].map(String.init) ?? "json"
+        guard format == "json" || format == "csv" else {
+            throw Problem.badRequest(rule: "invalid-value", field: "format", "format must be json or csv")
+        }
+        let (after, consistency) = try await services.waitForReadModels(request, ["public_grants"])
+        let grants = try await ReadModels(client: services.store.client, logger: services.logger).publicGrants()
+        var response: Response
+        if format == "csv" {
+            var csv = "grant_id,recipient,title,pool_id,pool,pool_owner,amount,currency,awarded_on,status\r\n"
+            for grant in grants {
+                csv += [grant.grantId.uuidString, grant.recipient, grant.title, grant.poolId.uuidString, grant.poolName, grant.poolOwner,
+                        grant.amount.amount, grant.amount.currency.code, grant.awardedOn, grant.status].map(csvField).joined(separator: ",") + "\r\n"
+            }
+            response = Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: csv)))
+        } else {
+            response = try jsonResponse(["grants": grants])
+        }
+        consistency.apply(to: &response, after: after)
+        return response
+    }
+}
+
+/// One page, with a cursor when the page is full.
+func page<Item: Encodable>(_ items: [Item], limit: Int, cursor: (Item) -> UUID) -> Page<Item> {
+    Page(items: items, nextCursor: items.count == limit ? items.last.map { cursor($0).uuidString } : nil)
+}
+
+/// RFC 4180 quoting; a leading formula character is neutralised so a
+/// spreadsheet does not execute a recipient's name.
+func csvField(_ text: String) -> String {
+    var value = text
+    if let first = value.first, "=+@\t".contains(first) || (first == "-" && !(value.dropFirst().first?.isNumber ?? false)) {
+        value = "'" + value
+    }
+    guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
+    return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}

@@ -1,0 +1,221 @@
+import Crypto
+import EventStore
+import Foundation
+import GrantCommands
+import GrantDomain
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// What every route needs: the store, the command handler, the token checker.
+struct Services: Sendable {
+    let store: EventStore
+    let commands: CommandHandler
+    let auth: Authenticator
+    let bodyLimit: Int
+    let consistencyWait: Duration
+    let logger: Logger
+}
+
+// MARK: Request bodies
+
+/// A command request's body, read once under the size limit: decoded, and
+/// fingerprinted for its idempotency key.
+struct CommandBody {
+    let bytes: ByteBuffer
+
+    static func read(_ request: Request, limit: Int) async throws -> CommandBody {
+        CommandBody(bytes: try await request.body.collect(upTo: limit))
+    }
+
+    /// Decodes the body; an empty body counts as `{}`.
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        let data = bytes.readableBytes == 0 ? Data("{}".utf8) : Data(buffer: bytes)
+        return try Self.decoder.decode(T.self, from: data)
+    }
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            if let date = try? Date(text, strategy: .iso8601) { return date }
+            if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)) { return date }
+            if let date = try? Date(text + "T00:00:00Z", strategy: .iso8601) { return date }
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(text.prefix(40).debugDescription) is not a date (2026-01-31) or an RFC 3339 time (2026-01-31T12:00:00Z)")
+        }
+        return decoder
+    }()
+}
+
+/// The request's `Idempotency-Key`, scoped to its sender: a retry with the
+/// same key and the same method, path and body gets the first answer.
+struct IdempotencyScope {
+    let key: String?
+    let identity: Identity
+    let fingerprint: Data
+
+    init(_ request: Request, _ identity: Identity, _ body: CommandBody) throws {
+        if let key = request.headers[.idempotencyKey] {
+            guard (1...200).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ $0.isASCII && $0.value >= 0x21 && $0.value < 0x7F }) else {
+                throw Problem.badRequest(rule: "invalid-idempotency-key", field: "Idempotency-Key",
+                                         "Idempotency-Key must be 1-200 printable ASCII characters")
+            }
+            self.key = key
+        } else {
+            self.key = nil
+        }
+        self.identity = identity
+        var hasher = SHA256()
+        hasher.update(data: Data("\(request.method.rawValue) \(request.uri.path)\n".utf8))
+        hasher.update(data: Data(buffer: body.bytes))
+        fingerprint = Data(hasher.finalize())
+    }
+
+    /// The id the client gave, or one the server makes: derived from the
+    /// idempotency key when there is one, so a retry names the same resource.
+    func id(_ given: UUID?, _ purpose: String) -> UUID {
+        if let given { return given }
+        guard let key else { return UUID() }
+        return UUID.named("api/\(identity.subject)/\(key)/\(purpose)")
+    }
+
+    var context: CommandContext {
+        CommandContext(actor: identity.subject, role: identity.role.rawValue,
+                       idempotency: key.map { Idempotency(key: "\(identity.subject) \($0)", fingerprint: fingerprint) })
+    }
+}
+
+extension HTTPField.Name {
+    static let idempotencyKey = Self("Idempotency-Key")!
+    static let idempotentReplayed = Self("Idempotent-Replayed")!
+    static let consistentAfter = Self("Consistent-After")!
+    static let readPosition = Self("Read-Position")!
+    static let readStale = Self("Read-Stale")!
+}
+
+// MARK: Responses
+
+/// JSON as the API writes it: sorted keys, so equal values give equal bytes.
+func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+    var headers = headers
+    headers[.contentType] = "application/json"
+    return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: try apiEncoder.encode(value))))
+}
+
+let apiEncoder: JSONEncoder = {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .custom { date, encoder in
+        var container = encoder.singleValueContainer()
+        try container.encode(date.formatted(.iso8601))
+    }
+    return encoder
+}()
+
+/// A command's answer: what it named, and where its last event landed.
+/// Built from the request and the append's result only, so a replayed
+/// request gets the same bytes.
+func commandResponse(_ fields: [String: String], _ result: CommandResult, created: Bool) throws -> Response {
+    struct Body: Encodable {
+        var fields: [String: String]
+        var position: Int64
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Problem.Key.self)
+            for (name, value) in fields { try container.encode(value, forKey: Problem.Key(name)) }
+            try container.encode(position, forKey: Problem.Key("position"))
+        }
+    }
+    var headers: HTTPFields = [:]
+    if result.replayed { headers[.idempotentReplayed] = "true" }
+    return try jsonResponse(Body(fields: fields, position: result.position), status: created ? .created : .ok, headers: headers)
+}
+
+// MARK: Read-your-writes
+
+/// Where a read answered from: the projections' common checkpoint, and
+/// whether it had not reached the position the client asked for.
+struct ReadConsistency {
+    var stale: Bool
+
+    func apply(to response: inout Response, after: Int64?) {
+        if let after { response.headers[.readPosition] = String(after) }
+        if stale { response.headers[.readStale] = "true" }
+    }
+}
+
+extension Services {
+    /// Waits, up to the configured bound, until every projection in
+    /// `projections` has applied the event at `?after=` (or the
+    /// `Consistent-After` header). Answers stale rather than failing.
+    func waitForReadModels(_ request: Request, _ projections: [String]) async throws -> (after: Int64?, ReadConsistency) {
+        let text = request.uri.queryParameters["after"].map(String.init) ?? request.headers[.consistentAfter]
+        guard let text else { return (nil, ReadConsistency(stale: false)) }
+        guard let after = Int64(text), after >= 0 else {
+            throw Problem.badRequest(rule: "invalid-position", field: "after", "after must be a position: a non-negative integer")
+        }
+        return (after, ReadConsistency(stale: !(try await waitUntil(after, appliedBy: projections))))
+    }
+
+    /// Waits, up to the configured bound, until each projection has applied
+    /// the event at `position`; false if they have not by then.
+    func waitUntil(_ position: Int64, appliedBy projections: [String]) async throws -> Bool {
+        let deadline = ContinuousClock.now + consistencyWait
+        var pause = Duration.milliseconds(2)
+        while true {
+            if try await readModelsHave(position, projections) { return true }
+            let now = ContinuousClock.now
+            if now >= deadline { return false }
+            try await Task.sleep(until: min(now + pause, deadline), clock: .continuous)
+            pause = min(pause * 2, .milliseconds(50))
+        }
+    }
+
+    /// True when the event at `position` exists and each named projection's
+    /// checkpoint is at or past it in commit order.
+    private func readModelsHave(_ position: Int64, _ projections: [String]) async throws -> Bool {
+        let rows = try await store.client.query("""
+            SELECT e.global_position IS NOT NULL,
+                   count(*) FILTER (WHERE c.projection IS NULL
+                                       OR (c.transaction_id::text::xid8, c.position) < (e.transaction_id, e.global_position))
+            FROM unnest(\(projections)::text[]) AS wanted(name)
+            LEFT JOIN events e ON e.global_position = \(position)
+            LEFT JOIN projection_checkpoints c ON c.projection = wanted.name AND c.live
+            GROUP BY 1
+            """, logger: logger)
+        for try await (exists, behind) in rows.decode((Bool, Int64).self) {
+            return (exists || position == 0) && behind == 0
+        }
+        return false
+    }
+}
+
+// MARK: Parameters
+
+extension Request {
+    func uuidParameter(_ context: some RequestContext, _ name: String) throws -> UUID {
+        let text = context.parameters.get(name) ?? ""
+        guard let id = UUID(uuidString: text) else {
+            throw Problem.badRequest(rule: "invalid-id", field: name, "\(name) must be a UUID, got \(text.prefix(40).debugDescription)")
+        }
+        return id
+    }
+
+    func uuidQuery(_ name: String) throws -> UUID? {
+        guard let text = uri.queryParameters[Substring(name)] else { return nil }
+        guard let id = UUID(uuidString: String(text)) else {
+            throw Problem.badRequest(rule: "invalid-id", field: name, "\(name) must be a UUID")
+        }
+        return id
+    }
+
+    func intQuery(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text = uri.queryParameters[Substring(name)] else { return value }
+        guard let number = Int(String(text)), range.contains(number) else {
+            throw Problem.badRequest(rule: "invalid-value", field: name, "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
+    }
+}
