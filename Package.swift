@@ -58,11 +58,20 @@ let package = Package(
             path: "Projections",
             swiftSettings: swiftSettings
         ),
+        // What auditors ask: as-of replay, decision trails, history, verification, export.
+        .target(
+            name: "Audit",
+            dependencies: [
+                "EventStore", "GrantDomain",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // HTTP surface.
         .target(
             name: "GrantAPI",
             dependencies: [
-                "EventStore", "GrantDomain", "GrantCommands", "Projections",
+                "EventStore", "GrantDomain", "GrantCommands", "Projections", "Audit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -74,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "grantledger",
             dependencies: [
-                "EventStore", "GrantDomain", "GrantCommands", "Projections", "GrantAPI",
+                "EventStore", "GrantDomain", "GrantCommands", "Projections", "GrantAPI", "Audit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -106,6 +115,11 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AuditTests",
+            dependencies: ["Audit", "GrantCommands", "GrantDomain", "EventStore", "Projections"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -30,7 +30,7 @@ public struct EventStore: Sendable {
 
     public let client: PostgresClient
     public let configuration: Configuration
-    let logger: Logger
+    public let logger: Logger
     let appendSignal: AppendSignal
     let wakeups: Wakeups
 

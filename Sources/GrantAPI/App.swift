@@ -91,6 +91,7 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     }
     addCommandRoutes(to: routes, services)
     addReadRoutes(to: routes, services)
+    addAuditRoutes(to: routes, services)
     return (router, routes)
 }
 

@@ -1,3 +1,4 @@
+import Audit
 import EventStore
 import Foundation
 import GrantCommands
@@ -115,6 +116,11 @@ extension Problem {
         case let http as HTTPError:
             return Problem(http.status, rule: http.status == .notFound ? "no-such-route" : "http-\(http.status.code)",
                            title: http.status.reasonPhrase, detail: http.body ?? http.status.reasonPhrase)
+        case let audit as AuditError:
+            switch audit {
+            case .notFound(let kind, let id): return .notFound(kind, id)
+            case .unknownPosition: return .badRequest(rule: "invalid-position", field: "after", audit.description)
+            }
         case is JWTError:
             return .unauthorized("the bearer token is not valid: \(error)")
         default: return nil

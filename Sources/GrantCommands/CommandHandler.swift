@@ -83,7 +83,7 @@ public struct Session: Sendable {
     public func load<A: Aggregate>(_ type: A.Type, _ id: UUID) async throws -> Loaded<A> {
         let stream = try StreamID(A.streamName(id))
         let recorded = try await store.readStream(stream)
-        let events = try recorded.map { try EventCoding.decode(type: $0.type, data: Data($0.data.utf8), among: A.eventTypes) }
+        let events = try recorded.map { try EventCoding.decode(type: $0.type, schemaVersion: $0.schemaVersion, data: Data($0.data.utf8), among: A.eventTypes) }
         return Loaded(state: A.replay(events), version: recorded.last?.streamVersion ?? 0, stream: stream)
     }
 }

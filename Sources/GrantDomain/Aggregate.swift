@@ -65,9 +65,45 @@ public enum EventCoding {
         public var description: String { "unknown event type \(type)" }
     }
 
-    /// Decodes `data` as the event type named `type`, from `types`.
-    public static func decode(type: String, data: Data, among types: [any DomainEvent.Type]) throws -> any DomainEvent {
+    /// Decodes `data`, written at `schemaVersion`, as the event type named
+    /// `type`, from `types`; older versions are upcast first.
+    public static func decode(type: String, schemaVersion: Int32 = 1, data: Data, among types: [any DomainEvent.Type]) throws -> any DomainEvent {
         guard let eventType = types.first(where: { $0.eventType == type }) else { throw UnknownEventType(type: type) }
-        return try decoder.decode(eventType, from: data)
+        return try decoder.decode(eventType, from: upcast(type: type, schemaVersion: schemaVersion, data: data))
+    }
+
+    /// Decodes one known event type, upcasting older versions.
+    public static func decode<E: DomainEvent>(_ eventType: E.Type, schemaVersion: Int32, data: Data) throws -> E {
+        try decoder.decode(E.self, from: upcast(type: E.eventType, schemaVersion: schemaVersion, data: data))
+    }
+
+    // MARK: Versioning
+
+    /// Turns one version of an event's JSON object into the next.
+    public struct Upcaster: Sendable {
+        public let eventType: String
+        public let fromVersion: Int32
+        public let upcast: @Sendable (inout [String: Any]) -> Void
+    }
+
+    /// Every change of an event's shape since it was first written. Stored
+    /// events keep the version they were written at; readers see the current one.
+    public static let upcasters: [Upcaster] = [
+        // MeetingHeld 1 named the members present `attendees`.
+        Upcaster(eventType: MeetingHeld.eventType, fromVersion: 1) { object in
+            if let attendees = object.removeValue(forKey: "attendees") { object["present"] = attendees }
+        },
+    ]
+
+    /// `data` brought from `schemaVersion` to the current version of `type`.
+    public static func upcast(type: String, schemaVersion: Int32, data: Data) throws -> Data {
+        guard upcasters.contains(where: { $0.eventType == type && $0.fromVersion >= schemaVersion }) else { return data }
+        guard var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { return data }
+        var version = schemaVersion
+        while let step = upcasters.first(where: { $0.eventType == type && $0.fromVersion == version }) {
+            step.upcast(&object)
+            version += 1
+        }
+        return try JSONSerialization.data(withJSONObject: object)
     }
 }

@@ -75,6 +75,8 @@ public struct CreateSteeringGroup: Hashable, Sendable {
 
 public struct MeetingHeld: DomainEvent {
     public static let eventType = "MeetingHeld"
+    /// 2: `attendees` renamed `present` (see `EventCoding.upcasters`).
+    public static let schemaVersion: Int32 = 2
     public var meetingId: UUID
     public var groupId: UUID
     public var present: [String]

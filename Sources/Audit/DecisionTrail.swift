@@ -1,0 +1,102 @@
+import EventStore
+import Foundation
+import GrantDomain
+
+/// Everything behind one application's funding decision, from the events
+/// themselves: the call, the application's versions and eligibility checks,
+/// each meeting that took it up (attendance, quorum, votes, recusals and why),
+/// the decision, the money committed from which sources, and every later
+/// change to the grant and its payments.
+public struct DecisionTrail: Encodable, Sendable {
+    public struct Meeting: Encodable, Sendable {
+        public var meetingId: UUID
+        public var held: HistoryEntry?
+        /// The decisions on this application at the meeting.
+        public var decisions: [HistoryEntry]
+    }
+    public struct Summary: Encodable, Sendable {
+        public var status: String
+        public var outcome: JSONValue?
+        public var meetingId: JSONValue?
+        public var decidedAt: Date?
+        public var decidedBy: JSONValue?
+        public var present: JSONValue?
+        public var quorum: JSONValue?
+        public var eligibleVoters: JSONValue?
+        public var votes: JSONValue?
+        public var recused: JSONValue?
+        public var amount: JSONValue?
+        public var sources: JSONValue?
+        public var conditions: JSONValue?
+    }
+    public var applicationId: UUID
+    public var summary: Summary
+    public var call: [HistoryEntry]
+    public var application: [HistoryEntry]
+    public var meetings: [Meeting]
+    public var grant: [HistoryEntry]
+    /// The pool's money movements for this grant: commitment, releases, payments, repayments.
+    public var poolMovements: [HistoryEntry]
+}
+
+extension History {
+    public func decisionTrail(applicationId: UUID) async throws -> DecisionTrail {
+        let application = try await everything(ApplicationState.streamName(applicationId))
+        guard let drafted = application.first(where: { $0.type == ApplicationDrafted.eventType }) else {
+            throw AuditError.notFound(kind: "application", id: applicationId.uuidString)
+        }
+        let callId = drafted.data["callId"]?.stringValue.flatMap(UUID.init(uuidString:))
+        let poolId = drafted.data["poolId"]?.stringValue.flatMap(UUID.init(uuidString:))
+        let call = if let callId { try await everything(CallState.streamName(callId)) } else { [HistoryEntry]() }
+
+        var meetingIds: [UUID] = []
+        for event in application {
+            if let id = event.data["meetingId"]?.stringValue.flatMap(UUID.init(uuidString:)), !meetingIds.contains(id) { meetingIds.append(id) }
+        }
+        var meetings: [DecisionTrail.Meeting] = []
+        for id in meetingIds {
+            let events = try await everything(MeetingState.streamName(id))
+            meetings.append(.init(meetingId: id, held: events.first { $0.type == MeetingHeld.eventType },
+                                  decisions: events.filter { $0.type == DecisionRecorded.eventType && $0.data["applicationId"]?.stringValue == applicationId.uuidString }))
+        }
+        let grant = try await everything(GrantState.streamName(applicationId))
+        var movements: [HistoryEntry] = []
+        if let poolId {
+            movements = try await everything(PoolState.streamName(poolId)).filter { $0.data["grantId"]?.stringValue == applicationId.uuidString }
+        }
+
+        let decision = meetings.flatMap(\.decisions).last
+        let held = meetings.first { $0.meetingId.uuidString == decision?.data["meetingId"]?.stringValue }?.held
+        let awarded = grant.first { $0.type == GrantAwarded.eventType }
+        let status = application.last.map { Self.status(after: $0.type) } ?? "unknown"
+        let summary = DecisionTrail.Summary(
+            status: status, outcome: decision?.data["outcome"], meetingId: decision?.data["meetingId"], decidedAt: decision?.occurredAt,
+            decidedBy: decision?.metadata["actor"], present: held?.data["present"], quorum: decision?.data["quorum"],
+            eligibleVoters: decision?.data["eligibleVoters"], votes: decision?.data["votes"], recused: decision?.data["recused"],
+            amount: awarded?.data["amount"], sources: awarded?.data["sources"], conditions: awarded?.data["conditions"])
+        return DecisionTrail(applicationId: applicationId, summary: summary, call: call, application: application, meetings: meetings,
+                             grant: grant, poolMovements: movements)
+    }
+
+    private static func status(after eventType: String) -> String {
+        switch eventType {
+        case ApplicationDrafted.eventType, ApplicationAmended.eventType: "draft or amended"
+        case ApplicationSubmitted.eventType: "submitted"
+        case ApplicationWithdrawn.eventType: "withdrawn"
+        case ApplicationApproved.eventType: "approved"
+        case ApplicationRejected.eventType: "rejected"
+        default: eventType
+        }
+    }
+
+    /// A whole stream, page by page.
+    func everything(_ name: String) async throws -> [HistoryEntry] {
+        let stream = try StreamID(name)
+        var entries: [HistoryEntry] = []
+        while true {
+            let page = try await self.stream(stream, after: Int64(entries.count), limit: 5_000)
+            entries += page
+            if page.count < 5_000 { return entries }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+import EventStore
+import Foundation
+import PostgresNIO
+
+/// What verification found: how much it checked, and every broken link
+/// (the first one first), each naming the position, stream and what differs.
+public struct VerificationReport: Encodable, Sendable {
+    public struct BrokenLink: Encodable, Sendable, Hashable {
+        public var position: Int64
+        public var streamId: String
+        public var streamVersion: Int64?
+        /// `content-hash`, `previous-hash`, `version-gap`, `stream-head`, `ledger-missing`, `ledger-orphan`, `ledger-hash`, `ledger-chain`.
+        public var check: String
+        public var detail: String
+    }
+    public var eventsChecked: Int64 = 0
+    public var streamsChecked: Int64 = 0
+    public var ledgerEntriesChecked: Int64 = 0
+    public var ok: Bool { brokenLinks.isEmpty }
+    public var firstBrokenLink: BrokenLink? { brokenLinks.min { ($0.position, $0.check) < ($1.position, $1.check) } }
+    /// Up to `Verifier.reportLimit` of them.
+    public var brokenLinks: [BrokenLink] = []
+    public var brokenLinkCount: Int64 = 0
+
+    enum CodingKeys: String, CodingKey { case ok, eventsChecked, streamsChecked, ledgerEntriesChecked, firstBrokenLink, brokenLinks, brokenLinkCount }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(ok, forKey: .ok)
+        try container.encode(eventsChecked, forKey: .eventsChecked)
+        try container.encode(streamsChecked, forKey: .streamsChecked)
+        try container.encode(ledgerEntriesChecked, forKey: .ledgerEntriesChecked)
+        try container.encodeIfPresent(firstBrokenLink, forKey: .firstBrokenLink)
+        try container.encode(brokenLinks.sorted { ($0.position, $0.check) < ($1.position, $1.check) }, forKey: .brokenLinks)
+        try container.encode(brokenLinkCount, forKey: .brokenLinkCount)
+    }
+
+    mutating func record(_ link: BrokenLink) {
+        brokenLinkCount += 1
+        if brokenLinks.count < Verifier.reportLimit { brokenLinks.append(link) }
+    }
+}
+
+/// Recomputes every event's hash from its stored columns, checks each
+/// stream's chain and head, and checks the audit ledger (the chain over all
+/// events in commit order) against the events: an UPDATE, DELETE or INSERT
+/// made behind the event store's back breaks at least one link.
+public struct Verifier: Sendable {
+    public static let reportLimit = 100
+    public let store: EventStore
+    public var chunkSize: Int64
+
+    public init(store: EventStore, chunkSize: Int64 = 50_000) {
+        self.store = store
+        self.chunkSize = chunkSize
+    }
+
+    /// Verifies everything; `progress` gets (events checked, highest position) after each chunk.
+    public func verify(progress: @Sendable (Int64, Int64) -> Void = { _, _ in }) async throws -> VerificationReport {
+        var report = VerificationReport()
+        let head = try await maximumPosition()
+        var from: Int64 = 0
+        while from < head {
+            let to = min(from + chunkSize, head)
+            try await checkEvents(after: from, upTo: to, into: &report)
+            from = to
+            progress(report.eventsChecked, head)
+        }
+        try await checkStreamHeads(into: &report)
+        try await checkLedger(into: &report)
+        return report
+    }
+
+    private func maximumPosition() async throws -> Int64 {
+        for try await head in try await store.client.query("SELECT coalesce(max(global_position), 0) FROM events", logger: store.logger).decode(Int64.self) {
+            return head
+        }
+        return 0
+    }
+
+    /// Each event's hash against its content, and its previous hash against
+    /// its predecessor in the stream (which must exist, one version below).
+    private func checkEvents(after from: Int64, upTo to: Int64, into report: inout VerificationReport) async throws {
+        let rows = try await store.client.query("""
+            SELECT e.global_position, e.stream_id, e.stream_version,
+                   e.hash = sha256(e.previous_hash || event_content(e.event_id, e.stream_id, e.stream_version, e.event_type,
+                                                                    e.schema_version, e.occurred_at, e.recorded_at, e.data, e.metadata)),
+                   e.stream_version = 1 OR p.global_position IS NOT NULL,
+                   e.previous_hash = coalesce(p.hash, ''::bytea),
+                   count(*) OVER ()
+            FROM events e
+            LEFT JOIN events p ON p.stream_id = e.stream_id AND p.stream_version = e.stream_version - 1
+            WHERE e.global_position > \(from) AND e.global_position <= \(to)
+            ORDER BY e.global_position
+            """, logger: store.logger)
+        var counted = false
+        for try await (position, stream, version, contentOK, predecessorOK, linkOK, total) in rows.decode((Int64, String, Int64, Bool, Bool, Bool, Int64).self) {
+            if !counted { report.eventsChecked += total; counted = true }
+            if !contentOK {
+                report.record(.init(position: position, streamId: stream, streamVersion: version, check: "content-hash",
+                                    detail: "the stored hash does not match the event's data, metadata and times: the row was altered"))
+            }
+            if !predecessorOK {
+                report.record(.init(position: position, streamId: stream, streamVersion: version, check: "version-gap",
+                                    detail: "version \(version - 1) of \(stream) is missing: an event was deleted"))
+            } else if !linkOK {
+                report.record(.init(position: position, streamId: stream, streamVersion: version, check: "previous-hash",
+                                    detail: "the previous hash does not match version \(version - 1)'s hash: an event was replaced or inserted"))
+            }
+        }
+    }
+
+    /// Each stream's recorded head (version and last hash) against its newest event.
+    private func checkStreamHeads(into report: inout VerificationReport) async throws {
+        let rows = try await store.client.query("""
+            SELECT s.stream_id, s.version, coalesce(last.version, 0), coalesce(last.position, 0), s.last_hash = last.hash, count(*) OVER ()
+            FROM streams s
+            LEFT JOIN LATERAL (SELECT stream_version AS version, global_position AS position, hash FROM events e
+                               WHERE e.stream_id = s.stream_id ORDER BY stream_version DESC LIMIT 1) last ON true
+            """, logger: store.logger)
+        for try await (stream, headVersion, lastVersion, lastPosition, hashOK, total) in rows.decode((String, Int64, Int64, Int64, Bool?, Int64).self) {
+            report.streamsChecked = total
+            if headVersion != lastVersion || hashOK != true {
+                report.record(.init(position: lastPosition, streamId: stream, streamVersion: lastVersion, check: "stream-head",
+                                    detail: "the stream's head says version \(headVersion), its newest event is version \(lastVersion)"
+                                        + (headVersion == lastVersion ? " with another hash" : "") + ": events were deleted or inserted"))
+            }
+        }
+        // Events of a stream the heads table does not know.
+        let orphans = try await store.client.query("""
+            SELECT e.global_position, e.stream_id, e.stream_version FROM events e
+            WHERE NOT EXISTS (SELECT 1 FROM streams s WHERE s.stream_id = e.stream_id) ORDER BY e.global_position LIMIT 100
+            """, logger: store.logger)
+        for try await (position, stream, version) in orphans.decode((Int64, String, Int64).self) {
+            report.record(.init(position: position, streamId: stream, streamVersion: version, check: "stream-head",
+                                detail: "no stream head for \(stream): the event was inserted behind the store's back"))
+        }
+    }
+
+    /// The audit ledger up to its checkpoint: one entry per event with the
+    /// event's hash, each chained to the one before.
+    private func checkLedger(into report: inout VerificationReport) async throws {
+        // No ledger before its projection has first run: the chains alone are checked.
+        for try await exists in try await store.client.query("SELECT to_regclass('read.ledger') IS NOT NULL", logger: store.logger).decode(Bool.self) {
+            guard exists else { return }
+        }
+        let rows = try await store.client.query("""
+            WITH ledger AS (
+                SELECT l.*, lag(l.ledger_hash) OVER (ORDER BY l.sequence) AS previous, lag(l.sequence) OVER (ORDER BY l.sequence) AS previous_sequence
+                FROM read.ledger l),
+            reached AS (SELECT transaction_id, position FROM projection_checkpoints WHERE projection = 'audit_ledger' AND live)
+            SELECT coalesce(l.global_position, e.global_position), coalesce(l.stream_id, e.stream_id),
+                   CASE WHEN e.global_position IS NULL THEN 'ledger-orphan'
+                        WHEN l.global_position IS NULL THEN 'ledger-missing'
+                        WHEN l.event_hash <> e.hash THEN 'ledger-hash'
+                        WHEN l.ledger_hash <> sha256(coalesce(l.previous, ''::bytea) || l.event_hash)
+                          OR l.sequence <> coalesce(l.previous_sequence, 0) + 1 THEN 'ledger-chain'
+                   END AS problem
+            FROM ledger l
+            FULL JOIN (SELECT e.* FROM events e, reached r
+                       WHERE (e.transaction_id, e.global_position) <= (r.transaction_id::text::xid8, r.position)) e
+              ON e.global_position = l.global_position
+            """, logger: store.logger)
+        var checked: Int64 = 0
+        for try await (position, stream, problem) in rows.decode((Int64, String, String?).self) {
+            checked += 1
+            guard let problem else { continue }
+            let detail = switch problem {
+            case "ledger-orphan": "the ledger records an event that is no longer in the store: it was deleted"
+            case "ledger-missing": "an event the ledger has passed is not in it: it was inserted behind the store's back"
+            case "ledger-hash": "the event's hash differs from the one the ledger recorded: the event was altered"
+            default: "the ledger's chain breaks here: the ledger was altered"
+            }
+            report.record(.init(position: position, streamId: stream, streamVersion: nil, check: problem, detail: detail))
+        }
+        report.ledgerEntriesChecked = checked
+    }
+}

@@ -1,0 +1,105 @@
+import Audit
+import EventStore
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// An instant from a query: an RFC 3339 time, or a date meaning the end of that day (UTC).
+func instant(_ text: String?, field: String) throws -> Date {
+    guard let text else { return Date() }
+    if let time = try? Date(text, strategy: .iso8601) { return time }
+    if let time = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)) { return time }
+    if let day = try? Date(text + "T00:00:00Z", strategy: .iso8601) { return day.addingTimeInterval(86_400 - 0.001) }
+    throw Problem.badRequest(rule: "invalid-value", field: field, "\(field) must be a date (2021-12-31, meaning its end) or an RFC 3339 time")
+}
+
+func addAuditRoutes(to routes: Routes, _ services: Services) {
+    let auditors: Set<Role> = [.auditor, .admin]
+    let history = History(store: services.store)
+
+    @Sendable func basis(_ request: Request) throws -> TimeBasis {
+        guard let text = request.uri.queryParameters["basis"] else { return .recorded }
+        guard let basis = TimeBasis(rawValue: String(text)) else {
+            throw Problem.badRequest(rule: "invalid-value", field: "basis", "basis must be recorded or occurred")
+        }
+        return basis
+    }
+
+    routes.get("/v1/audit/streams/:streamId/events") { request, context in
+        _ = try await services.auth.require(request, auditors, to: "read the audit history")
+        let name = context.parameters.get("streamId") ?? ""
+        guard let stream = try? StreamID(name) else { throw Problem.badRequest(rule: "invalid-id", field: "streamId", "not a stream id") }
+        let after = Int64(try request.intQuery("after", default: 0, range: 0...Int(Int32.max)))
+        let limit = try request.intQuery("limit", default: 1_000, range: 1...10_000)
+        let items = try await history.stream(stream, after: after, limit: limit)
+        if items.isEmpty, after == 0 { throw Problem.notFound("stream", name) }
+        return try jsonResponse(HistoryPage(items: items, nextAfter: items.count == limit ? items.last?.streamVersion : nil))
+    }
+
+    routes.get("/v1/audit/events") { request, _ in
+        _ = try await services.auth.require(request, auditors, to: "read the audit history")
+        let after = Int64(try request.intQuery("after", default: 0, range: 0...Int.max))
+        let limit = try request.intQuery("limit", default: 1_000, range: 1...10_000)
+        let items = try await history.all(after: after, limit: limit)
+        return try jsonResponse(HistoryPage(items: items, nextAfter: items.last?.position ?? after))
+    }
+
+    routes.get("/v1/audit/pools/:poolId") { request, context in
+        _ = try await services.auth.require(request, auditors, to: "replay pools")
+        let id = try request.uuidParameter(context, "poolId")
+        let asOf = try instant(request.uri.queryParameters["asOf"].map(String.init), field: "asOf")
+        let state = try await AsOfReplay(store: services.store).pool(id, asOf: asOf, basis: try basis(request))
+        if !state.exists, !(try await FundingExport(store: services.store).exists(pool: id)) { throw Problem.notFound("pool", id.uuidString) }
+        return try jsonResponse(state)
+    }
+
+    routes.get("/v1/audit/grants/:grantId") { request, context in
+        _ = try await services.auth.require(request, auditors, to: "replay grants")
+        let id = try request.uuidParameter(context, "grantId")
+        let asOf = try instant(request.uri.queryParameters["asOf"].map(String.init), field: "asOf")
+        let replay = AsOfReplay(store: services.store)
+        let state = try await replay.grant(id, asOf: asOf, basis: try basis(request))
+        if !state.exists, !(try await replay.grant(id, asOf: .distantFuture, basis: .recorded).exists) {
+            throw Problem.notFound("grant", id.uuidString)
+        }
+        return try jsonResponse(state)
+    }
+
+    routes.get("/v1/audit/decisions/:applicationId") { request, context in
+        _ = try await services.auth.require(request, auditors, to: "read decision trails")
+        let id = try request.uuidParameter(context, "applicationId")
+        return try jsonResponse(try await history.decisionTrail(applicationId: id))
+    }
+
+    routes.get("/v1/audit/verify") { request, _ in
+        _ = try await services.auth.require(request, auditors, to: "verify the history")
+        return try jsonResponse(try await Verifier(store: services.store).verify())
+    }
+
+    routes.get("/v1/audit/export") { request, _ in
+        _ = try await services.auth.require(request, auditors, to: "export funding histories")
+        guard let pool = try request.uuidQuery("pool") else {
+            throw Problem.badRequest(rule: "missing-field", field: "pool", "pool is required")
+        }
+        let formatText = request.uri.queryParameters["format"].map(String.init) ?? "csv"
+        guard let format = FundingExport.Format(rawValue: formatText) else {
+            throw Problem.badRequest(rule: "invalid-value", field: "format", "format must be csv or json")
+        }
+        let export = FundingExport(store: services.store)
+        guard try await export.exists(pool: pool) else { throw Problem.notFound("pool", pool.uuidString) }
+        let contentType = format == .csv ? "text/csv; charset=utf-8" : "application/json"
+        let filename = "pool-\(pool.uuidString.lowercased()).\(format.rawValue)"
+        return Response(status: .ok, headers: [.contentType: contentType, .contentDisposition: "attachment; filename=\"\(filename)\""],
+                        body: ResponseBody { writer in
+                            try await export.write(pool: pool, format: format) { chunk in try await writer.write(ByteBuffer(string: chunk)) }
+                            try await writer.finish(nil)
+                        })
+    }
+}
+
+struct HistoryPage: Encodable {
+    var items: [HistoryEntry]
+    /// Pass as `after` for the next page. In commit order an empty page is
+    /// the end for now: events still committing appear after it.
+    var nextAfter: Int64?
+}

@@ -1,0 +1,85 @@
+import Audit
+import EventStore
+import Foundation
+import GrantCommands
+import GrantDomain
+import PostgresNIO
+import Testing
+
+@Suite("Verification catches tampering")
+struct VerifyTests {
+    enum Tamper: String, CaseIterable, Sendable { case alterData, deleteEvent, insertForged, reorderTwo }
+
+    /// A stream with at least three events, and its events' positions by version.
+    static func victim(_ store: EventStore) async throws -> (stream: String, positions: [Int64]) {
+        let stream = try await store.client.query("""
+            SELECT stream_id FROM events GROUP BY stream_id HAVING count(*) >= 3 ORDER BY min(global_position) LIMIT 1
+            """).decode(String.self).first { _ in true } ?? ""
+        var positions: [Int64] = []
+        for try await position in try await store.client.query(
+            "SELECT global_position FROM events WHERE stream_id = \(stream) ORDER BY stream_version").decode(Int64.self) {
+            positions.append(position)
+        }
+        return (stream, positions)
+    }
+
+    @Test("Altered data, a deleted event, a forged insert, two events reordered: verify names the first broken link", arguments: Tamper.allCases)
+    func tamper(_ tamper: Tamper) async throws {
+        try await AuditDatabase.with { store, _ in
+            _ = try await Demo(handler: CommandHandler(store: store)).load()
+            try await AuditDatabase.project(store)
+            let clean = try await Verifier(store: store, chunkSize: 50).verify()
+            #expect(clean.ok, "\(clean.brokenLinks)")
+            #expect(clean.eventsChecked == (try await AuditDatabase.int(store, "SELECT count(*) FROM events")))
+            #expect(clean.ledgerEntriesChecked == clean.eventsChecked)
+
+            let (stream, positions) = try await Self.victim(store)
+            // Behind the store's back: the owner lifts the append-only guard.
+            try await AuditDatabase.execute(store, "ALTER TABLE events DISABLE TRIGGER events_append_only")
+            let expected: (position: Int64, check: String)
+            switch tamper {
+            case .alterData:
+                try await AuditDatabase.execute(store, "UPDATE events SET data = data || '{\"forged\": true}' WHERE global_position = \(positions[1])")
+                expected = (positions[1], "content-hash")
+            case .deleteEvent:
+                try await AuditDatabase.execute(store, "DELETE FROM events WHERE global_position = \(positions[1])")
+                expected = (positions[1], "ledger-orphan")
+            case .insertForged:
+                // A forger who knows the hash function: the stream's chain holds, the stream head does not.
+                try await AuditDatabase.execute(store, """
+                    INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata,
+                                        occurred_at, recorded_at, previous_hash, hash)
+                    SELECT forged.id, stream_id, stream_version + 1, event_type, schema_version, data, metadata,
+                           occurred_at, recorded_at, hash,
+                           sha256(hash || event_content(forged.id, stream_id, stream_version + 1, event_type, schema_version,
+                                                        occurred_at, recorded_at, data, metadata))
+                    FROM events, (SELECT gen_random_uuid() AS id) forged WHERE global_position = \(positions.last!)
+                    """)
+                let forged = try await AuditDatabase.int(store, "SELECT max(global_position) FROM events")
+                expected = (forged, "stream-head")
+            case .reorderTwo:
+                try await AuditDatabase.execute(store, """
+                    UPDATE events e SET data = o.data, event_type = o.event_type FROM events o
+                    WHERE (e.global_position, o.global_position) IN ((\(positions[1]), \(positions[2])), (\(positions[2]), \(positions[1])))
+                    """)
+                expected = (positions[1], "content-hash")
+            }
+            let report = try await Verifier(store: store, chunkSize: 50).verify()
+            #expect(!report.ok)
+            #expect(report.firstBrokenLink?.position == expected.position, "\(tamper): \(report.brokenLinks)")
+            #expect(report.firstBrokenLink?.check == expected.check, "\(tamper): \(report.brokenLinks)")
+            #expect(report.firstBrokenLink?.streamId == stream, "\(tamper): \(report.brokenLinks)")
+        }
+    }
+
+    @Test("The application's role cannot UPDATE or DELETE events while the guard stands")
+    func appendOnly() async throws {
+        try await AuditDatabase.with { store, _ in
+            _ = try await Demo(handler: CommandHandler(store: store)).load()
+            for statement in ["UPDATE events SET data = '{}' WHERE global_position = 1", "DELETE FROM events WHERE global_position = 1", "TRUNCATE events"] {
+                await #expect(throws: PSQLError.self, "\(statement)") { try await AuditDatabase.execute(store, statement) }
+            }
+            #expect(try await Verifier(store: store).verify().ok)
+        }
+    }
+}
