@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         // jwt-kit 5 needs swift-crypto 4.
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.1.0"),
@@ -67,6 +68,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The benchmark: every hot path beside a raw PostgreSQL baseline.
+        .target(
+            name: "Bench",
+            dependencies: [
+                "EventStore", "GrantDomain", "GrantCommands", "Projections", "Audit",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // HTTP surface.
         .target(
             name: "GrantAPI",
@@ -83,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "grantledger",
             dependencies: [
-                "EventStore", "GrantDomain", "GrantCommands", "Projections", "GrantAPI", "Audit",
+                "EventStore", "GrantDomain", "GrantCommands", "Projections", "GrantAPI", "Audit", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),

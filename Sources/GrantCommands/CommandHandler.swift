@@ -34,6 +34,8 @@ public struct CommandResult: Hashable, Sendable {
     public var transactionId: Int64
     /// True when this was a retry of a command already carried out.
     public var replayed: Bool
+    /// Decisions made: more than one when others changed the streams it read in between.
+    public var attempts: Int = 1
 }
 
 public enum CommandError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -124,7 +126,7 @@ public struct CommandHandler: Sendable {
             }
             do {
                 let result = try await store.append(streamWrites, idempotency: context.idempotency)
-                return CommandResult(position: result.lastPosition, transactionId: result.transactionId, replayed: result.replayed)
+                return CommandResult(position: result.lastPosition, transactionId: result.transactionId, replayed: result.replayed, attempts: attempt)
             } catch EventStoreError.wrongExpectedVersion(let stream, _, _) {
                 lastClash = stream
                 // Back off a little, at random, so racing writers spread out.

@@ -1,0 +1,361 @@
+import Audit
+import EventStore
+import Foundation
+import GrantCommands
+import GrantDomain
+import Logging
+import NIOCore
+import PostgresNIO
+import Projections
+import Synchronization
+
+/// How big and how long.
+public struct BenchOptions: Sendable {
+    /// Seconds per measured level (append, commands, hot pool).
+    public var seconds: Int
+    /// The generated history read, verified and rebuilt: pools × applications (about 11 events each).
+    public var pools: Int
+    public var applicationsPerPool: Int
+    public var writers: [Int]
+
+    public static let quick = BenchOptions(seconds: 2, pools: 8, applicationsPerPool: 200, writers: [1, 4, 16])
+    public static let standard = BenchOptions(seconds: 10, pools: 48, applicationsPerPool: 2_000, writers: [1, 4, 16])
+
+    public init(seconds: Int, pools: Int, applicationsPerPool: Int, writers: [Int]) {
+        self.seconds = seconds
+        self.pools = pools
+        self.applicationsPerPool = applicationsPerPool
+        self.writers = writers
+    }
+}
+
+/// Every hot path beside a raw PostgreSQL baseline, on the same database and
+/// driver in the same run.
+public struct Benchmark: Sendable {
+    let store: EventStore
+    let logger: Logger
+    let options: BenchOptions
+    let tag = String(UUID().uuidString.prefix(8)).lowercased()
+
+    public init(store: EventStore, logger: Logger, options: BenchOptions) {
+        self.store = store
+        self.logger = logger
+        self.options = options
+    }
+
+    var duration: Duration { .seconds(options.seconds) }
+
+    public func run(info: RunInfo) async throws -> BenchReport {
+        var figures: [Figure] = []
+        try await store.client.query("CREATE TABLE IF NOT EXISTS bench_events (LIKE events INCLUDING ALL)", logger: logger)
+
+        // Appends, and the plain and the serialised INSERT of the same rows.
+        var baselineA: [Int: Double] = [:]
+        var single16 = 0.0
+        for writers in options.writers {
+            let (storeRate, storeLatency) = try await measure("append W=\(writers)", writers) { writer, index in
+                try await appendThroughStore("append-\(writers)", writer, index)
+            }
+            let (plainRate, plainLatency) = try await measure("baseline A W=\(writers)", writers) { writer, index in
+                try await plainInsert("plain-\(writers)", writer, index, locked: false)
+            }
+            let (lockedRate, _) = try await measure("baseline B W=\(writers)", writers) { writer, index in
+                try await plainInsert("locked-\(writers)", writer, index, locked: true)
+            }
+            baselineA[writers] = plainRate
+            var figure = Figure(figure: "append W=\(writers)", value: storeRate, unit: "events/s", baseline: plainRate, baselineName: "A: INSERT",
+                                ratio: storeRate / plainRate, target: writers == 16 ? "≥ 0.9" : nil)
+            storeLatency.annotate(&figure)
+            figures.append(figure)
+            var plain = Figure(figure: "baseline A: INSERT W=\(writers)", value: plainRate, unit: "rows/s")
+            plainLatency.annotate(&plain)
+            figures.append(plain)
+            figures.append(Figure(figure: "append W=\(writers) vs baseline B", value: storeRate, unit: "events/s", baseline: lockedRate,
+                                  baselineName: "B: LOCK TABLE + INSERT", ratio: storeRate / lockedRate, target: writers == 16 ? "≥ 5" : nil))
+        }
+        if options.writers.contains(16) {
+            // Created first: concurrent first appends to a new stream race on its head row, and all but one are refused.
+            try await store.append(to: try StreamID("bench-\(tag)-one"), expected: .noStream, events: [event()])
+            let (rate, latency) = try await measure("one-stream append W=16", 16) { _, _ in try await appendToOneStream() }
+            single16 = rate
+            var figure = Figure(figure: "append W=16, one stream", value: rate, unit: "events/s")
+            latency.annotate(&figure)
+            figures.append(figure)
+        }
+
+        // Commands over many pools, a few of them hot.
+        let calls = try await setUpCalls(count: 16)
+        for writers in options.writers {
+            let (rate, latency) = try await measure("commands W=\(writers)", writers) { writer, index in
+                try await draftApplication(calls, writer: writer, index: index)
+            }
+            var figure = Figure(figure: "commands W=\(writers) (draft application)", value: rate, unit: "commands/s", baseline: baselineA[writers],
+                                baselineName: "A: INSERT", ratio: baselineA[writers].map { rate / $0 }, target: writers == 16 ? "≥ 0.7" : nil)
+            latency.annotate(&figure)
+            figures.append(figure)
+        }
+
+        if options.writers.contains(16) { figures += try await hotPool(oneStream: single16) }
+        figures += try await history()
+        return BenchReport(run: info, figures: figures)
+    }
+
+    // MARK: Measuring
+
+    /// `writers` loops for the configured time, each iteration one timed
+    /// operation given its writer and iteration number: operations per second and latencies.
+    func measure(_ label: String, _ writers: Int, _ operation: @escaping @Sendable (Int, Int) async throws -> Void) async throws -> (Double, Latencies) {
+        let progress = Progress(label: label)
+        let clock = ContinuousClock(), started = clock.now, deadline = started + duration
+        let results = try await withThrowingTaskGroup(of: (Int, Latencies).self) { group in
+            for writer in 0..<writers {
+                group.addTask {
+                    var latencies = Latencies()
+                    var index = 0
+                    while clock.now < deadline {
+                        let start = clock.now
+                        try await operation(writer, index)
+                        latencies.record(clock.now - start)
+                        index += 1
+                        if writer == 0, index % 200 == 0 { progress.show("\(index * writers) operations") }
+                    }
+                    return (index, latencies)
+                }
+            }
+            return try await group.reduce(into: [(Int, Latencies)]()) { $0.append($1) }
+        }
+        let elapsed = (clock.now - started) / .seconds(1)
+        var latencies = Latencies()
+        for (_, writerLatencies) in results { latencies.add(writerLatencies) }
+        let rate = Double(results.map(\.0).reduce(0, +)) / elapsed
+        progress.done(String(format: "%.0f/s, p99 %.2f ms", rate, latencies.ms(99)))
+        return (rate, latencies)
+    }
+
+    // MARK: Appends
+
+    static let payload = #"{"amount":{"amount":"125000.00","currency":"DKK"},"applicationId":"6B1F3C0E-5E0A-4C61-9F55-2D1C3F2B9E11","period":"2026","reason":"benchmark","sources":[{"amount":{"amount":"125000.00","currency":"DKK"},"source":"region"}]}"#
+    static let metadata = EventMetadata(actor: "bench", role: "admin", command: "Bench", correlationId: UUID())
+    static let metadataText = #"{"actor":"bench","command":"Bench","role":"admin"}"#
+
+    func event() -> NewEvent { NewEvent(type: "BenchEvent", data: Self.payload, metadata: Self.metadata, occurredAt: Date()) }
+
+    func appendThroughStore(_ name: String, _ writer: Int, _ index: Int) async throws {
+        let stream = try StreamID("bench-\(tag)-\(name)-\(writer)")
+        try await store.append(to: stream, expected: index == 0 ? .noStream : .exactly(Int64(index)), events: [event()])
+    }
+
+    func appendToOneStream() async throws {
+        try await store.append(to: try StreamID("bench-\(tag)-one"), expected: .any, events: [event()])
+    }
+
+    /// The same row as the store writes, by a plain INSERT; with `locked`,
+    /// serialised by a table lock as gap-free stores do.
+    func plainInsert(_ name: String, _ writer: Int, _ index: Int, locked: Bool) async throws {
+        let hash = ByteBuffer(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) })
+        let insert: PostgresQuery = """
+            INSERT INTO bench_events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata,
+                                      occurred_at, recorded_at, previous_hash, hash)
+            VALUES (\(UUID()), \("bench-\(tag)-\(name)-\(writer)"), \(Int64(index + 1)), 'BenchEvent', 1, \(Self.payload)::jsonb,
+                    \(Self.metadataText)::jsonb, \(Date()), clock_timestamp(), \(hash), \(hash))
+            """
+        if locked {
+            try await store.client.withTransaction(logger: logger) { connection in
+                try await connection.query("LOCK TABLE bench_events IN EXCLUSIVE MODE", logger: logger)
+                try await connection.query(insert, logger: logger)
+            }
+        } else {
+            try await store.client.query(insert, logger: logger)
+        }
+    }
+
+    // MARK: Commands
+
+    /// Open calls on pools with room for any number of drafts.
+    func setUpCalls(count: Int) async throws -> [UUID] {
+        let handler = CommandHandler(store: store)
+        let context = CommandContext(actor: "bench", role: "admin")
+        let group = UUID()
+        try await handler.createSteeringGroup(CreateSteeringGroup(groupId: group, name: "Bench group", members: [Member(id: "m", name: "M", affiliations: [])], at: Date()), context)
+        var calls: [UUID] = []
+        for index in 0..<count {
+            let pool = UUID(), call = UUID()
+            let budget = try Money("1000000000.00", .dkk)
+            try await handler.createPool(CreatePool(poolId: pool, name: "Bench pool \(index)", owner: "bench", currency: .dkk, carryOver: .lapse,
+                                                    periods: [BudgetPeriodSpec(period: "2026", amount: budget)],
+                                                    sources: [FundingSourceSpec(id: "region", name: "Region", amount: budget)],
+                                                    steeringGroupId: group, eligibility: EligibilityRules(), at: Date()), context)
+            try await handler.openCall(OpenCall(callId: call, poolId: pool, title: "Bench call", opensAt: Date().addingTimeInterval(-3_600),
+                                                closesAt: Date().addingTimeInterval(86_400), cap: nil, at: Date()), context)
+            calls.append(call)
+        }
+        return calls
+    }
+
+    /// A draft in a call chosen Zipf-like (call k with weight 1/(k+1)), from a fixed seed per writer.
+    func draftApplication(_ calls: [UUID], writer: Int, index: Int) async throws {
+        var random = SeededRandom(seed: UInt64(writer * 1_000_003 + index))
+        let weights = calls.indices.map { 1 / Double($0 + 1) }
+        var pick = Double.random(in: 0..<weights.reduce(0, +), using: &random)
+        var call = calls[0]
+        for (offset, weight) in weights.enumerated() {
+            pick -= weight
+            if pick < 0 { call = calls[offset]; break }
+        }
+        let content = ApplicationContent(organisation: "School \(writer)", projectLeader: "Leader", title: "Bench \(index)", description: "",
+                                         requested: try Money("10000.00", .dkk))
+        _ = try await CommandHandler(store: store).draftApplication(DraftApplication(applicationId: UUID(), callId: call, content: content, at: Date()),
+                                                                    CommandContext(actor: "bench", role: "applicant"))
+    }
+
+    /// 16 approvers decide on one pool's applications at one meeting.
+    func hotPool(oneStream: Double) async throws -> [Figure] {
+        let handler = CommandHandler(store: store, maximumAttempts: 50)
+        let context = CommandContext(actor: "bench", role: "admin")
+        let group = UUID(), pool = UUID(), call = UUID(), meeting = UUID()
+        let budget = try Money("1000000000.00", .dkk)
+        try await handler.createSteeringGroup(CreateSteeringGroup(groupId: group, name: "Hot group", members: [Member(id: "m", name: "M", affiliations: [])], at: Date()), context)
+        try await handler.createPool(CreatePool(poolId: pool, name: "Hot pool", owner: "bench", currency: .dkk, carryOver: .lapse,
+                                                periods: [BudgetPeriodSpec(period: "2026", amount: budget)],
+                                                sources: [FundingSourceSpec(id: "region", name: "Region", amount: budget)],
+                                                steeringGroupId: group, eligibility: EligibilityRules(), at: Date()), context)
+        try await handler.openCall(OpenCall(callId: call, poolId: pool, title: "Hot call", opensAt: Date().addingTimeInterval(-3_600),
+                                            closesAt: Date().addingTimeInterval(86_400), cap: nil, at: Date()), context)
+        let count = options.seconds * 150
+        let setup = Progress(label: "hot pool: \(count) submitted applications")
+        var applications: [UUID] = []
+        for index in 0..<count {
+            let id = UUID()
+            let content = ApplicationContent(organisation: "School \(index)", projectLeader: "L", title: "Hot \(index)", description: "", requested: try Money("100.00", .dkk))
+            try await handler.draftApplication(DraftApplication(applicationId: id, callId: call, content: content, at: Date()), context)
+            try await handler.submitApplication(SubmitApplication(applicationId: id, at: Date()), context)
+            applications.append(id)
+            if index % 50 == 0 { setup.show("\(index)") }
+        }
+        setup.done("\(count)")
+        try await handler.holdMeeting(HoldMeeting(meetingId: meeting, groupId: group, date: Date(), present: ["m"], agenda: applications), context)
+        let agenda = applications
+        let next = Counter()
+        let attempts = Counter()
+        let (rate, latency) = try await measure("hot pool, 16 approvers", 16) { _, _ in
+            let index = next.increment() - 1
+            guard index < agenda.count else { return }
+            let result = try await handler.recordDecision(RecordDecision(meetingId: meeting, applicationId: agenda[index], applicationVersion: 1,
+                                                                         votes: [Vote(member: "m", vote: .for)], outcome: .approve(.init(amount: try Money("100.00", .dkk), period: "2026"))), context)
+            _ = attempts.increment(by: result.attempts)
+        }
+        let decided = min(next.value, applications.count)
+        var figure = Figure(figure: "hot pool, 16 approvers", value: rate, unit: "approvals/s", baseline: oneStream, baselineName: "one-stream append W=16",
+                            ratio: rate / oneStream, target: "≥ 0.5")
+        latency.annotate(&figure)
+        return [figure, Figure(figure: "hot pool retries per approval", value: Double(attempts.value - decided) / Double(max(decided, 1)), unit: "retries")]
+    }
+
+    // MARK: A history
+
+    static let allEventTypes: [any DomainEvent.Type] = PoolState.eventTypes + CallState.eventTypes + ApplicationState.eventTypes
+        + SteeringGroupState.eventTypes + MeetingState.eventTypes + GrantState.eventTypes
+
+    func history() async throws -> [Figure] {
+        let generator = HistoryGenerator(seed: 42, pools: options.pools, applicationsPerPool: options.applicationsPerPool)
+        let progress = Progress(label: "history")
+        var appended = 0
+        _ = try await generator.generate(chunkEvents: 5_000) { writes in
+            try await store.append(writes)
+            appended += writes.reduce(0) { $0 + $1.events.count }
+            progress.show("\(appended) events appended")
+        }
+        progress.done("\(appended) events appended")
+        var figures: [Figure] = []
+        let clock = ContinuousClock()
+
+        // Catch-up read: decoded domain events, against the same rows by a raw SELECT.
+        var started = clock.now
+        var read = 0
+        var after = Checkpoint.start
+        while true {
+            let page = try await store.readAll(after: after, limit: 5_000)
+            guard let last = page.last else { break }
+            for event in page where !event.type.hasPrefix("Bench") {
+                _ = try EventCoding.decode(type: event.type, schemaVersion: event.schemaVersion, data: Data(event.data.utf8), among: Self.allEventTypes)
+            }
+            read += page.count
+            after = last.checkpoint
+        }
+        let readRate = Double(read) / ((clock.now - started) / .seconds(1))
+        started = clock.now
+        let raw = try await rawSelect()
+        let rawRate = Double(raw) / ((clock.now - started) / .seconds(1))
+        Progress(label: "catch-up read").done(String(format: "%d events, %.0f/s decoded; raw SELECT %.0f rows/s", read, readRate, rawRate))
+        figures.append(Figure(figure: "catch-up read, decoded", value: readRate, unit: "events/s", baseline: rawRate, baselineName: "raw SELECT",
+                              ratio: readRate / rawRate, target: "≥ 0.6 and ≥ 200,000/s"))
+
+        // As-of replay of the largest pool.
+        let largest = try await largestPool()
+        started = clock.now
+        let state = try await AsOfReplay(store: store).pool(largest, asOf: Date(), basis: .recorded)
+        let replaySeconds = (clock.now - started) / .seconds(1)
+        figures.append(Figure(figure: "as-of replay, one pool of \(state.eventsApplied) events", value: replaySeconds * 1_000, unit: "ms"))
+
+        // Verification of every chain.
+        started = clock.now
+        let verifyProgress = Progress(label: "verify")
+        let report = try await Verifier(store: store).verify { checked, _ in verifyProgress.show("\(checked) events") }
+        let verifyRate = Double(report.eventsChecked) / ((clock.now - started) / .seconds(1))
+        verifyProgress.done(String(format: "%lld events, %.0f/s, %@", report.eventsChecked, verifyRate, report.ok ? "intact" : "BROKEN"))
+        figures.append(Figure(figure: "verify", value: verifyRate, unit: "events/s", target: "≥ 200,000/s"))
+
+        // Rebuild every read model.
+        let rebuilder = Rebuilder(store: store, logger: logger)
+        started = clock.now
+        var rebuilt = 0
+        for projection in allProjections {
+            let meter = Progress(label: "rebuild \(projection.name)")
+            let summary = try await rebuilder.rebuild(projection) { meter.show("\($0.eventsDone)/\($0.eventsTotal)") }
+            meter.done(String(format: "%d events in %.1f s", summary.events, summary.elapsed / .seconds(1)))
+            rebuilt += summary.events
+        }
+        let rebuildRate = Double(rebuilt) / ((clock.now - started) / .seconds(1))
+        figures.append(Figure(figure: "rebuild --all (\(allProjections.count) read models × \(read) events)", value: rebuildRate, unit: "events/s", target: "≥ 50,000/s"))
+        figures.append(Figure(figure: "peak memory of the whole run", value: peakMemoryMB(), unit: "MB", target: "≤ 300 MB (rebuild)"))
+        return figures
+    }
+
+    /// The same rows as the catch-up read, in the same order and pages, decoded to plain columns only.
+    func rawSelect() async throws -> Int {
+        var count = 0
+        var transaction: Int64 = 0, position: Int64 = 0
+        while true {
+            let rows = try await store.client.query("""
+                SELECT global_position, transaction_id::text::int8, event_id, stream_id, stream_version, event_type, schema_version,
+                       data::text, metadata::text, occurred_at, recorded_at, hash
+                FROM events WHERE (transaction_id, global_position) > (\(String(transaction))::xid8, \(position))
+                  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                ORDER BY transaction_id, global_position LIMIT 5000
+                """, logger: logger)
+            var page = 0
+            for try await (pos, tx, _, _, _, _, _, _, _, _, _, _) in rows.decode((Int64, Int64, UUID, String, Int64, String, Int32, String, String, Date, Date, Data).self) {
+                position = pos
+                transaction = tx
+                page += 1
+            }
+            count += page
+            if page < 5_000 { return count }
+        }
+    }
+
+    func largestPool() async throws -> UUID {
+        let rows = try await store.client.query("""
+            SELECT substr(stream_id, 6)::uuid FROM streams WHERE stream_id LIKE 'pool-%' ORDER BY version DESC LIMIT 1
+            """, logger: logger)
+        for try await id in rows.decode(UUID.self) { return id }
+        return UUID()
+    }
+}
+
+/// A shared count for concurrent writers.
+final class Counter: Sendable {
+    private let state = Mutex(0)
+    var value: Int { state.withLock { $0 } }
+    @discardableResult func increment(by amount: Int = 1) -> Int { state.withLock { $0 += amount; return $0 } }
+}
