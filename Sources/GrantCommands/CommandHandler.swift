@@ -97,6 +97,9 @@ public struct Session: Sendable {
 public struct CommandHandler: Sendable {
     public let store: EventStore
     public var maximumAttempts: Int
+    /// Commands of this handler that clashed on a stream retry one at a time
+    /// on it, instead of all re-deciding at once and clashing again.
+    private let turns = StreamTurns()
 
     public init(store: EventStore, maximumAttempts: Int = 10) {
         self.store = store
@@ -115,26 +118,62 @@ public struct CommandHandler: Sendable {
         }
         let metadata = EventMetadata(actor: context.actor, role: context.role, command: command, correlationId: context.correlationId,
                                      causationId: context.causationId, idempotencyKey: context.idempotency?.key)
-        var lastClash = ""
+        var lastClash: String?
         for attempt in 1...maximumAttempts {
-            let writes = try await plan(Session(store: store))
-            let streamWrites = try writes.map { write in
-                StreamWrite(stream: write.stream, expected: write.expected, events: try write.events.map { event in
-                    NewEvent(type: type(of: event).eventType, schemaVersion: type(of: event).schemaVersion,
-                             data: try EventCoding.encode(event), metadata: metadata, occurredAt: event.occurredAt)
-                })
-            }
+            // After a clash, take turns with this process's other writers of that stream.
+            let turn = lastClash
+            if let turn { await turns.take(turn) }
+            let outcome: Result<AppendResult, any Error>
             do {
-                let result = try await store.append(streamWrites, idempotency: context.idempotency)
+                let writes = try await plan(Session(store: store))
+                let streamWrites = try writes.map { write in
+                    StreamWrite(stream: write.stream, expected: write.expected, events: try write.events.map { event in
+                        NewEvent(type: type(of: event).eventType, schemaVersion: type(of: event).schemaVersion,
+                                 data: try EventCoding.encode(event), metadata: metadata, occurredAt: event.occurredAt)
+                    })
+                }
+                outcome = .success(try await store.append(streamWrites, idempotency: context.idempotency))
+            } catch {
+                outcome = .failure(error)
+            }
+            if let turn { await turns.pass(turn) }
+            do {
+                let result = try outcome.get()
                 return CommandResult(position: result.lastPosition, transactionId: result.transactionId, replayed: result.replayed, attempts: attempt)
             } catch EventStoreError.wrongExpectedVersion(let stream, _, _) {
+                if lastClash == nil {
+                    // Back off a little, at random, so writers in other processes spread out.
+                    try await Task.sleep(for: .microseconds(Int.random(in: 0...500)))
+                }
                 lastClash = stream
-                // Back off a little, at random, so racing writers spread out.
-                try await Task.sleep(for: .microseconds(Int.random(in: 0...(500 * attempt))))
             } catch EventStoreError.idempotencyKeyReused(let key) {
                 throw CommandError.idempotencyKeyReused(key: key)
             }
         }
-        throw CommandError.concurrencyConflict(stream: lastClash, attempts: maximumAttempts)
+        throw CommandError.concurrencyConflict(stream: lastClash ?? "", attempts: maximumAttempts)
+    }
+}
+
+/// One turn at a time per stream, in arrival order.
+actor StreamTurns {
+    private var taken: Set<String> = []
+    private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
+
+    func take(_ stream: String) async {
+        guard taken.contains(stream) else {
+            taken.insert(stream)
+            return
+        }
+        await withCheckedContinuation { waiting[stream, default: []].append($0) }
+    }
+
+    func pass(_ stream: String) {
+        guard var queue = waiting[stream], !queue.isEmpty else {
+            taken.remove(stream)
+            return
+        }
+        let next = queue.removeFirst()
+        waiting[stream] = queue.isEmpty ? nil : queue
+        next.resume()
     }
 }
