@@ -55,54 +55,69 @@ public struct Verifier: Sendable {
         self.chunkSize = chunkSize
     }
 
-    /// Verifies everything; `progress` gets (events checked, highest position) after each chunk.
+    /// Verifies everything; `progress` gets (events checked so far, events in all) after each chunk.
     public func verify(progress: @Sendable (Int64, Int64) -> Void = { _, _ in }) async throws -> VerificationReport {
         var report = VerificationReport()
-        let head = try await maximumPosition()
-        var from: Int64 = 0
-        while from < head {
-            let to = min(from + chunkSize, head)
-            try await checkEvents(after: from, upTo: to, into: &report)
+        let total = try await eventCount()
+        // Chunks of whole streams, so each event's predecessor is in its chunk.
+        var from = ""
+        while let to = try await streamBoundary(after: from) {
+            try await checkEvents(streamsAfter: from, upTo: to, into: &report)
             from = to
-            progress(report.eventsChecked, head)
+            progress(report.eventsChecked, total)
         }
         try await checkStreamHeads(into: &report)
         try await checkLedger(into: &report)
         return report
     }
 
-    private func maximumPosition() async throws -> Int64 {
-        for try await head in try await store.client.query("SELECT coalesce(max(global_position), 0) FROM events", logger: store.logger).decode(Int64.self) {
-            return head
-        }
+    private func eventCount() async throws -> Int64 {
+        for try await count in try await store.client.query("SELECT count(*) FROM events", logger: store.logger).decode(Int64.self) { return count }
         return 0
     }
 
-    /// Each event's hash against its content, and its previous hash against
-    /// its predecessor in the stream (which must exist, one version below).
-    private func checkEvents(after from: Int64, upTo to: Int64, into report: inout VerificationReport) async throws {
+    /// The stream id about `chunkSize` events past `from`, or the last one; nil when none is left.
+    private func streamBoundary(after from: String) async throws -> String? {
         let rows = try await store.client.query("""
-            SELECT e.global_position, e.stream_id, e.stream_version,
-                   e.hash = sha256(e.previous_hash || event_content(e.event_id, e.stream_id, e.stream_version, e.event_type,
-                                                                    e.schema_version, e.occurred_at, e.recorded_at, e.data, e.metadata)),
-                   e.stream_version = 1 OR p.global_position IS NOT NULL,
-                   e.previous_hash = coalesce(p.hash, ''::bytea),
-                   count(*) OVER ()
-            FROM events e
-            LEFT JOIN events p ON p.stream_id = e.stream_id AND p.stream_version = e.stream_version - 1
-            WHERE e.global_position > \(from) AND e.global_position <= \(to)
-            ORDER BY e.global_position
+            SELECT coalesce(
+                (SELECT stream_id FROM events WHERE stream_id > \(from) ORDER BY stream_id, stream_version OFFSET \(chunkSize) LIMIT 1),
+                (SELECT max(stream_id) FROM events WHERE stream_id > \(from)))
             """, logger: store.logger)
-        var counted = false
-        for try await (position, stream, version, contentOK, predecessorOK, linkOK, total) in rows.decode((Int64, String, Int64, Bool, Bool, Bool, Int64).self) {
-            if !counted { report.eventsChecked += total; counted = true }
+        for try await boundary in rows.decode(String?.self) { return boundary }
+        return nil
+    }
+
+    /// Each event's hash against its content, and its previous hash against
+    /// its predecessor in the stream (which must be one version below).
+    private func checkEvents(streamsAfter from: String, upTo to: String, into report: inout VerificationReport) async throws {
+        // Only the broken rows come back, then one row with the count (position -1).
+        let rows = try await store.client.query("""
+            WITH checked AS MATERIALIZED (
+                SELECT global_position, stream_id, stream_version,
+                       hash = sha256(previous_hash || event_content(event_id, stream_id, stream_version, event_type,
+                                                                    schema_version, occurred_at, recorded_at, data, metadata)) AS content_ok,
+                       stream_version = coalesce(lag(stream_version) OVER stream, 0) + 1 AS predecessor_ok,
+                       previous_hash = coalesce(lag(hash) OVER stream, ''::bytea) AS link_ok
+                FROM events
+                WHERE stream_id > \(from) AND stream_id <= \(to)
+                WINDOW stream AS (PARTITION BY stream_id ORDER BY stream_version))
+            SELECT global_position, stream_id, stream_version, content_ok, predecessor_ok, link_ok FROM checked
+            WHERE NOT (content_ok AND predecessor_ok AND link_ok)
+            UNION ALL
+            SELECT -1, '', count(*), true, true, true FROM checked
+            """, logger: store.logger)
+        for try await (position, stream, version, contentOK, predecessorOK, linkOK) in rows.decode((Int64, String, Int64, Bool, Bool, Bool).self) {
+            if position == -1 {
+                report.eventsChecked += version
+                continue
+            }
             if !contentOK {
                 report.record(.init(position: position, streamId: stream, streamVersion: version, check: "content-hash",
                                     detail: "the stored hash does not match the event's data, metadata and times: the row was altered"))
             }
             if !predecessorOK {
                 report.record(.init(position: position, streamId: stream, streamVersion: version, check: "version-gap",
-                                    detail: "version \(version - 1) of \(stream) is missing: an event was deleted"))
+                                    detail: "the version before \(version) of \(stream) is missing: an event was deleted"))
             } else if !linkOK {
                 report.record(.init(position: position, streamId: stream, streamVersion: version, check: "previous-hash",
                                     detail: "the previous hash does not match version \(version - 1)'s hash: an event was replaced or inserted"))
@@ -148,23 +163,29 @@ public struct Verifier: Sendable {
             WITH ledger AS (
                 SELECT l.*, lag(l.ledger_hash) OVER (ORDER BY l.sequence) AS previous, lag(l.sequence) OVER (ORDER BY l.sequence) AS previous_sequence
                 FROM read.ledger l),
-            reached AS (SELECT transaction_id, position FROM projection_checkpoints WHERE projection = 'audit_ledger' AND live)
-            SELECT coalesce(l.global_position, e.global_position), coalesce(l.stream_id, e.stream_id),
-                   CASE WHEN e.global_position IS NULL THEN 'ledger-orphan'
-                        WHEN l.global_position IS NULL THEN 'ledger-missing'
-                        WHEN l.event_hash <> e.hash THEN 'ledger-hash'
-                        WHEN l.ledger_hash <> sha256(coalesce(l.previous, ''::bytea) || l.event_hash)
-                          OR l.sequence <> coalesce(l.previous_sequence, 0) + 1 THEN 'ledger-chain'
-                   END AS problem
-            FROM ledger l
-            FULL JOIN (SELECT e.* FROM events e, reached r
-                       WHERE (e.transaction_id, e.global_position) <= (r.transaction_id::text::xid8, r.position)) e
-              ON e.global_position = l.global_position
+            reached AS (SELECT transaction_id, position FROM projection_checkpoints WHERE projection = 'audit_ledger' AND live),
+            checked AS MATERIALIZED (
+                SELECT coalesce(l.global_position, e.global_position) AS position, coalesce(l.stream_id, e.stream_id) AS stream_id,
+                       CASE WHEN e.global_position IS NULL THEN 'ledger-orphan'
+                            WHEN l.global_position IS NULL THEN 'ledger-missing'
+                            WHEN l.event_hash <> e.hash THEN 'ledger-hash'
+                            WHEN l.ledger_hash <> sha256(coalesce(l.previous, ''::bytea) || l.event_hash)
+                              OR l.sequence <> coalesce(l.previous_sequence, 0) + 1 THEN 'ledger-chain'
+                       END AS problem
+                FROM ledger l
+                FULL JOIN (SELECT e.global_position, e.stream_id, e.hash FROM events e, reached r
+                           WHERE (e.transaction_id, e.global_position) <= (r.transaction_id::text::xid8, r.position)) e
+                  ON e.global_position = l.global_position)
+            SELECT position, stream_id, problem FROM checked WHERE problem IS NOT NULL
+            UNION ALL
+            SELECT count(*), '', NULL FROM checked
             """, logger: store.logger)
         var checked: Int64 = 0
         for try await (position, stream, problem) in rows.decode((Int64, String, String?).self) {
-            checked += 1
-            guard let problem else { continue }
+            guard let problem else {
+                checked = position
+                continue
+            }
             let detail = switch problem {
             case "ledger-orphan": "the ledger records an event that is no longer in the store: it was deleted"
             case "ledger-missing": "an event the ledger has passed is not in it: it was inserted behind the store's back"

@@ -66,8 +66,8 @@ struct Verify: AsyncParsableCommand {
     func run() async throws {
         let started = ContinuousClock.now
         let report = try await withStore { store in
-            try await Verifier(store: store).verify { checked, head in
-                FileHandle.standardError.write(Data("\rverify: \(checked) events checked (positions up to \(head))   ".utf8))
+            try await Verifier(store: store).verify { checked, total in
+                FileHandle.standardError.write(Data("\rverify: \(checked)/\(total) events checked (\(100 * checked / max(total, 1)) %)   ".utf8))
             }
         }
         let seconds = (ContinuousClock.now - started) / .seconds(1)
