@@ -35,9 +35,17 @@ public struct VerificationReport: Encodable, Sendable {
         try container.encode(brokenLinkCount, forKey: .brokenLinkCount)
     }
 
+    mutating func merge(_ other: VerificationReport) {
+        eventsChecked += other.eventsChecked
+        brokenLinkCount += other.brokenLinkCount
+        // Keep the earliest: the first broken link is what an auditor looks at first.
+        brokenLinks = Array((brokenLinks + other.brokenLinks).sorted { ($0.position, $0.check) < ($1.position, $1.check) }.prefix(Verifier.reportLimit))
+    }
+
     mutating func record(_ link: BrokenLink) {
         brokenLinkCount += 1
-        if brokenLinks.count < Verifier.reportLimit { brokenLinks.append(link) }
+        // Rows arrive in no particular order; merge keeps the earliest of these.
+        if brokenLinks.count < 10 * Verifier.reportLimit { brokenLinks.append(link) }
     }
 }
 
@@ -56,18 +64,40 @@ public struct Verifier: Sendable {
     }
 
     /// Verifies everything; `progress` gets (events checked so far, events in all) after each chunk.
+    /// Chunks run on as many connections as there are cores: hashing is PostgreSQL's CPU work.
     public func verify(progress: @Sendable (Int64, Int64) -> Void = { _, _ in }) async throws -> VerificationReport {
-        var report = VerificationReport()
         let total = try await eventCount()
         // Chunks of whole streams, so each event's predecessor is in its chunk.
+        var chunks: [(from: String, to: String)] = []
         var from = ""
         while let to = try await streamBoundary(after: from) {
-            try await checkEvents(streamsAfter: from, upTo: to, into: &report)
+            chunks.append((from, to))
             from = to
-            progress(report.eventsChecked, total)
+        }
+        var report = VerificationReport()
+        let parallel = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        try await withThrowingTaskGroup(of: VerificationReport.self) { group in
+            var next = 0
+            func start() {
+                guard next < chunks.count else { return }
+                let chunk = chunks[next]
+                next += 1
+                group.addTask {
+                    var part = VerificationReport()
+                    try await checkEvents(streamsAfter: chunk.from, upTo: chunk.to, into: &part)
+                    return part
+                }
+            }
+            for _ in 0..<parallel { start() }
+            while let part = try await group.next() {
+                report.merge(part)
+                progress(report.eventsChecked, total)
+                start()
+            }
         }
         try await checkStreamHeads(into: &report)
         try await checkLedger(into: &report)
+        report.merge(VerificationReport())
         return report
     }
 

@@ -17,7 +17,10 @@ public struct BenchOptions: Sendable {
     public var pools: Int
     public var applicationsPerPool: Int
     public var writers: [Int]
+    /// Which workloads run: append, commands, hot-pool, history.
+    public var workloads: Set<String> = Self.allWorkloads
 
+    public static let allWorkloads: Set<String> = ["append", "commands", "hot-pool", "history"]
     public static let quick = BenchOptions(seconds: 2, pools: 8, applicationsPerPool: 200, writers: [1, 4, 16])
     public static let standard = BenchOptions(seconds: 10, pools: 48, applicationsPerPool: 2_000, writers: [1, 4, 16])
 
@@ -52,7 +55,7 @@ public struct Benchmark: Sendable {
         // Appends, and the plain and the serialised INSERT of the same rows.
         var baselineA: [Int: Double] = [:]
         var single16 = 0.0
-        for writers in options.writers {
+        for writers in options.writers where options.workloads.contains("append") || options.workloads.contains("commands") {
             let (storeRate, storeLatency) = try await measure("append W=\(writers)", writers) { writer, index in
                 try await appendThroughStore("append-\(writers)", writer, index)
             }
@@ -73,7 +76,7 @@ public struct Benchmark: Sendable {
             figures.append(Figure(figure: "append W=\(writers) vs baseline B", value: storeRate, unit: "events/s", baseline: lockedRate,
                                   baselineName: "B: LOCK TABLE + INSERT", ratio: storeRate / lockedRate, target: writers == 16 ? "≥ 5" : nil))
         }
-        if options.writers.contains(16) {
+        if options.writers.contains(16), options.workloads.contains("append") || options.workloads.contains("hot-pool") {
             // Created first: concurrent first appends to a new stream race on its head row, and all but one are refused.
             try await store.append(to: try StreamID("bench-\(tag)-one"), expected: .noStream, events: [event()])
             let (rate, latency) = try await measure("one-stream append W=16", 16) { _, _ in try await appendToOneStream() }
@@ -84,8 +87,8 @@ public struct Benchmark: Sendable {
         }
 
         // Commands over many pools, a few of them hot.
-        let calls = try await setUpCalls(count: 16)
-        for writers in options.writers {
+        let calls = options.workloads.contains("commands") ? try await setUpCalls(count: 16) : []
+        for writers in options.writers where options.workloads.contains("commands") {
             let (rate, latency) = try await measure("commands W=\(writers)", writers) { writer, index in
                 try await draftApplication(calls, writer: writer, index: index)
             }
@@ -95,8 +98,8 @@ public struct Benchmark: Sendable {
             figures.append(figure)
         }
 
-        if options.writers.contains(16) { figures += try await hotPool(oneStream: single16) }
-        figures += try await history()
+        if options.writers.contains(16), options.workloads.contains("hot-pool") { figures += try await hotPool(oneStream: single16) }
+        if options.workloads.contains("history") { figures += try await history() }
         return BenchReport(run: info, figures: figures)
     }
 
@@ -321,22 +324,15 @@ public struct Benchmark: Sendable {
         return figures
     }
 
-    /// The same rows as the catch-up read, in the same order and pages, decoded to plain columns only.
+    /// The same rows as the catch-up read, in the same order and pages, by a
+    /// prepared statement decoded to plain columns only.
     func rawSelect() async throws -> Int {
         var count = 0
-        var transaction: Int64 = 0, position: Int64 = 0
+        var after = (transaction: Int64(0), position: Int64(0))
         while true {
-            let rows = try await store.client.query("""
-                SELECT global_position, transaction_id::text::int8, event_id, stream_id, stream_version, event_type, schema_version,
-                       data::text, metadata::text, occurred_at, recorded_at, hash
-                FROM events WHERE (transaction_id, global_position) > (\(String(transaction))::xid8, \(position))
-                  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-                ORDER BY transaction_id, global_position LIMIT 5000
-                """, logger: logger)
             var page = 0
-            for try await (pos, tx, _, _, _, _, _, _, _, _, _, _) in rows.decode((Int64, Int64, UUID, String, Int64, String, Int32, String, String, Date, Date, Data).self) {
-                position = pos
-                transaction = tx
+            for try await row in try await store.client.execute(RawPage(transaction: after.transaction, position: after.position), logger: logger) {
+                after = (row.1, row.0)
                 page += 1
             }
             count += page
@@ -358,4 +354,30 @@ final class Counter: Sendable {
     private let state = Mutex(0)
     var value: Int { state.withLock { $0 } }
     @discardableResult func increment(by amount: Int = 1) -> Int { state.withLock { $0 += amount; return $0 } }
+}
+
+/// A page of every event's columns in commit order, as the event store reads them.
+struct RawPage: PostgresPreparedStatement {
+    static let sql = """
+        SELECT global_position, transaction_id::text::int8, event_id, stream_id, stream_version, event_type, schema_version,
+               data::text, metadata::text, occurred_at, recorded_at, hash
+        FROM events WHERE (events.transaction_id, global_position) > ($1::text::xid8, $2)
+          AND events.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY events.transaction_id, global_position LIMIT 5000
+        """
+    typealias Row = (Int64, Int64, UUID, String, Int64, String, Int32, String, String, Date, Date, ByteBuffer)
+
+    var transaction: Int64
+    var position: Int64
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(String(transaction))
+        bindings.append(position)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try row.decode(Row.self)
+    }
 }

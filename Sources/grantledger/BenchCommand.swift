@@ -15,12 +15,22 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Pools in the generated history.") var pools: Int?
     @Option(help: "Applications per pool in the generated history (about 11 events each).") var applications: Int?
     @Option(help: "Where to write the figures as JSON.") var output = "bench/results.json"
+    @Option(help: "Comma-separated workloads: append (with its baselines; commands use them too), commands, hot-pool, history.")
+    var only: String?
+
+    func validate() throws {
+        if let only {
+            let unknown = Set(only.split(separator: ",").map(String.init)).subtracting(BenchOptions.allWorkloads)
+            guard unknown.isEmpty else { throw ValidationError("unknown workloads \(unknown.sorted()); known: \(BenchOptions.allWorkloads.sorted())") }
+        }
+    }
 
     func run() async throws {
         var options = quick ? BenchOptions.quick : BenchOptions.standard
         if let seconds { options.seconds = seconds }
         if let pools { options.pools = pools }
         if let applications { options.applicationsPerPool = applications }
+        if let only { options.workloads = Set(only.split(separator: ",").map(String.init)) }
         let chosen = options
         let environment = try Environment.load()
         var configuration = try environment.postgresConfiguration()
