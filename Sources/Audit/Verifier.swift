@@ -165,7 +165,8 @@ public struct Verifier: Sendable {
             """, logger: store.logger)
         for try await (stream, headVersion, lastVersion, lastPosition, hashOK, total) in rows.decode((String, Int64, Int64, Int64, Bool?, Int64).self) {
             report.streamsChecked = total
-            if headVersion != lastVersion || hashOK != true {
+            // A head at version 0 with no events is a stream a command only checked.
+            if headVersion != lastVersion || (lastVersion > 0 && hashOK != true) {
                 report.record(.init(position: lastPosition, streamId: stream, streamVersion: lastVersion, check: "stream-head",
                                     detail: "the stream's head says version \(headVersion), its newest event is version \(lastVersion)"
                                         + (headVersion == lastVersion ? " with another hash" : "") + ": events were deleted or inserted"))

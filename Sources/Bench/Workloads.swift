@@ -77,8 +77,6 @@ public struct Benchmark: Sendable {
                                   baselineName: "B: LOCK TABLE + INSERT", ratio: storeRate / lockedRate, target: writers == 16 ? "≥ 5" : nil))
         }
         if options.writers.contains(16), options.workloads.contains("append") || options.workloads.contains("hot-pool") {
-            // Created first: concurrent first appends to a new stream race on its head row, and all but one are refused.
-            try await store.append(to: try StreamID("bench-\(tag)-one"), expected: .noStream, events: [event()])
             let (rate, latency) = try await measure("one-stream append W=16", 16) { _, _ in try await appendToOneStream() }
             single16 = rate
             var figure = Figure(figure: "append W=16, one stream", value: rate, unit: "events/s")

@@ -80,6 +80,21 @@ struct AppendTests {
         }
     }
 
+    @Test("concurrent first appends to a new stream expecting any version all land, in turn")
+    func concurrentCreatorsExpectingAny() async throws {
+        try await TestDatabase.withStore { store in
+            let stream = TestDatabase.uniqueStream()
+            let versions = try await withThrowingTaskGroup(of: Int64.self) { group in
+                for _ in 0..<16 {
+                    group.addTask { try await store.append(to: stream, expected: .any, events: [TestDatabase.event()]).streamVersions[stream] ?? 0 }
+                }
+                return try await group.reduce(into: [Int64]()) { $0.append($1) }
+            }
+            #expect(versions.sorted() == Array(1...16))
+            #expect(try await TestDatabase.count(stream, in: store) == 16)
+        }
+    }
+
     @Test("one clashing stream in a multi-stream append writes nothing to any stream")
     func multiStreamAtomicity() async throws {
         try await TestDatabase.withStore { store in
