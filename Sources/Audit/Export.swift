@@ -35,17 +35,7 @@ public struct MoneyMovement: Encodable, Sendable {
             grantId?.uuidString ?? "", applicationId?.uuidString ?? "", meetingId?.uuidString ?? "", paymentRequestId?.uuidString ?? "",
             reference ?? "", reason ?? "", actor ?? "", command ?? "", correlationId?.uuidString ?? "",
         ]
-        return fields.map(Self.csvField).joined(separator: ",") + "\r\n"
-    }
-
-    /// RFC 4180 quoting; text that a spreadsheet would run as a formula is prefixed with '.
-    static func csvField(_ text: String) -> String {
-        var value = text
-        if let first = value.first, "=+@\t".contains(first) || (first == "-" && !(value.dropFirst().first?.isNumber ?? false)) {
-            value = "'" + value
-        }
-        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
-        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        return fields.map(CSV.field).joined(separator: ",") + "\r\n"
     }
 }
 

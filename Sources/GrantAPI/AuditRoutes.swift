@@ -4,13 +4,13 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// An instant from a query: an RFC 3339 time, or a date meaning the end of that day (UTC).
+/// An instant from a query (default now); 400 naming the field when it is not one.
 func instant(_ text: String?, field: String) throws -> Date {
     guard let text else { return Date() }
-    if let time = try? Date(text, strategy: .iso8601) { return time }
-    if let time = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)) { return time }
-    if let day = try? Date(text + "T00:00:00Z", strategy: .iso8601) { return day.addingTimeInterval(86_400 - 0.001) }
-    throw Problem.badRequest(rule: "invalid-value", field: field, "\(field) must be a date (2021-12-31, meaning its end) or an RFC 3339 time")
+    guard let instant = AsOfInstant.parse(text) else {
+        throw Problem.badRequest(rule: "invalid-value", field: field, "\(field) must be a date (2021-12-31, meaning its end) or an RFC 3339 time")
+    }
+    return instant
 }
 
 func addAuditRoutes(to routes: Routes, _ services: Services) {

@@ -1,3 +1,4 @@
+import Audit
 import EventStore
 import Foundation
 import GrantCommands
@@ -429,7 +430,7 @@ func addReadRoutes(to routes: Routes, _ services: Services) {
             var csv = "grant_id,recipient,title,pool_id,pool,pool_owner,amount,currency,awarded_on,status\r\n"
             for grant in grants {
                 csv += [grant.grantId.uuidString, grant.recipient, grant.title, grant.poolId.uuidString, grant.poolName, grant.poolOwner,
-                        grant.amount.amount, grant.amount.currency.code, grant.awardedOn, grant.status].map(csvField).joined(separator: ",") + "\r\n"
+                        grant.amount.amount, grant.amount.currency.code, grant.awardedOn, grant.status].map(CSV.field).joined(separator: ",") + "\r\n"
             }
             response = Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: csv)))
         } else {
@@ -443,15 +444,4 @@ func addReadRoutes(to routes: Routes, _ services: Services) {
 /// One page, with a cursor when the page is full.
 func page<Item: Encodable>(_ items: [Item], limit: Int, cursor: (Item) -> UUID) -> Page<Item> {
     Page(items: items, nextCursor: items.count == limit ? items.last.map { cursor($0).uuidString } : nil)
-}
-
-/// RFC 4180 quoting; a leading formula character is neutralised so a
-/// spreadsheet does not execute a recipient's name.
-func csvField(_ text: String) -> String {
-    var value = text
-    if let first = value.first, "=+@\t".contains(first) || (first == "-" && !(value.dropFirst().first?.isNumber ?? false)) {
-        value = "'" + value
-    }
-    guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
-    return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
 }

@@ -36,17 +36,11 @@ struct Replay: AsyncParsableCommand {
     func validate() throws {
         guard UUID(uuidString: id) != nil else { throw ValidationError("\(id) is not a UUID") }
         guard TimeBasis(rawValue: basis) != nil else { throw ValidationError("--basis must be recorded or occurred") }
-        if let asOf, Self.instant(asOf) == nil { throw ValidationError("--as-of must be a date (2021-12-31) or an RFC 3339 time") }
-    }
-
-    static func instant(_ text: String) -> Date? {
-        if let time = try? Date(text, strategy: .iso8601) { return time }
-        if let day = try? Date(text + "T00:00:00Z", strategy: .iso8601) { return day.addingTimeInterval(86_400 - 0.001) }
-        return nil
+        if let asOf, AsOfInstant.parse(asOf) == nil { throw ValidationError("--as-of must be a date (2021-12-31) or an RFC 3339 time") }
     }
 
     func run() async throws {
-        let id = UUID(uuidString: id)!, at = asOf.flatMap(Self.instant) ?? Date(), basis = TimeBasis(rawValue: basis)!
+        let id = UUID(uuidString: id)!, at = asOf.flatMap(AsOfInstant.parse) ?? Date(), basis = TimeBasis(rawValue: basis)!
         let kind = kind
         try await withStore { store in
             let replay = AsOfReplay(store: store)
