@@ -44,7 +44,7 @@ struct AppendBatch {
             """
     }
 
-    private static func validate(writes: [StreamWrite], idempotencyKey: String?, configuration: EventStore.Configuration) throws {
+    static func validate(writes: [StreamWrite], idempotencyKey: String?, configuration: EventStore.Configuration) throws {
         guard writes.contains(where: { !$0.events.isEmpty }) else { throw EventStoreError.emptyAppend }
         var seen = Set<StreamID>()
         for write in writes where !seen.insert(write.stream).inserted {

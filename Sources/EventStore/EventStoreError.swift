@@ -14,6 +14,8 @@ public enum EventStoreError: Error, Hashable, Sendable, CustomStringConvertible 
     case invalidPayload(reason: String)
     case emptyAppend
     case duplicateStream(String)
+    /// An import wrote an event id or stream version the store already holds.
+    case importConflict(String)
 
     public var description: String {
         switch self {
@@ -35,6 +37,8 @@ public enum EventStoreError: Error, Hashable, Sendable, CustomStringConvertible 
             "an append must contain at least one event"
         case .duplicateStream(let stream):
             "stream \(stream) appears twice in one append"
+        case .importConflict(let detail):
+            "the import conflicts with what the store holds: \(detail)"
         }
     }
 }

@@ -1,0 +1,252 @@
+/// JSON text exactly as PostgreSQL prints the same value stored as `jsonb`:
+/// object keys shorter first, then by bytes, the last of duplicate keys kept;
+/// ", " and ": " between items; numbers as `numeric` prints them; strings
+/// escaped as `jsonb` escapes them. The import path hashes events here rather
+/// than in PostgreSQL, so it must produce the very bytes `event_content`
+/// reads back from the stored row.
+enum JSONBText {
+    struct Invalid: Error, CustomStringConvertible {
+        var reason: String
+        var offset: Int
+        var description: String { "\(reason) at byte \(offset)" }
+    }
+
+    static func render(_ text: String) throws -> [UInt8] {
+        var parser = Parser(bytes: Array(text.utf8))
+        var out: [UInt8] = []
+        out.reserveCapacity(parser.bytes.count + 32)
+        parser.skipSpace()
+        try parser.value(into: &out)
+        parser.skipSpace()
+        guard parser.index == parser.bytes.count else { throw parser.fail("unexpected characters after the value") }
+        return out
+    }
+
+    /// A string value as `jsonb` prints it, quotes included.
+    static func appendString(_ raw: some Sequence<UInt8>, to out: inout [UInt8]) {
+        out.append(quote)
+        for byte in raw {
+            switch byte {
+            case quote: out += [backslash, quote]
+            case backslash: out += [backslash, backslash]
+            case 0x08: out += [backslash, UInt8(ascii: "b")]
+            case 0x0C: out += [backslash, UInt8(ascii: "f")]
+            case 0x0A: out += [backslash, UInt8(ascii: "n")]
+            case 0x0D: out += [backslash, UInt8(ascii: "r")]
+            case 0x09: out += [backslash, UInt8(ascii: "t")]
+            case ..<0x20: out += [backslash, UInt8(ascii: "u"), zero, zero, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]]
+            default: out.append(byte)
+            }
+        }
+        out.append(quote)
+    }
+
+    static let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\"), zero = UInt8(ascii: "0")
+    static let hexDigits = Array("0123456789abcdef".utf8)
+}
+
+private struct Parser {
+    let bytes: [UInt8]
+    var index = 0
+
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+    func fail(_ reason: String) -> JSONBText.Invalid { JSONBText.Invalid(reason: reason, offset: index) }
+
+    mutating func skipSpace() {
+        while let byte = peek, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { index += 1 }
+    }
+
+    mutating func expect(_ byte: UInt8) throws {
+        guard peek == byte else { throw fail("expected '\(Character(Unicode.Scalar(byte)))'") }
+        index += 1
+    }
+
+    mutating func value(into out: inout [UInt8]) throws {
+        switch peek {
+        case UInt8(ascii: "{"): try object(into: &out)
+        case UInt8(ascii: "["): try array(into: &out)
+        case UInt8(ascii: "\""): JSONBText.appendString(try string(), to: &out)
+        case UInt8(ascii: "t"): try literal("true", into: &out)
+        case UInt8(ascii: "f"): try literal("false", into: &out)
+        case UInt8(ascii: "n"): try literal("null", into: &out)
+        case .some: try number(into: &out)
+        case nil: throw fail("unexpected end of JSON")
+        }
+    }
+
+    mutating func literal(_ word: String, into out: inout [UInt8]) throws {
+        for byte in word.utf8 { try expect(byte) }
+        out += word.utf8
+    }
+
+    mutating func object(into out: inout [UInt8]) throws {
+        index += 1
+        var members: [(key: [UInt8], value: [UInt8])] = []
+        skipSpace()
+        if peek == UInt8(ascii: "}") {
+            index += 1
+        } else {
+            while true {
+                skipSpace()
+                guard peek == JSONBText.quote else { throw fail("expected a key") }
+                let key = try string()
+                skipSpace()
+                try expect(UInt8(ascii: ":"))
+                skipSpace()
+                var member: [UInt8] = []
+                try value(into: &member)
+                members.append((key, member))
+                skipSpace()
+                if peek == UInt8(ascii: ",") { index += 1; continue }
+                try expect(UInt8(ascii: "}"))
+                break
+            }
+        }
+        let order = members.indices.sorted { a, b in
+            let (left, right) = (members[a].key, members[b].key)
+            if left.count != right.count { return left.count < right.count }
+            return left == right ? a < b : left.lexicographicallyPrecedes(right)
+        }
+        out.append(UInt8(ascii: "{"))
+        var first = true
+        for (rank, member) in order.enumerated() {
+            // Of duplicate keys jsonb keeps the last; they sort next to each other.
+            if rank + 1 < order.count, members[order[rank + 1]].key == members[member].key { continue }
+            if !first { out += [UInt8(ascii: ","), 0x20] }
+            first = false
+            JSONBText.appendString(members[member].key, to: &out)
+            out += [UInt8(ascii: ":"), 0x20]
+            out += members[member].value
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    mutating func array(into out: inout [UInt8]) throws {
+        index += 1
+        out.append(UInt8(ascii: "["))
+        skipSpace()
+        if peek == UInt8(ascii: "]") {
+            index += 1
+        } else {
+            var first = true
+            while true {
+                skipSpace()
+                if !first { out += [UInt8(ascii: ","), 0x20] }
+                first = false
+                try value(into: &out)
+                skipSpace()
+                if peek == UInt8(ascii: ",") { index += 1; continue }
+                try expect(UInt8(ascii: "]"))
+                break
+            }
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+
+    /// A string's content with its escapes resolved, as UTF-8.
+    mutating func string() throws -> [UInt8] {
+        index += 1
+        var raw: [UInt8] = []
+        while true {
+            guard let byte = peek else { throw fail("unterminated string") }
+            index += 1
+            switch byte {
+            case JSONBText.quote:
+                return raw
+            case JSONBText.backslash:
+                guard let escaped = peek else { throw fail("unterminated escape") }
+                index += 1
+                switch escaped {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): raw.append(escaped)
+                case UInt8(ascii: "b"): raw.append(0x08)
+                case UInt8(ascii: "f"): raw.append(0x0C)
+                case UInt8(ascii: "n"): raw.append(0x0A)
+                case UInt8(ascii: "r"): raw.append(0x0D)
+                case UInt8(ascii: "t"): raw.append(0x09)
+                case UInt8(ascii: "u"): try unicodeEscape(into: &raw)
+                default: throw fail("invalid escape")
+                }
+            case ..<0x20:
+                throw fail("control character in a string")
+            default:
+                raw.append(byte)
+            }
+        }
+    }
+
+    mutating func unicodeEscape(into raw: inout [UInt8]) throws {
+        var scalar = try hex4()
+        if (0xD800..<0xDC00).contains(scalar) {
+            guard peek == JSONBText.backslash, index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u") else {
+                throw fail("a high surrogate must be followed by a low one")
+            }
+            index += 2
+            let low = try hex4()
+            guard (0xDC00..<0xE000).contains(low) else { throw fail("a high surrogate must be followed by a low one") }
+            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+        } else if (0xDC00..<0xE000).contains(scalar) {
+            throw fail("a low surrogate must follow a high one")
+        }
+        // PostgreSQL's text type cannot hold NUL, so jsonb refuses \u0000.
+        guard scalar != 0, let unicode = Unicode.Scalar(scalar) else { throw fail("\\u0000 cannot be stored") }
+        raw += String(Character(unicode)).utf8
+    }
+
+    mutating func hex4() throws -> UInt32 {
+        guard index + 4 <= bytes.count else { throw fail("short \\u escape") }
+        var value: UInt32 = 0
+        for byte in bytes[index..<index + 4] {
+            guard let digit = Character(Unicode.Scalar(byte)).hexDigitValue else { throw fail("invalid \\u escape") }
+            value = value << 4 | UInt32(digit)
+        }
+        index += 4
+        return value
+    }
+
+    /// A number as `numeric` prints it: the exponent applied, the scale
+    /// written (fraction digits less the exponent), no sign on zero.
+    mutating func number(into out: inout [UInt8]) throws {
+        let negative = peek == UInt8(ascii: "-")
+        if negative { index += 1 }
+        let isDigit = { (byte: UInt8?) in byte.map { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) } ?? false }
+        var digits: [UInt8] = []
+        guard isDigit(peek) else { throw fail("invalid value") }
+        if peek == UInt8(ascii: "0"), isDigit(index + 1 < bytes.count ? bytes[index + 1] : nil) { throw fail("leading zero in a number") }
+        while isDigit(peek) { digits.append(bytes[index]); index += 1 }
+        let integerDigits = digits.count
+        if peek == UInt8(ascii: ".") {
+            index += 1
+            guard isDigit(peek) else { throw fail("a decimal point must be followed by digits") }
+            while isDigit(peek) { digits.append(bytes[index]); index += 1 }
+        }
+        let fractionDigits = digits.count - integerDigits
+        var exponent = 0
+        if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
+            index += 1
+            var exponentNegative = false
+            if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { exponentNegative = peek == UInt8(ascii: "-"); index += 1 }
+            guard isDigit(peek) else { throw fail("an exponent needs digits") }
+            while isDigit(peek) {
+                exponent = exponent * 10 + Int(bytes[index] - UInt8(ascii: "0"))
+                guard exponent <= 1_000 else { throw fail("exponent out of range") }
+                index += 1
+            }
+            if exponentNegative { exponent = -exponent }
+        }
+        let scale = max(0, fractionDigits - exponent)
+        let point = integerDigits + exponent  // digits before the decimal point
+        var integerPart: [UInt8] = point <= 0 ? [] : Array(digits.prefix(point))
+        if point > digits.count { integerPart += repeatElement(JSONBText.zero, count: point - digits.count) }
+        var fractionPart: [UInt8] = point < 0 ? Array(repeating: JSONBText.zero, count: -point) + digits : Array(digits.dropFirst(max(point, 0)))
+        fractionPart = Array(fractionPart.prefix(scale)) + repeatElement(JSONBText.zero, count: max(0, scale - fractionPart.count))
+        integerPart = Array(integerPart.drop { $0 == JSONBText.zero })
+        if integerPart.isEmpty { integerPart = [JSONBText.zero] }
+        let isZero = (integerPart + fractionPart).allSatisfy { $0 == JSONBText.zero }
+        if negative && !isZero { out.append(UInt8(ascii: "-")) }
+        out += integerPart
+        if scale > 0 { out.append(UInt8(ascii: ".")); out += fractionPart }
+    }
+}
