@@ -52,7 +52,10 @@ private struct Builder {
 
     mutating func add<A: Aggregate>(_ states: WritableKeyPath<Builder, [UUID: A]>, _ id: UUID, _ events: [any DomainEvent]) throws {
         guard !events.isEmpty else { return }
-        self[keyPath: states][id] = events.reduce(self[keyPath: states][id] ?? A.initial) { $0.evolve($1) }
+        // Taken out of the dictionary so that evolving does not copy it.
+        var state = self[keyPath: states].removeValue(forKey: id) ?? A.initial
+        for event in events { state = (consume state).evolve(event) }
+        self[keyPath: states][id] = state
         try chunk.add(stream: try StreamID(A.streamName(id)), events)
         total += events.count
     }

@@ -21,13 +21,18 @@ public protocol Aggregate: Sendable {
     /// The event types of this aggregate, decoded by type name.
     static var eventTypes: [any DomainEvent.Type] { get }
     static var initial: Self { get }
-    func evolve(_ event: any DomainEvent) -> Self
+    /// The state after `event`. Consuming, so a fold that hands its state
+    /// over (`state = state.evolve(event)`) changes it in place instead of
+    /// copying its collections at every event.
+    consuming func evolve(_ event: any DomainEvent) -> Self
 }
 
 extension Aggregate {
-    /// Folds a history into a state.
+    /// Folds a history into a state, in time linear in its length.
     public static func replay(_ events: some Sequence<any DomainEvent>) -> Self {
-        events.reduce(initial) { $0.evolve($1) }
+        var state = initial
+        for event in events { state = (consume state).evolve(event) }
+        return state
     }
 }
 

@@ -151,8 +151,8 @@ public struct ApplicationState: Aggregate, Hashable {
         ApplicationApproved.self, ApplicationRejected.self, ApplicationReturnedForRevision.self,
     ]
 
-    public func evolve(_ event: any DomainEvent) -> ApplicationState {
-        var state = self
+    public consuming func evolve(_ event: any DomainEvent) -> ApplicationState {
+        var state = consume self
         switch event {
         case let event as ApplicationDrafted:
             state.drafted = event

@@ -19,8 +19,8 @@ public struct CallState: Aggregate, Hashable {
     public static func streamName(_ id: UUID) -> String { "call-\(id.uuidString.lowercased())" }
     public static let eventTypes: [any DomainEvent.Type] = [CallOpened.self]
 
-    public func evolve(_ event: any DomainEvent) -> CallState {
-        var state = self
+    public consuming func evolve(_ event: any DomainEvent) -> CallState {
+        var state = consume self
         if let event = event as? CallOpened { state.opened = event }
         return state
     }

@@ -150,8 +150,8 @@ public struct GrantState: Aggregate, Hashable {
 
     public var remaining: Money { Money(minorUnits: amount.minorUnits - paid.minorUnits, currency: amount.currency) }
 
-    public func evolve(_ event: any DomainEvent) -> GrantState {
-        var state = self
+    public consuming func evolve(_ event: any DomainEvent) -> GrantState {
+        var state = consume self
         switch event {
         case let event as GrantAwarded:
             state.awarded = event

@@ -197,8 +197,8 @@ public struct PoolState: Aggregate, Hashable {
     public var currency: Currency { created?.currency ?? .dkk }
     public func money(_ minorUnits: Int64) -> Money { Money(minorUnits: minorUnits, currency: currency) }
 
-    public func evolve(_ event: any DomainEvent) -> PoolState {
-        var state = self
+    public consuming func evolve(_ event: any DomainEvent) -> PoolState {
+        var state = consume self
         switch event {
         case let event as PoolCreated:
             state.created = event

@@ -31,8 +31,8 @@ public struct SteeringGroupState: Aggregate, Hashable {
     public static func streamName(_ id: UUID) -> String { "steering-group-\(id.uuidString.lowercased())" }
     public static let eventTypes: [any DomainEvent.Type] = [SteeringGroupCreated.self]
 
-    public func evolve(_ event: any DomainEvent) -> SteeringGroupState {
-        var state = self
+    public consuming func evolve(_ event: any DomainEvent) -> SteeringGroupState {
+        var state = consume self
         if let event = event as? SteeringGroupCreated {
             state.created = event
             state.members = Dictionary(event.members.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
@@ -126,8 +126,8 @@ public struct MeetingState: Aggregate, Hashable {
     public static func streamName(_ id: UUID) -> String { "meeting-\(id.uuidString.lowercased())" }
     public static let eventTypes: [any DomainEvent.Type] = [MeetingHeld.self, DecisionRecorded.self]
 
-    public func evolve(_ event: any DomainEvent) -> MeetingState {
-        var state = self
+    public consuming func evolve(_ event: any DomainEvent) -> MeetingState {
+        var state = consume self
         switch event {
         case let event as MeetingHeld: state.held = event
         case let event as DecisionRecorded: state.decided[event.applicationId] = event.outcome
