@@ -72,7 +72,7 @@ let package = Package(
         .target(
             name: "Bench",
             dependencies: [
-                "EventStore", "GrantDomain", "GrantCommands", "Projections", "Audit",
+                "EventStore", "GrantDomain", "GrantCommands", "Projections", "Audit", "GrantAPI",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

@@ -101,7 +101,12 @@ enum Generations {
     ) async throws -> Bool {
         guard let last = batch.last else { return true }
         let handled = projection.eventTypes.isEmpty ? batch : batch.filter { projection.eventTypes.contains($0.type) }
-        try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path = \(generation.schema), public"), logger: logger)
+        // Read models commit without waiting for the WAL flush: a crash can
+        // only lose the last batches together with their checkpoint (same
+        // transaction), and the worker then applies them again from the events.
+        try await connection.query("""
+            SELECT set_config('search_path', \(generation.schema + ", public"), true), set_config('synchronous_commit', 'off', true)
+            """, logger: logger)
         if !handled.isEmpty {
             try await projection.apply(handled, on: connection, logger: logger)
         }

@@ -15,6 +15,7 @@ public struct Figure: Codable, Sendable {
     public var p95Ms: Double?
     public var p99Ms: Double?
     public var p999Ms: Double?
+    public var maxMs: Double?
 }
 
 /// Where and on what a run measured.
@@ -66,6 +67,7 @@ struct Latencies: Sendable {
         figure.p95Ms = ms(95)
         figure.p99Ms = ms(99)
         figure.p999Ms = ms(99.9)
+        figure.maxMs = Double(histogram.max) / 1_000
     }
 }
 
@@ -90,10 +92,10 @@ extension BenchReport {
             guard let value else { return "" }
             return value >= 100 ? String(format: "%.0f", value) : value >= 10 ? String(format: "%.1f", value) : String(format: "%.2f", value)
         }
-        var lines = ["| figure | value | unit | baseline | ratio | target | p50 / p99 / p99.9 ms |", "|---|---:|---|---|---:|---|---|"]
+        var lines = ["| figure | value | unit | baseline | ratio | target | p50 / p99 / p99.9 / max ms |", "|---|---:|---|---|---:|---|---|"]
         for figure in figures {
             let baseline = figure.baseline.map { "\(format($0)) (\(figure.baselineName ?? ""))" } ?? ""
-            let latency = figure.p50Ms.map { "\(format($0)) / \(format(figure.p99Ms)) / \(format(figure.p999Ms))" } ?? ""
+            let latency = figure.p50Ms.map { "\(format($0)) / \(format(figure.p99Ms)) / \(format(figure.p999Ms)) / \(format(figure.maxMs))" } ?? ""
             lines.append("| \(figure.figure) | \(format(figure.value)) | \(figure.unit) | \(baseline) | \(format(figure.ratio)) | \(figure.target ?? "") | \(latency) |")
         }
         return lines.joined(separator: "\n")

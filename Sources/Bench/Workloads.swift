@@ -17,15 +17,25 @@ public struct BenchOptions: Sendable {
     public var pools: Int
     public var applicationsPerPool: Int
     public var writers: [Int]
-    /// Which workloads run: append, commands, hot-pool, history.
+    /// Which workloads run: append, commands, hot-pool, lag, http, history.
     public var workloads: Set<String> = Self.allWorkloads
 
-    public static let allWorkloads: Set<String> = ["append", "commands", "hot-pool", "history"]
-    public static let quick = BenchOptions(seconds: 2, pools: 8, applicationsPerPool: 200, writers: [1, 4, 16])
-    public static let standard = BenchOptions(seconds: 10, pools: 48, applicationsPerPool: 2_000, writers: [1, 4, 16])
+    /// Seconds of commands at half the measured maximum rate while read models follow.
+    public var lagSeconds: Int
+    /// Applications in the one pool whose as-of state is replayed (about 1.9 pool events each).
+    public var bigPoolApplications: Int
+    /// The `grantledger` executable the HTTP workload serves with.
+    public var serverExecutable: String?
 
-    public init(seconds: Int, pools: Int, applicationsPerPool: Int, writers: [Int]) {
+    public static let allWorkloads: Set<String> = ["append", "commands", "hot-pool", "lag", "http", "history"]
+    public static let quick = BenchOptions(seconds: 2, lagSeconds: 5, pools: 8, applicationsPerPool: 200, bigPoolApplications: 2_000, writers: [1, 4, 16])
+    public static let standard = BenchOptions(seconds: 10, lagSeconds: 30, pools: 48, applicationsPerPool: 2_000, bigPoolApplications: 53_000,
+                                              writers: [1, 4, 16])
+
+    public init(seconds: Int, lagSeconds: Int, pools: Int, applicationsPerPool: Int, bigPoolApplications: Int, writers: [Int]) {
         self.seconds = seconds
+        self.lagSeconds = lagSeconds
+        self.bigPoolApplications = bigPoolApplications
         self.pools = pools
         self.applicationsPerPool = applicationsPerPool
         self.writers = writers
@@ -85,11 +95,14 @@ public struct Benchmark: Sendable {
         }
 
         // Commands over many pools, a few of them hot.
-        let calls = options.workloads.contains("commands") ? try await setUpCalls(count: 16) : []
+        let needsCalls = options.workloads.contains("commands") || options.workloads.contains("lag")
+        let calls = needsCalls ? try await setUpCalls(count: 16) : []
+        var commands16: Double?
         for writers in options.writers where options.workloads.contains("commands") {
             let (rate, latency) = try await measure("commands W=\(writers)", writers) { writer, index in
                 try await draftApplication(calls, writer: writer, index: index)
             }
+            if writers == 16 { commands16 = rate }
             var figure = Figure(figure: "commands W=\(writers) (draft application)", value: rate, unit: "commands/s", baseline: baselineA[writers],
                                 baselineName: "A: INSERT", ratio: baselineA[writers].map { rate / $0 }, target: writers == 16 ? "≥ 0.7" : nil)
             latency.annotate(&figure)
@@ -97,6 +110,18 @@ public struct Benchmark: Sendable {
         }
 
         if options.writers.contains(16), options.workloads.contains("hot-pool") { figures += try await hotPool(oneStream: single16) }
+        if options.workloads.contains("lag") {
+            var maximum = commands16 ?? 0
+            if commands16 == nil {
+                maximum = try await measure("commands W=16", 16) { writer, index in
+                    try await draftApplication(calls, writer: writer, index: index)
+                }.0
+            }
+            figures += try await lag(calls: calls, rate: maximum / 2)
+        }
+        if options.workloads.contains("http"), let server = options.serverExecutable {
+            figures += try await HTTPWorkload(benchmark: self, server: URL(fileURLWithPath: server), seconds: options.seconds).run()
+        }
         if options.workloads.contains("history") { figures += try await history() }
         return BenchReport(run: info, figures: figures)
     }
@@ -194,7 +219,8 @@ public struct Benchmark: Sendable {
     }
 
     /// A draft in a call chosen Zipf-like (call k with weight 1/(k+1)), from a fixed seed per writer.
-    func draftApplication(_ calls: [UUID], writer: Int, index: Int) async throws {
+    @discardableResult
+    func draftApplication(_ calls: [UUID], writer: Int, index: Int) async throws -> CommandResult {
         var random = SeededRandom(seed: UInt64(writer * 1_000_003 + index))
         let weights = calls.indices.map { 1 / Double($0 + 1) }
         var pick = Double.random(in: 0..<weights.reduce(0, +), using: &random)
@@ -205,7 +231,7 @@ public struct Benchmark: Sendable {
         }
         let content = ApplicationContent(organisation: "School \(writer)", projectLeader: "Leader", title: "Bench \(index)", description: "",
                                          requested: try Money("10000.00", .dkk))
-        _ = try await CommandHandler(store: store).draftApplication(DraftApplication(applicationId: UUID(), callId: call, content: content, at: Date()),
+        return try await CommandHandler(store: store).draftApplication(DraftApplication(applicationId: UUID(), callId: call, content: content, at: Date()),
                                                                     CommandContext(actor: "bench", role: "applicant"))
     }
 
@@ -252,23 +278,116 @@ public struct Benchmark: Sendable {
         return [figure, Figure(figure: "hot pool retries per approval", value: Double(attempts.value - decided) / Double(max(decided, 1)), unit: "retries")]
     }
 
+    // MARK: Lag
+
+    /// Commands at `rate` for the configured time, open loop (each on its
+    /// own schedule, not waiting for the one before), while the projection
+    /// workers run in this process as `serve` runs them: the time from a
+    /// command's commit to the moment each read model's checkpoint passes it.
+    func lag(calls: [UUID], rate: Double) async throws -> [Figure] {
+        let runtime = ProjectionRuntime(store: store, logger: logger)
+        try await runtime.prepare()
+        return try await withThrowingTaskGroup(of: [Figure].self) { group in
+            group.addTask { try await runtime.run(); return [] }
+            defer { group.cancelAll() }
+            let progress = Progress(label: "lag")
+            while true {
+                let behind = try await runtime.status().map(\.eventsBehind).reduce(0, +)
+                if behind == 0 { break }
+                progress.show("read models catching up, \(behind) events behind")
+                try await Task.sleep(for: .milliseconds(200))
+            }
+
+            let clock = ContinuousClock(), started = clock.now
+            let deadline = started + .seconds(options.lagSeconds)
+            let interval = Duration.seconds(1 / rate)
+            let slots = Counter()
+            let committed = Commits()
+            let writers = Task {
+                try await withThrowingTaskGroup(of: Void.self) { writers in
+                    for writer in 0..<16 {
+                        writers.addTask {
+                            while true {
+                                let slot = slots.increment() - 1
+                                let due = started + interval * slot
+                                guard due < deadline else { return }
+                                try await Task.sleep(until: due, clock: clock)
+                                let result = try await draftApplication(calls, writer: writer, index: slot)
+                                let at = clock.now
+                                committed.add(Checkpoint(transactionId: result.transactionId, position: result.position), at: at)
+                            }
+                        }
+                    }
+                    try await writers.waitForAll()
+                }
+            }
+
+            // Poll every read model's checkpoint; each commit is seen once per read model.
+            var lags = Dictionary(uniqueKeysWithValues: runtime.projections.map { ($0.name, Latencies()) })
+            var seen = Dictionary(uniqueKeysWithValues: runtime.projections.map { ($0.name, 0) })
+            var finished = false
+            var polls = 0
+            while true {
+                let statuses = try await checkpoints()
+                let now = clock.now
+                let commits = committed.all
+                for status in statuses {
+                    var caughtUp = seen[status.name] ?? 0
+                    // Commits are listed as writers finish, close to commit order; count the unbroken run the checkpoint has passed.
+                    while caughtUp < commits.count, commits[caughtUp].checkpoint <= status.checkpoint {
+                        lags[status.name]?.record(now - commits[caughtUp].at)
+                        caughtUp += 1
+                    }
+                    seen[status.name] = caughtUp
+                }
+                if finished, seen.values.allSatisfy({ $0 == commits.count }) { break }
+                if !finished, clock.now >= deadline {
+                    try await writers.value
+                    finished = true
+                }
+                polls += 1
+                if polls % 100 == 0 { progress.show("\(commits.count) commands") }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            let commands = committed.all.count
+            let achieved = Double(commands) / ((clock.now - started) / .seconds(1))
+            progress.done(String(format: "%d commands at %.0f/s (half of %.0f/s)", commands, rate, rate * 2))
+            return runtime.projections.map { projection in
+                let latencies = lags[projection.name] ?? Latencies()
+                var figure = Figure(figure: String(format: "lag to %@ (%.0f commands/s)", projection.name, achieved), value: latencies.ms(99),
+                                    unit: "ms p99", target: "≤ 100 ms")
+                latencies.annotate(&figure)
+                return figure
+            }
+        }
+    }
+
+    /// Every live read model's checkpoint: the cheapest look, for polling.
+    func checkpoints() async throws -> [(name: String, checkpoint: Checkpoint)] {
+        var result: [(name: String, checkpoint: Checkpoint)] = []
+        for try await (name, transaction, position) in try await store.client.query(
+            "SELECT projection, transaction_id, position FROM projection_checkpoints WHERE live", logger: logger
+        ).decode((String, Int64, Int64).self) {
+            result.append((name, Checkpoint(transactionId: transaction, position: position)))
+        }
+        return result
+    }
+
     // MARK: A history
 
     static let allEventTypes: [any DomainEvent.Type] = PoolState.eventTypes + CallState.eventTypes + ApplicationState.eventTypes
         + SteeringGroupState.eventTypes + MeetingState.eventTypes + GrantState.eventTypes
 
     func history() async throws -> [Figure] {
-        let generator = HistoryGenerator(seed: 42, pools: options.pools, applicationsPerPool: options.applicationsPerPool)
-        let progress = Progress(label: "history")
-        var appended = 0
-        _ = try await generator.generate(chunkEvents: 5_000) { writes in
-            try await store.append(writes)
-            appended += writes.reduce(0) { $0 + $1.events.count }
-            progress.show("\(appended) events appended")
-        }
-        progress.done("\(appended) events appended")
         var figures: [Figure] = []
         let clock = ContinuousClock()
+
+        // Bulk import of the generated history, then a raw COPY of the same rows.
+        let generator = HistoryGenerator(seed: 42, pools: options.pools, applicationsPerPool: options.applicationsPerPool)
+        let (imported, importRate) = try await importHistory(generator, label: "import")
+        let copyRate = try await rawCopy(transaction: imported.transactionId)
+        figures.append(Figure(figure: "bulk import (COPY, \(imported.events) events)", value: importRate, unit: "events/s", baseline: copyRate,
+                              baselineName: "raw COPY", ratio: importRate / copyRate, target: "≥ 0.7 and ≥ 100,000/s"))
 
         // Catch-up read: decoded domain events, against the same rows by a raw SELECT.
         var started = clock.now
@@ -291,13 +410,6 @@ public struct Benchmark: Sendable {
         figures.append(Figure(figure: "catch-up read, decoded", value: readRate, unit: "events/s", baseline: rawRate, baselineName: "raw SELECT",
                               ratio: readRate / rawRate, target: "≥ 0.6 and ≥ 200,000/s"))
 
-        // As-of replay of the largest pool.
-        let largest = try await largestPool()
-        started = clock.now
-        let state = try await AsOfReplay(store: store).pool(largest, asOf: Date(), basis: .recorded)
-        let replaySeconds = (clock.now - started) / .seconds(1)
-        figures.append(Figure(figure: "as-of replay, one pool of \(state.eventsApplied) events", value: replaySeconds * 1_000, unit: "ms"))
-
         // Verification of every chain.
         started = clock.now
         let verifyProgress = Progress(label: "verify")
@@ -319,7 +431,81 @@ public struct Benchmark: Sendable {
         let rebuildRate = Double(rebuilt) / ((clock.now - started) / .seconds(1))
         figures.append(Figure(figure: "rebuild --all (\(allProjections.count) read models × \(read) events)", value: rebuildRate, unit: "events/s", target: "≥ 50,000/s"))
         figures.append(Figure(figure: "peak memory of the whole run", value: peakMemoryMB(), unit: "MB", target: "≤ 300 MB (rebuild)"))
+
+        // As-of replay of one pool with a long history of its own.
+        _ = try await importHistory(HistoryGenerator(seed: 7, pools: 1, applicationsPerPool: options.bigPoolApplications), label: "import big pool")
+        let largest = try await largestPool()
+        started = clock.now
+        let state = try await AsOfReplay(store: store).pool(largest, asOf: Date(), basis: .recorded)
+        let replaySeconds = (clock.now - started) / .seconds(1)
+        Progress(label: "as-of replay").done(String(format: "%d events of one pool in %.2f s", state.eventsApplied, replaySeconds))
+        figures.append(Figure(figure: "as-of replay, one pool of \(state.eventsApplied) events", value: replaySeconds * 1_000, unit: "ms"))
         return figures
+    }
+
+    /// The generated history through the store's COPY import. The rate
+    /// leaves out the time the generator takes to make the events.
+    func importHistory(_ generator: HistoryGenerator, label: String) async throws -> (ImportSummary, Double) {
+        let progress = Progress(label: label)
+        let clock = ContinuousClock(), started = clock.now
+        var generating = Duration.zero
+        let summary = try await store.importHistory { history in
+            var mark = clock.now
+            _ = try await generator.generate(chunkEvents: 5_000) { writes in
+                generating += clock.now - mark
+                try await history.add(writes)
+                mark = clock.now
+                progress.show("\(history.events) events")
+            }
+            generating += clock.now - mark
+        }
+        let rate = Double(summary.events) / ((clock.now - started - generating) / .seconds(1))
+        progress.done(String(format: "%d events in %d streams, %.0f/s (generating them took %.1f s more)",
+                             summary.events, summary.streams, rate, generating / .seconds(1)))
+        return (summary, rate)
+    }
+
+    /// The rows the import wrote, as COPY text in a file, then copied raw into
+    /// a table like `events` (same columns, indexes and defaults) in one
+    /// transaction: rows per second of the COPY alone.
+    func rawCopy(transaction: Int64) async throws -> Double {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("grantledger-bench-\(tag).copy")
+        guard FileManager.default.createFile(atPath: file.path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
+        defer { try? FileManager.default.removeItem(at: file) }
+        let output = try FileHandle(forWritingTo: file)
+        var after: Int64 = 0, rows = 0
+        var buffer = Data()
+        while true {
+            var page = 0
+            for try await (position, line) in try await store.client.execute(CopyLines(transaction: transaction, after: after), logger: logger) {
+                buffer.append(contentsOf: line.utf8)
+                buffer.append(0x0A)
+                after = position
+                page += 1
+            }
+            rows += page
+            if buffer.count > 1 << 20 || page < CopyLines.pageSize { try output.write(contentsOf: buffer); buffer.removeAll(keepingCapacity: true) }
+            if page < CopyLines.pageSize { break }
+        }
+        try output.close()
+
+        try await store.client.query("CREATE TABLE bench_import (LIKE events INCLUDING ALL)", logger: logger)
+        let clock = ContinuousClock(), started = clock.now
+        let input = try FileHandle(forReadingFrom: file)
+        try await store.client.withConnection { connection in
+            try await connection.query("BEGIN", logger: logger)
+            try await connection.copyFrom(table: "bench_import", columns: HistoryImport.eventColumns, logger: logger) { writer in
+                while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
+                    try await writer.write(ByteBuffer(bytes: chunk))
+                }
+            }
+            try await connection.query("COMMIT", logger: logger)
+        }
+        let rate = Double(rows) / ((clock.now - started) / .seconds(1))
+        try input.close()
+        try await store.client.query("DROP TABLE bench_import", logger: logger)
+        Progress(label: "raw COPY").done(String(format: "%d rows, %.0f/s", rows, rate))
+        return rate
     }
 
     /// The same rows as the catch-up read, in the same order and pages, by a
@@ -352,6 +538,38 @@ final class Counter: Sendable {
     private let state = Mutex(0)
     var value: Int { state.withLock { $0 } }
     @discardableResult func increment(by amount: Int = 1) -> Int { state.withLock { $0 += amount; return $0 } }
+}
+
+/// Commands' checkpoints and when their commits were acknowledged, in the order they finished.
+final class Commits: Sendable {
+    private let state = Mutex<[(checkpoint: Checkpoint, at: ContinuousClock.Instant)]>([])
+    var all: [(checkpoint: Checkpoint, at: ContinuousClock.Instant)] { state.withLock { $0 } }
+    func add(_ checkpoint: Checkpoint, at instant: ContinuousClock.Instant) { state.withLock { $0.append((checkpoint, instant)) } }
+}
+
+/// One transaction's events as lines of COPY text, rendered by PostgreSQL.
+struct CopyLines: PostgresPreparedStatement {
+    static let pageSize = 10_000
+    static let sql = """
+        SELECT global_position, concat_ws(E'\\t', event_id, replace(stream_id, '\\', '\\\\'), stream_version, event_type, schema_version,
+               replace(data::text, '\\', '\\\\'), replace(metadata::text, '\\', '\\\\'), occurred_at, recorded_at,
+               replace(previous_hash::text, '\\', '\\\\'), replace(hash::text, '\\', '\\\\'))
+        FROM events WHERE transaction_id = $1::text::xid8 AND global_position > $2
+        ORDER BY global_position LIMIT \(pageSize)
+        """
+    typealias Row = (Int64, String)
+
+    var transaction: Int64
+    var after: Int64
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(String(transaction))
+        bindings.append(after)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
 
 /// A page of every event's columns in commit order, as the event store reads them.

@@ -57,7 +57,8 @@ public final class HistoryImport {
     /// Events handed to the import so far.
     public private(set) var events = 0
 
-    static let eventColumns = ["event_id", "stream_id", "stream_version", "event_type", "schema_version",
+    /// The columns an import writes, in the order of its COPY rows.
+    public static let eventColumns = ["event_id", "stream_id", "stream_version", "event_type", "schema_version",
                                "data", "metadata", "occurred_at", "recorded_at", "previous_hash", "hash"]
 
     init(connection: PostgresConnection, recordedAt: Date, configuration: EventStore.Configuration, logger: Logger) {

@@ -15,7 +15,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Pools in the generated history.") var pools: Int?
     @Option(help: "Applications per pool in the generated history (about 11 events each).") var applications: Int?
     @Option(help: "Where to write the figures as JSON.") var output = "bench/results.json"
-    @Option(help: "Comma-separated workloads: append (with its baselines; commands use them too), commands, hot-pool, history.")
+    @Option(help: "Applications in the one pool whose as-of state is replayed (about 1.9 pool events each).") var bigPoolApplications: Int?
+    @Option(help: "Seconds of commands at half the maximum rate while the read models follow (lag).") var lagSeconds: Int?
+    @Option(help: "Comma-separated workloads: append (with its baselines; commands use them too), commands, hot-pool, lag, http (needs wrk), history.")
     var only: String?
 
     func validate() throws {
@@ -28,6 +30,9 @@ struct BenchCommand: AsyncParsableCommand {
     func run() async throws {
         var options = quick ? BenchOptions.quick : BenchOptions.standard
         if let seconds { options.seconds = seconds }
+        if let lagSeconds { options.lagSeconds = lagSeconds }
+        if let bigPoolApplications { options.bigPoolApplications = bigPoolApplications }
+        options.serverExecutable = Bundle.main.executableURL?.path
         if let pools { options.pools = pools }
         if let applications { options.applicationsPerPool = applications }
         if let only { options.workloads = Set(only.split(separator: ",").map(String.init)) }

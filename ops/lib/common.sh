@@ -35,6 +35,18 @@ ensure_postgres_installed() {
   find_postgres_bin || die "PostgreSQL installed, but initdb is still not found"
 }
 
+# Installs Debian packages through apt-get when their command is missing:
+# ensure_command wrk wrk. Returns 1 (after a warning) when that fails.
+ensure_command() {
+  local command="$1" package="$2"
+  command -v "$command" >/dev/null 2>&1 && return 0
+  log "$command not found: installing $package with apt-get"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$package" >/dev/null; } \
+    || { log "could not install $package"; return 1; }
+}
+
 # Prints a TCP port on 127.0.0.1 that nothing listens on.
 free_port() {
   local port

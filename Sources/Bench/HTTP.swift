@@ -1,0 +1,175 @@
+import EventStore
+import Foundation
+import GrantAPI
+import GrantCommands
+import GrantDomain
+
+/// The API as deployed: `grantledger serve` in a process of its own, loaded
+/// by wrk from another, on this machine's loopback.
+struct HTTPWorkload {
+    let benchmark: Benchmark
+    /// The `grantledger` executable to serve with.
+    let server: URL
+    let seconds: Int
+
+    static let organisation = "Bench School"
+
+    func run() async throws -> [Figure] {
+        guard let wrk = Self.which("wrk") else {
+            Progress(label: "http").done("wrk is not installed (ops/bench installs it): skipped")
+            return []
+        }
+        let (poolId, applicationId, callId) = try await setUp()
+        let key = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let authenticator = try await Authenticator(key: key)
+        let admin = try await authenticator.token(for: Identity(subject: "bench-admin", role: .admin))
+        let applicant = try await authenticator.token(for: Identity(subject: "bench-applicant", role: .applicant, organisation: Self.organisation))
+
+        let port = Int.random(in: 20_000..<40_000)
+        let serve = Process()
+        serve.executableURL = server
+        serve.arguments = ["serve"]
+        serve.environment = ProcessInfo.processInfo.environment.merging(
+            ["GRANTLEDGER_PORT": String(port), "GRANTLEDGER_JWT_KEY": key, "LOG_LEVEL": "error"]) { $1 }
+        try serve.run()
+        defer {
+            serve.terminate()
+            serve.waitUntilExit()
+        }
+        let base = "http://127.0.0.1:\(port)"
+        let progress = Progress(label: "http")
+        progress.show("waiting for grantledger serve on port \(port)")
+        try await waitFor("\(base)/v1/pools/\(poolId)", token: admin)
+        try await waitFor("\(base)/v1/applications/\(applicationId)", token: admin)
+
+        var figures: [Figure] = []
+        let trivial = try await load(wrk, "\(base)/livez", connections: 64, token: nil, label: "GET /livez")
+        figures.append(trivial.figure("HTTP GET /livez (no database), 64 connections", baseline: nil))
+        for (label, path) in [("GET pool balance", "/v1/pools/\(poolId)"), ("GET application", "/v1/applications/\(applicationId)")] {
+            let result = try await load(wrk, base + path, connections: 64, token: admin, label: label)
+            figures.append(result.figure("HTTP \(label), 64 connections", baseline: trivial.rate, target: "≥ 0.5, p99 ≤ 5 ms"))
+        }
+        let body = #"{"callId": "\#(callId)", "organisation": "\#(Self.organisation)", "projectLeader": "Kim", "title": "HTTP bench", "#
+            + #""description": "Load", "focusAreas": ["robotics"], "requested": {"amount": "1000.00", "currency": "DKK"}}"#
+        let post = try await load(wrk, "\(base)/v1/applications", connections: 16, token: applicant, label: "POST draft application", postBody: body)
+        figures.append(post.figure("HTTP POST /v1/applications (draft), 16 connections", baseline: nil))
+        return figures
+    }
+
+    /// A group, a pool, a call open now and one drafted application.
+    func setUp() async throws -> (pool: UUID, application: UUID, call: UUID) {
+        let handler = CommandHandler(store: benchmark.store)
+        let context = CommandContext(actor: "bench", role: "admin")
+        let group = UUID(), pool = UUID(), call = UUID(), application = UUID()
+        let budget = try Money("50000000.00", .dkk)
+        try await handler.createSteeringGroup(CreateSteeringGroup(groupId: group, name: "HTTP group", members: [Member(id: "m", name: "M", affiliations: [])], at: Date()), context)
+        try await handler.createPool(CreatePool(poolId: pool, name: "HTTP pool", owner: "bench", currency: .dkk, carryOver: .lapse,
+                                                periods: [BudgetPeriodSpec(period: "2026", amount: budget)],
+                                                sources: [FundingSourceSpec(id: "region", name: "Region", amount: budget)],
+                                                steeringGroupId: group, eligibility: EligibilityRules(), at: Date()), context)
+        try await handler.openCall(OpenCall(callId: call, poolId: pool, title: "HTTP call", opensAt: Date().addingTimeInterval(-3_600),
+                                            closesAt: Date().addingTimeInterval(86_400), cap: nil, at: Date()), context)
+        let content = ApplicationContent(organisation: Self.organisation, projectLeader: "Kim", title: "Robotics", description: "",
+                                         requested: try Money("1000.00", .dkk))
+        try await handler.draftApplication(DraftApplication(applicationId: application, callId: call, content: content, at: Date()), context)
+        return (pool, application, call)
+    }
+
+    /// Polls with curl until the URL answers 200 (the server is up and its read models have caught up).
+    func waitFor(_ url: String, token: String) async throws {
+        for _ in 0..<300 {
+            let curl = Process()
+            curl.executableURL = URL(fileURLWithPath: Self.which("curl") ?? "/usr/bin/curl")
+            curl.arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(token)", url]
+            let output = Pipe()
+            curl.standardOutput = output
+            try curl.run()
+            curl.waitUntilExit()
+            if String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "200" { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw BenchFailure("\(url) did not answer 200 within 60 s")
+    }
+
+    struct Result {
+        var rate: Double
+        var p50: Double, p99: Double
+        var failures: Int
+
+        func figure(_ name: String, baseline: Double?, target: String? = nil) -> Figure {
+            var figure = Figure(figure: failures > 0 ? "\(name) (\(failures) non-2xx)" : name, value: rate, unit: "requests/s",
+                                baseline: baseline, baselineName: baseline.map { _ in "GET /livez" }, ratio: baseline.map { rate / $0 }, target: target)
+            figure.p50Ms = p50
+            figure.p99Ms = p99
+            return figure
+        }
+    }
+
+    /// wrk on two threads for the configured time; its latency distribution and rate parsed from its report.
+    func load(_ wrk: String, _ url: String, connections: Int, token: String?, label: String, postBody: String? = nil) async throws -> Result {
+        let progress = Progress(label: "http \(label)")
+        progress.show("\(connections) connections for \(seconds) s")
+        var arguments = ["-t2", "-c\(connections)", "-d\(seconds)s", "--latency"]
+        if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
+        var script: URL?
+        if let postBody {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("grantledger-bench-\(UUID().uuidString).lua")
+            let escaped = postBody.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
+            try """
+                wrk.method = "POST"
+                wrk.body = '\(escaped)'
+                wrk.headers["Content-Type"] = "application/json"
+                """.write(to: file, atomically: true, encoding: .utf8)
+            arguments += ["-s", file.path]
+            script = file
+        }
+        defer { if let script { try? FileManager.default.removeItem(at: script) } }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: wrk)
+        process.arguments = arguments + [url]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let result = Self.parse(report) else {
+            throw BenchFailure("wrk failed on \(url):\n\(report)")
+        }
+        progress.done(String(format: "%.0f requests/s, p50 %.2f ms, p99 %.2f ms%@", result.rate, result.p50, result.p99,
+                             result.failures > 0 ? ", \(result.failures) non-2xx" : ""))
+        return result
+    }
+
+    static func parse(_ report: String) -> Result? {
+        var rate: Double?, failures = 0
+        var percentiles: [String: Double] = [:]
+        for line in report.split(separator: "\n") {
+            let words = line.split(separator: " ", omittingEmptySubsequences: true)
+            if words.first == "Requests/sec:", words.count == 2 { rate = Double(words[1]) }
+            if line.contains("Non-2xx or 3xx responses:"), let last = words.last { failures = Int(last) ?? 0 }
+            if words.count == 2, ["50%", "99%"].contains(String(words[0])), let ms = milliseconds(String(words[1])) {
+                percentiles[String(words[0])] = ms
+            }
+        }
+        guard let rate, let p50 = percentiles["50%"], let p99 = percentiles["99%"] else { return nil }
+        return Result(rate: rate, p50: p50, p99: p99, failures: failures)
+    }
+
+    /// wrk's "812.00us", "1.23ms", "2.01s" in milliseconds.
+    static func milliseconds(_ text: String) -> Double? {
+        for (unit, scale) in [("us", 0.001), ("ms", 1.0), ("s", 1_000.0), ("m", 60_000.0)] where text.hasSuffix(unit) {
+            return Double(text.dropLast(unit.count)).map { $0 * scale }
+        }
+        return nil
+    }
+
+    static func which(_ name: String) -> String? {
+        (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+            .map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+}
+
+struct BenchFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
