@@ -2,6 +2,7 @@ import EventStore
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// Progress of a long rebuild, for the terminal.
 public struct RebuildProgress: Sendable {
@@ -23,6 +24,14 @@ public struct RebuildSummary: Sendable {
     public var drift: [String: Int]
 }
 
+/// The newest progress of each projection being rebuilt.
+private final class Latest: Sendable {
+    private let state = Mutex<[String: RebuildProgress]>([:])
+    func update(_ progress: RebuildProgress) -> [String: RebuildProgress] {
+        state.withLock { $0[progress.projection] = progress; return $0 }
+    }
+}
+
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
@@ -39,6 +48,27 @@ public struct Rebuilder: Sendable {
         self.store = store
         self.batchSize = batchSize
         self.logger = logger
+    }
+
+    /// Rebuilds (or, with `verify`, checks) several projections at once, each
+    /// on a connection of its own: one projection's work is mostly waiting on
+    /// round trips, which the others fill. `progress` gets every projection's
+    /// latest progress; summaries come in the order the projections finish.
+    public func rebuildAll(_ projections: [any Projection], verify: Bool = false,
+                           progress: @escaping @Sendable ([String: RebuildProgress]) -> Void = { _ in },
+                           finished: @escaping @Sendable (RebuildSummary) -> Void = { _ in }) async throws -> [RebuildSummary] {
+        let latest = Latest()
+        return try await withThrowingTaskGroup(of: RebuildSummary.self) { group in
+            for projection in projections {
+                group.addTask {
+                    let report: @Sendable (RebuildProgress) -> Void = { progress(latest.update($0)) }
+                    let summary = verify ? try await self.verify(projection, progress: report) : try await rebuild(projection, progress: report)
+                    finished(summary)
+                    return summary
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
     }
 
     /// Rebuilds and swaps atomically; readers see the old model until the swap, then the new.

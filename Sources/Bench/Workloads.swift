@@ -421,13 +421,12 @@ public struct Benchmark: Sendable {
         // Rebuild every read model.
         let rebuilder = Rebuilder(store: store, logger: logger)
         started = clock.now
-        var rebuilt = 0
-        for projection in allProjections {
-            let meter = Progress(label: "rebuild \(projection.name)")
-            let summary = try await rebuilder.rebuild(projection) { meter.show("\($0.eventsDone)/\($0.eventsTotal)") }
-            meter.done(String(format: "%d events in %.1f s", summary.events, summary.elapsed / .seconds(1)))
-            rebuilt += summary.events
-        }
+        let meter = Progress(label: "rebuild --all")
+        let summaries = try await rebuilder.rebuildAll(allProjections, progress: { progress in
+            meter.show(progress.keys.sorted().map { "\($0) \(progress[$0]!.eventsDone / 1_000)k" }.joined(separator: ", "))
+        })
+        let rebuilt = summaries.reduce(0) { $0 + $1.events }
+        meter.done(summaries.map { String(format: "%@ %.0f s", $0.projection, $0.elapsed / .seconds(1)) }.joined(separator: ", "))
         let rebuildRate = Double(rebuilt) / ((clock.now - started) / .seconds(1))
         figures.append(Figure(figure: "rebuild --all (\(allProjections.count) read models × \(read) events)", value: rebuildRate, unit: "events/s", target: "≥ 50,000/s"))
         figures.append(Figure(figure: "peak memory of the whole run", value: peakMemoryMB(), unit: "MB", target: "≤ 300 MB (rebuild)"))

@@ -52,24 +52,20 @@ struct Rebuild: AsyncParsableCommand {
         let drifted = try await PostgresClient.withRunning(try environment.postgresConfiguration(), logger: environment.logger) { client in
             try await migrator.migrate(client: client, logger: environment.logger)
             let rebuilder = Rebuilder(store: EventStore(client: client, logger: environment.logger), logger: environment.logger)
-            var drifted = 0
-            for projection in selected {
-                let meter = ProgressLine(label: "\(verify ? "verify" : "rebuild") \(projection.name)")
-                let summary = verify
-                    ? try await rebuilder.verify(projection, progress: meter.show)
-                    : try await rebuilder.rebuild(projection, progress: meter.show)
-                meter.finish()
-                let rate = Double(summary.events) / max(Double(summary.elapsed.components.seconds) + Double(summary.elapsed.components.attoseconds) / 1e18, 0.001)
+            let meter = ProgressLine(label: verify ? "verify" : "rebuild")
+            let summaries = try await rebuilder.rebuildAll(selected, verify: verify, progress: meter.show) { summary in
+                meter.clear()
                 if verify {
                     let drift = summary.drift.filter { $0.value > 0 }
-                    drifted += drift.count
-                    print("\(projection.name): \(summary.events) events checked in \(summary.elapsed.formatted(.units(allowed: [.seconds, .milliseconds]))), "
+                    print("\(summary.projection): \(summary.events) events checked in \(summary.elapsed.formatted(.units(allowed: [.seconds, .milliseconds]))), "
                           + (drift.isEmpty ? "no drift" : "DRIFT in " + drift.map { "\($0.key) (\($0.value) rows)" }.sorted().joined(separator: ", ")))
                 } else {
-                    print("\(projection.name): generation \(summary.generation) live, \(summary.events) events in "
+                    let rate = Double(summary.events) / max(Double(summary.elapsed.components.seconds) + Double(summary.elapsed.components.attoseconds) / 1e18, 0.001)
+                    print("\(summary.projection): generation \(summary.generation) live, \(summary.events) events in "
                           + "\(summary.elapsed.formatted(.units(allowed: [.seconds, .milliseconds]))) (\(Int(rate)) events/s)")
                 }
             }
+            let drifted = summaries.reduce(0) { $0 + $1.drift.values.filter { $0 > 0 }.count }
             return drifted
         }
         if drifted > 0 { throw ExitCode(1) }
@@ -109,13 +105,17 @@ final class ProgressLine: Sendable {
     let label: String
     init(label: String) { self.label = label }
 
-    func show(_ progress: RebuildProgress) {
-        let percent = progress.eventsTotal > 0 ? 100 * progress.eventsDone / progress.eventsTotal : 100
-        let eta = progress.remaining.formatted(.units(allowed: [.minutes, .seconds], width: .narrow))
-        FileHandle.standardError.write(Data("\r\(label): \(progress.eventsDone)/\(progress.eventsTotal) events (\(percent) %), \(Int(progress.rate)) events/s, ETA \(eta)   ".utf8))
+    /// One line for all projections: each one's share done, and the slowest one's time left.
+    func show(_ progress: [String: RebuildProgress]) {
+        let parts = progress.keys.sorted().compactMap { name in
+            progress[name].map { "\(name) \($0.eventsTotal > 0 ? 100 * $0.eventsDone / $0.eventsTotal : 100)%" }
+        }
+        let eta = (progress.values.map(\.remaining).max() ?? .zero).formatted(.units(allowed: [.minutes, .seconds], width: .narrow))
+        FileHandle.standardError.write(Data("\r\(label): \(parts.joined(separator: ", ")), ETA \(eta)   ".utf8))
     }
 
-    func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
+    /// Clears the line, for a line of output.
+    func clear() { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
 }
 
 /// Returns when the process gets SIGINT or SIGTERM.

@@ -83,7 +83,9 @@ struct WorkerTests {
                         }
                     }
                     let rebuilder = Rebuilder(store: store, logger: FreshDatabase.logger)
-                    for projection in allProjections { _ = try await rebuilder.rebuild(projection) }
+                    // As `rebuild --all` does it: every projection at once.
+                    let summaries = try await rebuilder.rebuildAll(allProjections)
+                    #expect(Set(summaries.map(\.projection)) == Set(allProjections.map(\.name)))
                     try await group.next()  // the writers finish first
                     observed.stop()
                     try await group.waitForAll()
