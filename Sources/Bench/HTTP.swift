@@ -58,20 +58,13 @@ struct HTTPWorkload {
 
     /// A group, a pool, a call open now and one drafted application.
     func setUp() async throws -> (pool: UUID, application: UUID, call: UUID) {
-        let handler = CommandHandler(store: benchmark.store)
-        let context = CommandContext(actor: "bench", role: "admin")
-        let group = UUID(), pool = UUID(), call = UUID(), application = UUID()
-        let budget = try Money("50000000.00", .dkk)
-        try await handler.createSteeringGroup(CreateSteeringGroup(groupId: group, name: "HTTP group", members: [Member(id: "m", name: "M", affiliations: [])], at: Date()), context)
-        try await handler.createPool(CreatePool(poolId: pool, name: "HTTP pool", owner: "bench", currency: .dkk, carryOver: .lapse,
-                                                periods: [BudgetPeriodSpec(period: "2026", amount: budget)],
-                                                sources: [FundingSourceSpec(id: "region", name: "Region", amount: budget)],
-                                                steeringGroupId: group, eligibility: EligibilityRules(), at: Date()), context)
-        try await handler.openCall(OpenCall(callId: call, poolId: pool, title: "HTTP call", opensAt: Date().addingTimeInterval(-3_600),
-                                            closesAt: Date().addingTimeInterval(86_400), cap: nil, at: Date()), context)
+        let group = try await benchmark.createGroup("HTTP group")
+        let (pool, call) = try await benchmark.openPoolAndCall("HTTP", group: group, budget: "50000000.00")
+        let application = UUID()
         let content = ApplicationContent(organisation: Self.organisation, projectLeader: "Kim", title: "Robotics", description: "",
                                          requested: try Money("1000.00", .dkk))
-        try await handler.draftApplication(DraftApplication(applicationId: application, callId: call, content: content, at: Date()), context)
+        try await CommandHandler(store: benchmark.store).draftApplication(
+            DraftApplication(applicationId: application, callId: call, content: content, at: Date()), Benchmark.admin)
         return (pool, application, call)
     }
 

@@ -199,23 +199,36 @@ public struct Benchmark: Sendable {
 
     /// Open calls on pools with room for any number of drafts.
     func setUpCalls(count: Int) async throws -> [UUID] {
-        let handler = CommandHandler(store: store)
-        let context = CommandContext(actor: "bench", role: "admin")
-        let group = UUID()
-        try await handler.createSteeringGroup(CreateSteeringGroup(groupId: group, name: "Bench group", members: [Member(id: "m", name: "M", affiliations: [])], at: Date()), context)
+        let group = try await createGroup("Bench group")
         var calls: [UUID] = []
         for index in 0..<count {
-            let pool = UUID(), call = UUID()
-            let budget = try Money("1000000000.00", .dkk)
-            try await handler.createPool(CreatePool(poolId: pool, name: "Bench pool \(index)", owner: "bench", currency: .dkk, carryOver: .lapse,
-                                                    periods: [BudgetPeriodSpec(period: "2026", amount: budget)],
-                                                    sources: [FundingSourceSpec(id: "region", name: "Region", amount: budget)],
-                                                    steeringGroupId: group, eligibility: EligibilityRules(), at: Date()), context)
-            try await handler.openCall(OpenCall(callId: call, poolId: pool, title: "Bench call", opensAt: Date().addingTimeInterval(-3_600),
-                                                closesAt: Date().addingTimeInterval(86_400), cap: nil, at: Date()), context)
-            calls.append(call)
+            calls.append(try await openPoolAndCall("Bench \(index)", group: group).call)
         }
         return calls
+    }
+
+    static let admin = CommandContext(actor: "bench", role: "admin")
+
+    /// A steering group of one member, `m`.
+    func createGroup(_ name: String) async throws -> UUID {
+        let group = UUID()
+        try await CommandHandler(store: store).createSteeringGroup(
+            CreateSteeringGroup(groupId: group, name: name, members: [Member(id: "m", name: "M", affiliations: [])], at: Date()), Self.admin)
+        return group
+    }
+
+    /// A pool of one period (2026) and one source, with a call open now.
+    func openPoolAndCall(_ name: String, group: UUID, budget: String = "1000000000.00") async throws -> (pool: UUID, call: UUID) {
+        let handler = CommandHandler(store: store)
+        let pool = UUID(), call = UUID()
+        let amount = try Money(budget, .dkk)
+        try await handler.createPool(CreatePool(poolId: pool, name: "\(name) pool", owner: "bench", currency: .dkk, carryOver: .lapse,
+                                                periods: [BudgetPeriodSpec(period: "2026", amount: amount)],
+                                                sources: [FundingSourceSpec(id: "region", name: "Region", amount: amount)],
+                                                steeringGroupId: group, eligibility: EligibilityRules(), at: Date()), Self.admin)
+        try await handler.openCall(OpenCall(callId: call, poolId: pool, title: "\(name) call", opensAt: Date().addingTimeInterval(-3_600),
+                                            closesAt: Date().addingTimeInterval(86_400), cap: nil, at: Date()), Self.admin)
+        return (pool, call)
     }
 
     /// A draft in a call chosen Zipf-like (call k with weight 1/(k+1)), from a fixed seed per writer.
@@ -238,16 +251,10 @@ public struct Benchmark: Sendable {
     /// 16 approvers decide on one pool's applications at one meeting.
     func hotPool(oneStream: Double) async throws -> [Figure] {
         let handler = CommandHandler(store: store, maximumAttempts: 50)
-        let context = CommandContext(actor: "bench", role: "admin")
-        let group = UUID(), pool = UUID(), call = UUID(), meeting = UUID()
-        let budget = try Money("1000000000.00", .dkk)
-        try await handler.createSteeringGroup(CreateSteeringGroup(groupId: group, name: "Hot group", members: [Member(id: "m", name: "M", affiliations: [])], at: Date()), context)
-        try await handler.createPool(CreatePool(poolId: pool, name: "Hot pool", owner: "bench", currency: .dkk, carryOver: .lapse,
-                                                periods: [BudgetPeriodSpec(period: "2026", amount: budget)],
-                                                sources: [FundingSourceSpec(id: "region", name: "Region", amount: budget)],
-                                                steeringGroupId: group, eligibility: EligibilityRules(), at: Date()), context)
-        try await handler.openCall(OpenCall(callId: call, poolId: pool, title: "Hot call", opensAt: Date().addingTimeInterval(-3_600),
-                                            closesAt: Date().addingTimeInterval(86_400), cap: nil, at: Date()), context)
+        let context = Self.admin
+        let group = try await createGroup("Hot group")
+        let (_, call) = try await openPoolAndCall("Hot", group: group)
+        let meeting = UUID()
         let count = options.seconds * 150
         let setup = Progress(label: "hot pool: \(count) submitted applications")
         var applications: [UUID] = []

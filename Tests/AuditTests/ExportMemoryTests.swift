@@ -66,6 +66,12 @@ struct ExportMemoryTests {
             return
         }
         let large = Int(ProcessInfo.processInfo.environment["GL_EXPORT_MOVEMENTS"] ?? "") ?? 100_000
+        do { try await Self.measure(large) } catch {
+            Issue.record("\(String(reflecting: error))")
+        }
+    }
+
+    static func measure(_ large: Int) async throws {
         try await AuditDatabase.with { store, url in
             _ = try await Demo(handler: CommandHandler(store: store)).load()
             let pool = Demo.nordjyllandPool
