@@ -34,10 +34,26 @@ enum AuditDatabase {
                 try await Migrator(directory: root.appendingPathComponent("db")).migrate(client: client, logger: logger)
                 try await body(EventStore(client: client, logger: logger), url)
             }
-            try await admin(base, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+            try await dropDatabase(name, base: base)
         } catch {
-            try? await admin(base, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+            try? await dropDatabase(name, base: base)
             throw error
+        }
+    }
+
+    /// Drops a test database. WITH (FORCE) cannot end an autovacuum worker's
+    /// session on it (42501: not our role's process), so that is retried
+    /// until the worker has finished.
+    static func dropDatabase(_ name: String, base: String) async throws {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                try await admin(base, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+                return
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" && attempt < 100 {
+                try await Task.sleep(for: .milliseconds(100))
+            }
         }
     }
 

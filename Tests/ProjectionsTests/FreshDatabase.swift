@@ -52,9 +52,21 @@ enum FreshDatabase {
         }
     }
 
+    /// WITH (FORCE) cannot end an autovacuum worker's session on the
+    /// database (42501: not our role's process), so that is retried until
+    /// the worker has finished.
     private static func drop(_ name: String, base: String) async throws {
-        _ = try await PostgresClient.withRunning(try DatabaseURL.configuration(base), logger: logger) { admin in
-            try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                _ = try await PostgresClient.withRunning(try DatabaseURL.configuration(base), logger: logger) { admin in
+                    try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
+                }
+                return
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" && attempt < 100 {
+                try await Task.sleep(for: .milliseconds(100))
+            }
         }
     }
 

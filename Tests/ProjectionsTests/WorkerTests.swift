@@ -112,7 +112,8 @@ struct WorkerTests {
             try await FreshDatabase.generate(store, seed: 32, pools: 1, applicationsPerPool: 10)
             let statuses = try await Self.withWorkers(url) {
                 let runtime = ProjectionRuntime(store: store, logger: FreshDatabase.logger)
-                for _ in 0..<300 {
+                // Up to two minutes: the whole suite loads the machine meanwhile.
+                for _ in 0..<1_200 {
                     let statuses = try await runtime.status()
                     if statuses.contains(where: { $0.state == "failed" }),
                        statuses.filter({ $0.name != "pool_balances" && $0.name != "public_grants" && $0.name != "agendas" }).allSatisfy({ $0.eventsBehind == 0 }) {
