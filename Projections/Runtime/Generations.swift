@@ -91,16 +91,16 @@ enum Generations {
         return Int64(bitPattern: hash)
     }
 
-    /// Applies a batch to a generation and moves its checkpoint, as a
+    /// Applies a page to a generation and moves its checkpoint to the page's end, as a
     /// compare-and-set on the checkpoint the batch was read after, in the
     /// caller's transaction. False when the checkpoint had moved (another
     /// worker, or a rebuild swapped generations): nothing must be committed.
     static func apply(
-        _ batch: [RecordedEvent], of projection: any Projection, to generation: Generation, requireLive: Bool,
+        _ page: EventPage, of projection: any Projection, to generation: Generation, requireLive: Bool,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> Bool {
-        guard let last = batch.last else { return true }
-        let handled = projection.eventTypes.isEmpty ? batch : batch.filter { projection.eventTypes.contains($0.type) }
+        guard let through = page.through else { return true }
+        let handled = projection.eventTypes.isEmpty ? page.events : page.events.filter { projection.eventTypes.contains($0.type) }
         // Read models commit without waiting for the WAL flush: a crash can
         // only lose the last batches together with their checkpoint (same
         // transaction), and the worker then applies them again from the events.
@@ -113,7 +113,7 @@ enum Generations {
         try await connection.query("SET LOCAL search_path = public", logger: logger)
         let rows = try await connection.query("""
             UPDATE projection_checkpoints
-            SET transaction_id = \(last.transactionId), position = \(last.position),
+            SET transaction_id = \(through.transactionId), position = \(through.position),
                 events_applied = events_applied + \(handled.count), updated_at = clock_timestamp()
             WHERE projection = \(projection.name) AND generation = \(generation.number)
               AND transaction_id = \(generation.checkpoint.transactionId) AND position = \(generation.checkpoint.position)

@@ -48,6 +48,9 @@ extension Projection {
         }
     }
 
+    /// The types to read whole: nil (every event) when `eventTypes` is empty.
+    public var typesToRead: Set<String>? { eventTypes.isEmpty ? nil : eventTypes }
+
     /// Decodes an event's payload as the domain event it names.
     public func decode<E: DomainEvent>(_ type: E.Type, _ event: RecordedEvent) throws -> E {
         try EventCoding.decode(E.self, schemaVersion: event.schemaVersion, data: Data(event.data.utf8))

@@ -99,8 +99,9 @@ public struct ProjectionRuntime: Sendable {
         let cursor = Cursor(start.checkpoint)
         do {
             do {
-                try await store.tail(after: start.checkpoint, batchSize: batchSize, pollInterval: pollInterval) { batch in
-                    try await applyLive(batch, of: projection, after: cursor, on: connection, logger: logger)
+                try await store.tail(after: start.checkpoint, batchSize: batchSize, types: projection.typesToRead,
+                                     pollInterval: pollInterval) { page in
+                    try await applyLive(page, of: projection, after: cursor, on: connection, logger: logger)
                 }
             } catch let wrapped as PostgresTransactionError {
                 // withTransaction wraps what the batch threw.
@@ -126,15 +127,15 @@ public struct ProjectionRuntime: Sendable {
     /// Applies a batch read by the tail to the live generation, if the live
     /// checkpoint is exactly where the tail stood; otherwise (a rebuild
     /// swapped generations) the worker restarts from the live checkpoint.
-    private func applyLive(_ batch: [RecordedEvent], of projection: any Projection, after cursor: Cursor,
+    private func applyLive(_ page: EventPage, of projection: any Projection, after cursor: Cursor,
                            on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.withTransaction(logger: logger) { connection in
             guard let live = try await Generations.find(projection.name, liveOnly: true, on: connection, logger: logger),
                   live.checkpoint == cursor.checkpoint,
-                  try await Generations.apply(batch, of: projection, to: live, requireLive: true, on: connection, logger: logger)
+                  try await Generations.apply(page, of: projection, to: live, requireLive: true, on: connection, logger: logger)
             else { throw CheckpointMoved() }
         }
-        if let last = batch.last { cursor.checkpoint = last.checkpoint }
+        if let through = page.through { cursor.checkpoint = through }
     }
 
     // MARK: Lag

@@ -81,14 +81,18 @@ public struct Rebuilder: Sendable {
                 let total = try await eventCount(on: connection)
                 var done = 0
                 // Catch up outside any long transaction, batch by batch.
-                while let advanced = try await catchUp(projection, &building, until: nil, on: connection) {
+                var reader = PageReader(store: store, pageSize: batchSize, types: projection.typesToRead)
+                while let advanced = try await catchUp(projection, &building, until: nil, reading: &reader, on: connection) {
                     done += advanced
                     progress(RebuildProgress(projection: projection.name, eventsDone: done, eventsTotal: max(total, done), elapsed: clock.now - started))
                 }
                 // Swap: hold the live row so the worker pauses, apply the last events, switch.
                 let old = try await connection.withTransaction(logger: logger) { connection in
                     guard let live = try await lockLive(projection, on: connection) else { throw CheckpointMoved() }
-                    while let advanced = try await catchUp(projection, &building, until: nil, on: connection, inTransaction: true) { done += advanced }
+                    // A fresh reader: a page fetched ahead, before the lock, may end too soon.
+                    var reader = PageReader(store: store, pageSize: batchSize, types: projection.typesToRead)
+                    while let advanced = try await catchUp(projection, &building, until: nil, reading: &reader, on: connection,
+                                                           inTransaction: true) { done += advanced }
                     try await connection.query("""
                         UPDATE projection_checkpoints SET live = false, status = 'retired' WHERE projection = \(projection.name) AND generation = \(live.number);
                         """, logger: logger)
@@ -118,14 +122,17 @@ public struct Rebuilder: Sendable {
             do {
                 let total = try await eventCount(on: connection)
                 var done = 0
-                while let advanced = try await catchUp(projection, &building, until: start.checkpoint, on: connection) {
+                var reader = PageReader(store: store, pageSize: batchSize, types: projection.typesToRead)
+                while let advanced = try await catchUp(projection, &building, until: start.checkpoint, reading: &reader, on: connection) {
                     done += advanced
                     progress(RebuildProgress(projection: projection.name, eventsDone: done, eventsTotal: max(total, done), elapsed: clock.now - started))
                 }
                 // Hold the live row still, bring the copy to its exact checkpoint, compare.
                 let drift = try await connection.withTransaction(logger: logger) { connection in
                     guard let live = try await lockLive(projection, on: connection) else { throw CheckpointMoved() }
-                    while let advanced = try await catchUp(projection, &building, until: live.checkpoint, on: connection, inTransaction: true) { done += advanced }
+                    var reader = PageReader(store: store, pageSize: batchSize, types: projection.typesToRead)
+                    while let advanced = try await catchUp(projection, &building, until: live.checkpoint, reading: &reader, on: connection,
+                                                           inTransaction: true) { done += advanced }
                     var drift: [String: Int] = [:]
                     for table in projection.tables {
                         drift[table] = try await differences(table, live: live, copy: building, on: connection)
@@ -166,19 +173,22 @@ public struct Rebuilder: Sendable {
     /// Applies the next batch (up to `until`, if given) to the generation
     /// being built; nil when there was nothing left to apply.
     private func catchUp(_ projection: any Projection, _ generation: inout Generation, until limit: Checkpoint?,
-                         on connection: PostgresConnection, inTransaction: Bool = false) async throws -> Int? {
-        var batch = try await store.readAll(after: generation.checkpoint, limit: batchSize)
-        if let limit { batch = batch.filter { $0.checkpoint <= limit } }
-        guard let last = batch.last else { return nil }
-        let target = generation
+                         reading reader: inout PageReader, on connection: PostgresConnection, inTransaction: Bool = false) async throws -> Int? {
+        var page = try await reader.page(after: generation.checkpoint)
+        if let limit, let through = page.through, through > limit {
+            page.events.removeAll { $0.checkpoint > limit }
+            page.through = generation.checkpoint < limit ? limit : nil
+        }
+        guard let through = page.through else { return nil }
+        let (target, batch) = (generation, page)
         let apply: (PostgresConnection) async throws -> Void = { connection in
             guard try await Generations.apply(batch, of: projection, to: target, requireLive: false, on: connection, logger: logger) else {
                 throw CheckpointMoved()
             }
         }
         if inTransaction { try await apply(connection) } else { try await connection.withTransaction(logger: logger) { try await apply($0) } }
-        generation.checkpoint = last.checkpoint
-        return batch.count
+        generation.checkpoint = through
+        return page.rowsRead
     }
 
     private func eventCount(on connection: PostgresConnection) async throws -> Int {

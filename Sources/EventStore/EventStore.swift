@@ -154,6 +154,25 @@ public struct EventStore: Sendable {
         try await collect(client.execute(ReadAll(after: checkpoint, limit: Int64(limit)), logger: logger))
     }
 
+    /// Up to `limit` events after `checkpoint` in commit order, as
+    /// ``readAll(after:limit:)`` reads them, but only events of `types` come
+    /// back (nil: all); the others only move the page's end.
+    public func readPage(after checkpoint: Checkpoint, limit: Int, types: Set<String>? = nil) async throws -> EventPage {
+        guard let types else {
+            let events = try await readAll(after: checkpoint, limit: limit)
+            return EventPage(events: events, through: events.last?.checkpoint, rowsRead: events.count)
+        }
+        var page = EventPage(events: [], through: nil, rowsRead: 0)
+        for try await (place, event) in try await client.execute(
+            ReadAllOfTypes(after: checkpoint, limit: Int64(limit), types: types.sorted()), logger: logger
+        ) {
+            if let event { page.events.append(event) }
+            page.through = place
+            page.rowsRead += 1
+        }
+        return page
+    }
+
     private func collect<Rows: AsyncSequence>(_ rows: Rows) async throws -> [RecordedEvent] where Rows.Element == RecordedEvent {
         var events: [RecordedEvent] = []
         for try await event in rows {
@@ -197,15 +216,18 @@ public struct EventStore: Sendable {
         }
     }
 
-    /// Reads all events after `checkpoint` in commit order, batch by batch,
-    /// then waits for new ones, until cancelled. Wakes on an append in this
-    /// process, on a notification from another (when ``runListener(_:retryAfter:)``
-    /// runs), and polls, so a lost notification only delays.
+    /// Reads all events after `checkpoint` in commit order, page by page (the
+    /// next read while `handle` works on one; only `types` whole, see
+    /// ``readPage(after:limit:types:)``), then waits for new ones, until
+    /// cancelled. Wakes on an append in this process, on a notification from
+    /// another (when ``runListener(_:retryAfter:)`` runs), and polls, so a
+    /// lost notification only delays.
     public func tail(
         after checkpoint: Checkpoint,
         batchSize: Int = 5_000,
+        types: Set<String>? = nil,
         pollInterval: Duration = .milliseconds(500),
-        _ handle: @escaping @Sendable ([RecordedEvent]) async throws -> Void
+        _ handle: @escaping @Sendable (EventPage) async throws -> Void
     ) async throws {
         let (id, wakeups, wake) = self.wakeups.subscribe()
         defer { self.wakeups.unsubscribe(id) }
@@ -218,13 +240,14 @@ public struct EventStore: Sendable {
             }
             group.addTask {
                 var position = checkpoint
+                var reader = PageReader(store: self, pageSize: batchSize, types: types)
                 wake.yield()
                 for await _ in wakeups {
                     while true {
-                        let batch = try await readAll(after: position, limit: batchSize)
-                        guard let last = batch.last else { break }
-                        try await handle(batch)
-                        position = last.checkpoint
+                        let page = try await reader.page(after: position)
+                        guard let through = page.through else { break }
+                        try await handle(page)
+                        position = through
                     }
                 }
             }

@@ -173,6 +173,17 @@ public struct RecordedEvent: Sendable, Hashable {
     }
 }
 
+/// A page of events in commit order: the events of the types asked for, and
+/// how far the page read, counting events of every type.
+public struct EventPage: Sendable {
+    public var events: [RecordedEvent]
+    /// The place of the page's last event of any type; nil when it read nothing.
+    /// A reader goes on after it.
+    public var through: Checkpoint?
+    /// Events read of any type: a page that read its limit may have more after it.
+    public var rowsRead: Int
+}
+
 /// An idempotency key and what makes a retry "the same request". Without a
 /// fingerprint, the append's streams, expected versions, types and payloads are used.
 public struct Idempotency: Hashable, Sendable {

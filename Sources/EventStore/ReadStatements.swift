@@ -67,3 +67,46 @@ struct ReadStream: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> RecordedEvent { try decodeEvent(row) }
 }
+
+/// A page of all events in commit order like ``ReadAll``, where only events
+/// of the types asked for come whole; of the others only their place, so a
+/// reader that needs few types does not pay for every payload.
+struct ReadAllOfTypes: PostgresPreparedStatement {
+    static let sql = """
+        SELECT global_position, transaction_id::text::int8, \(
+            ["event_id", "stream_id", "stream_version", "event_type", "schema_version", "data::text", "metadata::text",
+             "occurred_at", "recorded_at", "hash"].map { "CASE WHEN event_type = ANY($4) THEN \($0) END" }.joined(separator: ", "))
+        FROM events
+        WHERE (events.transaction_id, global_position) > ($1::text::xid8, $2)
+          AND events.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY events.transaction_id, global_position
+        LIMIT $3
+        """
+    /// A place in commit order, and the event if it is of a wanted type.
+    typealias Row = (checkpoint: Checkpoint, event: RecordedEvent?)
+
+    var after: Checkpoint
+    var limit: Int64
+    var types: [String]
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 4)
+        bindings.append(String(after.transactionId))
+        bindings.append(after.position)
+        bindings.append(limit)
+        bindings.append(types)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        let (position, transaction, eventId, streamId, version, type, schema, data, metadata, occurred, recorded, hash) =
+            try row.decode((Int64, Int64, UUID?, String?, Int64?, String?, Int32?, String?, String?, Date?, Date?, Data?).self)
+        let checkpoint = Checkpoint(transactionId: transaction, position: position)
+        guard let eventId, let streamId, let version, let type, let schema, let data, let metadata, let occurred, let recorded, let hash else {
+            return (checkpoint, nil)
+        }
+        return (checkpoint, RecordedEvent(
+            position: position, transactionId: transaction, eventId: eventId, streamId: streamId, streamVersion: version, type: type,
+            schemaVersion: schema, data: data, metadata: metadata, occurredAt: occurred, recordedAt: recorded, hash: hash))
+    }
+}

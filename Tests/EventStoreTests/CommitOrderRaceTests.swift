@@ -38,9 +38,9 @@ struct CommitOrderRaceTests {
 
             try await withThrowingTaskGroup(of: Void.self) { readers in
                 readers.addTask {
-                    try await store.tail(after: from, batchSize: 500, pollInterval: .milliseconds(20)) { batch in
-                        let mine = batch.filter { $0.streamId.hasPrefix(prefix) }
-                        tailSeen.add(mine.map(\.eventId), lastPosition: batch.last!.position)
+                    try await store.tail(after: from, batchSize: 500, pollInterval: .milliseconds(20)) { page in
+                        let mine = page.events.filter { $0.streamId.hasPrefix(prefix) }
+                        tailSeen.add(mine.map(\.eventId), lastPosition: page.through!.position)
                     }
                 }
                 readers.addTask { try await Self.readByPositionAlone(store, prefix: prefix, after: start.position, into: naiveSeen) }
@@ -143,6 +143,48 @@ struct CommitOrderRaceTests {
             }
             #expect(mine == 10)
             #expect(try await store.head().readable != nil)
+        }
+    }
+
+    @Test("a page of some types returns those events whole and only steps over the others, in the same places as readAll")
+    func typedPages() async throws {
+        try await TestDatabase.withStore { store in
+            let wanted = "Wanted\(UUID().uuidString.prefix(8))"
+            let stream = TestDatabase.uniqueStream()
+            let start = try await store.head().readable ?? .start
+            for round in 0..<6 {
+                try await store.append(to: stream, expected: .any, events: [
+                    TestDatabase.event(round.isMultiple(of: 2) ? wanted : "Noted", #"{"round": \#(round)}"#),
+                    TestDatabase.event("Noted"),
+                ])
+            }
+            // Every event up to our last one, three at a time; then the same span typed.
+            var all: [RecordedEvent] = []
+            var at = start
+            let deadline = ContinuousClock.now + .seconds(30)
+            while all.filter({ $0.streamId == stream.rawValue }).count < 12 && ContinuousClock.now < deadline {
+                let plain = try await store.readAll(after: at, limit: 3)
+                guard let last = plain.last else {
+                    try await Task.sleep(for: .milliseconds(20))
+                    continue
+                }
+                all += plain
+                at = last.checkpoint
+            }
+            var typed: [RecordedEvent] = []
+            at = start
+            while at < all.last!.checkpoint {
+                let page = try await store.readPage(after: at, limit: 3, types: [wanted])
+                let through = try #require(page.through)
+                #expect(page.rowsRead >= 1 && page.rowsRead <= 3 && through > at)
+                #expect(page.events.allSatisfy { $0.type == wanted && $0.checkpoint > at && $0.checkpoint <= through })
+                typed += page.events
+                at = through
+            }
+            let expected = all.filter { $0.type == wanted }
+            #expect(expected.count == 3)
+            #expect(typed.map(\.eventId) == expected.map(\.eventId))
+            #expect(typed == expected)
         }
     }
 }
