@@ -63,7 +63,7 @@ struct HTTPWorkload {
         let application = UUID()
         let content = ApplicationContent(organisation: Self.organisation, projectLeader: "Kim", title: "Robotics", description: "",
                                          requested: try Money("1000.00", .dkk))
-        try await CommandHandler(store: benchmark.store).draftApplication(
+        _ = try await benchmark.handler.draftApplication(
             DraftApplication(applicationId: application, callId: call, content: content, at: Date()), Benchmark.admin)
         return (pool, application, call)
     }

@@ -79,14 +79,29 @@ public struct PendingWrite: Sendable {
 /// Loads aggregates for one attempt of a command.
 public struct Session: Sendable {
     let store: EventStore
+    let cache: StateCache?
 
-    public init(store: EventStore) { self.store = store }
+    /// A session that folds every stream from its first event.
+    public init(store: EventStore) { self.init(store: store, cache: nil) }
 
+    init(store: EventStore, cache: StateCache?) {
+        self.store = store
+        self.cache = cache
+    }
+
+    /// The aggregate's state: its cached state, if any, and the events after it.
     public func load<A: Aggregate>(_ type: A.Type, _ id: UUID) async throws -> Loaded<A> {
         let stream = try StreamID(A.streamName(id))
-        let recorded = try await store.readStream(stream)
-        let events = try recorded.map { try EventCoding.decode(type: $0.type, schemaVersion: $0.schemaVersion, data: Data($0.data.utf8), among: A.eventTypes) }
-        return Loaded(state: A.replay(events), version: recorded.last?.streamVersion ?? 0, stream: stream)
+        let cached = cache?.state(A.self, stream)
+        let recorded = try await store.readStream(stream, from: (cached?.version ?? 0) + 1)
+        var state = cached?.state ?? A.initial
+        for event in recorded {
+            state = (consume state).evolve(
+                try EventCoding.decode(type: event.type, schemaVersion: event.schemaVersion, data: Data(event.data.utf8), among: A.eventTypes))
+        }
+        let version = recorded.last?.streamVersion ?? cached?.version ?? 0
+        if !recorded.isEmpty { cache?.store(state, version: version, stream) }
+        return Loaded(state: state, version: version, stream: stream)
     }
 }
 
@@ -100,6 +115,7 @@ public struct CommandHandler: Sendable {
     /// Commands of this handler that clashed on a stream retry one at a time
     /// on it, instead of all re-deciding at once and clashing again.
     private let turns = StreamTurns()
+    private let states = StateCache()
 
     public init(store: EventStore, maximumAttempts: Int = 10) {
         self.store = store
@@ -125,7 +141,7 @@ public struct CommandHandler: Sendable {
             if let turn { await turns.take(turn) }
             let outcome: Result<AppendResult, any Error>
             do {
-                let writes = try await plan(Session(store: store))
+                let writes = try await plan(Session(store: store, cache: states))
                 let streamWrites = try writes.map { write in
                     StreamWrite(stream: write.stream, expected: write.expected, events: try write.events.map { event in
                         NewEvent(type: type(of: event).eventType, schemaVersion: type(of: event).schemaVersion,
@@ -140,7 +156,8 @@ public struct CommandHandler: Sendable {
             do {
                 let result = try outcome.get()
                 return CommandResult(position: result.lastPosition, transactionId: result.transactionId, replayed: result.replayed, attempts: attempt)
-            } catch EventStoreError.wrongExpectedVersion(let stream, _, _) {
+            } catch EventStoreError.wrongExpectedVersion(let stream, _, let actual) {
+                states.forget(stream, newerThan: actual ?? 0)
                 if lastClash == nil {
                     // Back off a little, at random, so writers in other processes spread out.
                     try await Task.sleep(for: .microseconds(Int.random(in: 0...500)))

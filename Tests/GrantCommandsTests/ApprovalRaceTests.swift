@@ -72,6 +72,26 @@ struct ApprovalRaceTests {
         }
     }
 
+    @Test("a handler that has folded a pool before sees what another process committed since")
+    func cachedStateFollowsOtherWriters() async throws {
+        try await TestDatabase.withHandler { here in
+            let (pool, meeting, applications) = try await Self.setUp(here, budget: "250000.00", count: 3, requested: "100000.00")
+            let elsewhere = CommandHandler(store: here.store)
+            func approve(_ handler: CommandHandler, _ application: UUID) async throws {
+                try await handler.recordDecision(RecordDecision(
+                    meetingId: meeting, applicationId: application, applicationVersion: 1,
+                    votes: [Vote(member: "m1", vote: .for), Vote(member: "m2", vote: .for)],
+                    outcome: .approve(.init(amount: Self.dkk("100000.00"), period: "2024"))), TestDatabase.admin())
+            }
+            try await approve(here, applications[0])
+            try await approve(elsewhere, applications[1])
+            await #expect(throws: DomainError.insufficientFunds(period: "2024", available: Self.dkk("50000.00"), requested: Self.dkk("100000.00"))) {
+                try await approve(here, applications[2])
+            }
+            #expect(try await TestDatabase.load(PoolState.self, pool, here).state.commitments.count == 2)
+        }
+    }
+
     @Test("a retried command has the effect of one; the same key for another command is refused")
     func idempotentCommand() async throws {
         try await TestDatabase.withHandler { handler in
