@@ -33,7 +33,7 @@ extension EventStore {
                 try await connection.query("COMMIT", logger: logger)
                 return summary
             } catch {
-                try? await connection.query("ROLLBACK", logger: logger)
+                _ = try? await connection.query("ROLLBACK", logger: logger)
                 throw error
             }
         }
@@ -54,6 +54,8 @@ public final class HistoryImport {
     private var heads: [String: (version: Int64, hash: [UInt8])] = [:]
     private var metadataText: (metadata: EventMetadata, text: [UInt8])?
     private let metadataEncoder = JSONEncoder()
+    /// How much COPY text is rendered before it is sent.
+    static let pieceBytes = 256 * 1024
     /// Events handed to the import so far.
     public private(set) var events = 0
 
@@ -75,14 +77,20 @@ public final class HistoryImport {
         guard !writes.isEmpty else { return }
         try AppendBatch.validate(writes: writes, idempotencyKey: nil, configuration: configuration)
         try await refuseStoredStreams(writes.map(\.stream.rawValue).filter { heads[$0] == nil })
-        var rows = ByteBuffer()
-        rows.reserveCapacity(writes.reduce(0) { $0 + $1.events.reduce(0) { $0 + $1.data.utf8.count + 400 } })
-        for write in writes {
-            try appendRows(of: write, to: &rows)
-        }
         do {
+            // Rows go out in pieces as they are rendered and hashed, so
+            // PostgreSQL parses and inserts one piece while the next is made.
             try await connection.copyFrom(table: "events", columns: Self.eventColumns, logger: logger) { writer in
-                try await writer.write(rows)
+                var rows = ByteBuffer()
+                rows.reserveCapacity(Self.pieceBytes + 64 * 1024)
+                for write in writes {
+                    try appendRows(of: write, to: &rows)
+                    if rows.readableBytes >= Self.pieceBytes {
+                        try await writer.write(rows)
+                        rows.clear()
+                    }
+                }
+                if rows.readableBytes > 0 { try await writer.write(rows) }
             }
         } catch let error as PSQLError {
             throw Self.mapped(error)
