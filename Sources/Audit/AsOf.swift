@@ -130,8 +130,8 @@ public struct AsOfReplay: Sendable {
         if basis == .occurred {
             events.sort { ($0.occurredAt, $0.streamVersion) < ($1.occurredAt, $1.streamVersion) }
         }
-        let domainEvents = try events.map {
-            try EventCoding.decode(type: $0.type, schemaVersion: $0.schemaVersion, data: Data($0.data.utf8), among: A.eventTypes)
+        let domainEvents = try await EventCoding.decodeInParallel(events, among: A.eventTypes) {
+            ($0.type, $0.schemaVersion, Data($0.data.utf8))
         }
         return (events, A.replay(domainEvents))
     }
