@@ -121,52 +121,11 @@ struct ReadModels: Sendable {
     let client: PostgresClient
     let logger: Logger
 
+    /// Pools with their periods and sources, in one statement (a pool is
+    /// read on almost every screen).
     func pools(_ id: UUID?) async throws -> [PoolView] {
         var pools: [PoolView] = []
-        let poolRows = try await client.query("""
-            SELECT pool_id, name, owner, currency, carry_over, steering_group_id, created_at FROM read.pools
-            WHERE \(id)::uuid IS NULL OR pool_id = \(id) ORDER BY created_at, pool_id
-            """, logger: logger)
-        for try await (poolId, name, owner, currency, carryOver, group, createdAt) in poolRows.decode((UUID, String, String, String, String, UUID, Date).self) {
-            let zero = try money(0, currency)
-            pools.append(PoolView(id: poolId, name: name, owner: owner, currency: currency, carryOver: carryOver, steeringGroupId: group,
-                                  createdAt: createdAt, totals: .init(budget: zero, committed: zero, paid: zero, available: zero),
-                                  periods: [], sources: []))
-        }
-        guard !pools.isEmpty else { return [] }
-        var index: [UUID: Int] = [:]
-        for (offset, pool) in pools.enumerated() { index[pool.id] = offset }
-        let ids = pools.map(\.id)
-        let periodRows = try await client.query("""
-            SELECT pool_id, period, budget, committed, paid, closed FROM read.pool_periods WHERE pool_id = ANY(\(ids)) ORDER BY pool_id, ordinal
-            """, logger: logger)
-        var totals: [UUID: (Int64, Int64, Int64)] = [:]
-        for try await (poolId, period, budget, committed, paid, closed) in periodRows.decode((UUID, String, Int64, Int64, Int64, Bool).self) {
-            guard let at = index[poolId] else { continue }
-            let code = pools[at].currency
-            pools[at].periods.append(.init(period: period, budget: try money(budget, code), committed: try money(committed, code),
-                                           paid: try money(paid, code), available: try money(budget - committed, code), closed: closed))
-            let sum = totals[poolId] ?? (0, 0, 0)
-            totals[poolId] = (sum.0 + budget, sum.1 + committed, sum.2 + paid)
-        }
-        for (poolId, sum) in totals {
-            guard let at = index[poolId] else { continue }
-            let code = pools[at].currency
-            pools[at].totals = .init(budget: try money(sum.0, code), committed: try money(sum.1, code), paid: try money(sum.2, code),
-                                     available: try money(sum.0 - sum.1, code))
-        }
-        let sourceRows = try await client.query("""
-            SELECT pool_id, source_id, name, amount, period, earmarked_for, max_share_percent, committed, paid
-            FROM read.pool_sources WHERE pool_id = ANY(\(ids)) ORDER BY pool_id, ordinal
-            """, logger: logger)
-        for try await (poolId, sourceId, name, amount, period, earmarked, share, committed, paid)
-            in sourceRows.decode((UUID, String, String, Int64, String?, [String]?, Int?, Int64, Int64).self) {
-            guard let at = index[poolId] else { continue }
-            let code = pools[at].currency
-            pools[at].sources.append(.init(id: sourceId, name: name, amount: try money(amount, code), committed: try money(committed, code),
-                                           paid: try money(paid, code), available: try money(amount - committed, code), period: period,
-                                           earmarkedFor: earmarked, maxSharePercent: share))
-        }
+        for try await pool in try await client.execute(PoolRows(id: id), logger: logger) { pools.append(pool) }
         return pools
     }
 

@@ -6,6 +6,35 @@ import Testing
 
 @Suite("HTTP: the whole grant lifecycle against PostgreSQL")
 struct LifecycleTests {
+    @Test("A pool reads back with its periods and sources in order, earmarks, period limits and shares included, alone and listed")
+    func poolShape() async throws {
+        try await Harness.with { api in
+            let programme = try await Programme.create(api)
+            let created = try await api.post("/v1/pools", programme.admin, """
+                {"name": "STEM-projektet", "owner": "EU", "currency": "DKK",
+                 "periods": [{"period": "2026", "amount": {"amount": "600.00", "currency": "DKK"}},
+                             {"period": "2027", "amount": {"amount": "400.00", "currency": "DKK"}}],
+                 "sources": [{"id": "eu", "name": "EU", "amount": {"amount": "700.00", "currency": "DKK"}, "maxSharePercent": 60},
+                             {"id": "region", "name": "Region", "amount": {"amount": "300.00", "currency": "DKK"}, "period": "2027",
+                              "earmarkedFor": ["Tradium", "Mercantec"]}],
+                 "steeringGroupId": "\(programme.group)"}
+                """).ok()
+            let id = created["id"] as? String ?? ""
+            let pool = try await api.get("/v1/pools/\(id)?after=\(try await api.head())", programme.admin).ok()
+            #expect((pool["periods"] as? [[String: Any]])?.map { $0["period"] as? String } == ["2026", "2027"])
+            #expect((pool["totals"] as? [String: [String: String]])?["budget"]?["amount"] == "1000.00")
+            let sources = pool["sources"] as? [[String: Any]] ?? []
+            #expect(sources.map { $0["id"] as? String } == ["eu", "region"])
+            #expect(sources.first?["maxSharePercent"] as? Int == 60 && sources.first?["period"] == nil && sources.first?["earmarkedFor"] == nil)
+            #expect(sources.last?["period"] as? String == "2027" && sources.last?["maxSharePercent"] == nil)
+            #expect(sources.last?["earmarkedFor"] as? [String] == ["Tradium", "Mercantec"])
+            #expect((sources.last?["available"] as? [String: String])?["amount"] == "300.00")
+            let listed = try await api.get("/v1/pools", programme.admin).ok()["pools"] as? [[String: Any]] ?? []
+            #expect(Set(listed.compactMap { $0["id"] as? String }) == Set([programme.pool, id]))
+            #expect(listed.first { $0["id"] as? String == id }?["sources"] as? [[String: Any]] != nil)
+        }
+    }
+
     @Test("Pool, call, application, meeting with a recusal, decision, payments with four eyes, reports, reads that wait for the writes")
     func lifecycle() async throws {
         try await Harness.with { api in
