@@ -154,30 +154,25 @@ struct ReadModels: Sendable {
         requested, granted, currency, students_reached, version, drafted_at, submitted_at, decided_at, meeting_id, decision_reason
         """
 
+    /// One application, by a statement the connection keeps prepared (the
+    /// route every applicant polls).
+    func application(_ id: UUID) async throws -> ApplicationView? {
+        for try await application in try await client.execute(ApplicationByID(id: id), logger: logger) { return application }
+        return nil
+    }
+
     /// Applications matching the filters, in id order, `limit` after `cursor`.
-    func applications(id: UUID? = nil, call: UUID? = nil, organisation: String? = nil, status: String? = nil,
+    func applications(call: UUID? = nil, organisation: String? = nil, status: String? = nil,
                       cursor: UUID? = nil, limit: Int = 1) async throws -> [ApplicationView] {
         let rows = try await client.query("""
             SELECT \(unescaped: Self.applicationColumns) FROM read.applications
-            WHERE (\(id)::uuid IS NULL OR application_id = \(id)) AND (\(call)::uuid IS NULL OR call_id = \(call))
+            WHERE (\(call)::uuid IS NULL OR call_id = \(call))
               AND (\(organisation)::text IS NULL OR organisation = \(organisation)) AND (\(status)::text IS NULL OR status = \(status))
               AND (\(cursor)::uuid IS NULL OR application_id > \(cursor))
             ORDER BY application_id LIMIT \(limit)
             """, logger: logger)
         var applications: [ApplicationView] = []
-        for try await row in rows {
-            let (id, call, pool, organisation, leader, title, description, status, partners, focus) =
-                try row.decode((UUID, UUID, UUID, String, String, String, String, String, [String], [String]).self)
-            let columns = row.makeRandomAccess()
-            let currency = try columns[12].decode(String.self)
-            applications.append(ApplicationView(
-                id: id, callId: call, poolId: pool, organisation: organisation, projectLeader: leader, title: title, description: description,
-                status: status, partners: partners, focusAreas: focus, requested: try money(try columns[10].decode(Int64.self), currency),
-                granted: try columns[11].decode(Int64?.self).map { try money($0, currency) }, studentsReached: try columns[13].decode(Int?.self),
-                version: try columns[14].decode(Int.self), draftedAt: try columns[15].decode(Date.self),
-                submittedAt: try columns[16].decode(Date?.self), decidedAt: try columns[17].decode(Date?.self),
-                meetingId: try columns[18].decode(UUID?.self), decisionReason: try columns[19].decode(String?.self)))
-        }
+        for try await row in rows { applications.append(try ApplicationView(row)) }
         return applications
     }
 
@@ -327,7 +322,7 @@ func addReadRoutes(to routes: Routes, _ services: Services) {
     routes.get("/v1/applications/:applicationId") { request, context in
         let id = try request.uuidParameter(context, "applicationId")
         return try await services.read(request, everyone, "read applications", from: ["applications"]) { identity, reads in
-            guard let application = try await reads.applications(id: id).first else { throw Problem.notFound("application", id.uuidString) }
+            guard let application = try await reads.application(id) else { throw Problem.notFound("application", id.uuidString) }
             guard identity.role != .applicant || application.organisation == identity.organisation else {
                 throw Problem.forbidden("application \(id.uuidString) belongs to another organisation")
             }
