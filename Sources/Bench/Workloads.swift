@@ -443,7 +443,9 @@ public struct Benchmark: Sendable {
         verifyProgress.done(String(format: "%lld events, %.0f/s, %@", report.eventsChecked, verifyRate, report.ok ? "intact" : "BROKEN"))
         figures.append(Figure(figure: "verify", value: verifyRate, unit: "events/s", target: "≥ 200,000/s"))
 
-        // Rebuild every read model.
+        // Rebuild every read model, with a peak memory of its own.
+        figures.append(Figure(figure: "peak memory before the rebuild (imports, reads)", value: peakMemoryMB(), unit: "MB"))
+        resetPeakMemory()
         let rebuilder = Rebuilder(store: store, logger: logger)
         started = clock.now
         let meter = Progress(label: "rebuild --all")
@@ -454,7 +456,7 @@ public struct Benchmark: Sendable {
         meter.done(summaries.map { String(format: "%@ %.0f s", $0.projection, $0.elapsed / .seconds(1)) }.joined(separator: ", "))
         let rebuildRate = Double(rebuilt) / ((clock.now - started) / .seconds(1))
         figures.append(Figure(figure: "rebuild --all (\(allProjections.count) read models × \(read) events)", value: rebuildRate, unit: "events/s", target: "≥ 50,000/s"))
-        figures.append(Figure(figure: "peak memory of the whole run", value: peakMemoryMB(), unit: "MB", target: "≤ 300 MB (rebuild)"))
+        figures.append(Figure(figure: "peak memory during rebuild --all", value: peakMemoryMB(), unit: "MB", target: "≤ 300 MB"))
 
         // As-of replay of one pool with a long history of its own.
         _ = try await importHistory(HistoryGenerator(seed: 7, pools: 1, applicationsPerPool: options.bigPoolApplications), label: "import big pool")
