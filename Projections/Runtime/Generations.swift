@@ -33,10 +33,17 @@ enum Generations {
         }
     }
 
+    /// The live generation (or with `liveOnly` false, the newest if none is
+    /// live). The live one's row stays share-locked until the caller's
+    /// transaction ends: a rebuild swapping generations waits for the batch
+    /// being applied, so it cannot retire and drop the schema under it.
     static func find(_ name: String, liveOnly: Bool, on connection: PostgresConnection, logger: Logger) async throws -> Generation? {
-        let rows = try await connection.query("""
+        let rows = try await connection.query(liveOnly ? """
             SELECT generation, transaction_id, position FROM projection_checkpoints
-            WHERE projection = \(name) AND (live OR NOT \(liveOnly)) ORDER BY live DESC, generation DESC LIMIT 1
+            WHERE projection = \(name) AND live FOR SHARE
+            """ : """
+            SELECT generation, transaction_id, position FROM projection_checkpoints
+            WHERE projection = \(name) ORDER BY live DESC, generation DESC LIMIT 1
             """, logger: logger)
         for try await (number, transaction, position) in rows.decode((Int, Int64, Int64).self) {
             return Generation(projection: name, number: number, checkpoint: Checkpoint(transactionId: transaction, position: position))
