@@ -146,6 +146,19 @@ public struct EventStore: Sendable {
         try await collect(client.execute(ReadStream(stream: stream.rawValue, fromVersion: version, limit: Int64(limit)), logger: logger))
     }
 
+    /// Several streams' events, each from its own version on, in one round
+    /// trip: keyed by stream, each in stream order (streams without events
+    /// from there are absent).
+    public func readStreams(_ streams: [(stream: StreamID, from: Int64)]) async throws -> [String: [RecordedEvent]] {
+        var events: [String: [RecordedEvent]] = [:]
+        guard !streams.isEmpty else { return events }
+        let statement = ReadStreams(streams: streams.map(\.stream.rawValue), fromVersions: streams.map(\.from))
+        for try await event in try await client.execute(statement, logger: logger) {
+            events[event.streamId, default: []].append(event)
+        }
+        return events
+    }
+
     /// Up to `limit` events after `checkpoint`, in commit order. Only events
     /// of transactions older than every transaction still running are
     /// returned, so an event that commits later can never land behind a

@@ -110,3 +110,25 @@ struct ReadAllOfTypes: PostgresPreparedStatement {
             schemaVersion: schema, data: data, metadata: metadata, occurredAt: occurred, recordedAt: recorded, hash: hash))
     }
 }
+
+/// Several streams' events, each from a version on, in one round trip.
+struct ReadStreams: PostgresPreparedStatement {
+    static let sql = """
+        SELECT \(eventColumns) FROM unnest($1::text[], $2::int8[]) AS wanted(wanted_stream, from_version)
+        JOIN events ON events.stream_id = wanted.wanted_stream AND events.stream_version >= wanted.from_version
+        ORDER BY events.stream_id, events.stream_version
+        """
+    typealias Row = RecordedEvent
+
+    var streams: [String]
+    var fromVersions: [Int64]
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(streams)
+        bindings.append(fromVersions)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> RecordedEvent { try decodeEvent(row) }
+}

@@ -3,6 +3,7 @@ import EventStore
 import Foundation
 import GrantDomain
 import Logging
+import Synchronization
 
 /// Who sent a command and how to recognise its retry.
 public struct CommandContext: Sendable {
@@ -80,6 +81,7 @@ public struct PendingWrite: Sendable {
 public struct Session: Sendable {
     let store: EventStore
     let cache: StateCache?
+    private let prefetched = Prefetched()
 
     /// A session that folds every stream from its first event.
     public init(store: EventStore) { self.init(store: store, cache: nil) }
@@ -89,19 +91,56 @@ public struct Session: Sendable {
         self.cache = cache
     }
 
-    /// The aggregate's state: its cached state, if any, and the events after it.
+    /// Reads several streams the command will load, in one round trip, so
+    /// each ``load(_:_:)`` of them that follows reads nothing more.
+    public func prefetch(_ streamNames: String...) async throws {
+        try await prefetch(streamNames)
+    }
+
+    public func prefetch(_ streamNames: [String]) async throws {
+        let wanted = try streamNames.map { name in
+            let stream = try StreamID(name)
+            return (stream: stream, from: (cache?.version(of: stream) ?? 0) + 1)
+        }
+        let events = try await store.readStreams(wanted)
+        prefetched.add(wanted.map { ($0.stream.rawValue, $0.from, events[$0.stream.rawValue] ?? []) })
+    }
+
+    /// The aggregate's state: its cached state, if any, and the events after
+    /// it, as prefetched or read now.
     public func load<A: Aggregate>(_ type: A.Type, _ id: UUID) async throws -> Loaded<A> {
         let stream = try StreamID(A.streamName(id))
         let cached = cache?.state(A.self, stream)
-        let recorded = try await store.readStream(stream, from: (cached?.version ?? 0) + 1)
+        let after = cached?.version ?? 0
+        let recorded: [RecordedEvent]
+        if let (from, events) = prefetched.take(stream.rawValue), from <= after + 1 {
+            recorded = events.filter { $0.streamVersion > after }
+        } else {
+            recorded = try await store.readStream(stream, from: after + 1)
+        }
         var state = cached?.state ?? A.initial
         for event in recorded {
             state = (consume state).evolve(
                 try EventCoding.decode(type: event.type, schemaVersion: event.schemaVersion, data: Data(event.data.utf8), among: A.eventTypes))
         }
-        let version = recorded.last?.streamVersion ?? cached?.version ?? 0
+        let version = recorded.last?.streamVersion ?? after
         if !recorded.isEmpty { cache?.store(state, version: version, stream) }
         return Loaded(state: state, version: version, stream: stream)
+    }
+}
+
+/// Streams read ahead for one attempt: each read from a version on.
+private final class Prefetched: Sendable {
+    private let streams = Mutex<[String: (from: Int64, events: [RecordedEvent])]>([:])
+
+    func add(_ reads: [(stream: String, from: Int64, events: [RecordedEvent])]) {
+        streams.withLock { streams in
+            for read in reads { streams[read.stream] = (read.from, read.events) }
+        }
+    }
+
+    func take(_ stream: String) -> (from: Int64, events: [RecordedEvent])? {
+        streams.withLock { $0.removeValue(forKey: stream) }
     }
 }
 

@@ -29,6 +29,7 @@ extension CommandHandler {
 
     public func openCall(_ command: OpenCall, _ context: CommandContext) async throws -> CommandResult {
         try await execute("OpenCall", context) { session in
+            try await session.prefetch(CallState.streamName(command.callId), PoolState.streamName(command.poolId))
             let call = try await session.load(CallState.self, command.callId)
             let pool = try await session.load(PoolState.self, command.poolId)
             return [call.write(try command.decide(call: call.state, pool: pool.state))]
@@ -37,6 +38,7 @@ extension CommandHandler {
 
     public func draftApplication(_ command: DraftApplication, _ context: CommandContext) async throws -> CommandResult {
         try await execute("DraftApplication", context) { session in
+            try await session.prefetch(ApplicationState.streamName(command.applicationId), CallState.streamName(command.callId))
             let application = try await session.load(ApplicationState.self, command.applicationId)
             let call = try await session.load(CallState.self, command.callId)
             let pool = try await session.load(PoolState.self, call.state.opened?.poolId ?? command.callId)
@@ -81,9 +83,13 @@ extension CommandHandler {
     /// there first) re-reads the pool and decides again.
     public func recordDecision(_ command: RecordDecision, _ context: CommandContext) async throws -> CommandResult {
         try await execute("RecordDecision", context) { session in
+            try await session.prefetch(MeetingState.streamName(command.meetingId), ApplicationState.streamName(command.applicationId),
+                                       GrantState.streamName(command.applicationId))
             let meeting = try await session.load(MeetingState.self, command.meetingId)
-            let (application, call, pool, _) = try await loadForApplication(session, command.applicationId)
-            let group = try await session.load(SteeringGroupState.self, meeting.state.held?.groupId ?? command.meetingId)
+            let groupId = meeting.state.held?.groupId ?? command.meetingId
+            let (application, call, pool, _) = try await loadForApplication(session, command.applicationId,
+                                                                             alsoReading: [SteeringGroupState.streamName(groupId)])
+            let group = try await session.load(SteeringGroupState.self, groupId)
             let grant = try await session.load(GrantState.self, command.applicationId)
             let events = try command.decide(
                 application: application.state, meeting: meeting.state, group: group.state, pool: pool.state, call: call.state, grant: grant.state)
@@ -141,11 +147,14 @@ extension CommandHandler {
     }
 
     /// An application with the call, pool and (when the pool's rules name
-    /// one) the steering group its eligibility is checked against.
-    private func loadForApplication(_ session: Session, _ applicationId: UUID) async throws
+    /// one) the steering group its eligibility is checked against. The call
+    /// and pool are read in one round trip, with `alsoReading` streams the
+    /// command loads next.
+    private func loadForApplication(_ session: Session, _ applicationId: UUID, alsoReading: [String] = []) async throws
         -> (Loaded<ApplicationState>, Loaded<CallState>, Loaded<PoolState>, Loaded<SteeringGroupState>?) {
         let application = try await session.load(ApplicationState.self, applicationId)
         guard let drafted = application.state.drafted else { throw DomainError.notFound(kind: "application", id: applicationId.uuidString) }
+        try await session.prefetch([CallState.streamName(drafted.callId), PoolState.streamName(drafted.poolId)] + alsoReading)
         let call = try await session.load(CallState.self, drafted.callId)
         let pool = try await session.load(PoolState.self, drafted.poolId)
         var group: Loaded<SteeringGroupState>?

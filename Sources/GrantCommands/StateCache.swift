@@ -24,6 +24,11 @@ final class StateCache: Sendable {
         }
     }
 
+    /// The version folded for `stream`, whatever its type.
+    func version(of stream: StreamID) -> Int64? {
+        entries.withLock { $0[stream.rawValue]?.version }
+    }
+
     func store<A: Aggregate>(_ state: A, version: Int64, _ stream: StreamID) {
         let key = stream.rawValue
         entries.withLock { entries in
