@@ -84,14 +84,20 @@ public struct ApplicationsProjection: Projection {
         }
     }
 
-    private func draft(_ drafts: [ApplicationDrafted], _ events: [RecordedEvent], _ connection: PostgresConnection, _ logger: Logger) async throws {
-        let contents = drafts.map(\.content)
+    /// The columns of application contents that arrays cannot carry as they are.
+    private static func columns(of contents: [ApplicationContent])
+        -> (partners: FlatArrays<String>, focusAreas: FlatArrays<String>, students: NullableColumn<Int>) {
         var partners = FlatArrays<String>(), focusAreas = FlatArrays<String>()
         for content in contents {
             partners.append(content.partners)
             focusAreas.append(content.focusAreas)
         }
-        let students = NullableColumn(contents.map(\.studentsReached), absent: 0)
+        return (partners, focusAreas, NullableColumn(contents.map(\.studentsReached), absent: 0))
+    }
+
+    private func draft(_ drafts: [ApplicationDrafted], _ events: [RecordedEvent], _ connection: PostgresConnection, _ logger: Logger) async throws {
+        let contents = drafts.map(\.content)
+        let (partners, focusAreas, students) = Self.columns(of: contents)
         try await connection.query("""
             INSERT INTO applications (application_id, call_id, pool_id, organisation, project_leader, partners, title, description,
                 focus_areas, requested, currency, students_reached, status, version, drafted_at, last_position)
@@ -109,12 +115,7 @@ public struct ApplicationsProjection: Projection {
 
     private func amend(_ amendments: [ApplicationAmended], _ events: [RecordedEvent], _ connection: PostgresConnection, _ logger: Logger) async throws {
         let contents = amendments.map(\.content)
-        var partners = FlatArrays<String>(), focusAreas = FlatArrays<String>()
-        for content in contents {
-            partners.append(content.partners)
-            focusAreas.append(content.focusAreas)
-        }
-        let students = NullableColumn(contents.map(\.studentsReached), absent: 0)
+        let (partners, focusAreas, students) = Self.columns(of: contents)
         try await connection.query("""
             UPDATE applications a SET project_leader = m.project_leader, partners = (\(partners.elements)::text[])[m.partners_from:m.partners_to],
                 title = m.title, description = m.description, focus_areas = (\(focusAreas.elements)::text[])[m.focus_from:m.focus_to],
