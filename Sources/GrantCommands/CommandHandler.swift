@@ -98,12 +98,21 @@ public struct Session: Sendable {
     }
 
     public func prefetch(_ streamNames: [String]) async throws {
-        let wanted = try streamNames.map { name in
+        let wanted = try streamNames.filter { !prefetched.holds($0) }.map { name in
             let stream = try StreamID(name)
             return (stream: stream, from: (cache?.version(of: stream) ?? 0) + 1)
         }
+        guard !wanted.isEmpty else { return }
         let events = try await store.readStreams(wanted)
         prefetched.add(wanted.map { ($0.stream.rawValue, $0.from, events[$0.stream.rawValue] ?? []) })
+    }
+
+    /// The state this process last folded for the aggregate, without
+    /// reading anything: it may be behind, but what never changes (a call's
+    /// pool, a meeting's group) tells which other streams to prefetch.
+    public func peek<A: Aggregate>(_ type: A.Type, _ id: UUID) -> A? {
+        guard let stream = try? StreamID(A.streamName(id)) else { return nil }
+        return cache?.state(A.self, stream)?.state
     }
 
     /// The aggregate's state: its cached state, if any, and the events after
@@ -137,6 +146,10 @@ private final class Prefetched: Sendable {
         streams.withLock { streams in
             for read in reads { streams[read.stream] = (read.from, read.events) }
         }
+    }
+
+    func holds(_ stream: String) -> Bool {
+        streams.withLock { $0[stream] != nil }
     }
 
     func take(_ stream: String) -> (from: Int64, events: [RecordedEvent])? {

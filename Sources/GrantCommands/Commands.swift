@@ -38,7 +38,9 @@ extension CommandHandler {
 
     public func draftApplication(_ command: DraftApplication, _ context: CommandContext) async throws -> CommandResult {
         try await execute("DraftApplication", context) { session in
-            try await session.prefetch(ApplicationState.streamName(command.applicationId), CallState.streamName(command.callId))
+            // A call's pool never changes: known from an earlier fold, it is read in the same round trip.
+            let knownPool = session.peek(CallState.self, command.callId)?.opened.map { [PoolState.streamName($0.poolId)] } ?? []
+            try await session.prefetch([ApplicationState.streamName(command.applicationId), CallState.streamName(command.callId)] + knownPool)
             let application = try await session.load(ApplicationState.self, command.applicationId)
             let call = try await session.load(CallState.self, command.callId)
             let pool = try await session.load(PoolState.self, call.state.opened?.poolId ?? command.callId)
@@ -83,8 +85,15 @@ extension CommandHandler {
     /// there first) re-reads the pool and decides again.
     public func recordDecision(_ command: RecordDecision, _ context: CommandContext) async throws -> CommandResult {
         try await execute("RecordDecision", context) { session in
-            try await session.prefetch(MeetingState.streamName(command.meetingId), ApplicationState.streamName(command.applicationId),
-                                       GrantState.streamName(command.applicationId))
+            // A meeting's group, an application's call and pool never change:
+            // known from an earlier fold, they are read in the same round trip.
+            var streams = [MeetingState.streamName(command.meetingId), ApplicationState.streamName(command.applicationId),
+                           GrantState.streamName(command.applicationId)]
+            if let held = session.peek(MeetingState.self, command.meetingId)?.held { streams.append(SteeringGroupState.streamName(held.groupId)) }
+            if let drafted = session.peek(ApplicationState.self, command.applicationId)?.drafted {
+                streams += [CallState.streamName(drafted.callId), PoolState.streamName(drafted.poolId)]
+            }
+            try await session.prefetch(streams)
             let meeting = try await session.load(MeetingState.self, command.meetingId)
             let groupId = meeting.state.held?.groupId ?? command.meetingId
             let (application, call, pool, _) = try await loadForApplication(session, command.applicationId,
@@ -149,9 +158,14 @@ extension CommandHandler {
     /// An application with the call, pool and (when the pool's rules name
     /// one) the steering group its eligibility is checked against. The call
     /// and pool are read in one round trip, with `alsoReading` streams the
-    /// command loads next.
+    /// command loads next; in the application's too when an earlier fold
+    /// names them.
     private func loadForApplication(_ session: Session, _ applicationId: UUID, alsoReading: [String] = []) async throws
         -> (Loaded<ApplicationState>, Loaded<CallState>, Loaded<PoolState>, Loaded<SteeringGroupState>?) {
+        if let drafted = session.peek(ApplicationState.self, applicationId)?.drafted {
+            try await session.prefetch([ApplicationState.streamName(applicationId), CallState.streamName(drafted.callId),
+                                        PoolState.streamName(drafted.poolId)] + alsoReading)
+        }
         let application = try await session.load(ApplicationState.self, applicationId)
         guard let drafted = application.state.drafted else { throw DomainError.notFound(kind: "application", id: applicationId.uuidString) }
         try await session.prefetch([CallState.streamName(drafted.callId), PoolState.streamName(drafted.poolId)] + alsoReading)
