@@ -31,6 +31,15 @@ extension EventStore {
                 try await feed(history)
                 let summary = try await history.finish()
                 try await connection.query("COMMIT", logger: logger)
+                // The planner's statistics still describe the store before the
+                // import; refresh them now, not when autovacuum comes round.
+                // The import has committed: a failure here only delays that.
+                do {
+                    try await connection.query("ANALYZE events", logger: logger)
+                    try await connection.query("ANALYZE streams", logger: logger)
+                } catch {
+                    logger.warning("could not analyze after the import", metadata: ["error": "\(String(reflecting: error))"])
+                }
                 return summary
             } catch {
                 _ = try? await connection.query("ROLLBACK", logger: logger)
