@@ -102,6 +102,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What the integration test targets share: their own databases.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "EventStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GrantDomainTests",
             dependencies: ["GrantDomain"],
@@ -114,13 +125,13 @@ let package = Package(
         ),
         .testTarget(
             name: "ProjectionsTests",
-            dependencies: ["Projections", "GrantCommands", "GrantDomain", "EventStore"],
+            dependencies: ["Projections", "GrantCommands", "GrantDomain", "EventStore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "GrantAPITests",
             dependencies: [
-                "GrantAPI", "GrantCommands", "GrantDomain", "EventStore", "Projections",
+                "GrantAPI", "GrantCommands", "GrantDomain", "EventStore", "Projections", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -130,7 +141,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AuditTests",
-            dependencies: ["Audit", "GrantCommands", "GrantDomain", "EventStore", "Projections"],
+            dependencies: ["Audit", "GrantCommands", "GrantDomain", "EventStore", "Projections", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

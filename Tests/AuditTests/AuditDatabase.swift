@@ -4,6 +4,7 @@ import Logging
 import PostgresNIO
 import Projections
 import Testing
+import TestSupport
 
 /// Each audit test gets a migrated database of its own, dropped afterwards.
 enum AuditDatabase {
@@ -26,7 +27,7 @@ enum AuditDatabase {
         var components = URLComponents(string: base)!
         components.path = "/\(name)"
         let url = components.string!
-        try await admin(base, "CREATE DATABASE \(name)")
+        try await TestDatabases.create(name, base: base, logger: logger)
         do {
             var configuration = try DatabaseURL.configuration(url)
             configuration.options.maximumConnections = 12
@@ -34,32 +35,10 @@ enum AuditDatabase {
                 try await Migrator(directory: root.appendingPathComponent("db")).migrate(client: client, logger: logger)
                 try await body(EventStore(client: client, logger: logger), url)
             }
-            try await dropDatabase(name, base: base)
+            try await TestDatabases.drop(name, base: base, logger: logger)
         } catch {
-            try? await dropDatabase(name, base: base)
+            try? await TestDatabases.drop(name, base: base, logger: logger)
             throw error
-        }
-    }
-
-    /// Drops a test database. WITH (FORCE) cannot end an autovacuum worker's
-    /// session on it (42501: not our role's process), so that is retried
-    /// until the worker has finished.
-    static func dropDatabase(_ name: String, base: String) async throws {
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                try await admin(base, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
-                return
-            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" && attempt < 100 {
-                try await Task.sleep(for: .milliseconds(100))
-            }
-        }
-    }
-
-    private static func admin(_ base: String, _ sql: String) async throws {
-        _ = try await PostgresClient.withRunning(try DatabaseURL.configuration(base), logger: logger) { client in
-            try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
         }
     }
 

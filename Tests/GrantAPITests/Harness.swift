@@ -11,6 +11,7 @@ import PostgresNIO
 import Projections
 import Prometheus
 import Testing
+import TestSupport
 
 /// The API served from a fresh, migrated database, driven in process with
 /// the projection workers running, as `grantledger serve` runs them.
@@ -102,7 +103,7 @@ enum Harness {
         var components = URLComponents(string: base)!
         components.path = "/\(name)"
         let url = components.string!
-        try await admin(base, "CREATE DATABASE \(name)")
+        try await TestDatabases.create(name, base: base, logger: logger)
         do {
             var configuration = try DatabaseURL.configuration(url)
             // Six projection workers hold one each; requests share the rest. Suites run in parallel within max_connections.
@@ -121,32 +122,10 @@ enum Harness {
             try await app.test(.router) { client in
                 try await body(API(client: client, store: store, auth: auth))
             }
-            try await dropDatabase(name, base: base)
+            try await TestDatabases.drop(name, base: base, logger: logger)
         } catch {
-            try? await dropDatabase(name, base: base)
+            try? await TestDatabases.drop(name, base: base, logger: logger)
             throw error
-        }
-    }
-
-    /// Drops a test database. WITH (FORCE) cannot end an autovacuum worker's
-    /// session on it (42501: not our role's process), so that is retried
-    /// until the worker has finished.
-    static func dropDatabase(_ name: String, base: String) async throws {
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                try await admin(base, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
-                return
-            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" && attempt < 100 {
-                try await Task.sleep(for: .milliseconds(100))
-            }
-        }
-    }
-
-    private static func admin(_ base: String, _ sql: String) async throws {
-        _ = try await PostgresClient.withRunning(try DatabaseURL.configuration(base), logger: logger) { client in
-            try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
         }
     }
 }

@@ -5,6 +5,7 @@ import Logging
 import PostgresNIO
 import Projections
 import Testing
+import TestSupport
 
 /// Projection tests each get a database of their own: workers for the same
 /// projection in one database would, rightly, exclude each other.
@@ -34,9 +35,7 @@ enum FreshDatabase {
         var components = URLComponents(string: base)!
         components.path = "/\(name)"
         let url = components.string!
-        _ = try await PostgresClient.withRunning(try DatabaseURL.configuration(base), logger: logger) { admin in
-            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
-        }
+        try await TestDatabases.create(name, base: base, logger: logger)
         do {
             var configuration = try DatabaseURL.configuration(url)
             configuration.options.maximumConnections = 40
@@ -44,29 +43,11 @@ enum FreshDatabase {
                 try await Migrator(directory: root.appendingPathComponent("db")).migrate(client: client, logger: logger)
                 return try await body(EventStore(client: client, logger: logger), url)
             }
-            try await drop(name, base: base)
+            try await TestDatabases.drop(name, base: base, logger: logger)
             return result
         } catch {
-            try? await drop(name, base: base)
+            try? await TestDatabases.drop(name, base: base, logger: logger)
             throw error
-        }
-    }
-
-    /// WITH (FORCE) cannot end an autovacuum worker's session on the
-    /// database (42501: not our role's process), so that is retried until
-    /// the worker has finished.
-    private static func drop(_ name: String, base: String) async throws {
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                _ = try await PostgresClient.withRunning(try DatabaseURL.configuration(base), logger: logger) { admin in
-                    try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
-                }
-                return
-            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" && attempt < 100 {
-                try await Task.sleep(for: .milliseconds(100))
-            }
         }
     }
 
