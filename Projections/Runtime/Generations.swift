@@ -107,7 +107,8 @@ enum Generations {
         on connection: PostgresConnection, logger: Logger
     ) async throws -> Bool {
         guard let through = page.through else { return true }
-        let handled = projection.eventTypes.isEmpty ? page.events : page.events.filter { projection.eventTypes.contains($0.type) }
+        // Pages are read with the projection's types (`typesToRead`): their events are the ones it applies.
+        let handled = page.events
         // Read models commit without waiting for the WAL flush: a crash can
         // only lose the last batches together with their checkpoint (same
         // transaction), and the worker then applies them again from the events.
