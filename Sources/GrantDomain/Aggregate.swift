@@ -48,19 +48,6 @@ public enum EventCoding {
         return encoder
     }()
 
-    public static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let text = try decoder.singleValueContainer().decode(String.self)
-            if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)) {
-                return date
-            }
-            if let date = try? Date(text, strategy: .iso8601) { return date }
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an RFC 3339 time: \(text)"))
-        }
-        return decoder
-    }()
-
     public static func encode(_ event: some DomainEvent) throws -> String {
         String(decoding: try encoder.encode(event), as: UTF8.self)
     }
@@ -74,12 +61,12 @@ public enum EventCoding {
     /// `type`, from `types`; older versions are upcast first.
     public static func decode(type: String, schemaVersion: Int32 = 1, data: Data, among types: [any DomainEvent.Type]) throws -> any DomainEvent {
         guard let eventType = types.first(where: { $0.eventType == type }) else { throw UnknownEventType(type: type) }
-        return try decoder.decode(eventType, from: upcast(type: type, schemaVersion: schemaVersion, data: data))
+        return try PayloadDecoder.decode(eventType, from: upcast(type: type, schemaVersion: schemaVersion, data: data))
     }
 
     /// Decodes one known event type, upcasting older versions.
     public static func decode<E: DomainEvent>(_ eventType: E.Type, schemaVersion: Int32, data: Data) throws -> E {
-        try decoder.decode(E.self, from: upcast(type: E.eventType, schemaVersion: schemaVersion, data: data))
+        try PayloadDecoder.decode(E.self, from: upcast(type: E.eventType, schemaVersion: schemaVersion, data: data))
     }
 
     // MARK: Versioning
@@ -115,8 +102,7 @@ public enum EventCoding {
 
 extension EventCoding {
     /// Decodes many stored events on every core, in their order. Decoding
-    /// (Foundation's JSONDecoder, about 16 µs an event here) is what a long
-    /// replay or a catch-up waits on; folding stays in order, after.
+    /// is what a long replay or a catch-up waits on; folding stays in order, after.
     public static func decodeInParallel<Stored: Sendable>(
         _ stored: [Stored], among types: [any DomainEvent.Type],
         _ fields: @escaping @Sendable (Stored) -> (type: String, schemaVersion: Int32, data: Data)

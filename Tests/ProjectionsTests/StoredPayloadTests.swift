@@ -1,0 +1,66 @@
+import EventStore
+import Foundation
+import GrantDomain
+import Testing
+
+/// Every stored event, as PostgreSQL's jsonb prints it back (keys reordered,
+/// spaces added, control characters escaped), decodes to the same value with
+/// the payload decoder as with Foundation's `JSONDecoder`.
+@Suite("Stored payloads")
+struct StoredPayloadTests {
+    static let allEventTypes: [any DomainEvent.Type] = PoolState.eventTypes + CallState.eventTypes + ApplicationState.eventTypes
+        + SteeringGroupState.eventTypes + MeetingState.eventTypes + GrantState.eventTypes
+
+    static let foundation: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            guard let date = PayloadDecoder.parseDate(text) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a time"))
+            }
+            return date
+        }
+        return decoder
+    }()
+
+    static func decodeWithFoundation<E: DomainEvent>(_ type: E.Type, _ event: RecordedEvent) throws -> any DomainEvent {
+        try foundation.decode(E.self, from: EventCoding.upcast(type: event.type, schemaVersion: event.schemaVersion, data: Data(event.data.utf8)))
+    }
+
+    @Test("a generated history and awkward text decode as Foundation decodes them")
+    func historyDecodesAsFoundation() async throws {
+        try await FreshDatabase.with { store, _ in
+            let generated = try await FreshDatabase.generate(store, seed: 11, pools: 2, applicationsPerPool: 60)
+            let awkward = "quote \" back \\ slash / tab \t newline \n bell \u{7} æøå 🚀 \u{2028} \u{FEFF}"
+            let times = ["2024-06-01T12:00:00Z", "2024-06-01T14:00:00.250+02:00", "2001-01-01T00:00:00.500Z", "2099-12-31T23:59:59.999Z"]
+            let odd = times.map { time in
+                NewEvent(type: ApplicationWithdrawn.eventType,
+                         data: String(decoding: try! JSONSerialization.data(withJSONObject: ["reason": awkward, "occurredAt": time]), as: UTF8.self),
+                         occurredAt: Date())
+            }
+            try await store.append([StreamWrite(stream: try StreamID("application-\(UUID())"), expected: .noStream, events: odd)])
+
+            // Events become readable once every older transaction in the
+            // cluster has ended: other tests' may hold them back a while.
+            var checkpoint = Checkpoint.start
+            var decoded = 0
+            var types = Set<String>()
+            let deadline = ContinuousClock.now + .seconds(120)
+            while decoded < generated + odd.count, ContinuousClock.now < deadline {
+                let page = try await store.readPage(after: checkpoint, limit: 5_000)
+                for event in page.events {
+                    guard let type = Self.allEventTypes.first(where: { $0.eventType == event.type }) else { continue }
+                    let fast = try EventCoding.decode(type: event.type, schemaVersion: event.schemaVersion, data: Data(event.data.utf8),
+                                                      among: Self.allEventTypes)
+                    let reference = try Self.decodeWithFoundation(type, event)
+                    #expect(AnyHashable(fast) == AnyHashable(reference), "\(event.type) at \(event.position): \(event.data)")
+                    decoded += 1
+                    types.insert(event.type)
+                }
+                if let through = page.through { checkpoint = through } else { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(decoded == generated + odd.count)
+            #expect(types.count >= 15, "only \(types.sorted()) were generated")
+        }
+    }
+}
