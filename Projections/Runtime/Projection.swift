@@ -53,7 +53,7 @@ extension Projection {
 
     /// Decodes an event's payload as the domain event it names.
     public func decode<E: DomainEvent>(_ type: E.Type, _ event: RecordedEvent) throws -> E {
-        try EventCoding.decode(E.self, schemaVersion: event.schemaVersion, data: Data(event.data.utf8))
+        try EventCoding.decode(E.self, schemaVersion: event.schemaVersion, data: event.data)
     }
 }
 

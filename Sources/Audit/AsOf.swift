@@ -131,7 +131,7 @@ public struct AsOfReplay: Sendable {
             events.sort { ($0.occurredAt, $0.streamVersion) < ($1.occurredAt, $1.streamVersion) }
         }
         let domainEvents = try await EventCoding.decodeInParallel(events, among: A.eventTypes) {
-            ($0.type, $0.schemaVersion, Data($0.data.utf8))
+            ($0.type, $0.schemaVersion, $0.data)
         }
         return (events, A.replay(domainEvents))
     }

@@ -98,7 +98,7 @@ public struct FundingExport: Sendable {
     }
 
     static func movements(_ event: RecordedEvent) throws -> [MoneyMovement] {
-        guard let domainEvent = try? EventCoding.decode(type: event.type, schemaVersion: event.schemaVersion, data: Data(event.data.utf8),
+        guard let domainEvent = try? EventCoding.decode(type: event.type, schemaVersion: event.schemaVersion, data: event.data,
                                                         among: PoolState.eventTypes) else { return [] }
         let metadata = try? event.decodedMetadata()
         func movement(_ kind: String, _ period: String, _ amount: Money) -> MoneyMovement {

@@ -442,7 +442,7 @@ public struct Benchmark: Sendable {
             guard let through = page.through else { break }
             let decodeStarted = clock.now
             _ = try await EventCoding.decodeInParallel(page.events.filter { !$0.type.hasPrefix("Bench") }, among: Self.allEventTypes) {
-                ($0.type, $0.schemaVersion, Data($0.data.utf8))
+                ($0.type, $0.schemaVersion, $0.data)
             }
             decoding += clock.now - decodeStarted
             read += page.rowsRead

@@ -130,7 +130,7 @@ public struct Session: Sendable {
         var state = cached?.state ?? A.initial
         for event in recorded {
             state = (consume state).evolve(
-                try EventCoding.decode(type: event.type, schemaVersion: event.schemaVersion, data: Data(event.data.utf8), among: A.eventTypes))
+                try EventCoding.decode(type: event.type, schemaVersion: event.schemaVersion, data: event.data, among: A.eventTypes))
         }
         let version = recorded.last?.streamVersion ?? after
         if !recorded.isEmpty { cache?.store(state, version: version, stream) }

@@ -52,21 +52,30 @@ public enum EventCoding {
         String(decoding: try encoder.encode(event), as: UTF8.self)
     }
 
+    /// Every event type by name: one hash lookup instead of comparing names.
+    static let allTypes: [String: any DomainEvent.Type] = Dictionary((
+        PoolState.eventTypes + CallState.eventTypes + ApplicationState.eventTypes + SteeringGroupState.eventTypes
+            + MeetingState.eventTypes + GrantState.eventTypes
+    ).map { ($0.eventType, $0) }, uniquingKeysWith: { first, _ in first })
+
     public struct UnknownEventType: Error, CustomStringConvertible {
         public let type: String
         public var description: String { "unknown event type \(type)" }
     }
 
-    /// Decodes `data`, written at `schemaVersion`, as the event type named
-    /// `type`, from `types`; older versions are upcast first.
-    public static func decode(type: String, schemaVersion: Int32 = 1, data: Data, among types: [any DomainEvent.Type]) throws -> any DomainEvent {
-        guard let eventType = types.first(where: { $0.eventType == type }) else { throw UnknownEventType(type: type) }
-        return try PayloadDecoder.decode(eventType, from: upcast(type: type, schemaVersion: schemaVersion, data: data))
+    /// Decodes `data` (a stored event's JSON text), written at `schemaVersion`,
+    /// as the event type named `type`, from `types`; older versions are upcast first.
+    public static func decode(type: String, schemaVersion: Int32 = 1, data: String, among types: [any DomainEvent.Type]) throws -> any DomainEvent {
+        guard let eventType = allTypes[type], types.contains(where: { $0 == eventType }) else { throw UnknownEventType(type: type) }
+        return try decode(eventType, schemaVersion: schemaVersion, data: data)
     }
 
     /// Decodes one known event type, upcasting older versions.
-    public static func decode<E: DomainEvent>(_ eventType: E.Type, schemaVersion: Int32, data: Data) throws -> E {
-        try PayloadDecoder.decode(E.self, from: upcast(type: E.eventType, schemaVersion: schemaVersion, data: data))
+    public static func decode<E: DomainEvent>(_ eventType: E.Type, schemaVersion: Int32, data: String) throws -> E {
+        guard isCurrent(E.eventType, schemaVersion) else {
+            return try PayloadDecoder.decode(E.self, from: upcast(type: E.eventType, schemaVersion: schemaVersion, data: Data(data.utf8)))
+        }
+        return try PayloadDecoder.decode(E.self, from: data)
     }
 
     // MARK: Versioning
@@ -87,9 +96,13 @@ public enum EventCoding {
         },
     ]
 
+    static func isCurrent(_ type: String, _ schemaVersion: Int32) -> Bool {
+        !upcasters.contains(where: { $0.fromVersion >= schemaVersion && $0.eventType == type })
+    }
+
     /// `data` brought from `schemaVersion` to the current version of `type`.
     public static func upcast(type: String, schemaVersion: Int32, data: Data) throws -> Data {
-        guard upcasters.contains(where: { $0.eventType == type && $0.fromVersion >= schemaVersion }) else { return data }
+        guard !isCurrent(type, schemaVersion) else { return data }
         guard var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { return data }
         var version = schemaVersion
         while let step = upcasters.first(where: { $0.eventType == type && $0.fromVersion == version }) {
@@ -105,7 +118,7 @@ extension EventCoding {
     /// is what a long replay or a catch-up waits on; folding stays in order, after.
     public static func decodeInParallel<Stored: Sendable>(
         _ stored: [Stored], among types: [any DomainEvent.Type],
-        _ fields: @escaping @Sendable (Stored) -> (type: String, schemaVersion: Int32, data: Data)
+        _ fields: @escaping @Sendable (Stored) -> (type: String, schemaVersion: Int32, data: String)
     ) async throws -> [any DomainEvent] {
         let decodeOne: @Sendable (Stored) throws -> any DomainEvent = { item in
             let (type, schemaVersion, data) = fields(item)

@@ -66,28 +66,38 @@ public struct Money: Hashable, Sendable, Codable, CustomStringConvertible {
 
     public static func zero(_ currency: Currency) -> Money { Money(minorUnits: 0, currency: currency) }
 
-    /// Parses a decimal string such as "125000.00" or "-12.5" exactly.
+    /// Parses a decimal string such as "125000.00" or "-12.5" exactly: ASCII
+    /// digits, an optional leading "-" and at most the currency's decimals.
+    /// One pass over the bytes: every stored amount is parsed on every replay.
     public init(_ amount: String, _ currency: Currency, field: String = "amount") throws(DomainError) {
-        var text = Substring(amount)
-        let negative = text.hasPrefix("-")
-        if negative { text = text.dropFirst() }
-        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-        let whole = parts[0], fraction = parts.count == 2 ? parts[1] : ""
-        guard !whole.isEmpty, whole.allSatisfy(\.isASCII), whole.allSatisfy(\.isNumber),
-              fraction.allSatisfy({ $0.isASCII && $0.isNumber }), parts.count == 1 || !fraction.isEmpty
-        else {
+        var negative = false, sawPoint = false, wellFormed = true, overflowed = false
+        var whole: Int64 = 0, wholeDigits = 0, fraction: Int64 = 0, fractionDigits = 0
+        for (offset, byte) in amount.utf8.enumerated() {
+            if offset == 0, byte == UInt8(ascii: "-") { negative = true; continue }
+            if byte == UInt8(ascii: "."), !sawPoint { sawPoint = true; continue }
+            let digit = byte &- UInt8(ascii: "0")
+            guard digit < 10 else { wellFormed = false; break }
+            if sawPoint {
+                fractionDigits += 1
+                if fractionDigits <= currency.minorDigits { fraction = fraction * 10 + Int64(digit) }
+            } else {
+                wholeDigits += 1
+                let (scaled, overflow1) = whole.multipliedReportingOverflow(by: 10)
+                let (next, overflow2) = scaled.addingReportingOverflow(Int64(digit))
+                overflowed = overflowed || overflow1 || overflow2
+                whole = next
+            }
+        }
+        guard wellFormed, wholeDigits > 0, !sawPoint || fractionDigits > 0 else {
             throw .invalidInput(field: field, reason: "\(amount.prefix(40).debugDescription) is not a decimal amount like \"125000.00\"")
         }
-        guard fraction.count <= currency.minorDigits else {
-            throw .invalidInput(field: field, reason: "\(currency) has \(currency.minorDigits) decimals; \(amount.prefix(40)) has \(fraction.count)")
+        guard fractionDigits <= currency.minorDigits else {
+            throw .invalidInput(field: field, reason: "\(currency) has \(currency.minorDigits) decimals; \(amount.prefix(40)) has \(fractionDigits)")
         }
-        let padded = fraction + String(repeating: "0", count: currency.minorDigits - fraction.count)
-        guard let major = Int64(whole), let minor = padded.isEmpty ? 0 : Int64(padded) else {
-            throw .invalidInput(field: field, reason: "\(amount.prefix(40)) is too large")
-        }
-        let (scaled, overflow1) = major.multipliedReportingOverflow(by: currency.minorPerMajor)
-        let (total, overflow2) = scaled.addingReportingOverflow(minor)
-        guard !overflow1, !overflow2 else {
+        for _ in fractionDigits..<currency.minorDigits { fraction *= 10 }
+        let (scaled, overflow1) = whole.multipliedReportingOverflow(by: currency.minorPerMajor)
+        let (total, overflow2) = scaled.addingReportingOverflow(fraction)
+        guard !overflowed, !overflow1, !overflow2 else {
             throw .invalidInput(field: field, reason: "\(amount.prefix(40)) is too large")
         }
         self.minorUnits = negative ? -total : total

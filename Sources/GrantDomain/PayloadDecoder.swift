@@ -10,13 +10,23 @@ import Foundation
 /// Foundation decoder (a test decodes every event type both ways); what it
 /// does not know (`Data`, `URL`, `Decimal`) fails loudly rather than differently.
 public enum PayloadDecoder {
+    /// Decodes the payload in place: a stored event's `data` as read.
+    public static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
+        var text = text
+        return try text.withUTF8 { try decode(T.self, from: $0) }
+    }
+
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
-        let document = try Document(bytes)
-        return try document.value(T.self, at: 0, [])
+        try bytes.withUnsafeBufferPointer { try decode(T.self, from: $0) }
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
-        try decode(type, from: [UInt8](data))
+        try data.withUnsafeBytes { try decode(T.self, from: $0.bindMemory(to: UInt8.self)) }
+    }
+
+    /// `bytes` must outlive the call only: decoded values copy what they keep.
+    static func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeBufferPointer<UInt8>) throws -> T {
+        try Document(bytes).value(T.self, at: 0, [])
     }
 
     /// How dates are written in payloads: RFC 3339 with or without fractional seconds.
@@ -45,20 +55,20 @@ struct Node {
     var count: Int32
 }
 
+/// A parsed payload. It borrows the text's bytes for the length of one
+/// `decode` call, which copies out every value it returns.
 final class Document {
-    let bytes: [UInt8]
+    let bytes: UnsafeBufferPointer<UInt8>
     let nodes: [Node]
 
-    init(_ bytes: [UInt8]) throws {
+    init(_ bytes: UnsafeBufferPointer<UInt8>) throws {
         guard bytes.count < Int32.max else { throw Self.corrupted("the payload is too large") }
         var nodes: [Node] = []
         nodes.reserveCapacity(32)
-        try bytes.withUnsafeBufferPointer { buffer in
-            var parser = Parser(bytes: buffer)
-            try parser.value(into: &nodes, depth: 0)
-            parser.skipSpace()
-            guard parser.offset == buffer.count else { throw Self.corrupted("unexpected text after the value at byte \(parser.offset)") }
-        }
+        var parser = Parser(bytes: bytes)
+        try parser.value(into: &nodes, depth: 0)
+        parser.skipSpace()
+        guard parser.offset == bytes.count else { throw Self.corrupted("unexpected text after the value at byte \(parser.offset)") }
         self.bytes = bytes
         self.nodes = nodes
     }
@@ -78,13 +88,11 @@ final class Document {
         guard node.kind == .string else { return (try? string(node)) == text }
         var text = text
         return text.withUTF8 { key in
-            key.count == Int(node.end - node.start) && bytes.withUnsafeBufferPointer { buffer in
-                key.count == 0 || memcmp(buffer.baseAddress! + Int(node.start), key.baseAddress!, key.count) == 0
-            }
+            key.count == Int(node.end - node.start) && (key.count == 0 || memcmp(bytes.baseAddress! + Int(node.start), key.baseAddress!, key.count) == 0)
         }
     }
 
-    static func unescape(_ escaped: ArraySlice<UInt8>) throws -> String {
+    static func unescape(_ escaped: Slice<UnsafeBufferPointer<UInt8>>) throws -> String {
         var out: [UInt8] = []
         out.reserveCapacity(escaped.count)
         var index = escaped.startIndex
@@ -386,7 +394,7 @@ extension Document {
             debugDescription: "Parsed JSON number <\(String(decoding: text, as: UTF8.self))> does not fit in \(T.self)."))
     }
 
-    static func parseInteger<T: FixedWidthInteger>(_ type: T.Type, _ text: ArraySlice<UInt8>) -> T? {
+    static func parseInteger<T: FixedWidthInteger>(_ type: T.Type, _ text: Slice<UnsafeBufferPointer<UInt8>>) -> T? {
         var index = text.startIndex
         let negative = index < text.endIndex && text[index] == UInt8(ascii: "-")
         if negative { index += 1 }

@@ -22,7 +22,7 @@ struct AsOfTests {
                 var state = PoolState.initial
                 var after: [PoolState] = []
                 for event in events {
-                    state = state.evolve(try EventCoding.decode(type: event.type, schemaVersion: event.schemaVersion, data: Data(event.data.utf8),
+                    state = state.evolve(try EventCoding.decode(type: event.type, schemaVersion: event.schemaVersion, data: event.data,
                                                                 among: PoolState.eventTypes))
                     after.append(state)
                 }

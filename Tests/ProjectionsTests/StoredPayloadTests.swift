@@ -50,7 +50,7 @@ struct StoredPayloadTests {
                 let page = try await store.readPage(after: checkpoint, limit: 5_000)
                 for event in page.events {
                     guard let type = Self.allEventTypes.first(where: { $0.eventType == event.type }) else { continue }
-                    let fast = try EventCoding.decode(type: event.type, schemaVersion: event.schemaVersion, data: Data(event.data.utf8),
+                    let fast = try EventCoding.decode(type: event.type, schemaVersion: event.schemaVersion, data: event.data,
                                                       among: Self.allEventTypes)
                     let reference = try Self.decodeWithFoundation(type, event)
                     #expect(AnyHashable(fast) == AnyHashable(reference), "\(event.type) at \(event.position): \(event.data)")
