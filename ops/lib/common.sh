@@ -49,9 +49,13 @@ ensure_command() {
 
 # Prints a TCP port on 127.0.0.1 that nothing listens on.
 free_port() {
-  local port
+  # Below the kernel's range for outgoing connections: a port one of those
+  # holds refuses to be bound, though nothing listens on it.
+  local port low=32768
+  [ -r /proc/sys/net/ipv4/ip_local_port_range ] && read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+  [ "$low" -gt 21000 ] || low=50000
   for _ in $(seq 1 200); do
-    port=$(( 20000 + RANDOM % 30000 ))
+    port=$(( 20000 + RANDOM % (low - 20000) ))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return 0
