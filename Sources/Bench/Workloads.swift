@@ -457,7 +457,7 @@ public struct Benchmark: Sendable {
                                                     read, readRate, decodeRate, rawRate))
         figures.append(Figure(figure: "catch-up read, decoded", value: readRate, unit: "events/s", baseline: rawRate, baselineName: "raw SELECT",
                               ratio: readRate / rawRate, target: "≥ 0.6 and ≥ 200,000/s"))
-        figures.append(Figure(figure: "of which decoding alone (JSONDecoder, every core)", value: decodeRate, unit: "events/s"))
+        figures.append(Figure(figure: "of which decoding alone (payload decoder, every core)", value: decodeRate, unit: "events/s"))
 
         // Verification of every chain.
         started = clock.now

@@ -43,10 +43,20 @@ public enum EventCoding {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)))
+            try container.encode(formatTime(date))
         }
         return encoder
     }()
+
+    /// RFC 3339 in UTC to the nearest millisecond. Foundation's formatter
+    /// truncates, and a parsed time is often a hair below its millisecond
+    /// (.999 parses to .99899...), so it would print a stored time 1 ms early
+    /// when a fold hands it on; formatting the middle of the millisecond
+    /// makes the truncation land on the right one.
+    public static func formatTime(_ date: Date) -> String {
+        let milliseconds = (date.timeIntervalSinceReferenceDate * 1000).rounded()
+        return Date(timeIntervalSinceReferenceDate: (milliseconds + 0.5) / 1000).formatted(PayloadDecoder.fractionalSeconds)
+    }
 
     public static func encode(_ event: some DomainEvent) throws -> String {
         String(decoding: try encoder.encode(event), as: UTF8.self)

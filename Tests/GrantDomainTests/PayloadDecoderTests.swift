@@ -75,6 +75,22 @@ struct PayloadDecoderTests {
         }
     }
 
+    @Test("a stored time prints back as it was stored, where Foundation's formatter drops a millisecond")
+    func timesRoundTrip() throws {
+        var random = SplitMix64(state: 11)
+        let style = Date.ISO8601FormatStyle.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)
+        var foundationSlips = 0
+        for _ in 0..<20_000 {
+            let milliseconds = Int64.random(in: 31_536_000_000...4_102_444_799_999, using: &random)
+            let text = EventCoding.formatTime(Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+            let parsed = try PayloadDecoder.decode(Date.self, from: Array("\"\(text)\"".utf8))
+            #expect(EventCoding.formatTime(parsed) == text)
+            #expect(abs(parsed.timeIntervalSince1970 * 1000 - Double(milliseconds)) < 0.001, "\(text)")
+            if parsed.formatted(style) != text { foundationSlips += 1 }
+        }
+        #expect(foundationSlips > 0, "Foundation's formatter no longer truncates: formatTime's nudge can go")
+    }
+
     @Test("other and odd time forms go to Foundation and agree with it")
     func oddTimes() {
         for text in ["2024-06-01T12:00:00Z", "2024-06-01T14:00:00.250+0200", "2024-06-01T14:00:00.250+02:00", "2001-01-01T00:00:00.500Z",
