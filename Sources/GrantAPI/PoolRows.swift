@@ -2,13 +2,12 @@ import Foundation
 import GrantDomain
 import PostgresNIO
 
-/// One pool, or every pool, with its periods and sources as arrays in
-/// ordinal order: one round trip, one plan kept by the connection.
-/// Sources' optional fields come as values and "present" flags, and
-/// earmarks as JSON text, since PostgreSQL arrays cannot nest or hold
-/// PostgresNIO optionals.
-struct PoolRows: PostgresPreparedStatement {
-    static let sql = """
+/// Pools with their periods and sources as arrays in ordinal order: one
+/// round trip per read. Sources' optional fields come as values and
+/// "present" flags, and earmarks as JSON text, since PostgreSQL arrays
+/// cannot nest or hold PostgresNIO optionals.
+enum PoolRows {
+    static let select = """
         SELECT p.pool_id, p.name, p.owner, p.currency, p.carry_over, p.steering_group_id, p.created_at,
                pp.periods, pp.budgets, pp.committed, pp.paid, pp.closed,
                ps.ids, ps.names, ps.amounts, ps.committed, ps.paid, ps.periods, ps.has_period, ps.earmarks, ps.shares, ps.has_share
@@ -28,21 +27,9 @@ struct PoolRows: PostgresPreparedStatement {
                    coalesce(array_agg(coalesce(max_share_percent, 0) ORDER BY ordinal), '{}') AS shares,
                    coalesce(array_agg(max_share_percent IS NOT NULL ORDER BY ordinal), '{}') AS has_share
             FROM read.pool_sources WHERE pool_id = p.pool_id) ps
-        WHERE $1::uuid IS NULL OR p.pool_id = $1
-        ORDER BY p.created_at, p.pool_id
         """
-    typealias Row = PoolView
 
-    /// Nil: every pool.
-    var id: UUID?
-
-    func makeBindings() -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(id)
-        return bindings
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> PoolView {
+    static func decode(_ row: PostgresRow) throws -> PoolView {
         let cells = row.makeRandomAccess()
         func column<T: PostgresDecodable>(_ index: Int, _ type: T.Type = T.self) throws -> T { try cells[index].decode(T.self) }
         let currency: String = try column(3)
@@ -81,4 +68,32 @@ struct PoolRows: PostgresPreparedStatement {
                           available: try amount(totals.budget - totals.committed)),
             periods: periodViews, sources: sourceViews)
     }
+}
+
+/// One pool. A statement of its own: with "$1 IS NULL OR pool_id = $1"
+/// PostgreSQL found no generic plan as good as a custom one and planned
+/// every execution again (0.2 ms planning for 0.1 ms of work).
+struct PoolByID: PostgresPreparedStatement {
+    static let sql = PoolRows.select + "\nWHERE p.pool_id = $1"
+    typealias Row = PoolView
+
+    var id: UUID
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(id)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> PoolView { try PoolRows.decode(row) }
+}
+
+/// Every pool, oldest first.
+struct AllPools: PostgresPreparedStatement {
+    static let sql = PoolRows.select + "\nORDER BY p.created_at, p.pool_id"
+    typealias Row = PoolView
+
+    func makeBindings() -> PostgresBindings { PostgresBindings() }
+
+    func decodeRow(_ row: PostgresRow) throws -> PoolView { try PoolRows.decode(row) }
 }

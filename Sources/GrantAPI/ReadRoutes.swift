@@ -125,7 +125,11 @@ struct ReadModels: Sendable {
     /// read on almost every screen).
     func pools(_ id: UUID?) async throws -> [PoolView] {
         var pools: [PoolView] = []
-        for try await pool in try await client.execute(PoolRows(id: id), logger: logger) { pools.append(pool) }
+        if let id {
+            for try await pool in try await client.execute(PoolByID(id: id), logger: logger) { pools.append(pool) }
+        } else {
+            for try await pool in try await client.execute(AllPools(), logger: logger) { pools.append(pool) }
+        }
         return pools
     }
 
