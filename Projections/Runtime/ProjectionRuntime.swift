@@ -15,6 +15,8 @@ public struct ProjectionRuntime: Sendable {
     public let projections: [any Projection]
     public var batchSize: Int
     public var pollInterval: Duration
+    /// Moves as this process's workers change the read models.
+    public let changes = ReadModelChanges()
     let logger: Logger
 
     public init(store: EventStore, projections: [any Projection] = allProjections, batchSize: Int = 5_000,
@@ -97,6 +99,8 @@ public struct ProjectionRuntime: Sendable {
     private func project(_ projection: any Projection, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         let start = try await Generations.live(projection, on: connection, logger: logger)
         let cursor = Cursor(start.checkpoint)
+        changes.applying(projection.name, true)
+        defer { changes.applying(projection.name, false) }
         do {
             do {
                 try await store.tail(after: start.checkpoint, batchSize: batchSize, types: projection.typesToRead,
@@ -135,6 +139,7 @@ public struct ProjectionRuntime: Sendable {
                   try await Generations.apply(page, of: projection, to: live, requireLive: true, on: connection, logger: logger)
             else { throw CheckpointMoved() }
         }
+        changes.committed(projection.name)
         if let through = page.through { cursor.checkpoint = through }
     }
 

@@ -25,22 +25,32 @@ struct HTTPWorkload {
         let admin = try await authenticator.token(for: Identity(subject: "bench-admin", role: .admin))
         let applicant = try await authenticator.token(for: Identity(subject: "bench-applicant", role: .applicant, organisation: Self.organisation))
 
-        let port = Int.random(in: 20_000..<40_000)
-        let serve = Process()
-        serve.executableURL = server
-        serve.arguments = ["serve"]
-        serve.environment = ProcessInfo.processInfo.environment.merging(
-            ["GRANTLEDGER_PORT": String(port), "GRANTLEDGER_JWT_KEY": key, "LOG_LEVEL": "error"]) { $1 }
-        try serve.run()
+        let progress = Progress(label: "http")
+        var port = 0
+        var serve = Process()
+        // A port can be taken between choosing and binding it: then another.
+        for attempt in 1...3 {
+            port = Self.freePort()
+            serve = Process()
+            serve.executableURL = server
+            serve.arguments = ["serve"]
+            serve.environment = ProcessInfo.processInfo.environment.merging(
+                ["GRANTLEDGER_PORT": String(port), "GRANTLEDGER_JWT_KEY": key, "LOG_LEVEL": "error"]) { $1 }
+            try serve.run()
+            progress.show("waiting for grantledger serve on port \(port)")
+            do {
+                try await waitFor("http://127.0.0.1:\(port)/v1/pools/\(poolId)", token: admin, while: serve)
+                break
+            } catch let failure as BenchFailure where !serve.isRunning && attempt < 3 {
+                progress.show("\(failure.description); trying another port")
+            }
+        }
         defer {
             serve.terminate()
             serve.waitUntilExit()
         }
         let base = "http://127.0.0.1:\(port)"
-        let progress = Progress(label: "http")
-        progress.show("waiting for grantledger serve on port \(port)")
-        try await waitFor("\(base)/v1/pools/\(poolId)", token: admin)
-        try await waitFor("\(base)/v1/applications/\(applicationId)", token: admin)
+        try await waitFor("\(base)/v1/applications/\(applicationId)", token: admin, while: serve)
 
         var figures: [Figure] = []
         let trivial = try await load(wrk, "\(base)/livez", connections: 64, token: nil, label: "GET /livez")
@@ -69,8 +79,17 @@ struct HTTPWorkload {
     }
 
     /// Polls with curl until the URL answers 200 (the server is up and its read models have caught up).
-    func waitFor(_ url: String, token: String) async throws {
+    /// A port below the kernel's range for outgoing connections, which no
+    /// client socket (PostgreSQL's, wrk's) can be holding.
+    static func freePort() -> Int {
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        let low = Int(range.split(whereSeparator: \.isWhitespace).first ?? "") ?? 32_768
+        return Int.random(in: 20_000..<max(21_000, low))
+    }
+
+    func waitFor(_ url: String, token: String, while server: Process) async throws {
         for _ in 0..<300 {
+            guard server.isRunning else { throw BenchFailure("grantledger serve exited (status \(server.terminationStatus))") }
             let curl = Process()
             curl.executableURL = URL(fileURLWithPath: Self.which("curl") ?? "/usr/bin/curl")
             curl.arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(token)", url]

@@ -77,7 +77,8 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     router.add(middleware: ProblemMiddleware())
     let routes = Routes(router: router)
     let services = Services(store: store, commands: CommandHandler(store: store), auth: try await Authenticator(key: configuration.jwtKey),
-                            bodyLimit: configuration.bodyLimit, consistencyWait: configuration.consistencyWait, logger: logger)
+                            bodyLimit: configuration.bodyLimit, consistencyWait: configuration.consistencyWait,
+                            readCache: configuration.runWorkers ? ReadCache(changes: projections.changes) : nil, logger: logger)
     // Liveness alone: answers while the process does, touching nothing else.
     routes.get("/livez") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok"))) }
     routes.get("/health") { _, _ in try await health(store: store, projections: projections) }

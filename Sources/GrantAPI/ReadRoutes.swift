@@ -282,9 +282,9 @@ func addReadRoutes(to routes: Routes, _ services: Services) {
 
     routes.get("/v1/pools/:poolId") { request, context in
         let id = try request.uuidParameter(context, "poolId")
-        return try await services.read(request, everyone, "read pools", from: ["pool_balances"]) { _, reads in
+        return try await services.cachedRead(request, everyone, "read pools", from: "pool_balances", key: "pool \(id)") { reads in
             guard let pool = try await reads.pools(id).first else { throw Problem.notFound("pool", id.uuidString) }
-            return pool
+            return (pool, nil)
         }
     }
 
@@ -325,12 +325,13 @@ func addReadRoutes(to routes: Routes, _ services: Services) {
 
     routes.get("/v1/applications/:applicationId") { request, context in
         let id = try request.uuidParameter(context, "applicationId")
-        return try await services.read(request, everyone, "read applications", from: ["applications"]) { identity, reads in
+        return try await services.cachedRead(request, everyone, "read applications", from: "applications", key: "application \(id)") { reads in
             guard let application = try await reads.application(id) else { throw Problem.notFound("application", id.uuidString) }
-            guard identity.role != .applicant || application.organisation == identity.organisation else {
+            return (application, application.organisation)
+        } authorize: { identity, organisation in
+            guard identity.role != .applicant || organisation == identity.organisation else {
                 throw Problem.forbidden("application \(id.uuidString) belongs to another organisation")
             }
-            return application
         }
     }
 

@@ -16,6 +16,8 @@ struct Services: Sendable {
     let auth: Authenticator
     let bodyLimit: Int
     let consistencyWait: Duration
+    /// Present when this process runs the projection workers.
+    let readCache: ReadCache?
     let logger: Logger
 }
 

@@ -19,7 +19,7 @@ struct PayloadDecoderTests {
     }()
 
     static func both<T: Decodable>(_ type: T.Type, _ json: String) -> (fast: Result<T, any Error>, foundation: Result<T, any Error>) {
-        (Result { try PayloadDecoder.decode(T.self, from: Array(json.utf8)) },
+        (Result { try PayloadDecoder.decode(T.self, from: json) },
          Result { try foundation.decode(T.self, from: Data(json.utf8)) })
     }
 
@@ -69,7 +69,7 @@ struct PayloadDecoderTests {
         for _ in 0..<20_000 {
             let milliseconds = Int64.random(in: 31_536_000_000...4_102_444_799_999, using: &random)
             let text = Date(timeIntervalSince1970: Double(milliseconds) / 1000).formatted(style)
-            let fast = try PayloadDecoder.decode(Date.self, from: Array("\"\(text)\"".utf8))
+            let fast = try PayloadDecoder.decode(Date.self, from: "\"\(text)\"")
             let foundation = try Date(text, strategy: style)
             #expect(fast.timeIntervalSinceReferenceDate.bitPattern == foundation.timeIntervalSinceReferenceDate.bitPattern, "\(text)")
         }
@@ -83,7 +83,7 @@ struct PayloadDecoderTests {
         for _ in 0..<20_000 {
             let milliseconds = Int64.random(in: 31_536_000_000...4_102_444_799_999, using: &random)
             let text = EventCoding.formatTime(Date(timeIntervalSince1970: Double(milliseconds) / 1000))
-            let parsed = try PayloadDecoder.decode(Date.self, from: Array("\"\(text)\"".utf8))
+            let parsed = try PayloadDecoder.decode(Date.self, from: "\"\(text)\"")
             #expect(EventCoding.formatTime(parsed) == text)
             #expect(abs(parsed.timeIntervalSince1970 * 1000 - Double(milliseconds)) < 0.001, "\(text)")
             if parsed.formatted(style) != text { foundationSlips += 1 }
@@ -159,7 +159,7 @@ struct PayloadDecoderTests {
         let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
         for json in ["", "{", #"{"id": }"#, #"{"id" "x"}"#, #"{"id": "x",}"#, #"{"id": "x"} trailing"#, #"{"id": "unclosed}"#,
                      #"{"id": "bad \q escape"}"#, #"{"id": "cut \u12"}"#, #"{"id": "half \ud83d pair"}"#, "[1, 2", "tru", "nul", deep] {
-            #expect(throws: DecodingError.self, "\(json.prefix(40))") { try PayloadDecoder.decode([String: String].self, from: Array(json.utf8)) }
+            #expect(throws: DecodingError.self, "\(json.prefix(40))") { try PayloadDecoder.decode([String: String].self, from: json) }
         }
     }
 

@@ -1,0 +1,78 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Projections
+import Synchronization
+
+/// The answers of the busiest reads (a pool, an application), kept as JSON
+/// while the read model they came from is unchanged: a stamp of this
+/// process's own projection workers (``ReadModelChanges``), taken before the
+/// read, must still be current. Without workers here, or while another
+/// process applies the read model, nothing is kept. A request with `?after=`
+/// reads the database. Entries also expire, so a rebuild swapped in by
+/// another process shows within ``maximumAge`` even if no event follows it.
+final class ReadCache: Sendable {
+    struct Entry: Sendable {
+        let body: ByteBuffer
+        /// The organisation an applicant must belong to, for reads that have one.
+        let owner: String?
+        let stamp: UInt64
+        let storedAt: ContinuousClock.Instant
+    }
+
+    static let capacity = 10_000
+    static let maximumAge = Duration.seconds(5)
+
+    let changes: ReadModelChanges
+    private let entries = Mutex<[String: Entry]>([:])
+
+    init(changes: ReadModelChanges) { self.changes = changes }
+
+    func entry(_ key: String, stamp: UInt64) -> Entry? {
+        entries.withLock { entries in
+            guard let entry = entries[key], entry.stamp == stamp, ContinuousClock.now - entry.storedAt < Self.maximumAge else { return nil }
+            return entry
+        }
+    }
+
+    func store(_ key: String, _ entry: Entry) {
+        entries.withLock { entries in
+            // Full: start again rather than track use; the busy keys return at once.
+            if entries.count >= Self.capacity, entries[key] == nil { entries.removeAll(keepingCapacity: true) }
+            entries[key] = entry
+        }
+    }
+}
+
+extension HTTPField.Name {
+    /// RFC 9211: whether the answer came from the cache.
+    static let cacheStatus = Self("Cache-Status")!
+}
+
+extension Services {
+    /// A read of one thing from one read model, answered from the cache
+    /// while that read model has not changed. `authorize` sees every request,
+    /// hit or miss, with the value's owner.
+    func cachedRead<Value: Encodable>(
+        _ request: Request, _ roles: Set<Role>, _ action: String, from projection: String, key: String,
+        _ load: @Sendable (ReadModels) async throws -> (value: Value, owner: String?),
+        authorize: @Sendable (Identity, _ owner: String?) throws -> Void = { _, _ in }
+    ) async throws -> Response {
+        let identity = try await auth.require(request, roles, to: action)
+        let (after, consistency) = try await waitForReadModels(request, [projection])
+        let stamp = readCache?.changes.stamp(projection)
+        if after == nil, let stamp, let entry = readCache?.entry(key, stamp: stamp) {
+            try authorize(identity, entry.owner)
+            return Response(status: .ok, headers: [.contentType: "application/json", .cacheStatus: "grantledger; hit"],
+                            body: ResponseBody(byteBuffer: entry.body))
+        }
+        let (value, owner) = try await load(ReadModels(client: store.client, logger: logger))
+        try authorize(identity, owner)
+        let body = ByteBuffer(bytes: try apiEncoder.encode(value))
+        if let stamp { readCache?.store(key, ReadCache.Entry(body: body, owner: owner, stamp: stamp, storedAt: .now)) }
+        var response = Response(status: .ok, headers: [.contentType: "application/json", .cacheStatus: "grantledger; fwd=miss"],
+                                body: ResponseBody(byteBuffer: body))
+        consistency.apply(to: &response, after: after)
+        return response
+    }
+}
