@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import JWTKit
+import Synchronization
 
 /// What a token lets its bearer do.
 public enum Role: String, Codable, Sendable, CaseIterable {
@@ -48,6 +49,7 @@ struct Claims: JWTPayload {
 /// Signs and verifies HS256 bearer tokens with the deployment's key.
 public struct Authenticator: Sendable {
     private let keys: JWTKeyCollection
+    private let verified = VerifiedTokens()
 
     /// `key` is the shared secret (GRANTLEDGER_JWT_KEY); at least 32 bytes.
     public init(key: String) async throws {
@@ -74,9 +76,11 @@ public struct Authenticator: Sendable {
             throw Problem.unauthorized("send Authorization: Bearer <token> (grantledger token --role ROLE prints one)")
         }
         guard header.lowercased().hasPrefix("bearer ") else { throw Problem.unauthorized("the Authorization scheme must be Bearer") }
+        let token = String(header.dropFirst(7))
+        if let identity = verified.identity(token) { return identity }
         let claims: Claims
         do {
-            claims = try await keys.verify(String(header.dropFirst(7)), as: Claims.self)
+            claims = try await keys.verify(token, as: Claims.self)
         } catch {
             throw Problem.unauthorized("the bearer token is invalid or expired")
         }
@@ -87,6 +91,7 @@ public struct Authenticator: Sendable {
         if identity.role == .steering, identity.member?.isEmpty ?? true {
             throw Problem.unauthorized("a steering token must name its member")
         }
+        verified.store(token, identity, expires: claims.exp.value)
         return identity
     }
 
@@ -97,5 +102,32 @@ public struct Authenticator: Sendable {
             throw Problem.forbidden("role \(identity.role.rawValue) may not \(action); allowed: \(roles.map(\.rawValue).sorted().joined(separator: ", "))")
         }
         return identity
+    }
+}
+
+/// Tokens this process has verified, until they expire: a client sends the
+/// same token with every request, and verifying it (base64, JSON, HMAC)
+/// cost more than the rest of a cached read. The same token string can
+/// only carry the same claims, so a hit needs no new check but the clock.
+final class VerifiedTokens: Sendable {
+    static let capacity = 10_000
+    private let tokens = Mutex<[String: (identity: Identity, expires: Date)]>([:])
+
+    func identity(_ token: String, now: Date = Date()) -> Identity? {
+        tokens.withLock { tokens in
+            guard let known = tokens[token] else { return nil }
+            guard now < known.expires else {
+                tokens[token] = nil
+                return nil
+            }
+            return known.identity
+        }
+    }
+
+    func store(_ token: String, _ identity: Identity, expires: Date) {
+        tokens.withLock { tokens in
+            if tokens.count >= Self.capacity { tokens.removeAll(keepingCapacity: true) }
+            tokens[token] = (identity, expires)
+        }
     }
 }

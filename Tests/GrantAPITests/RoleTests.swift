@@ -92,4 +92,16 @@ struct RoleTests {
             #expect(try await api.eventCount() == before)
         }
     }
+
+    @Test("a token accepted once is refused after it expires, though the server has verified it before")
+    func expiredTokenIsRefused() async throws {
+        try await Harness.with { api in
+            let token = try await api.auth.token(for: Identity(subject: "admin:short", role: .admin), lifetime: .seconds(2))
+            #expect(try await api.get("/v1/pools", token).status == .ok)
+            #expect(try await api.get("/v1/pools", token).status == .ok)
+            try await Task.sleep(for: .seconds(3))
+            let refused = try await api.get("/v1/pools", token)
+            #expect(refused.status == .unauthorized && refused.string("rule") == "unauthenticated", "\(refused.text)")
+        }
+    }
 }
