@@ -25,6 +25,8 @@ final class ReadCache: Sendable {
 
     let changes: ReadModelChanges
     private let entries = Mutex<[String: Entry]>([:])
+    private struct Flight: Hashable { let key: String, stamp: UInt64 }
+    private let reading = Mutex<[Flight: Task<Entry, any Error>]>([:])
 
     init(changes: ReadModelChanges) { self.changes = changes }
 
@@ -33,6 +35,29 @@ final class ReadCache: Sendable {
             guard let entry = entries[key], entry.stamp == stamp, ContinuousClock.now - entry.storedAt < Self.maximumAge else { return nil }
             return entry
         }
+    }
+
+    /// The entry for `key` at `stamp`: kept, or read once for all requests
+    /// that miss it together. (Without that, the 64 connections of the bench
+    /// all read the database when an entry expired: p99 4.7 -> 16 ms.)
+    func entry(_ key: String, stamp: UInt64,
+               read: @escaping @Sendable () async throws -> (body: ByteBuffer, owner: String?)) async throws -> (Entry, status: String) {
+        if let kept = entry(key, stamp: stamp) { return (kept, "grantledger; hit") }
+        let flight = Flight(key: key, stamp: stamp)
+        let (task, joined) = reading.withLock { reading in
+            if let running = reading[flight] { return (running, true) }
+            let task = Task {
+                // Runs after the insert below: that holds the lock this takes.
+                defer { self.reading.withLock { $0[flight] = nil } }
+                let (body, owner) = try await read()
+                let entry = Entry(body: body, owner: owner, stamp: stamp, storedAt: .now)
+                self.store(key, entry)
+                return entry
+            }
+            reading[flight] = task
+            return (task, false)
+        }
+        return (try await task.value, joined ? "grantledger; fwd=miss; collapsed" : "grantledger; fwd=miss")
     }
 
     func store(_ key: String, _ entry: Entry) {
@@ -55,18 +80,23 @@ extension Services {
     /// hit or miss, with the value's owner.
     func cachedRead<Value: Encodable>(
         _ request: Request, _ roles: Set<Role>, _ action: String, from projection: String, key: String,
-        _ load: @Sendable (ReadModels) async throws -> (value: Value, owner: String?),
+        _ load: @escaping @Sendable (ReadModels) async throws -> (value: Value, owner: String?),
         authorize: @Sendable (Identity, _ owner: String?) throws -> Void = { _, _ in }
     ) async throws -> Response {
         let identity = try await auth.require(request, roles, to: action)
         let (after, consistency) = try await waitForReadModels(request, [projection])
         let stamp = readCache?.changes.stamp(projection)
-        if after == nil, let stamp, let entry = readCache?.entry(key, stamp: stamp) {
+        let reads = ReadModels(client: store.client, logger: logger)
+        if after == nil, let stamp, let cache = readCache {
+            let (entry, status) = try await cache.entry(key, stamp: stamp) {
+                let (value, owner) = try await load(reads)
+                return (ByteBuffer(bytes: try apiEncoder.encode(value)), owner)
+            }
             try authorize(identity, entry.owner)
-            return Response(status: .ok, headers: [.contentType: "application/json", .cacheStatus: "grantledger; hit"],
+            return Response(status: .ok, headers: [.contentType: "application/json", .cacheStatus: status],
                             body: ResponseBody(byteBuffer: entry.body))
         }
-        let (value, owner) = try await load(ReadModels(client: store.client, logger: logger))
+        let (value, owner) = try await load(reads)
         try authorize(identity, owner)
         let body = ByteBuffer(bytes: try apiEncoder.encode(value))
         if let stamp { readCache?.store(key, ReadCache.Entry(body: body, owner: owner, stamp: stamp, storedAt: .now)) }

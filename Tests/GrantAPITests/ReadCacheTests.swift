@@ -58,6 +58,24 @@ struct ReadCacheTests {
         }
     }
 
+    @Test("requests that miss together wait for one read of the database")
+    func missesCollapse() async throws {
+        try await Harness.with { api in
+            let programme = try await Programme.create(api)
+            let path = "/v1/pools/\(programme.pool)"
+            try await Self.caughtUp(api, "pool_balances")
+            // The pool's first read, by 32 requests at once.
+            let statuses = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<32 {
+                    group.addTask { try await api.get(path, programme.admin).headers[Self.cacheStatus] ?? "" }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == "grantledger; fwd=miss" }.count == 1, "\(statuses)")
+            #expect(statuses.allSatisfy { ["grantledger; fwd=miss", "grantledger; fwd=miss; collapsed", "grantledger; hit"].contains($0) })
+        }
+    }
+
     @Test("an answer from the cache is still refused to another organisation's applicant")
     func cachedApplicationKeepsItsOwner() async throws {
         try await Harness.with { api in
