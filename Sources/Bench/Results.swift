@@ -78,27 +78,6 @@ struct Progress: Sendable {
     func done(_ text: String) { FileHandle.standardError.write(Data("\r\(label): \(text)          \n".utf8)) }
 }
 
-/// The process's peak resident memory, in MB (Linux reports kB).
-/// The process's peak resident memory (VmHWM), since it started or since
-/// the last ``resetPeakMemory()``.
-func peakMemoryMB() -> Double {
-    if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-       let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-       let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") {
-        return kilobytes / 1024
-    }
-    var usage = rusage()
-    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-    return Double(usage.ru_maxrss) / 1024
-}
-
-/// Starts a new peak (Linux: writing 5 to /proc/self/clear_refs resets VmHWM
-/// to the memory in use now), so one step's peak can be told apart from the
-/// steps before it.
-func resetPeakMemory() {
-    try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
-}
-
 extension BenchReport {
     /// The table the README shows.
     public var table: String {
