@@ -417,9 +417,6 @@ public struct Benchmark: Sendable {
 
     // MARK: A history
 
-    static let allEventTypes: [any DomainEvent.Type] = PoolState.eventTypes + CallState.eventTypes + ApplicationState.eventTypes
-        + SteeringGroupState.eventTypes + MeetingState.eventTypes + GrantState.eventTypes
-
     func history() async throws -> [Figure] {
         var figures: [Figure] = []
         let clock = ContinuousClock()
@@ -441,7 +438,7 @@ public struct Benchmark: Sendable {
             let page = try await reader.page(after: after)
             guard let through = page.through else { break }
             let decodeStarted = clock.now
-            _ = try await EventCoding.decodeInParallel(page.events.filter { !$0.type.hasPrefix("Bench") }, among: Self.allEventTypes) {
+            _ = try await EventCoding.decodeInParallel(page.events.filter { !$0.type.hasPrefix("Bench") }, among: EventCoding.allEventTypes) {
                 ($0.type, $0.schemaVersion, $0.data)
             }
             decoding += clock.now - decodeStarted

@@ -62,11 +62,12 @@ public enum EventCoding {
         String(decoding: try encoder.encode(event), as: UTF8.self)
     }
 
+    /// Every event type of every aggregate.
+    public static let allEventTypes: [any DomainEvent.Type] = PoolState.eventTypes + CallState.eventTypes + ApplicationState.eventTypes
+        + SteeringGroupState.eventTypes + MeetingState.eventTypes + GrantState.eventTypes
+
     /// Every event type by name: one hash lookup instead of comparing names.
-    static let allTypes: [String: any DomainEvent.Type] = Dictionary((
-        PoolState.eventTypes + CallState.eventTypes + ApplicationState.eventTypes + SteeringGroupState.eventTypes
-            + MeetingState.eventTypes + GrantState.eventTypes
-    ).map { ($0.eventType, $0) }, uniquingKeysWith: { first, _ in first })
+    static let allTypes: [String: any DomainEvent.Type] = Dictionary(allEventTypes.map { ($0.eventType, $0) }, uniquingKeysWith: { first, _ in first })
 
     public struct UnknownEventType: Error, CustomStringConvertible {
         public let type: String

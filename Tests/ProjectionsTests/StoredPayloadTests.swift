@@ -8,9 +8,6 @@ import Testing
 /// the payload decoder as with Foundation's `JSONDecoder`.
 @Suite("Stored payloads")
 struct StoredPayloadTests {
-    static let allEventTypes: [any DomainEvent.Type] = PoolState.eventTypes + CallState.eventTypes + ApplicationState.eventTypes
-        + SteeringGroupState.eventTypes + MeetingState.eventTypes + GrantState.eventTypes
-
     static let foundation: JSONDecoder = {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
@@ -49,9 +46,9 @@ struct StoredPayloadTests {
             while decoded < generated + odd.count, ContinuousClock.now < deadline {
                 let page = try await store.readPage(after: checkpoint, limit: 5_000)
                 for event in page.events {
-                    guard let type = Self.allEventTypes.first(where: { $0.eventType == event.type }) else { continue }
+                    guard let type = EventCoding.allEventTypes.first(where: { $0.eventType == event.type }) else { continue }
                     let fast = try EventCoding.decode(type: event.type, schemaVersion: event.schemaVersion, data: event.data,
-                                                      among: Self.allEventTypes)
+                                                      among: EventCoding.allEventTypes)
                     let reference = try Self.decodeWithFoundation(type, event)
                     #expect(AnyHashable(fast) == AnyHashable(reference), "\(event.type) at \(event.position): \(event.data)")
                     decoded += 1
