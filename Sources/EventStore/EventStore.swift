@@ -33,6 +33,7 @@ public struct EventStore: Sendable {
     public let logger: Logger
     let appendSignal: AppendSignal
     let wakeups: Wakeups
+    let appendQueue: AppendQueue
 
     public init(client: PostgresClient, configuration: Configuration = Configuration(), logger: Logger) {
         self.client = client
@@ -40,6 +41,7 @@ public struct EventStore: Sendable {
         self.logger = logger
         self.appendSignal = AppendSignal()
         self.wakeups = Wakeups()
+        self.appendQueue = AppendQueue()
     }
 
     // MARK: Append
@@ -61,15 +63,27 @@ public struct EventStore: Sendable {
     /// decided, since a retry decides against newer state.
     @discardableResult
     public func append(_ writes: [StreamWrite], idempotency: Idempotency?) async throws -> AppendResult {
-        // One statement in autocommit: one round trip, no BEGIN/COMMIT.
-        let result = try await client.withConnection { connection in
-            try await append(writes, idempotency: idempotency, on: connection)
+        let prepared = try PreparedAppend(writes: writes, idempotency: idempotency, configuration: configuration)
+        return try await appendQueue.append(prepared) { batch in await write(batch) }
+    }
+
+    /// Appends in order in one transaction, each all or nothing on its own:
+    /// one that fails (a version clash, a reused key) leaves the others to
+    /// commit. For appends decided one after another, each expecting the
+    /// versions the ones before it leave: a command handler deciding a
+    /// queue of commands on one busy stream commits them together.
+    public func appendTogether(_ appends: [(writes: [StreamWrite], idempotency: Idempotency?)]) async -> [Result<AppendResult, any Error>] {
+        var results = [Result<AppendResult, any Error>?](repeating: nil, count: appends.count)
+        var prepared: [(index: Int, append: PreparedAppend)] = []
+        for (index, append) in appends.enumerated() {
+            do {
+                prepared.append((index, try PreparedAppend(writes: append.writes, idempotency: append.idempotency, configuration: configuration)))
+            } catch {
+                results[index] = .failure(error)
+            }
         }
-        if !result.replayed {
-            // Looked up per append, not cached: a counter made before the metrics system is bootstrapped would stay a no-op.
-            Counter(label: "grantledger_events_appended_total").increment(by: writes.reduce(0) { $0 + $1.events.count })
-        }
-        return result
+        for (place, result) in zip(prepared, await write(prepared.map(\.append))) { results[place.index] = result }
+        return results.map { $0! }
     }
 
     /// Appends inside a transaction the caller holds on `connection`, to
@@ -77,22 +91,82 @@ public struct EventStore: Sendable {
     /// readers of all events see the events once it has.
     @discardableResult
     public func append(_ writes: [StreamWrite], idempotency: Idempotency? = nil, on connection: PostgresConnection) async throws -> AppendResult {
-        let batch = try AppendBatch(writes: writes, idempotency: idempotency, configuration: configuration)
+        let result = try await appendAlone(PreparedAppend(writes: writes, idempotency: idempotency, configuration: configuration), on: connection)
+        announce()
+        return result
+    }
+
+    /// One batch of the append queue: a lone append as itself, several in
+    /// one transaction. If the batch fails as a whole (a lost connection, a
+    /// deadlock with another process's batch), or an append fails for a
+    /// reason of its own that has no name here, each such append is tried
+    /// alone, so its error is its own.
+    private func write(_ batch: [PreparedAppend]) async -> [Result<AppendResult, any Error>] {
+        guard !batch.isEmpty else { return [] }
+        var results = [Result<AppendResult, any Error>?](repeating: nil, count: batch.count)
+        if batch.count > 1, let together = try? await client.withConnection({ try await appendTogether(batch, on: $0) }) {
+            results = together
+        }
+        for index in batch.indices where results[index] == nil {
+            do {
+                results[index] = .success(try await client.withConnection { try await appendAlone(batch[index], on: $0) })
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        let written = zip(batch, results).reduce(0) { sum, pair in
+            guard case .success(let result)? = pair.1, !result.replayed else { return sum }
+            return sum + pair.0.eventIds.count
+        }
+        if written > 0 {
+            announce()
+            // Looked up per batch, not cached: a counter made before the metrics system is bootstrapped would stay a no-op.
+            Counter(label: "grantledger_events_appended_total").increment(by: written)
+        }
+        return results.map { $0! }
+    }
+
+    /// Wakes this process's readers and the notifier: events were committed.
+    private func announce() {
+        appendSignal.signal()
+        wakeups.wakeAll()
+    }
+
+    private func appendAlone(_ append: PreparedAppend, on connection: PostgresConnection) async throws -> AppendResult {
         do {
             for try await (replayed, transactionId, first, last, versions)
-                in try await connection.query(batch.query, logger: logger).decode((Bool, Int64, Int64, Int64, [Int64]).self) {
-                appendSignal.signal()
-                wakeups.wakeAll()
+                in try await connection.query(append.query(), logger: logger).decode((Bool, Int64, Int64, Int64, [Int64]).self) {
                 return AppendResult(
                     replayed: replayed, transactionId: transactionId, firstPosition: first, lastPosition: last,
-                    streamVersions: Dictionary(uniqueKeysWithValues: zip(writes.map(\.stream), versions)))
+                    streamVersions: Dictionary(uniqueKeysWithValues: zip(append.writes.map(\.stream), versions)))
             }
         } catch let error as PSQLError {
-            throw try mapAppendError(error, writes: writes)
+            guard let state = error.serverInfo?[.sqlState],
+                  let mapped = try Self.appendError(state: state, detail: error.serverInfo?[.detail], message: error.serverInfo?[.message],
+                                                    constraint: error.serverInfo?[.constraintName], writes: append.writes)
+            else { throw error }
+            throw mapped
         }
         preconditionFailure("append_events returned no row")
     }
 
+    /// Each append's result or error; nil for an error with no name here.
+    private func appendTogether(_ batch: [PreparedAppend], on connection: PostgresConnection) async throws -> [Result<AppendResult, any Error>?] {
+        var results = [Result<AppendResult, any Error>?](repeating: nil, count: batch.count)
+        let rows = try await connection.query(PreparedAppend.together(batch), logger: logger)
+        for try await (index, replayed, transactionId, first, last, versions, state, detail, message, constraint)
+            in rows.decode((Int32, Bool?, Int64?, Int64?, Int64?, [Int64]?, String?, String?, String?, String?).self) {
+            let append = batch[Int(index) - 1]
+            if let replayed, let transactionId, let first, let last, let versions {
+                results[Int(index) - 1] = .success(AppendResult(
+                    replayed: replayed, transactionId: transactionId, firstPosition: first, lastPosition: last,
+                    streamVersions: Dictionary(uniqueKeysWithValues: zip(append.writes.map(\.stream), versions))))
+            } else if let state, let error = try Self.appendError(state: state, detail: detail, message: message, constraint: constraint, writes: append.writes) {
+                results[Int(index) - 1] = .failure(error)
+            }
+        }
+        return results
+    }
 
     /// Appends events to a single stream.
     @discardableResult
@@ -102,26 +176,26 @@ public struct EventStore: Sendable {
         try await append([StreamWrite(stream: stream, expected: expected, events: events)], idempotencyKey: idempotencyKey)
     }
 
-    private func mapAppendError(_ error: PSQLError, writes: [StreamWrite]) throws -> any Error {
-        guard let state = error.serverInfo?[.sqlState] else { return error }
-        let detail = error.serverInfo?[.detail] ?? ""
+    /// The store's error for what PostgreSQL refused an append with; nil
+    /// for errors that are not the append's fault.
+    private static func appendError(state: String, detail: String?, message: String?, constraint: String?, writes: [StreamWrite]) throws -> (any Error)? {
         switch state {
         case "GL001":
             struct Clash: Decodable { var stream: String; var actual: Int64 }
-            let clash = try JSONDecoder().decode(Clash.self, from: Data(detail.utf8))
+            let clash = try JSONDecoder().decode(Clash.self, from: Data((detail ?? "").utf8))
             let expected = writes.first { $0.stream.rawValue == clash.stream }?.expected ?? .any
             return EventStoreError.wrongExpectedVersion(stream: clash.stream, expected: expected, actual: clash.actual)
         case "GL002":
-            return EventStoreError.idempotencyKeyReused(key: detail)
-        case "23505" where error.serverInfo?[.constraintName] == "streams_pkey":
+            return EventStoreError.idempotencyKeyReused(key: detail ?? "")
+        case "23505" where constraint == "streams_pkey":
             // Two appends created the same stream at once; this one lost.
             let stream = writes.first { $0.expected != .any }?.stream.rawValue ?? writes[0].stream.rawValue
             let expected = writes.first { $0.stream.rawValue == stream }?.expected ?? .any
             return EventStoreError.wrongExpectedVersion(stream: stream, expected: expected, actual: nil)
         case "22P02", "22P05", "22032":
-            return EventStoreError.invalidPayload(reason: error.serverInfo?[.message] ?? "rejected by PostgreSQL")
+            return EventStoreError.invalidPayload(reason: message ?? "rejected by PostgreSQL")
         default:
-            return error
+            return nil
         }
     }
 

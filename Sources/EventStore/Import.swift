@@ -84,7 +84,7 @@ public final class HistoryImport {
     /// from an earlier batch of this import, at the version it expects.
     public func add(_ writes: [StreamWrite]) async throws {
         guard !writes.isEmpty else { return }
-        try AppendBatch.validate(writes: writes, idempotencyKey: nil, configuration: configuration)
+        try PreparedAppend.validate(writes: writes, idempotencyKey: nil, configuration: configuration)
         try await refuseStoredStreams(writes.map(\.stream.rawValue).filter { heads[$0] == nil })
         do {
             // Rows go out in pieces as they are rendered and hashed, so

@@ -11,6 +11,11 @@ public struct StreamID: Hashable, Sendable, Comparable, CustomStringConvertible 
     public let rawValue: String
 
     public init(_ rawValue: String) throws(EventStoreError) {
+        // Printable ASCII, as every stream name the domain makes: nothing more to check.
+        if (1...Self.maximumLength).contains(rawValue.utf8.count), rawValue.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) {
+            self.rawValue = rawValue
+            return
+        }
         if rawValue.isEmpty {
             throw .invalidStreamID(rawValue, reason: "must not be empty")
         }

@@ -28,15 +28,7 @@ struct AppendTests {
             #expect(Set(events.map(\.hash)).count == 3)
 
             // Each hash covers the previous one: recompute the chain in SQL.
-            let rows = try await store.client.query("""
-                SELECT count(*) FROM events
-                WHERE stream_id = \(stream.rawValue)
-                  AND hash = sha256(previous_hash || event_content(event_id, stream_id, stream_version, event_type,
-                                    schema_version, occurred_at, recorded_at, data, metadata))
-                  AND previous_hash = coalesce((SELECT p.hash FROM events p WHERE p.stream_id = events.stream_id
-                                                AND p.stream_version = events.stream_version - 1), ''::bytea)
-                """)
-            for try await valid in rows.decode(Int.self) { #expect(valid == 3) }
+            #expect(try await TestDatabase.chainedEvents(stream, in: store) == 3)
             #expect(try await store.readStream(stream, from: 3).map(\.type) == ["Closed"])
         }
     }

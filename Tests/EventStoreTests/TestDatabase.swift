@@ -49,4 +49,19 @@ enum TestDatabase {
     static func count(_ stream: StreamID, in store: EventStore) async throws -> Int {
         try await store.readStream(stream).count
     }
+
+    /// How many of the stream's events hash their content onto the previous
+    /// event's hash, as recomputed by PostgreSQL from the stored rows.
+    static func chainedEvents(_ stream: StreamID, in store: EventStore) async throws -> Int {
+        let rows = try await store.client.query("""
+            SELECT count(*) FROM events
+            WHERE stream_id = \(stream.rawValue)
+              AND hash = sha256(previous_hash || event_content(event_id, stream_id, stream_version, event_type,
+                                schema_version, occurred_at, recorded_at, data, metadata))
+              AND previous_hash = coalesce((SELECT p.hash FROM events p WHERE p.stream_id = events.stream_id
+                                            AND p.stream_version = events.stream_version - 1), ''::bytea)
+            """)
+        for try await valid in rows.decode(Int.self) { return valid }
+        return 0
+    }
 }

@@ -1,0 +1,123 @@
+import Foundation
+import PostgresNIO
+import Testing
+import EventStore
+
+@Suite("Appends committed together")
+struct GroupCommitTests {
+    @Test("appends in one transaction: each expects what the ones before it left, and fails or lands on its own")
+    func appendTogether() async throws {
+        try await TestDatabase.withStore { store in
+            let pool = TestDatabase.uniqueStream("pool"), clashing = TestDatabase.uniqueStream("clash")
+            let broken = TestDatabase.uniqueStream("broken"), reusing = TestDatabase.uniqueStream("reuse")
+            let keyed = TestDatabase.uniqueStream("keyed"), long = TestDatabase.uniqueStream("long")
+            let key = "together-\(UUID())"
+            let results = await store.appendTogether([
+                ([StreamWrite(stream: pool, expected: .noStream, events: [TestDatabase.event("PoolCreated"), TestDatabase.event("BudgetSet")])], nil),
+                // Decided after the first: expects the version it leaves.
+                ([StreamWrite(stream: pool, expected: .exactly(2), events: [TestDatabase.event("MoneyCommitted")])], nil),
+                ([StreamWrite(stream: clashing, expected: .exactly(3), events: [TestDatabase.event()])], nil),
+                ([StreamWrite(stream: broken, expected: .noStream, events: [TestDatabase.event("Noted", "{")])], nil),
+                ([StreamWrite(stream: keyed, expected: .noStream, events: [TestDatabase.event()])], Idempotency(key: key)),
+                ([StreamWrite(stream: reusing, expected: .noStream, events: [TestDatabase.event()])], Idempotency(key: key)),
+                // Past the per-event path: 20 events on two streams take the batch path.
+                ([StreamWrite(stream: long, expected: .noStream, events: (0..<12).map { _ in TestDatabase.event() }),
+                  StreamWrite(stream: pool, expected: .exactly(3), events: (0..<8).map { _ in TestDatabase.event("MoneyCommitted") })], nil),
+                ([], nil),
+            ])
+            let landed = try [0, 1, 4, 6].map { try results[$0].get() }
+            #expect(Set(landed.map(\.transactionId)).count == 1)
+            #expect(landed.map { $0.streamVersions[pool] } == [2, 3, nil, 11])
+            #expect(landed[0].lastPosition < landed[1].firstPosition && landed[1].lastPosition < landed[2].firstPosition)
+            #expect(throws: EventStoreError.wrongExpectedVersion(stream: clashing.rawValue, expected: .exactly(3), actual: 0)) { try results[2].get() }
+            #expect {
+                try results[3].get()
+            } throws: { error in
+                if case EventStoreError.invalidPayload = error { true } else { false }
+            }
+            #expect(throws: EventStoreError.idempotencyKeyReused(key: key)) { try results[5].get() }
+            #expect(throws: EventStoreError.emptyAppend) { try results[7].get() }
+
+            for stream in [clashing, broken, reusing] { #expect(try await TestDatabase.count(stream, in: store) == 0) }
+            #expect(try await store.readStream(pool).map(\.streamVersion) == Array(1...11))
+            #expect(try await TestDatabase.chainedEvents(pool, in: store) == 11)
+            #expect(try await TestDatabase.chainedEvents(long, in: store) == 12)
+            #expect(try await TestDatabase.chainedEvents(keyed, in: store) == 1)
+        }
+    }
+
+    @Test("appends queued behind a blocked commit go together, each still all or nothing")
+    func queuedAppendsGoTogether() async throws {
+        try await TestDatabase.withStore { store in
+            let blocked = TestDatabase.uniqueStream("blocked")
+            try await store.append(to: blocked, expected: .noStream, events: [TestDatabase.event()])
+            let key = "queued-\(UUID())"
+            let keyed = TestDatabase.uniqueStream("keyed")
+            let original = try await store.append(to: keyed, expected: .noStream, events: [TestDatabase.event()], idempotencyKey: key)
+
+            // Another transaction holds the blocked stream's head: the appends
+            // to it occupy every flusher, and what comes next has to queue.
+            let (released, release) = AsyncStream.makeStream(of: Void.self)
+            let (lockTaken, locked) = AsyncStream.makeStream(of: Void.self)
+            async let holder: Void = store.client.withTransaction(logger: TestDatabase.logger) { connection in
+                try await connection.query("SELECT 1 FROM streams WHERE stream_id = \(blocked.rawValue) FOR UPDATE", logger: TestDatabase.logger)
+                locked.yield()
+                for await _ in released { break }
+            }
+            for await _ in lockTaken { break }
+
+            let fresh = (0..<20).map { _ in TestDatabase.uniqueStream("fresh") }
+            let clashing = TestDatabase.uniqueStream("clash"), reusing = TestDatabase.uniqueStream("reuse")
+            enum Outcome: Sendable { case landed(AppendResult), refused(EventStoreError) }
+            let outcomes = try await withThrowingTaskGroup(of: (String, Outcome).self) { group in
+                func add(_ name: String, _ writes: [StreamWrite], key: String? = nil) {
+                    group.addTask {
+                        do {
+                            return (name, .landed(try await store.append(writes, idempotencyKey: key)))
+                        } catch let error as EventStoreError {
+                            return (name, .refused(error))
+                        }
+                    }
+                }
+                for index in 0..<2 {
+                    add("blocked-\(index)", [StreamWrite(stream: blocked, expected: .any, events: [TestDatabase.event()])])
+                }
+                try await Task.sleep(for: .milliseconds(200))
+                for stream in fresh { add(stream.rawValue, [StreamWrite(stream: stream, expected: .noStream, events: [TestDatabase.event()])]) }
+                add("clash", [StreamWrite(stream: clashing, expected: .exactly(5), events: [TestDatabase.event()])])
+                add("reuse", [StreamWrite(stream: reusing, expected: .noStream, events: [TestDatabase.event("Other")])], key: key)
+                add("replay", [StreamWrite(stream: keyed, expected: .noStream, events: [TestDatabase.event()])], key: key)
+                try await Task.sleep(for: .milliseconds(300))
+                release.yield()
+                return try await group.reduce(into: [String: Outcome]()) { $0[$1.0] = $1.1 }
+            }
+            try await holder
+
+            let landed = fresh.compactMap { stream -> AppendResult? in
+                if case .landed(let result)? = outcomes[stream.rawValue] { result } else { nil }
+            }
+            #expect(landed.count == fresh.count)
+            // Queued together: fewer transactions than appends.
+            #expect(Set(landed.map(\.transactionId)).count < fresh.count)
+            guard case .refused(.wrongExpectedVersion(let stream, _, let actual))? = outcomes["clash"] else {
+                Issue.record("the clashing append was not refused: \(String(describing: outcomes["clash"]))")
+                return
+            }
+            #expect(stream == clashing.rawValue && actual == 0)
+            guard case .refused(.idempotencyKeyReused(key))? = outcomes["reuse"] else {
+                Issue.record("the reused key was not refused: \(String(describing: outcomes["reuse"]))")
+                return
+            }
+            guard case .landed(let replay)? = outcomes["replay"] else {
+                Issue.record("the retry was not answered: \(String(describing: outcomes["replay"]))")
+                return
+            }
+            #expect(replay.replayed && replay.lastPosition == original.lastPosition)
+            #expect(try await TestDatabase.count(clashing, in: store) == 0)
+            #expect(try await TestDatabase.count(reusing, in: store) == 0)
+            #expect(try await TestDatabase.count(keyed, in: store) == 1)
+            #expect(try await store.readStream(blocked).map(\.streamVersion) == [1, 2, 3])
+            #expect(try await TestDatabase.chainedEvents(blocked, in: store) == 3)
+        }
+    }
+}
