@@ -63,7 +63,13 @@ public struct Loaded<A: Aggregate>: Sendable {
 
     /// Appends `events` to this stream, expecting it unchanged since loaded.
     public func write(_ events: [any DomainEvent]) -> PendingWrite {
-        PendingWrite(stream: stream, expected: version == 0 ? .noStream : .exactly(version), events: events)
+        let state = self.state
+        return PendingWrite(stream: stream, expected: version == 0 ? .noStream : .exactly(version), events: events,
+                            versionAfter: version + Int64(events.count)) {
+            var folded = state
+            for event in events { folded = (consume folded).evolve(event) }
+            return folded
+        }
     }
 
     /// Writes nothing, but fails the append if the stream changed: for
@@ -75,21 +81,33 @@ public struct PendingWrite: Sendable {
     public var stream: StreamID
     public var expected: ExpectedVersion
     public var events: [any DomainEvent]
+    /// The stream's version once written.
+    var versionAfter: Int64
+    /// The aggregate's state once written: what the next command decided
+    /// in the same batch loads.
+    var stateAfter: @Sendable () -> any Sendable
 }
 
 /// Loads aggregates for one attempt of a command.
 public struct Session: Sendable {
     let store: EventStore
     let cache: StateCache?
+    /// The batch this attempt is decided in, if it is decided together with others.
+    let batch: DecidedTogether?
     private let prefetched = Prefetched()
+    private let loads = LoadedStreams()
 
     /// A session that folds every stream from its first event.
     public init(store: EventStore) { self.init(store: store, cache: nil) }
 
-    init(store: EventStore, cache: StateCache?) {
+    init(store: EventStore, cache: StateCache?, batch: DecidedTogether? = nil) {
         self.store = store
         self.cache = cache
+        self.batch = batch
     }
+
+    /// The streams loaded so far, in the order first loaded.
+    var loadedStreams: [String] { loads.names }
 
     /// Reads several streams the command will load, in one round trip, so
     /// each ``load(_:_:)`` of them that follows reads nothing more.
@@ -98,7 +116,7 @@ public struct Session: Sendable {
     }
 
     public func prefetch(_ streamNames: [String]) async throws {
-        let wanted = try streamNames.filter { !prefetched.holds($0) }.map { name in
+        let wanted = try streamNames.filter { !prefetched.holds($0) && !(batch?.holds($0) ?? false) }.map { name in
             let stream = try StreamID(name)
             return (stream: stream, from: (cache?.version(of: stream) ?? 0) + 1)
         }
@@ -119,10 +137,14 @@ public struct Session: Sendable {
     /// it, as prefetched or read now.
     public func load<A: Aggregate>(_ type: A.Type, _ id: UUID) async throws -> Loaded<A> {
         let stream = try StreamID(A.streamName(id))
+        loads.add(stream.rawValue)
+        if let decided = batch?.state(stream.rawValue), let state = decided.state as? A {
+            return Loaded(state: state, version: decided.version, stream: stream)
+        }
         let cached = cache?.state(A.self, stream)
         let after = cached?.version ?? 0
         let recorded: [RecordedEvent]
-        if let (from, events) = prefetched.take(stream.rawValue), from <= after + 1 {
+        if let (from, events) = prefetched.take(stream.rawValue) ?? batch?.takeRead(stream.rawValue), from <= after + 1 {
             recorded = events.filter { $0.streamVersion > after }
         } else {
             recorded = try await store.readStream(stream, from: after + 1)
@@ -133,9 +155,21 @@ public struct Session: Sendable {
                 try EventCoding.decode(type: event.type, schemaVersion: event.schemaVersion, data: event.data, among: A.eventTypes))
         }
         let version = recorded.last?.streamVersion ?? after
-        if !recorded.isEmpty { cache?.store(state, version: version, stream) }
+        if !recorded.isEmpty { cache?.store(state, version: version, stream.rawValue) }
+        batch?.record(stream.rawValue, version: version, state: state)
         return Loaded(state: state, version: version, stream: stream)
     }
+}
+
+/// The names of the streams a session loaded.
+private final class LoadedStreams: Sendable {
+    private let loaded = Mutex<(names: [String], seen: Set<String>)>(([], []))
+
+    func add(_ name: String) {
+        loaded.withLock { if $0.seen.insert(name).inserted { $0.names.append(name) } }
+    }
+
+    var names: [String] { loaded.withLock { $0.names } }
 }
 
 /// Streams read ahead for one attempt: each read from a version on.
@@ -160,14 +194,14 @@ private final class Prefetched: Sendable {
 /// The layer between the domain and the API: loads the streams a command
 /// needs, decides, and appends with every loaded version expected, in one
 /// atomic append. On a version clash it re-reads and decides again, a
-/// bounded number of times.
+/// bounded number of times. Commands on a stream that clashed lately are
+/// decided together with this process's other commands on it, one after
+/// another, and committed in one transaction (see ``DecidingTogether``).
 public struct CommandHandler: Sendable {
     public let store: EventStore
     public var maximumAttempts: Int
-    /// Commands of this handler that clashed on a stream retry one at a time
-    /// on it, instead of all re-deciding at once and clashing again.
-    private let turns = StreamTurns()
     private let states = StateCache()
+    private let together = DecidingTogether()
 
     public init(store: EventStore, maximumAttempts: Int = 10) {
         self.store = store
@@ -176,7 +210,7 @@ public struct CommandHandler: Sendable {
 
     public func execute(
         _ command: String, _ context: CommandContext,
-        _ plan: @Sendable (Session) async throws -> [PendingWrite]
+        _ plan: @escaping @Sendable (Session) async throws -> [PendingWrite]
     ) async throws -> CommandResult {
         if let idempotency = context.idempotency, let previous = try await store.idempotentResult(for: idempotency.key) {
             guard idempotency.fingerprint == nil || previous.fingerprint == idempotency.fingerprint else {
@@ -187,29 +221,33 @@ public struct CommandHandler: Sendable {
         let metadata = EventMetadata(actor: context.actor, role: context.role, command: command, correlationId: context.correlationId,
                                      causationId: context.causationId, idempotencyKey: context.idempotency?.key)
         var lastClash: String?
+        // The streams the last attempt loaded, for a batch deciding this command.
+        var loaded: [String] = []
         for attempt in 1...maximumAttempts {
-            // After a clash, take turns with this process's other writers of that stream.
-            let turn = lastClash
-            if let turn { await turns.take(turn) }
             let outcome: Result<AppendResult, any Error>
-            do {
-                let writes = try await plan(Session(store: store, cache: states))
-                let streamWrites = try writes.map { write in
-                    StreamWrite(stream: write.stream, expected: write.expected, events: try write.events.map { event in
-                        NewEvent(type: type(of: event).eventType, schemaVersion: type(of: event).schemaVersion,
-                                 data: try EventCoding.encode(event), metadata: metadata, occurredAt: event.occurredAt)
-                    })
+            let job = { DecidingTogether.Job(plan: plan, metadata: metadata, idempotency: context.idempotency, loaded: loaded, clashed: lastClash != nil) }
+            if let lastClash {
+                outcome = await together.decide(on: lastClash, job()) { await decideTogether($0) }
+            } else {
+                let session = Session(store: store, cache: states)
+                let writes = try await plan(session)
+                loaded = session.loadedStreams
+                if let hot = writes.lazy.map(\.stream.rawValue).first(where: together.isHot) {
+                    outcome = await together.decide(on: hot, job()) { await decideTogether($0) }
+                } else {
+                    do {
+                        outcome = .success(try await store.append(try Self.streamWrites(writes, metadata), idempotency: context.idempotency))
+                    } catch {
+                        outcome = .failure(error)
+                    }
                 }
-                outcome = .success(try await store.append(streamWrites, idempotency: context.idempotency))
-            } catch {
-                outcome = .failure(error)
             }
-            if let turn { await turns.pass(turn) }
             do {
                 let result = try outcome.get()
                 return CommandResult(position: result.lastPosition, transactionId: result.transactionId, replayed: result.replayed, attempts: attempt)
             } catch EventStoreError.wrongExpectedVersion(let stream, _, let actual) {
                 states.forget(stream, newerThan: actual ?? 0)
+                together.markHot(stream)
                 if lastClash == nil {
                     // Back off a little, at random, so writers in other processes spread out.
                     try await Task.sleep(for: .microseconds(Int.random(in: 0...500)))
@@ -221,28 +259,57 @@ public struct CommandHandler: Sendable {
         }
         throw CommandError.concurrencyConflict(stream: lastClash ?? "", attempts: maximumAttempts)
     }
-}
 
-/// One turn at a time per stream, in arrival order.
-actor StreamTurns {
-    private var taken: Set<String> = []
-    private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
-
-    func take(_ stream: String) async {
-        guard taken.contains(stream) else {
-            taken.insert(stream)
-            return
+    /// Decides `jobs` one after another, each loading what the ones before
+    /// it decided, and appends what they decided in one transaction. A
+    /// command's first attempt has just read its streams into the state
+    /// cache, so it is decided on what it read or newer; the streams of
+    /// commands that clashed are read again, all in one round trip.
+    private func decideTogether(_ jobs: [DecidingTogether.Job]) async -> [Result<AppendResult, any Error>] {
+        let batch = DecidedTogether()
+        var reread = Set<String>(), known = Set<String>()
+        for job in jobs {
+            if job.clashed { reread.formUnion(job.loaded) } else { known.formUnion(job.loaded) }
         }
-        await withCheckedContinuation { waiting[stream, default: []].append($0) }
+        do {
+            let wanted = try (reread.union(known)).map { name in
+                let stream = try StreamID(name)
+                return (stream: stream, from: (states.version(of: stream) ?? 0) + 1)
+            }
+            let events = try await store.readStreams(wanted.filter { reread.contains($0.stream.rawValue) })
+            // Streams read just now by a first attempt are taken as cached (or empty, if they were).
+            batch.addReads(wanted.map { ($0.stream.rawValue, $0.from, events[$0.stream.rawValue] ?? []) })
+        } catch {
+            return jobs.map { _ in .failure(error) }
+        }
+        var results = [Result<AppendResult, any Error>?](repeating: nil, count: jobs.count)
+        var appends: [(job: Int, writes: [StreamWrite], idempotency: Idempotency?)] = []
+        for (index, job) in jobs.enumerated() {
+            do {
+                let writes = try await job.plan(Session(store: store, cache: states, batch: batch))
+                appends.append((index, try Self.streamWrites(writes, job.metadata), job.idempotency))
+                for write in writes { batch.record(write.stream.rawValue, version: write.versionAfter, state: write.stateAfter()) }
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        let appended = await store.appendTogether(appends.map { ($0.writes, $0.idempotency) })
+        for (append, result) in zip(appends, appended) { results[append.job] = result }
+        // Each state decided is the stream's state once all were written.
+        if appended.allSatisfy({ if case .success = $0 { true } else { false } }) {
+            for (stream, version, state) in batch.states { states.store(state, version: version, stream) }
+        }
+        return results.map { $0! }
     }
 
-    func pass(_ stream: String) {
-        guard var queue = waiting[stream], !queue.isEmpty else {
-            taken.remove(stream)
-            return
+    /// The events of `writes` as the store takes them.
+    private static func streamWrites(_ writes: [PendingWrite], _ metadata: EventMetadata) throws -> [StreamWrite] {
+        try writes.map { write in
+            StreamWrite(stream: write.stream, expected: write.expected, events: try write.events.map { event in
+                NewEvent(type: type(of: event).eventType, schemaVersion: type(of: event).schemaVersion,
+                         data: try EventCoding.encode(event), metadata: metadata, occurredAt: event.occurredAt)
+            })
         }
-        let next = queue.removeFirst()
-        waiting[stream] = queue.isEmpty ? nil : queue
-        next.resume()
     }
 }
+

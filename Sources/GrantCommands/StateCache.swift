@@ -29,8 +29,9 @@ final class StateCache: Sendable {
         entries.withLock { $0[stream.rawValue]?.version }
     }
 
-    func store<A: Aggregate>(_ state: A, version: Int64, _ stream: StreamID) {
-        let key = stream.rawValue
+    /// Keeps `state` as `stream`'s state at `version`: the state of the
+    /// stream's aggregate type, whatever it is.
+    func store(_ state: any Sendable, version: Int64, _ key: String) {
         entries.withLock { entries in
             // Another attempt may have stored a newer version meanwhile.
             if let existing = entries[key], existing.version >= version { return }

@@ -72,6 +72,37 @@ struct ApprovalRaceTests {
         }
     }
 
+    @Test("approvals clashing on one pool are decided together: each sees the ones before it, several share a commit")
+    func approvalsDecidedTogether() async throws {
+        try await TestDatabase.withHandler { handler in
+            let (pool, meeting, applications) = try await Self.setUp(handler, budget: "2000000.00", count: 24, requested: "100000.00")
+            let outcomes = try await withThrowingTaskGroup(of: CommandResult?.self) { group in
+                for application in applications {
+                    group.addTask {
+                        do {
+                            return try await handler.recordDecision(RecordDecision(
+                                meetingId: meeting, applicationId: application, applicationVersion: 1,
+                                votes: [Vote(member: "m1", vote: .for), Vote(member: "m2", vote: .for)],
+                                outcome: .approve(.init(amount: Self.dkk("100000.00"), period: "2024"))), TestDatabase.admin())
+                        } catch DomainError.insufficientFunds {
+                            return nil
+                        }
+                    }
+                }
+                return try await group.reduce(into: [CommandResult?]()) { $0.append($1) }
+            }
+            let approved = outcomes.compactMap { $0 }
+            #expect(approved.count == 20)
+            #expect(Set(approved.map(\.transactionId)).count < approved.count)
+            let state = try await TestDatabase.load(PoolState.self, pool, handler).state
+            #expect(state.periods["2024"]?.committed == 200_000_000)
+            #expect(state.periods["2024"]?.available == 0)
+            #expect(state.commitments.count == 20)
+            // The meeting's stream was written by the same appends: 20 decisions, and nothing for the 4 refused.
+            #expect(try await TestDatabase.load(MeetingState.self, meeting, handler).state.decided.count == 20)
+        }
+    }
+
     @Test("a handler that has folded a pool before sees what another process committed since")
     func cachedStateFollowsOtherWriters() async throws {
         try await TestDatabase.withHandler { here in
