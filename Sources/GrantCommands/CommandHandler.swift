@@ -227,13 +227,13 @@ public struct CommandHandler: Sendable {
             let outcome: Result<AppendResult, any Error>
             let job = { DecidingTogether.Job(plan: plan, metadata: metadata, idempotency: context.idempotency, loaded: loaded, clashed: lastClash != nil) }
             if let lastClash {
-                outcome = await together.decide(on: lastClash, job()) { await decideTogether($0) }
+                outcome = await together.decide(on: lastClash, job(), self)
             } else {
                 let session = Session(store: store, cache: states)
                 let writes = try await plan(session)
                 loaded = session.loadedStreams
                 if let hot = writes.lazy.map(\.stream.rawValue).first(where: together.isHot) {
-                    outcome = await together.decide(on: hot, job()) { await decideTogether($0) }
+                    outcome = await together.decide(on: hot, job(), self)
                 } else {
                     do {
                         outcome = .success(try await store.append(try Self.streamWrites(writes, metadata), idempotency: context.idempotency))
@@ -261,12 +261,13 @@ public struct CommandHandler: Sendable {
     }
 
     /// Decides `jobs` one after another, each loading what the ones before
-    /// it decided, and appends what they decided in one transaction. A
-    /// command's first attempt has just read its streams into the state
-    /// cache, so it is decided on what it read or newer; the streams of
-    /// commands that clashed are read again, all in one round trip.
-    private func decideTogether(_ jobs: [DecidingTogether.Job]) async -> [Result<AppendResult, any Error>] {
-        let batch = DecidedTogether()
+    /// it decided, starting from what `previous` decided (a batch still
+    /// committing) if given. A command's first attempt has just read its
+    /// streams into the state cache, so it is decided on what it read or
+    /// newer; the streams of commands that clashed are read again, all in
+    /// one round trip.
+    func decideTogether(_ jobs: [DecidingTogether.Job], after previous: DecidedTogether?) async -> DecidedTogether {
+        let batch = DecidedTogether(after: previous, jobs: jobs.count)
         var reread = Set<String>(), known = Set<String>()
         for job in jobs {
             if job.clashed { reread.formUnion(job.loaded) } else { known.formUnion(job.loaded) }
@@ -280,26 +281,34 @@ public struct CommandHandler: Sendable {
             // Streams read just now by a first attempt are taken as cached (or empty, if they were).
             batch.addReads(wanted.map { ($0.stream.rawValue, $0.from, events[$0.stream.rawValue] ?? []) })
         } catch {
-            return jobs.map { _ in .failure(error) }
+            for index in jobs.indices { batch.fail(index, error) }
+            return batch
         }
-        var results = [Result<AppendResult, any Error>?](repeating: nil, count: jobs.count)
-        var appends: [(job: Int, writes: [StreamWrite], idempotency: Idempotency?)] = []
         for (index, job) in jobs.enumerated() {
             do {
                 let writes = try await job.plan(Session(store: store, cache: states, batch: batch))
-                appends.append((index, try Self.streamWrites(writes, job.metadata), job.idempotency))
+                batch.add(index, writes: try Self.streamWrites(writes, job.metadata), idempotency: job.idempotency)
                 for write in writes { batch.record(write.stream.rawValue, version: write.versionAfter, state: write.stateAfter()) }
             } catch {
-                results[index] = .failure(error)
+                batch.fail(index, error)
             }
         }
+        return batch
+    }
+
+    /// Appends what a batch decided in one transaction: each command's
+    /// result, and whether every append landed.
+    func commit(_ batch: DecidedTogether) async -> (results: [Result<AppendResult, any Error>], allLanded: Bool) {
+        let appends = batch.appends
         let appended = await store.appendTogether(appends.map { ($0.writes, $0.idempotency) })
+        var results = batch.failures
         for (append, result) in zip(appends, appended) { results[append.job] = result }
+        let allLanded = appended.allSatisfy { if case .success = $0 { true } else { false } }
         // Each state decided is the stream's state once all were written.
-        if appended.allSatisfy({ if case .success = $0 { true } else { false } }) {
+        if allLanded {
             for (stream, version, state) in batch.states { states.store(state, version: version, stream) }
         }
-        return results.map { $0! }
+        return (results.map { $0! }, allLanded)
     }
 
     /// The events of `writes` as the store takes them.
@@ -312,4 +321,5 @@ public struct CommandHandler: Sendable {
         }
     }
 }
+
 

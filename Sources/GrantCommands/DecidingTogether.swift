@@ -62,50 +62,84 @@ final class DecidingTogether: Sendable {
     }
 
     /// Queues `job` on `stream`, and returns its result once its batch is
-    /// committed. `decide` decides and commits one batch.
-    func decide(
-        on stream: String, _ job: Job,
-        _ decide: @escaping @Sendable ([Job]) async -> [Result<AppendResult, any Error>]
-    ) async -> Result<AppendResult, any Error> {
+    /// committed by `handler`.
+    func decide(on stream: String, _ job: Job, _ handler: CommandHandler) async -> Result<AppendResult, any Error> {
         await withCheckedContinuation { continuation in
             let startsDraining = queues.withLock { queues in
                 queues.waiting[stream, default: []].append(Waiting(job: job, continuation: continuation))
                 return queues.draining.insert(stream).inserted
             }
             if startsDraining {
-                Task { await self.drain(stream, decide) }
+                Task { await self.drain(stream, handler) }
             }
         }
     }
 
-    /// Decides batches queued on `stream` until none is left.
-    private func drain(_ stream: String, _ decide: @Sendable ([Job]) async -> [Result<AppendResult, any Error>]) async {
+    /// Decides and commits batches queued on `stream` until none is left.
+    /// The next batch is decided while the one before it commits, on the
+    /// states that one decided; if not all of it landed, the next batch is
+    /// decided again on what the store holds.
+    private func drain(_ stream: String, _ handler: CommandHandler) async {
+        var committing: (waiting: [Waiting], batch: DecidedTogether, commit: Task<(results: [Result<AppendResult, any Error>], allLanded: Bool), Never>)?
         while true {
-            let batch = queues.withLock { queues in
-                var waiting = queues.waiting.removeValue(forKey: stream) ?? []
-                let batch = Array(waiting.prefix(batchLimit))
-                waiting.removeFirst(batch.count)
-                if !waiting.isEmpty { queues.waiting[stream] = waiting }
-                if batch.isEmpty { queues.draining.remove(stream) }
-                return batch
+            let next = take(stream, last: committing == nil)
+            guard !next.isEmpty else {
+                guard let last = committing else { return }
+                Self.resume(last.waiting, with: await last.commit.value.results)
+                committing = nil
+                continue
             }
-            guard !batch.isEmpty else { return }
-            for (waiting, result) in zip(batch, await decide(batch.map(\.job))) {
-                waiting.continuation.resume(returning: result)
+            let jobs = next.map(\.job)
+            var batch = await handler.decideTogether(jobs, after: committing?.batch)
+            if let last = committing {
+                let (results, allLanded) = await last.commit.value
+                Self.resume(last.waiting, with: results)
+                if !allLanded { batch = await handler.decideTogether(jobs, after: nil) }
             }
+            let decided = batch
+            committing = (next, decided, Task { await handler.commit(decided) })
         }
+    }
+
+    /// Up to `batchLimit` commands queued on `stream`; when none is queued
+    /// and nothing is `last` to commit, the stream is no longer drained.
+    private func take(_ stream: String, last: Bool) -> [Waiting] {
+        queues.withLock { queues in
+            var waiting = queues.waiting.removeValue(forKey: stream) ?? []
+            let batch = Array(waiting.prefix(batchLimit))
+            waiting.removeFirst(batch.count)
+            if !waiting.isEmpty { queues.waiting[stream] = waiting }
+            if batch.isEmpty && last { queues.draining.remove(stream) }
+            return batch
+        }
+    }
+
+    private static func resume(_ waiting: [Waiting], with results: [Result<AppendResult, any Error>]) {
+        for (waiting, result) in zip(waiting, results) { waiting.continuation.resume(returning: result) }
     }
 }
 
-/// What one batch of commands decided together has read and decided so
-/// far: each command loads the state the ones before it left.
+/// What one batch of commands decided together: the states each command
+/// loads (what the ones before it decided), the appends to commit, and the
+/// commands that failed to decide.
 final class DecidedTogether: Sendable {
+    typealias Append = (job: Int, writes: [StreamWrite], idempotency: Idempotency?)
+
     private struct Contents {
         var states: [String: (version: Int64, state: any Sendable)] = [:]
         var reads: [String: (from: Int64, events: [RecordedEvent])] = [:]
+        var appends: [Append] = []
+        var failures: [Result<AppendResult, any Error>?]
     }
 
-    private let contents = Mutex(Contents())
+    private let contents: Mutex<Contents>
+
+    /// A batch of `jobs` commands starting from the states `previous` decided.
+    init(after previous: DecidedTogether?, jobs: Int) {
+        var contents = Contents(failures: Array(repeating: nil, count: jobs))
+        if let previous { contents.states = previous.contents.withLock { $0.states } }
+        self.contents = Mutex(contents)
+    }
 
     func state(_ stream: String) -> (version: Int64, state: any Sendable)? {
         contents.withLock { $0.states[stream] }
@@ -134,4 +168,16 @@ final class DecidedTogether: Sendable {
     func holds(_ stream: String) -> Bool {
         contents.withLock { $0.states[stream] != nil || $0.reads[stream] != nil }
     }
+
+    func add(_ job: Int, writes: [StreamWrite], idempotency: Idempotency?) {
+        contents.withLock { $0.appends.append((job, writes, idempotency)) }
+    }
+
+    func fail(_ job: Int, _ error: any Error) {
+        contents.withLock { $0.failures[job] = .failure(error) }
+    }
+
+    var appends: [Append] { contents.withLock { $0.appends } }
+    /// By command: its error if it failed to decide, nil if it decided.
+    var failures: [Result<AppendResult, any Error>?] { contents.withLock { $0.failures } }
 }
