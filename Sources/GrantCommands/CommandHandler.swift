@@ -94,20 +94,37 @@ public struct Session: Sendable {
     let cache: StateCache?
     /// The batch this attempt is decided in, if it is decided together with others.
     let batch: DecidedTogether?
+    /// Whether streams are taken as this process last folded them (or empty,
+    /// if it never did), without reading: sound because the append checks
+    /// every stream loaded at the version loaded.
+    let trustsCache: Bool
     private let prefetched = Prefetched()
     private let loads = LoadedStreams()
 
     /// A session that folds every stream from its first event.
     public init(store: EventStore) { self.init(store: store, cache: nil) }
 
-    init(store: EventStore, cache: StateCache?, batch: DecidedTogether? = nil) {
+    init(store: EventStore, cache: StateCache?, batch: DecidedTogether? = nil, trustsCache: Bool = false) {
         self.store = store
         self.cache = cache
         self.batch = batch
+        self.trustsCache = trustsCache
     }
 
     /// The streams loaded so far, in the order first loaded.
-    var loadedStreams: [String] { loads.names }
+    var loadedStreams: [String] { loads.loaded.map(\.stream) }
+
+    /// Writes nothing, but makes the append fail if a stream this session
+    /// loaded and `writes` do not write has changed since: a decision
+    /// commits only on the states it was made on.
+    func checks(besides writes: [PendingWrite]) -> [PendingWrite] {
+        let written = Set(writes.map(\.stream.rawValue))
+        return loads.loaded.filter { !written.contains($0.stream) }.compactMap { loaded in
+            guard let stream = try? StreamID(loaded.stream) else { return nil }
+            return PendingWrite(stream: stream, expected: loaded.version == 0 ? .noStream : .exactly(loaded.version), events: [],
+                                versionAfter: loaded.version) { loaded.state }
+        }
+    }
 
     /// Reads several streams the command will load, in one round trip, so
     /// each ``load(_:_:)`` of them that follows reads nothing more.
@@ -116,6 +133,7 @@ public struct Session: Sendable {
     }
 
     public func prefetch(_ streamNames: [String]) async throws {
+        guard !trustsCache else { return }
         let wanted = try streamNames.filter { !prefetched.holds($0) && !(batch?.holds($0) ?? false) }.map { name in
             let stream = try StreamID(name)
             return (stream: stream, from: (cache?.version(of: stream) ?? 0) + 1)
@@ -137,8 +155,8 @@ public struct Session: Sendable {
     /// it, as prefetched or read now.
     public func load<A: Aggregate>(_ type: A.Type, _ id: UUID) async throws -> Loaded<A> {
         let stream = try StreamID(A.streamName(id))
-        loads.add(stream.rawValue)
         if let decided = batch?.state(stream.rawValue), let state = decided.state as? A {
+            loads.add(stream.rawValue, version: decided.version, state: state)
             return Loaded(state: state, version: decided.version, stream: stream)
         }
         let cached = cache?.state(A.self, stream)
@@ -146,6 +164,8 @@ public struct Session: Sendable {
         let recorded: [RecordedEvent]
         if let (from, events) = prefetched.take(stream.rawValue) ?? batch?.takeRead(stream.rawValue), from <= after + 1 {
             recorded = events.filter { $0.streamVersion > after }
+        } else if trustsCache {
+            recorded = []
         } else {
             recorded = try await store.readStream(stream, from: after + 1)
         }
@@ -157,19 +177,26 @@ public struct Session: Sendable {
         let version = recorded.last?.streamVersion ?? after
         if !recorded.isEmpty { cache?.store(state, version: version, stream.rawValue) }
         batch?.record(stream.rawValue, version: version, state: state)
+        loads.add(stream.rawValue, version: version, state: state)
         return Loaded(state: state, version: version, stream: stream)
     }
 }
 
-/// The names of the streams a session loaded.
+/// The streams a session loaded, each at the version and state it was first loaded at.
 private final class LoadedStreams: Sendable {
-    private let loaded = Mutex<(names: [String], seen: Set<String>)>(([], []))
+    private let streams = Mutex<(loaded: [(stream: String, version: Int64, state: any Sendable)], seen: Set<String>)>(([], []))
 
-    func add(_ name: String) {
-        loaded.withLock { if $0.seen.insert(name).inserted { $0.names.append(name) } }
+    func add(_ stream: String, version: Int64, state: any Sendable) {
+        streams.withLock { if $0.seen.insert(stream).inserted { $0.loaded.append((stream, version, state)) } }
     }
 
-    var names: [String] { loaded.withLock { $0.names } }
+    var loaded: [(stream: String, version: Int64, state: any Sendable)] { streams.withLock { $0.loaded } }
+}
+
+/// A command of a batch refused on states taken from the cache: it is
+/// decided again, on states read, before the refusal stands.
+struct DecidedOnCachedState: Error {
+    var stream: String
 }
 
 /// Streams read ahead for one attempt: each read from a version on.
@@ -229,10 +256,20 @@ public struct CommandHandler: Sendable {
             if let lastClash {
                 outcome = await together.decide(on: lastClash, job(), self)
             } else {
-                let session = Session(store: store, cache: states)
-                let writes = try await plan(session)
+                // Decided on what this process has folded, without reading;
+                // the append checks it all. Refused on it, decided again on
+                // what the store holds before the refusal stands.
+                var session = Session(store: store, cache: states, trustsCache: true)
+                var writes: [PendingWrite]
+                do {
+                    writes = try await plan(session)
+                } catch is DomainError {
+                    session = Session(store: store, cache: states)
+                    writes = try await plan(session)
+                }
+                writes += session.checks(besides: writes)
                 loaded = session.loadedStreams
-                if let hot = writes.lazy.map(\.stream.rawValue).first(where: together.isHot) {
+                if let hot = writes.lazy.filter({ !$0.events.isEmpty }).map(\.stream.rawValue).first(where: together.isHot) {
                     outcome = await together.decide(on: hot, job(), self)
                 } else {
                     do {
@@ -255,6 +292,8 @@ public struct CommandHandler: Sendable {
                 lastClash = stream
             } catch EventStoreError.idempotencyKeyReused(let key) {
                 throw CommandError.idempotencyKeyReused(key: key)
+            } catch let stale as DecidedOnCachedState {
+                lastClash = stale.stream
             }
         }
         throw CommandError.concurrencyConflict(stream: lastClash ?? "", attempts: maximumAttempts)
@@ -266,7 +305,7 @@ public struct CommandHandler: Sendable {
     /// streams into the state cache, so it is decided on what it read or
     /// newer; the streams of commands that clashed are read again, all in
     /// one round trip.
-    func decideTogether(_ jobs: [DecidingTogether.Job], after previous: DecidedTogether?) async -> DecidedTogether {
+    func decideTogether(_ jobs: [DecidingTogether.Job], on stream: String, after previous: DecidedTogether?) async -> DecidedTogether {
         let batch = DecidedTogether(after: previous, jobs: jobs.count)
         var reread = Set<String>(), known = Set<String>()
         for job in jobs {
@@ -286,9 +325,14 @@ public struct CommandHandler: Sendable {
         }
         for (index, job) in jobs.enumerated() {
             do {
-                let writes = try await job.plan(Session(store: store, cache: states, batch: batch))
+                let session = Session(store: store, cache: states, batch: batch)
+                var writes = try await job.plan(session)
+                writes += session.checks(besides: writes)
                 batch.add(index, writes: try Self.streamWrites(writes, job.metadata), idempotency: job.idempotency)
                 for write in writes { batch.record(write.stream.rawValue, version: write.versionAfter, state: write.stateAfter()) }
+            } catch is DomainError where !job.clashed {
+                // Refused on states taken from the cache: decided again, read, in the next batch.
+                batch.fail(index, DecidedOnCachedState(stream: stream))
             } catch {
                 batch.fail(index, error)
             }

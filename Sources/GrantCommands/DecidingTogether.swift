@@ -90,11 +90,11 @@ final class DecidingTogether: Sendable {
                 continue
             }
             let jobs = next.map(\.job)
-            var batch = await handler.decideTogether(jobs, after: committing?.batch)
+            var batch = await handler.decideTogether(jobs, on: stream, after: committing?.batch)
             if let last = committing {
                 let (results, allLanded) = await last.commit.value
                 Self.resume(last.waiting, with: results)
-                if !allLanded { batch = await handler.decideTogether(jobs, after: nil) }
+                if !allLanded { batch = await handler.decideTogether(jobs, on: stream, after: nil) }
             }
             let decided = batch
             committing = (next, decided, Task { await handler.commit(decided) })

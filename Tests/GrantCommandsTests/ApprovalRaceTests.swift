@@ -12,7 +12,21 @@ struct ApprovalRaceTests {
     /// A group, a pool with one period of `budget`, a call, and `count`
     /// submitted applications of `requested` each, all on one meeting's agenda.
     static func setUp(_ handler: CommandHandler, budget: String, count: Int, requested: String) async throws -> (pool: UUID, meeting: UUID, applications: [UUID]) {
-        let group = UUID(), pool = UUID(), call = UUID(), meeting = UUID()
+        let (group, pool, call) = try await openCall(handler, budget: budget)
+        let meeting = UUID()
+        var applications: [UUID] = []
+        for index in 0..<count {
+            let id = try await draft(handler, call: call, index: index, requested: requested)
+            try await handler.submitApplication(SubmitApplication(applicationId: id, at: at.addingTimeInterval(120)), TestDatabase.admin())
+            applications.append(id)
+        }
+        try await handler.holdMeeting(HoldMeeting(meetingId: meeting, groupId: group, date: at.addingTimeInterval(86_400 * 40), present: ["m1", "m2", "m3"], agenda: applications), TestDatabase.admin())
+        return (pool, meeting, applications)
+    }
+
+    /// A group of three, a pool with one period of `budget`, and a call open on it.
+    static func openCall(_ handler: CommandHandler, budget: String) async throws -> (group: UUID, pool: UUID, call: UUID) {
+        let group = UUID(), pool = UUID(), call = UUID()
         let members = ["m1", "m2", "m3"].map { Member(id: $0, name: $0, affiliations: []) }
         try await handler.createSteeringGroup(CreateSteeringGroup(groupId: group, name: "Race group", members: members, at: at), TestDatabase.admin())
         try await handler.createPool(CreatePool(
@@ -21,16 +35,52 @@ struct ApprovalRaceTests {
             sources: [FundingSourceSpec(id: "region", name: "Region", amount: dkk(budget))],
             steeringGroupId: group, eligibility: EligibilityRules(), at: at), TestDatabase.admin())
         try await handler.openCall(OpenCall(callId: call, poolId: pool, title: "Race call", opensAt: at, closesAt: at.addingTimeInterval(86_400 * 30), cap: nil, at: at), TestDatabase.admin())
-        var applications: [UUID] = []
-        for index in 0..<count {
-            let id = UUID()
-            let content = ApplicationContent(organisation: "School \(index)", projectLeader: "leader", title: "Project \(index)", description: "", requested: dkk(requested))
-            try await handler.draftApplication(DraftApplication(applicationId: id, callId: call, content: content, at: at.addingTimeInterval(60)), TestDatabase.admin())
-            try await handler.submitApplication(SubmitApplication(applicationId: id, at: at.addingTimeInterval(120)), TestDatabase.admin())
-            applications.append(id)
+        return (group, pool, call)
+    }
+
+    /// A drafted application in `call`.
+    static func draft(_ handler: CommandHandler, call: UUID, index: Int, requested: String = "100000.00") async throws -> UUID {
+        let id = UUID()
+        let content = ApplicationContent(organisation: "School \(index)", projectLeader: "leader", title: "Project \(index)", description: "", requested: dkk(requested))
+        let result = try await handler.draftApplication(DraftApplication(applicationId: id, callId: call, content: content, at: at.addingTimeInterval(60)), TestDatabase.admin())
+        #expect(!result.replayed)
+        return id
+    }
+
+    @Test("a decision commits only on the states it was made on: a pool changed elsewhere since is read and decided on again")
+    func readStreamsAreChecked() async throws {
+        try await TestDatabase.withHandler { here in
+            let (_, pool, call) = try await Self.openCall(here, budget: "500000.00")
+            _ = try await Self.draft(here, call: call, index: 0)
+            // Another process changes the pool a draft only reads.
+            let elsewhere = CommandHandler(store: here.store)
+            try await elsewhere.adjustBudget(poolId: pool, .addPeriod(period: "2025", amount: Self.dkk("100000.00"), at: Self.at), TestDatabase.admin())
+            let content = ApplicationContent(organisation: "School 1", projectLeader: "leader", title: "Project 1", description: "", requested: Self.dkk("100000.00"))
+            let second = UUID()
+            let result = try await here.draftApplication(DraftApplication(applicationId: second, callId: call, content: content, at: Self.at.addingTimeInterval(60)), TestDatabase.admin())
+            // Decided first on the pool as this handler had folded it; the append found it changed.
+            #expect(result.attempts == 2)
+            #expect(try await TestDatabase.load(ApplicationState.self, second, here).state.status == .draft)
         }
-        try await handler.holdMeeting(HoldMeeting(meetingId: meeting, groupId: group, date: at.addingTimeInterval(86_400 * 40), present: ["m1", "m2", "m3"], agenda: applications), TestDatabase.admin())
-        return (pool, meeting, applications)
+    }
+
+    @Test("a refusal on states this handler folded before is checked against the store before it stands")
+    func staleRefusalIsDecidedAgain() async throws {
+        try await TestDatabase.withHandler { here in
+            let (group, pool, call) = try await Self.openCall(here, budget: "500000.00")
+            let application = try await Self.draft(here, call: call, index: 0)
+            // Here the application is a draft; another process submits it and puts it on a meeting's agenda.
+            let elsewhere = CommandHandler(store: here.store)
+            try await elsewhere.submitApplication(SubmitApplication(applicationId: application, at: Self.at.addingTimeInterval(120)), TestDatabase.admin())
+            let meeting = UUID()
+            try await elsewhere.holdMeeting(HoldMeeting(meetingId: meeting, groupId: group, date: Self.at.addingTimeInterval(86_400 * 40), present: ["m1", "m2"], agenda: [application]), TestDatabase.admin())
+            try await here.recordDecision(RecordDecision(
+                meetingId: meeting, applicationId: application, applicationVersion: 1,
+                votes: [Vote(member: "m1", vote: .for), Vote(member: "m2", vote: .for)],
+                outcome: .approve(.init(amount: Self.dkk("100000.00"), period: "2024"))), TestDatabase.admin())
+            #expect(try await TestDatabase.load(ApplicationState.self, application, here).state.status == .approved)
+            #expect(try await TestDatabase.load(PoolState.self, pool, here).state.commitments.count == 1)
+        }
     }
 
     @Test("50 concurrent approvals on a pool that fits 7: exactly 7 succeed, the rest are refused for insufficient funds")
