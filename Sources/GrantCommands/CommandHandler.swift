@@ -63,12 +63,13 @@ public struct Loaded<A: Aggregate>: Sendable {
 
     /// Appends `events` to this stream, expecting it unchanged since loaded.
     public func write(_ events: [any DomainEvent]) -> PendingWrite {
-        let state = self.state
-        return PendingWrite(stream: stream, expected: version == 0 ? .noStream : .exactly(version), events: events,
-                            versionAfter: version + Int64(events.count)) {
-            var folded = state
+        PendingWrite(stream: stream, expected: version == 0 ? .noStream : .exactly(version), events: events,
+                     versionAfter: version + Int64(events.count)) { state in
+            var folded = state as! A
+            // Drops the other reference, so the fold changes the state in place instead of copying its collections.
+            state = ()
             for event in events { folded = (consume folded).evolve(event) }
-            return folded
+            state = folded
         }
     }
 
@@ -83,9 +84,9 @@ public struct PendingWrite: Sendable {
     public var events: [any DomainEvent]
     /// The stream's version once written.
     var versionAfter: Int64
-    /// The aggregate's state once written: what the next command decided
-    /// in the same batch loads.
-    var stateAfter: @Sendable () -> any Sendable
+    /// Folds the events into the aggregate's state as loaded: what the
+    /// next command decided in the same batch loads.
+    var evolve: @Sendable (inout any Sendable) -> Void
 }
 
 /// Loads aggregates for one attempt of a command.
@@ -122,7 +123,7 @@ public struct Session: Sendable {
         return loads.loaded.filter { !written.contains($0.stream) }.compactMap { loaded in
             guard let stream = try? StreamID(loaded.stream) else { return nil }
             return PendingWrite(stream: stream, expected: loaded.version == 0 ? .noStream : .exactly(loaded.version), events: [],
-                                versionAfter: loaded.version) { loaded.state }
+                                versionAfter: loaded.version) { _ in }
         }
     }
 
@@ -156,7 +157,7 @@ public struct Session: Sendable {
     public func load<A: Aggregate>(_ type: A.Type, _ id: UUID) async throws -> Loaded<A> {
         let stream = try StreamID(A.streamName(id))
         if let decided = batch?.state(stream.rawValue), let state = decided.state as? A {
-            loads.add(stream.rawValue, version: decided.version, state: state)
+            loads.add(stream.rawValue, version: decided.version)
             return Loaded(state: state, version: decided.version, stream: stream)
         }
         let cached = cache?.state(A.self, stream)
@@ -177,20 +178,20 @@ public struct Session: Sendable {
         let version = recorded.last?.streamVersion ?? after
         if !recorded.isEmpty { cache?.store(state, version: version, stream.rawValue) }
         batch?.record(stream.rawValue, version: version, state: state)
-        loads.add(stream.rawValue, version: version, state: state)
+        loads.add(stream.rawValue, version: version)
         return Loaded(state: state, version: version, stream: stream)
     }
 }
 
-/// The streams a session loaded, each at the version and state it was first loaded at.
+/// The streams a session loaded, each at the version it was first loaded at.
 private final class LoadedStreams: Sendable {
-    private let streams = Mutex<(loaded: [(stream: String, version: Int64, state: any Sendable)], seen: Set<String>)>(([], []))
+    private let streams = Mutex<(loaded: [(stream: String, version: Int64)], seen: Set<String>)>(([], []))
 
-    func add(_ stream: String, version: Int64, state: any Sendable) {
-        streams.withLock { if $0.seen.insert(stream).inserted { $0.loaded.append((stream, version, state)) } }
+    func add(_ stream: String, version: Int64) {
+        streams.withLock { if $0.seen.insert(stream).inserted { $0.loaded.append((stream, version)) } }
     }
 
-    var loaded: [(stream: String, version: Int64, state: any Sendable)] { streams.withLock { $0.loaded } }
+    var loaded: [(stream: String, version: Int64)] { streams.withLock { $0.loaded } }
 }
 
 /// A command of a batch refused on states taken from the cache: it is
@@ -329,7 +330,7 @@ public struct CommandHandler: Sendable {
                 var writes = try await job.plan(session)
                 writes += session.checks(besides: writes)
                 batch.add(index, writes: try Self.streamWrites(writes, job.metadata), idempotency: job.idempotency)
-                for write in writes { batch.record(write.stream.rawValue, version: write.versionAfter, state: write.stateAfter()) }
+                for write in writes where !write.events.isEmpty { batch.apply(write) }
             } catch is DomainError where !job.clashed {
                 // Refused on states taken from the cache: decided again, read, in the next batch.
                 batch.fail(index, DecidedOnCachedState(stream: stream))

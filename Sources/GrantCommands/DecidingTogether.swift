@@ -149,6 +149,16 @@ final class DecidedTogether: Sendable {
         contents.withLock { $0.states[stream] = (version, state) }
     }
 
+    /// Moves a stream loaded in this batch past `write`'s events.
+    func apply(_ write: PendingWrite) {
+        contents.withLock { contents in
+            // Taken out of the table, the state has no other owner in this batch and folds in place.
+            guard var entry = contents.states.removeValue(forKey: write.stream.rawValue) else { return }
+            write.evolve(&entry.state)
+            contents.states[write.stream.rawValue] = (write.versionAfter, entry.state)
+        }
+    }
+
     /// Every stream's state as decided so far.
     var states: [(stream: String, version: Int64, state: any Sendable)] {
         contents.withLock { $0.states.map { ($0.key, $0.value.version, $0.value.state) } }
