@@ -300,14 +300,12 @@ public struct CommandHandler: Sendable {
         throw CommandError.concurrencyConflict(stream: lastClash ?? "", attempts: maximumAttempts)
     }
 
-    /// Decides `jobs` one after another, each loading what the ones before
-    /// it decided, starting from what `previous` decided (a batch still
-    /// committing) if given. A command's first attempt has just read its
-    /// streams into the state cache, so it is decided on what it read or
-    /// newer; the streams of commands that clashed are read again, all in
-    /// one round trip.
-    func decideTogether(_ jobs: [DecidingTogether.Job], on stream: String, after previous: DecidedTogether?) async -> DecidedTogether {
-        let batch = DecidedTogether(after: previous, jobs: jobs.count)
+    /// Decides `jobs`, queued on `stream`, one after another, each loading
+    /// what the ones before it decided. A command's first attempt decided
+    /// on the state cache, so it is decided on that again; the streams of
+    /// commands that clashed are read again, all in one round trip.
+    func decideTogether(_ jobs: [DecidingTogether.Job], on stream: String) async -> DecidedTogether {
+        let batch = DecidedTogether(jobs: jobs.count)
         var reread = Set<String>(), known = Set<String>()
         for job in jobs {
             if job.clashed { reread.formUnion(job.loaded) } else { known.formUnion(job.loaded) }
@@ -341,19 +339,17 @@ public struct CommandHandler: Sendable {
         return batch
     }
 
-    /// Appends what a batch decided in one transaction: each command's
-    /// result, and whether every append landed.
-    func commit(_ batch: DecidedTogether) async -> (results: [Result<AppendResult, any Error>], allLanded: Bool) {
+    /// Appends what a batch decided in one transaction: each command's result.
+    func commit(_ batch: DecidedTogether) async -> [Result<AppendResult, any Error>] {
         let appends = batch.appends
         let appended = await store.appendTogether(appends.map { ($0.writes, $0.idempotency) })
         var results = batch.failures
         for (append, result) in zip(appends, appended) { results[append.job] = result }
-        let allLanded = appended.allSatisfy { if case .success = $0 { true } else { false } }
         // Each state decided is the stream's state once all were written.
-        if allLanded {
+        if appended.allSatisfy({ if case .success = $0 { true } else { false } }) {
             for (stream, version, state) in batch.states { states.store(state, version: version, stream) }
         }
-        return (results.map { $0! }, allLanded)
+        return results.map { $0! }
     }
 
     /// The events of `writes` as the store takes them.
