@@ -123,6 +123,9 @@ public struct EventStore: Sendable {
             // Looked up per batch, not cached: a counter made before the metrics system is bootstrapped would stay a no-op.
             Counter(label: "grantledger_events_appended_total").increment(by: written)
         }
+        // Their ratio is the mean batch: how many appends a commit serves.
+        Counter(label: "grantledger_append_batches_total").increment()
+        Counter(label: "grantledger_append_batched_appends_total").increment(by: batch.count)
         return results.map { $0! }
     }
 

@@ -12,7 +12,7 @@ import Synchronization
 /// decided, so each sees exactly what it would see run alone after them),
 /// and commits them in one transaction, each command's append all or
 /// nothing on its own. The result is what running them one by one gives,
-/// for one read and one commit per batch.
+/// for one commit per batch (and one read, for commands that clashed).
 final class DecidingTogether: Sendable {
     struct Job: Sendable {
         var plan: @Sendable (Session) async throws -> [PendingWrite]

@@ -171,6 +171,7 @@ struct LifecycleTests {
             #expect(health["status"] as? String == "ok" && health["database"] as? String == "reachable")
             let metrics = try await api.get("/metrics", nil)
             #expect(metrics.text.contains("grantledger_events_appended_total"))
+            #expect(metrics.text.contains("grantledger_append_batches_total") && metrics.text.contains("grantledger_append_batched_appends_total"))
             #expect(metrics.text.contains("hb_requests"))
             let spec = try await api.get("/openapi.yaml", nil)
             #expect(spec.status == .ok && spec.text.hasPrefix("openapi: 3.1.0"))
