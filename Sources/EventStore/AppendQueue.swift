@@ -22,8 +22,8 @@ final class AppendQueue: Sendable {
     private let state = Mutex(State())
     /// Batches in flight at once.
     let flushers: Int
-    /// Appends in one batch: each is a subtransaction, and PostgreSQL keeps
-    /// 64 of them per transaction in shared memory before it spills.
+    /// Appends in one batch: bounds one statement's work, and how many
+    /// appends one failure of a whole statement sends again one by one.
     let batchLimit: Int
 
     init(flushers: Int = 2, batchLimit: Int = 32) {
