@@ -113,17 +113,16 @@ public struct Session: Sendable {
     }
 
     /// The streams loaded so far, in the order first loaded.
-    var loadedStreams: [String] { loads.loaded.map(\.stream) }
+    var loadedStreams: [String] { loads.loaded.map(\.stream.rawValue) }
 
     /// Writes nothing, but makes the append fail if a stream this session
     /// loaded and `writes` do not write has changed since: a decision
     /// commits only on the states it was made on.
     func checks(besides writes: [PendingWrite]) -> [PendingWrite] {
-        let written = Set(writes.map(\.stream.rawValue))
-        return loads.loaded.filter { !written.contains($0.stream) }.compactMap { loaded in
-            guard let stream = try? StreamID(loaded.stream) else { return nil }
-            return PendingWrite(stream: stream, expected: loaded.version == 0 ? .noStream : .exactly(loaded.version), events: [],
-                                versionAfter: loaded.version) { _ in }
+        let written = Set(writes.map(\.stream))
+        return loads.loaded.filter { !written.contains($0.stream) }.map { loaded in
+            PendingWrite(stream: loaded.stream, expected: loaded.version == 0 ? .noStream : .exactly(loaded.version), events: [],
+                         versionAfter: loaded.version) { _ in }
         }
     }
 
@@ -157,7 +156,7 @@ public struct Session: Sendable {
     public func load<A: Aggregate>(_ type: A.Type, _ id: UUID) async throws -> Loaded<A> {
         let stream = try StreamID(A.streamName(id))
         if let decided = batch?.state(stream.rawValue), let state = decided.state as? A {
-            loads.add(stream.rawValue, version: decided.version)
+            loads.add(stream, version: decided.version)
             return Loaded(state: state, version: decided.version, stream: stream)
         }
         let cached = cache?.state(A.self, stream)
@@ -178,20 +177,20 @@ public struct Session: Sendable {
         let version = recorded.last?.streamVersion ?? after
         if !recorded.isEmpty { cache?.store(state, version: version, stream.rawValue) }
         batch?.record(stream.rawValue, version: version, state: state)
-        loads.add(stream.rawValue, version: version)
+        loads.add(stream, version: version)
         return Loaded(state: state, version: version, stream: stream)
     }
 }
 
 /// The streams a session loaded, each at the version it was first loaded at.
 private final class LoadedStreams: Sendable {
-    private let streams = Mutex<(loaded: [(stream: String, version: Int64)], seen: Set<String>)>(([], []))
+    private let streams = Mutex<(loaded: [(stream: StreamID, version: Int64)], seen: Set<StreamID>)>(([], []))
 
-    func add(_ stream: String, version: Int64) {
+    func add(_ stream: StreamID, version: Int64) {
         streams.withLock { if $0.seen.insert(stream).inserted { $0.loaded.append((stream, version)) } }
     }
 
-    var loaded: [(stream: String, version: Int64)] { streams.withLock { $0.loaded } }
+    var loaded: [(stream: StreamID, version: Int64)] { streams.withLock { $0.loaded } }
 }
 
 /// A command of a batch refused on states taken from the cache: it is
@@ -306,17 +305,12 @@ public struct CommandHandler: Sendable {
     /// commands that clashed are read again, all in one round trip.
     func decideTogether(_ jobs: [DecidingTogether.Job], on stream: String) async -> DecidedTogether {
         let batch = DecidedTogether(jobs: jobs.count)
-        var reread = Set<String>(), known = Set<String>()
-        for job in jobs {
-            if job.clashed { reread.formUnion(job.loaded) } else { known.formUnion(job.loaded) }
-        }
         do {
-            let wanted = try (reread.union(known)).map { name in
+            let wanted = try Set(jobs.filter(\.clashed).flatMap(\.loaded)).map { name in
                 let stream = try StreamID(name)
                 return (stream: stream, from: (states.version(of: stream) ?? 0) + 1)
             }
-            let events = try await store.readStreams(wanted.filter { reread.contains($0.stream.rawValue) })
-            // Streams read just now by a first attempt are taken as cached (or empty, if they were).
+            let events = try await store.readStreams(wanted)
             batch.addReads(wanted.map { ($0.stream.rawValue, $0.from, events[$0.stream.rawValue] ?? []) })
         } catch {
             for index in jobs.indices { batch.fail(index, error) }
@@ -324,7 +318,7 @@ public struct CommandHandler: Sendable {
         }
         for (index, job) in jobs.enumerated() {
             do {
-                let session = Session(store: store, cache: states, batch: batch)
+                let session = Session(store: store, cache: states, batch: batch, trustsCache: !job.clashed)
                 var writes = try await job.plan(session)
                 writes += session.checks(besides: writes)
                 batch.add(index, writes: try Self.streamWrites(writes, job.metadata), idempotency: job.idempotency)
