@@ -8,7 +8,7 @@ import Testing
 
 @Suite("Verification catches tampering")
 struct VerifyTests {
-    enum Tamper: String, CaseIterable, Sendable { case alterData, deleteEvent, insertForged, reorderTwo }
+    enum Tamper: String, CaseIterable, Sendable { case alterData, deleteEvent, deleteNewest, insertForged, orphanStream, reorderTwo }
 
     /// A stream with at least three events, and its events' positions by version.
     static func victim(_ store: EventStore) async throws -> (stream: String, positions: [Int64]) {
@@ -23,7 +23,7 @@ struct VerifyTests {
         return (stream, positions)
     }
 
-    @Test("Altered data, a deleted event, a forged insert, two events reordered: verify names the first broken link", arguments: Tamper.allCases)
+    @Test("Altered data, a deleted event, the newest deleted, a forged insert, a stream without a head, two events reordered: verify names the first broken link", arguments: Tamper.allCases)
     func tamper(_ tamper: Tamper) async throws {
         try await AuditDatabase.with { store, _ in
             _ = try await Demo(handler: CommandHandler(store: store)).load()
@@ -32,11 +32,13 @@ struct VerifyTests {
             #expect(clean.ok, "\(clean.brokenLinks)")
             #expect(clean.eventsChecked == (try await AuditDatabase.int(store, "SELECT count(*) FROM events")))
             #expect(clean.ledgerEntriesChecked == clean.eventsChecked)
+            #expect(clean.streamsChecked == (try await AuditDatabase.int(store, "SELECT count(*) FROM streams")))
 
             let (stream, positions) = try await Self.victim(store)
             // Behind the store's back: the owner lifts the append-only guard.
             try await AuditDatabase.execute(store, "ALTER TABLE events DISABLE TRIGGER events_append_only")
             let expected: (position: Int64, check: String)
+            var expectedStream = stream
             switch tamper {
             case .alterData:
                 try await AuditDatabase.execute(store, "UPDATE events SET data = data || '{\"forged\": true}' WHERE global_position = \(positions[1])")
@@ -44,6 +46,10 @@ struct VerifyTests {
             case .deleteEvent:
                 try await AuditDatabase.execute(store, "DELETE FROM events WHERE global_position = \(positions[1])")
                 expected = (positions[1], "ledger-orphan")
+            case .deleteNewest:
+                // The chain before it holds; the head remembers one more event.
+                try await AuditDatabase.execute(store, "DELETE FROM events WHERE global_position = \(positions.last!)")
+                expected = (positions[positions.count - 2], "stream-head")
             case .insertForged:
                 // A forger who knows the hash function: the stream's chain holds, the stream head does not.
                 try await AuditDatabase.execute(store, """
@@ -57,6 +63,17 @@ struct VerifyTests {
                     """)
                 let forged = try await AuditDatabase.int(store, "SELECT max(global_position) FROM events")
                 expected = (forged, "stream-head")
+            case .orphanStream:
+                // A whole stream the store never wrote, sorting after every real one (the last, open-ended chunk).
+                try await AuditDatabase.execute(store, """
+                    INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata,
+                                        occurred_at, recorded_at, previous_hash, hash)
+                    SELECT forged.id, 'zz-forged', 1, event_type, schema_version, data, metadata, occurred_at, recorded_at, ''::bytea,
+                           sha256(event_content(forged.id, 'zz-forged', 1, event_type, schema_version, occurred_at, recorded_at, data, metadata))
+                    FROM events, (SELECT gen_random_uuid() AS id) forged WHERE global_position = \(positions[0])
+                    """)
+                expected = (try await AuditDatabase.int(store, "SELECT max(global_position) FROM events"), "stream-head")
+                expectedStream = "zz-forged"
             case .reorderTwo:
                 try await AuditDatabase.execute(store, """
                     UPDATE events e SET data = o.data, event_type = o.event_type FROM events o
@@ -68,7 +85,34 @@ struct VerifyTests {
             #expect(!report.ok)
             #expect(report.firstBrokenLink?.position == expected.position, "\(tamper): \(report.brokenLinks)")
             #expect(report.firstBrokenLink?.check == expected.check, "\(tamper): \(report.brokenLinks)")
-            #expect(report.firstBrokenLink?.streamId == stream, "\(tamper): \(report.brokenLinks)")
+            #expect(report.firstBrokenLink?.streamId == expectedStream, "\(tamper): \(report.brokenLinks)")
+        }
+    }
+
+    enum LedgerTamper: String, CaseIterable, Sendable { case alterEventHash, deleteEntry }
+
+    @Test("An altered or deleted ledger entry, at the start of a chunk: verify names it", arguments: LedgerTamper.allCases)
+    func tamperLedger(_ tamper: LedgerTamper) async throws {
+        try await AuditDatabase.with { store, _ in
+            _ = try await Demo(handler: CommandHandler(store: store)).load()
+            try await AuditDatabase.project(store)
+            // With chunks of 50, entry 51 opens the second chunk: its predecessor is in the first.
+            let position = try await AuditDatabase.int(store, "SELECT global_position FROM read.ledger WHERE sequence = 51")
+            let expected: String
+            switch tamper {
+            case .alterEventHash:
+                try await AuditDatabase.execute(store, "UPDATE read.ledger SET event_hash = sha256(event_hash) WHERE sequence = 51")
+                expected = "ledger-chain"
+            case .deleteEntry:
+                try await AuditDatabase.execute(store, "DELETE FROM read.ledger WHERE sequence = 51")
+                expected = "ledger-missing"
+            }
+            let report = try await Verifier(store: store, chunkSize: 50).verify()
+            #expect(report.firstBrokenLink?.position == position, "\(tamper): \(report.brokenLinks)")
+            #expect(report.firstBrokenLink?.check == expected, "\(tamper): \(report.brokenLinks)")
+            let checks = Set(report.brokenLinks.map(\.check))
+            #expect(checks == (tamper == .alterEventHash ? ["ledger-chain", "ledger-hash"] : ["ledger-chain", "ledger-missing"]),
+                    "\(tamper): \(report.brokenLinks)")
         }
     }
 
