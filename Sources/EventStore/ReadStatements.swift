@@ -7,13 +7,32 @@ private let eventColumns = """
     event_type, schema_version, data::text, metadata::text, occurred_at, recorded_at, hash
     """
 
+/// Column by column rather than as one tuple: decoding a 12-column tuple
+/// instantiates its generic metadata at run time for every row, which cost
+/// about as much as reading the row.
 private func decodeEvent(_ row: PostgresRow) throws -> RecordedEvent {
-    let (position, transaction, eventId, streamId, version, type, schema, data, metadata, occurred, recorded, hash) =
-        try row.decode((Int64, Int64, UUID, String, Int64, String, Int32, String, String, Date, Date, Data).self)
-    return RecordedEvent(
-        position: position, transactionId: transaction, eventId: eventId, streamId: streamId,
-        streamVersion: version, type: type, schemaVersion: schema, data: data, metadata: metadata,
-        occurredAt: occurred, recordedAt: recorded, hash: hash)
+    var cells = Cells(row)
+    return try cells.event(position: try cells.next(Int64.self), transactionId: try cells.next(Int64.self), eventId: try cells.next(UUID.self))
+}
+
+/// A row's cells, decoded one after another.
+private struct Cells {
+    var iterator: PostgresRow.Iterator
+
+    init(_ row: PostgresRow) { iterator = row.makeIterator() }
+
+    mutating func next<T: PostgresDecodable>(_ type: T.Type) throws -> T {
+        guard let cell = iterator.next() else { throw PostgresDecodingError.Code.missingData }
+        return try cell.decode(T.self)
+    }
+
+    /// The event whose columns after `event_id` come next.
+    mutating func event(position: Int64, transactionId: Int64, eventId: UUID) throws -> RecordedEvent {
+        RecordedEvent(
+            position: position, transactionId: transactionId, eventId: eventId, streamId: try next(String.self),
+            streamVersion: try next(Int64.self), type: try next(String.self), schemaVersion: try next(Int32.self), data: try next(String.self),
+            metadata: try next(String.self), occurredAt: try next(Date.self), recordedAt: try next(Date.self), hash: try next(Data.self))
+    }
 }
 
 /// A page of all events in commit order. `ORDER BY events.transaction_id`
@@ -99,15 +118,12 @@ struct ReadAllOfTypes: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
-        let (position, transaction, eventId, streamId, version, type, schema, data, metadata, occurred, recorded, hash) =
-            try row.decode((Int64, Int64, UUID?, String?, Int64?, String?, Int32?, String?, String?, Date?, Date?, Data?).self)
-        let checkpoint = Checkpoint(transactionId: transaction, position: position)
-        guard let eventId, let streamId, let version, let type, let schema, let data, let metadata, let occurred, let recorded, let hash else {
-            return (checkpoint, nil)
-        }
-        return (checkpoint, RecordedEvent(
-            position: position, transactionId: transaction, eventId: eventId, streamId: streamId, streamVersion: version, type: type,
-            schemaVersion: schema, data: data, metadata: metadata, occurredAt: occurred, recordedAt: recorded, hash: hash))
+        var cells = Cells(row)
+        let position = try cells.next(Int64.self), transaction = try cells.next(Int64.self)
+        let place = Checkpoint(transactionId: transaction, position: position)
+        // Events of other types come as their place only: every other column is NULL.
+        guard let eventId = try cells.next(UUID?.self) else { return (place, nil) }
+        return (place, try cells.event(position: position, transactionId: transaction, eventId: eventId))
     }
 }
 
