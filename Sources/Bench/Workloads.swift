@@ -202,7 +202,7 @@ public struct Benchmark: Sendable {
                 RETURNING stream_id, version)
             INSERT INTO bench_events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata,
                                       occurred_at, recorded_at, previous_hash, hash)
-            SELECT \(UUID()), head.stream_id, head.version, 'BenchEvent', 1, \(Self.payload)::jsonb, \(Self.metadataText)::jsonb,
+            SELECT \(UUID.random()), head.stream_id, head.version, 'BenchEvent', 1, \(Self.payload)::jsonb, \(Self.metadataText)::jsonb,
                    \(Date()), clock_timestamp(), \(hash), \(hash)
             FROM head
             """, logger: logger)
@@ -213,7 +213,7 @@ public struct Benchmark: Sendable {
         let insert: PostgresQuery = """
             INSERT INTO bench_events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata,
                                       occurred_at, recorded_at, previous_hash, hash)
-            VALUES (\(UUID()), \("bench-\(tag)-\(name)-\(writer)"), \(Int64(index + 1)), 'BenchEvent', 1, \(Self.payload)::jsonb,
+            VALUES (\(UUID.random()), \("bench-\(tag)-\(name)-\(writer)"), \(Int64(index + 1)), 'BenchEvent', 1, \(Self.payload)::jsonb,
                     \(Self.metadataText)::jsonb, \(Date()), clock_timestamp(), \(hash), \(hash))
             """
         if locked {
@@ -274,7 +274,7 @@ public struct Benchmark: Sendable {
         }
         let content = ApplicationContent(organisation: "School \(writer)", projectLeader: "Leader", title: "Bench \(index)", description: "",
                                          requested: try Money("10000.00", .dkk))
-        return try await handler.draftApplication(DraftApplication(applicationId: UUID(), callId: call, content: content, at: Date()),
+        return try await handler.draftApplication(DraftApplication(applicationId: .random(), callId: call, content: content, at: Date()),
                                                   CommandContext(actor: "bench", role: "applicant"))
     }
 
@@ -289,7 +289,7 @@ public struct Benchmark: Sendable {
         // run out, the rate counts up to the last decision.
         let count = options.seconds * 600
         let setup = Progress(label: "hot pool: \(count) submitted applications")
-        let applications = (0..<count).map { _ in UUID() }
+        let applications = (0..<count).map { _ in UUID.random() }
         let submitted = Counter()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for drafter in 0..<8 {

@@ -62,7 +62,6 @@ public final class HistoryImport {
     private let recordedMicros: Int64
     private var heads: [String: (version: Int64, hash: [UInt8])] = [:]
     private var metadataText: (metadata: EventMetadata, text: [UInt8])?
-    private let metadataEncoder = JSONEncoder()
     /// How much COPY text is rendered before it is sent.
     static let pieceBytes = 256 * 1024
     /// Events handed to the import so far.
@@ -77,7 +76,6 @@ public final class HistoryImport {
         self.configuration = configuration
         self.logger = logger
         self.recordedMicros = Self.microseconds(recordedAt)
-        metadataEncoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     }
 
     /// Writes a batch: each write's stream is new to the store or continues
@@ -193,7 +191,7 @@ public final class HistoryImport {
     /// Metadata as jsonb prints it; consecutive events mostly share theirs.
     private func renderedMetadata(_ metadata: EventMetadata) throws -> [UInt8] {
         if let cached = metadataText, cached.metadata == metadata { return cached.text }
-        let text = try JSONBText.render(String(decoding: try metadataEncoder.encode(metadata), as: UTF8.self))
+        let text = try JSONBText.render(metadata.json)
         metadataText = (metadata, text)
         return text
     }

@@ -82,6 +82,30 @@ public struct EventMetadata: Codable, Hashable, Sendable {
     }
 }
 
+extension EventMetadata {
+    /// As JSON, keys in the order Foundation's sorted encoder wrote them,
+    /// absent values left out. Written by hand: a `JSONEncoder` for every
+    /// append cost 4% of a command's CPU.
+    public var json: String {
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        func member(_ key: String, _ value: String?) {
+            guard let value else { return }
+            if out.count > 1 { out.append(UInt8(ascii: ",")) }
+            JSONBText.appendString(key.utf8, to: &out)
+            out.append(UInt8(ascii: ":"))
+            JSONBText.appendString(value.utf8, to: &out)
+        }
+        member("actor", actor)
+        member("causationId", causationId?.uuidString)
+        member("command", command)
+        member("correlationId", correlationId?.uuidString)
+        member("idempotencyKey", idempotencyKey)
+        member("role", role)
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
 /// An event to append. `data` is its JSON payload, already encoded.
 public struct NewEvent: Sendable {
     public var eventId: UUID
@@ -92,7 +116,7 @@ public struct NewEvent: Sendable {
     public var occurredAt: Date
 
     public init(
-        eventId: UUID = UUID(), type: String, schemaVersion: Int32 = 1, data: String,
+        eventId: UUID = .random(), type: String, schemaVersion: Int32 = 1, data: String,
         metadata: EventMetadata = EventMetadata(), occurredAt: Date
     ) {
         self.eventId = eventId

@@ -18,8 +18,6 @@ struct PreparedAppend: Sendable {
         self.writes = writes
         idempotencyKey = idempotency?.key
         fingerprint = idempotency.map { $0.fingerprint ?? Self.fingerprint(writes) }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var lastMetadata: (metadata: EventMetadata, text: String)?
         for (index, write) in writes.enumerated() {
             streamIds.append(write.stream.rawValue)
@@ -34,7 +32,7 @@ struct PreparedAppend: Sendable {
                 if let last = lastMetadata, last.metadata == event.metadata {
                     metadata.append(last.text)
                 } else {
-                    let text = String(decoding: try encoder.encode(event.metadata), as: UTF8.self)
+                    let text = event.metadata.json
                     lastMetadata = (event.metadata, text)
                     metadata.append(text)
                 }

@@ -80,7 +80,7 @@ struct IdempotencyScope {
     /// idempotency key when there is one, so a retry names the same resource.
     func id(_ given: UUID?, _ purpose: String) -> UUID {
         if let given { return given }
-        guard let key else { return UUID() }
+        guard let key else { return .random() }
         return UUID.named("api/\(identity.subject)/\(key)/\(purpose)")
     }
 

@@ -15,7 +15,7 @@ public struct CommandContext: Sendable {
     public var correlationId: UUID
     public var causationId: UUID?
 
-    public init(actor: String, role: String, idempotency: Idempotency? = nil, correlationId: UUID = UUID(), causationId: UUID? = nil) {
+    public init(actor: String, role: String, idempotency: Idempotency? = nil, correlationId: UUID = .random(), causationId: UUID? = nil) {
         self.actor = actor
         self.role = role
         self.idempotency = idempotency
