@@ -58,8 +58,13 @@ public enum EventCoding {
         return Date(timeIntervalSinceReferenceDate: (milliseconds + 0.5) / 1000).formatted(PayloadDecoder.fractionalSeconds)
     }
 
+    /// The event's payload; see ``PayloadEncoder``, and ``encoder`` for what it leaves to Foundation.
     public static func encode(_ event: some DomainEvent) throws -> String {
-        String(decoding: try encoder.encode(event), as: UTF8.self)
+        do {
+            return try PayloadEncoder.encode(event)
+        } catch is PayloadEncoder.Unsupported {
+            return String(decoding: try encoder.encode(event), as: UTF8.self)
+        }
     }
 
     /// Every event type of every aggregate.

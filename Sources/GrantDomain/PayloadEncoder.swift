@@ -1,0 +1,269 @@
+import Foundation
+
+/// Encodes event payloads as compact JSON at a fraction of Foundation's
+/// cost: its `JSONEncoder` builds a tree of boxed values before writing and
+/// spent about 17% of a command's CPU. This one writes each value straight
+/// into one buffer as `encode(to:)` hands it over, keys in the order the
+/// type encodes them (PostgreSQL's `jsonb` stores its own order, so the
+/// stored event is the same), times as ``EventCoding/formatTime(_:)``
+/// writes them. What it does not write (floating point, `Data`, `URL`,
+/// nested and super encoders, which would interleave) throws
+/// ``PayloadEncoder/Unsupported``, and ``EventCoding/encode(_:)`` falls back
+/// to Foundation for that event.
+public enum PayloadEncoder {
+    public struct Unsupported: Error, CustomStringConvertible {
+        public let what: String
+        public var description: String { "the payload encoder does not write \(what)" }
+    }
+
+    public static func encode(_ value: some Encodable) throws -> String {
+        let writer = Writer()
+        try writer.write(value)
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
+    static func writeInteger<T: BinaryInteger>(_ value: T, into out: inout [UInt8]) {
+        out += String(value).utf8
+    }
+
+    /// A JSON string as Foundation writes it without escaping slashes.
+    static func writeString(_ string: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0x08: out += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
+            case 0x0C: out += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
+            case ..<0x20:
+                out += Array("\\u00".utf8)
+                out += [hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]]
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// `formatTime`'s RFC 3339 form, `2026-03-04T10:11:12.345Z`, computed
+    /// for the years 1970-9999; other times go through `formatTime`.
+    static func writeTime(_ date: Date, into out: inout [UInt8]) {
+        // Rounded from the reference date, as formatTime rounds, so both land on the same millisecond.
+        let milliseconds = (date.timeIntervalSinceReferenceDate * 1000).rounded() + 978_307_200_000
+        guard milliseconds >= 0, milliseconds < 253_402_300_800_000 else {
+            writeString(EventCoding.formatTime(date), into: &out)
+            return
+        }
+        let total = Int64(milliseconds)
+        let days = total / 86_400_000, ofDay = total % 86_400_000
+        let (year, month, day) = civil(daysSince1970: days)
+        func digits(_ value: Int64, _ count: Int) {
+            var divisor: Int64 = 1
+            for _ in 1..<count { divisor *= 10 }
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+        digits(year, 4); out.append(UInt8(ascii: "-")); digits(month, 2); out.append(UInt8(ascii: "-")); digits(day, 2)
+        out.append(UInt8(ascii: "T"))
+        digits(ofDay / 3_600_000, 2); out.append(UInt8(ascii: ":")); digits(ofDay / 60_000 % 60, 2); out.append(UInt8(ascii: ":"))
+        digits(ofDay / 1000 % 60, 2); out.append(UInt8(ascii: ".")); digits(ofDay % 1000, 3)
+        out += [UInt8(ascii: "Z"), UInt8(ascii: "\"")]
+    }
+
+    /// A proleptic Gregorian date from days since 1970-01-01 (H. Hinnant's `civil_from_days`).
+    static func civil(daysSince1970 days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let shiftedMonth = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
+        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}
+
+/// The output, shared by every container of one encoding.
+final class Writer {
+    var bytes: [UInt8] = []
+
+    init() { bytes.reserveCapacity(512) }
+
+    /// One value: scalars directly, anything else through its `encode(to:)`.
+    func write<T: Encodable>(_ value: T) throws {
+        if T.self == String.self { return PayloadEncoder.writeString(value as! String, into: &bytes) }
+        if T.self == UUID.self { return PayloadEncoder.writeString((value as! UUID).uuidString, into: &bytes) }
+        if T.self == Date.self { return PayloadEncoder.writeTime(value as! Date, into: &bytes) }
+        if T.self == Int.self { return PayloadEncoder.writeInteger(value as! Int, into: &bytes) }
+        if T.self == Int64.self { return PayloadEncoder.writeInteger(value as! Int64, into: &bytes) }
+        if T.self == Int32.self { return PayloadEncoder.writeInteger(value as! Int32, into: &bytes) }
+        if T.self == Bool.self { return bytes += (value as! Bool) ? Array("true".utf8) : Array("false".utf8) }
+        if T.self == Double.self || T.self == Float.self || T.self == Data.self || T.self == URL.self || T.self == Decimal.self {
+            throw PayloadEncoder.Unsupported(what: "\(T.self)")
+        }
+        let encoder = ValueEncoder(writer: self)
+        try value.encode(to: encoder)
+        switch encoder.opened {
+        case .nothing: bytes += Array("{}".utf8)  // as Foundation writes a value that encoded nothing
+        case .object: bytes.append(UInt8(ascii: "}"))
+        case .array: bytes.append(UInt8(ascii: "]"))
+        case .single: break
+        }
+    }
+}
+
+/// What one `encode(to:)` has opened in the output; it is closed when that returns.
+private final class ValueEncoder: Encoder {
+    enum Opened { case nothing, object, array, single }
+
+    let writer: Writer
+    var opened = Opened.nothing
+    /// Members or elements written so far, for the commas.
+    var count = 0
+    let codingPath: [any CodingKey] = []
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    init(writer: Writer) { self.writer = writer }
+
+    func open(_ kind: Opened) throws {
+        if opened == kind, kind != .single { return }
+        guard opened == .nothing else { throw PayloadEncoder.Unsupported(what: "a value encoded as two kinds of container") }
+        opened = kind
+        switch kind {
+        case .object: writer.bytes.append(UInt8(ascii: "{"))
+        case .array: writer.bytes.append(UInt8(ascii: "["))
+        case .single, .nothing: break
+        }
+    }
+
+    /// The comma before every member or element but the first.
+    func next() {
+        if count > 0 { writer.bytes.append(UInt8(ascii: ",")) }
+        count += 1
+    }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        KeyedEncodingContainer(KeyedContainer<Key>(encoder: self, failure: Result { try open(.object) }.failure))
+    }
+
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        UnkeyedContainer(encoder: self, failure: Result { try open(.array) }.failure)
+    }
+
+    func singleValueContainer() -> any SingleValueEncodingContainer { SingleValue(encoder: self) }
+}
+
+private extension Result {
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+}
+
+private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let encoder: ValueEncoder
+    /// Containers cannot throw where they are made; the first write does.
+    let failure: (any Error)?
+    var codingPath: [any CodingKey] { [] }
+
+    private func key(_ key: Key) throws {
+        if let failure { throw failure }
+        encoder.next()
+        PayloadEncoder.writeString(key.stringValue, into: &encoder.writer.bytes)
+        encoder.writer.bytes.append(UInt8(ascii: ":"))
+    }
+
+    mutating func encodeNil(forKey key: Key) throws {
+        try self.key(key)
+        encoder.writer.bytes += Array("null".utf8)
+    }
+
+    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
+        try self.key(key)
+        try encoder.writer.write(value)
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+        KeyedEncodingContainer(KeyedContainer<NestedKey>(encoder: encoder, failure: PayloadEncoder.Unsupported(what: "nested containers")))
+    }
+
+    mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+        UnkeyedContainer(encoder: encoder, failure: PayloadEncoder.Unsupported(what: "nested containers"))
+    }
+
+    mutating func superEncoder() -> any Encoder { UnsupportedEncoder() }
+    mutating func superEncoder(forKey key: Key) -> any Encoder { UnsupportedEncoder() }
+}
+
+private struct UnkeyedContainer: UnkeyedEncodingContainer {
+    let encoder: ValueEncoder
+    let failure: (any Error)?
+    var codingPath: [any CodingKey] { [] }
+    var count: Int { encoder.count }
+
+    private func element() throws {
+        if let failure { throw failure }
+        encoder.next()
+    }
+
+    mutating func encodeNil() throws {
+        try element()
+        encoder.writer.bytes += Array("null".utf8)
+    }
+
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        try element()
+        try encoder.writer.write(value)
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+        KeyedEncodingContainer(KeyedContainer<NestedKey>(encoder: encoder, failure: PayloadEncoder.Unsupported(what: "nested containers")))
+    }
+
+    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
+        UnkeyedContainer(encoder: encoder, failure: PayloadEncoder.Unsupported(what: "nested containers"))
+    }
+
+    mutating func superEncoder() -> any Encoder { UnsupportedEncoder() }
+}
+
+private struct SingleValue: SingleValueEncodingContainer {
+    let encoder: ValueEncoder
+    var codingPath: [any CodingKey] { [] }
+
+    mutating func encodeNil() throws {
+        try encoder.open(.single)
+        encoder.writer.bytes += Array("null".utf8)
+    }
+
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        try encoder.open(.single)
+        try encoder.writer.write(value)
+    }
+}
+
+/// Handed out for super encoders, which have no place in a streamed output: using it throws.
+private struct UnsupportedEncoder: Encoder {
+    var codingPath: [any CodingKey] { [] }
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+    static let failure = PayloadEncoder.Unsupported(what: "super encoders")
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        KeyedEncodingContainer(KeyedContainer<Key>(encoder: ValueEncoder(writer: Writer()), failure: Self.failure))
+    }
+    func unkeyedContainer() -> any UnkeyedEncodingContainer { UnkeyedContainer(encoder: ValueEncoder(writer: Writer()), failure: Self.failure) }
+    func singleValueContainer() -> any SingleValueEncodingContainer { ThrowingSingle() }
+}
+
+private struct ThrowingSingle: SingleValueEncodingContainer {
+    var codingPath: [any CodingKey] { [] }
+    mutating func encodeNil() throws { throw UnsupportedEncoder.failure }
+    mutating func encode<T: Encodable>(_ value: T) throws { throw UnsupportedEncoder.failure }
+}
