@@ -142,6 +142,27 @@ struct PayloadDecoderTests {
         }
     }
 
+    @Test("amounts read in place agree with Foundation, odd and broken ones included")
+    func amounts() {
+        let cases = [
+            #"{"amount": "12.50", "currency": "DKK"}"#, #"{"currency": "ISK", "amount": "-7"}"#, #"{"amount": "0.5", "currency": "EUR"}"#,
+            #"{"amount": "1\u002e00", "currency": "DKK"}"#, #"{"amount": "1.00", "curr\u0065ncy": "DKK"}"#,
+            #"{"amount": "1.00", "currency": "DKK", "note": "x"}"#, #"{"amount": "1.00", "amount": "2.00", "currency": "DKK"}"#,
+            #"{"amount": "1.00", "note": "DKK"}"#, #"{"amount": "1.001", "currency": "DKK"}"#, #"{"amount": "1.00", "currency": "XXX"}"#,
+            #"{"amount": 1, "currency": "DKK"}"#, #"{"amount": "1.00", "currency": null}"#, #"{"amount": "99999999999999999999", "currency": "DKK"}"#,
+            #"["1.00", "DKK"]"#, #""1.00 DKK""#,
+        ]
+        for json in cases {
+            let (fast, foundation) = Self.both(Money.self, json)
+            switch (fast, foundation) {
+            case (.success(let a), .success(let b)): #expect(a == b, "\(json)")
+            case (.failure(let a as DecodingError), .failure(let b as DecodingError)):
+                #expect(Self.kind(a) == Self.kind(b) && Self.path(a) == Self.path(b), "\(json): fast \(a), Foundation \(b)")
+            default: Issue.record("\(json): fast \(fast), Foundation \(foundation)")
+            }
+        }
+    }
+
     @Test("a number too large for its field is refused, naming the field (Foundation names none)")
     func numberTooLarge() throws {
         let json = #"{"id": "6f9619ff-8b86-d011-b42d-00c04fc964ff", "amount": {"amount": "1.00", "currency": "DKK"}, "items": [99999999999999999999]}"#
