@@ -145,7 +145,7 @@ public struct ApplicationState: Aggregate, Hashable {
     public var granted: Money?
 
     public static let initial = ApplicationState()
-    public static func streamName(_ id: UUID) -> String { "application-\(id.uuidString.lowercased())" }
+    public static func streamName(_ id: UUID) -> String { "application-\(id.lowercasedText)" }
     public static let eventTypes: [any DomainEvent.Type] = [
         ApplicationDrafted.self, ApplicationAmended.self, ApplicationSubmitted.self, ApplicationWithdrawn.self,
         ApplicationApproved.self, ApplicationRejected.self, ApplicationReturnedForRevision.self,

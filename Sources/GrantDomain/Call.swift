@@ -16,7 +16,7 @@ public struct CallState: Aggregate, Hashable {
     public var opened: CallOpened?
 
     public static let initial = CallState()
-    public static func streamName(_ id: UUID) -> String { "call-\(id.uuidString.lowercased())" }
+    public static func streamName(_ id: UUID) -> String { "call-\(id.lowercasedText)" }
     public static let eventTypes: [any DomainEvent.Type] = [CallOpened.self]
 
     public consuming func evolve(_ event: any DomainEvent) -> CallState {

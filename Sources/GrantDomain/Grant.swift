@@ -142,7 +142,7 @@ public struct GrantState: Aggregate, Hashable {
     public var cancelled = false
 
     public static let initial = GrantState()
-    public static func streamName(_ id: UUID) -> String { "grant-\(id.uuidString.lowercased())" }
+    public static func streamName(_ id: UUID) -> String { "grant-\(id.lowercasedText)" }
     public static let eventTypes: [any DomainEvent.Type] = [
         GrantAwarded.self, ReportFiled.self, ReportApproved.self, PaymentRequested.self, PaymentApproved.self,
         PaymentMarkedPaid.self, GrantReduced.self, GrantCancelled.self, RepaymentRecorded.self,

@@ -49,6 +49,14 @@ public enum PayloadEncoder {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
+    /// As `uuidString` writes it (upper case, quoted), without the sprintf
+    /// that Foundation's goes through on Linux.
+    static func writeUUID(_ uuid: UUID, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        UUIDText.write(uuid, digits: UUIDText.upperDigits) { out.append($0) }
+        out.append(UInt8(ascii: "\""))
+    }
+
     /// `formatTime`'s RFC 3339 form, `2026-03-04T10:11:12.345Z`, computed
     /// for the years 1970-9999; other times go through `formatTime`.
     static func writeTime(_ date: Date, into out: inout [UInt8]) {
@@ -100,7 +108,7 @@ final class Writer {
     /// One value: scalars directly, anything else through its `encode(to:)`.
     func write<T: Encodable>(_ value: T) throws {
         if T.self == String.self { return PayloadEncoder.writeString(value as! String, into: &bytes) }
-        if T.self == UUID.self { return PayloadEncoder.writeString((value as! UUID).uuidString, into: &bytes) }
+        if T.self == UUID.self { return PayloadEncoder.writeUUID(value as! UUID, into: &bytes) }
         if T.self == Date.self { return PayloadEncoder.writeTime(value as! Date, into: &bytes) }
         if T.self == Int.self { return PayloadEncoder.writeInteger(value as! Int, into: &bytes) }
         if T.self == Int64.self { return PayloadEncoder.writeInteger(value as! Int64, into: &bytes) }

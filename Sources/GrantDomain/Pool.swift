@@ -188,7 +188,7 @@ public struct PoolState: Aggregate, Hashable {
     public var committedByCall: [UUID: Int64] = [:]
 
     public static let initial = PoolState()
-    public static func streamName(_ id: UUID) -> String { "pool-\(id.uuidString.lowercased())" }
+    public static func streamName(_ id: UUID) -> String { "pool-\(id.lowercasedText)" }
     public static let eventTypes: [any DomainEvent.Type] = [
         PoolCreated.self, BudgetPeriodAdded.self, BudgetMoved.self, BudgetPeriodClosed.self,
         MoneyCommitted.self, CommitmentReleased.self, PaymentDisbursed.self, RepaymentReceived.self,

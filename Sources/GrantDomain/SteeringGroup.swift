@@ -28,7 +28,7 @@ public struct SteeringGroupState: Aggregate, Hashable {
     public var members: [String: Member] = [:]
 
     public static let initial = SteeringGroupState()
-    public static func streamName(_ id: UUID) -> String { "steering-group-\(id.uuidString.lowercased())" }
+    public static func streamName(_ id: UUID) -> String { "steering-group-\(id.lowercasedText)" }
     public static let eventTypes: [any DomainEvent.Type] = [SteeringGroupCreated.self]
 
     public consuming func evolve(_ event: any DomainEvent) -> SteeringGroupState {
@@ -123,7 +123,7 @@ public struct MeetingState: Aggregate, Hashable {
     public var decided: [UUID: DecisionOutcome] = [:]
 
     public static let initial = MeetingState()
-    public static func streamName(_ id: UUID) -> String { "meeting-\(id.uuidString.lowercased())" }
+    public static func streamName(_ id: UUID) -> String { "meeting-\(id.lowercasedText)" }
     public static let eventTypes: [any DomainEvent.Type] = [MeetingHeld.self, DecisionRecorded.self]
 
     public consuming func evolve(_ event: any DomainEvent) -> MeetingState {

@@ -74,6 +74,17 @@ struct PayloadEncoderTests {
         }
     }
 
+    @Test("UUIDs are written as uuidString writes them, and stream names' lower-case text as uuidString lower-cased")
+    func uuids() throws {
+        var ids = [UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)),
+                   UUID(uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255))]
+        for _ in 0..<10_000 { ids.append(UUID()) }
+        for id in ids {
+            #expect(try PayloadEncoder.encode(id) == "\"\(id.uuidString)\"")
+            #expect(id.lowercasedText == id.uuidString.lowercased())
+        }
+    }
+
     @Test("floating point and nested containers are refused (EventCoding.encode then falls back to Foundation)")
     func unsupported() throws {
         struct Measured: Codable { var ratio: Double }
