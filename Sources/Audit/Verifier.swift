@@ -92,8 +92,8 @@ public struct Verifier: Sendable {
 
     /// A part of the work, each checked in one statement on a connection of its own.
     enum Work {
-        /// The events of whole streams (after one stream id, through another or to the end), their chains and heads.
-        case events(streamsAfter: String, through: String?)
+        /// The events of whole streams (after one stream id or from the first, through another or to the last), their chains and heads.
+        case events(streamsAfter: String?, through: String?)
         /// The ledger's chain over these sequence numbers.
         case ledgerChain(sequences: ClosedRange<Int64>)
         /// The ledger's entries against the events at these positions, up to the ledger's checkpoint.
@@ -129,16 +129,16 @@ public struct Verifier: Sendable {
 
     /// Ranges of whole streams of about `chunkSize` events each, by the
     /// stream heads' versions (one statement), so each event's predecessor
-    /// and head are in its chunk; the last range is open so that events of
-    /// streams without a head are checked too. Also the events in all, as
+    /// and head are in its chunk; the first and last ranges are open so that
+    /// events of streams without a head are checked too, wherever they sort. Also the events in all, as
     /// the heads count them, for progress.
-    private func chunksOfStreams() async throws -> (chunks: [(after: String, through: String?)], total: Int64) {
+    private func chunksOfStreams() async throws -> (chunks: [(after: String?, through: String?)], total: Int64) {
         let rows = try await store.client.query("""
             SELECT max(stream_id), max(running) FROM (SELECT stream_id, (sum(version) OVER (ORDER BY stream_id))::bigint AS running FROM streams) heads
             GROUP BY (running - 1) / \(chunkSize) ORDER BY 1
             """, logger: store.logger)
-        var chunks: [(after: String, through: String?)] = []
-        var after = "", total: Int64 = 0
+        var chunks: [(after: String?, through: String?)] = []
+        var after: String?, total: Int64 = 0
         for try await (through, running) in rows.decode((String, Int64).self) {
             chunks.append((after, through))
             after = through
@@ -158,7 +158,7 @@ public struct Verifier: Sendable {
     /// Each event's hash against its content, its previous hash against its
     /// predecessor in the stream (which must be one version below), and each
     /// stream's head (version and last hash) against its newest event.
-    private func checkEvents(streamsAfter after: String, through: String?, on connection: PostgresConnection,
+    private func checkEvents(streamsAfter after: String?, through: String?, on connection: PostgresConnection,
                              into report: inout VerificationReport) async throws {
         // One pass: the chain in stream order merged with the heads of the
         // same streams; one row comes back, with the counts and the rows
@@ -172,11 +172,11 @@ public struct Verifier: Sendable {
                        previous_hash = coalesce(lag(hash) OVER stream, ''::bytea) AS link_ok,
                        lead(stream_version) OVER stream IS NULL AS newest
                 FROM events
-                WHERE stream_id > \(after) AND (\(through)::text IS NULL OR stream_id <= \(through))
+                WHERE (\(after)::text IS NULL OR stream_id > \(after)) AND (\(through)::text IS NULL OR stream_id <= \(through))
                 WINDOW stream AS (PARTITION BY stream_id ORDER BY stream_version)),
             heads AS (
                 SELECT stream_id, version, last_hash FROM streams
-                WHERE stream_id > \(after) AND (\(through)::text IS NULL OR stream_id <= \(through))),
+                WHERE (\(after)::text IS NULL OR stream_id > \(after)) AND (\(through)::text IS NULL OR stream_id <= \(through))),
             checked AS (
                 SELECT e.global_position, coalesce(e.stream_id, h.stream_id) AS stream_id, e.stream_version, e.newest,
                        h.version AS head_version,

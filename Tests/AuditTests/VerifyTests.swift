@@ -8,7 +8,7 @@ import Testing
 
 @Suite("Verification catches tampering")
 struct VerifyTests {
-    enum Tamper: String, CaseIterable, Sendable { case alterData, deleteEvent, deleteNewest, insertForged, orphanStream, reorderTwo }
+    enum Tamper: String, CaseIterable, Sendable { case alterData, deleteEvent, deleteNewest, insertForged, orphanStream, emptyStreamId, reorderTwo }
 
     /// A stream with at least three events, and its events' positions by version.
     static func victim(_ store: EventStore) async throws -> (stream: String, positions: [Int64]) {
@@ -23,7 +23,7 @@ struct VerifyTests {
         return (stream, positions)
     }
 
-    @Test("Altered data, a deleted event, the newest deleted, a forged insert, a stream without a head, two events reordered: verify names the first broken link", arguments: Tamper.allCases)
+    @Test("Altered data, a deleted event, the newest deleted, a forged insert, streams without a head, two events reordered: verify names the first broken link", arguments: Tamper.allCases)
     func tamper(_ tamper: Tamper) async throws {
         try await AuditDatabase.with { store, _ in
             _ = try await Demo(handler: CommandHandler(store: store)).load()
@@ -74,6 +74,17 @@ struct VerifyTests {
                     """)
                 expected = (try await AuditDatabase.int(store, "SELECT max(global_position) FROM events"), "stream-head")
                 expectedStream = "zz-forged"
+            case .emptyStreamId:
+                // Sorting before every real stream (the first, open-ended chunk), once its CHECK is dropped.
+                try await AuditDatabase.execute(store, "ALTER TABLE events DROP CONSTRAINT events_stream_id_check")
+                try await AuditDatabase.execute(store, """
+                    INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata,
+                                        occurred_at, recorded_at, previous_hash, hash)
+                    SELECT gen_random_uuid(), '', 1, event_type, schema_version, data, metadata, occurred_at, recorded_at, ''::bytea, hash
+                    FROM events WHERE global_position = \(positions[0])
+                    """)
+                expected = (try await AuditDatabase.int(store, "SELECT max(global_position) FROM events"), "content-hash")
+                expectedStream = ""
             case .reorderTwo:
                 try await AuditDatabase.execute(store, """
                     UPDATE events e SET data = o.data, event_type = o.event_type FROM events o
