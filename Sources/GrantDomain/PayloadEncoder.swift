@@ -40,20 +40,18 @@ public enum PayloadEncoder {
             case 0x0C: out += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
             case ..<0x20:
                 out += Array("\\u00".utf8)
-                out += [hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]]
+                out += [HexDigits.lower[Int(byte >> 4)], HexDigits.lower[Int(byte & 0xF)]]
             default: out.append(byte)
             }
         }
         out.append(UInt8(ascii: "\""))
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
     /// As `uuidString` writes it (upper case, quoted), without the sprintf
     /// that Foundation's goes through on Linux.
     static func writeUUID(_ uuid: UUID, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        UUIDText.write(uuid, digits: UUIDText.upperDigits) { out.append($0) }
+        UUIDText.write(uuid, digits: HexDigits.upper) { out.append($0) }
         out.append(UInt8(ascii: "\""))
     }
 

@@ -7,17 +7,20 @@ extension UUID {
     public var lowercasedText: String {
         String(unsafeUninitializedCapacity: 36) { buffer in
             var count = 0
-            UUIDText.write(self, digits: UUIDText.lowerDigits) { buffer[count] = $0; count += 1 }
+            UUIDText.write(self, digits: HexDigits.lower) { buffer[count] = $0; count += 1 }
             return count
         }
     }
 }
 
+/// ASCII hex digits by value, for the encoders.
+enum HexDigits {
+    static let lower = Array("0123456789abcdef".utf8)
+    static let upper = Array("0123456789ABCDEF".utf8)
+}
+
 /// The 8-4-4-4-12 hex form of a UUID, a byte at a time.
 enum UUIDText {
-    static let lowerDigits = Array("0123456789abcdef".utf8)
-    static let upperDigits = Array("0123456789ABCDEF".utf8)
-
     static func write(_ uuid: UUID, digits: [UInt8], _ emit: (UInt8) -> Void) {
         withUnsafeBytes(of: uuid.uuid) { bytes in
             for (index, byte) in bytes.enumerated() {
