@@ -96,10 +96,14 @@ struct RoleTests {
     @Test("a token accepted once is refused after it expires, though the server has verified it before")
     func expiredTokenIsRefused() async throws {
         try await Harness.with { api in
-            let token = try await api.auth.token(for: Identity(subject: "admin:short", role: .admin), lifetime: .seconds(2))
+            // Long enough that both requests land inside it on a loaded machine
+            // (two seconds did not, once, under CI's parallel tests); the wait is
+            // only until it has passed.
+            let issued = ContinuousClock.now
+            let token = try await api.auth.token(for: Identity(subject: "admin:short", role: .admin), lifetime: .seconds(8))
             #expect(try await api.get("/v1/pools", token).status == .ok)
             #expect(try await api.get("/v1/pools", token).status == .ok)
-            try await Task.sleep(for: .seconds(3))
+            try await Task.sleep(until: issued + .seconds(9), clock: .continuous)
             let refused = try await api.get("/v1/pools", token)
             #expect(refused.status == .unauthorized && refused.string("rule") == "unauthenticated", "\(refused.text)")
         }
