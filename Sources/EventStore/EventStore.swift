@@ -69,20 +69,26 @@ public struct EventStore: Sendable {
 
     /// Appends in order in one transaction, each all or nothing on its own:
     /// one that fails (a version clash, a reused key) leaves the others to
-    /// commit. For appends decided one after another, each expecting the
-    /// versions the ones before it leave: a command handler deciding a
-    /// queue of commands on one busy stream commits them together.
+    /// commit. For appends decided one after another, each on the states the
+    /// ones before it leave: a command handler deciding a queue of commands
+    /// on one busy stream commits them together. An append that loaded a
+    /// stream an append before it would have written, but did not, is
+    /// refused with ``EventStoreError/precedingAppendNotWritten(stream:)``:
+    /// it was decided on events that do not exist.
     public func appendTogether(_ appends: [(writes: [StreamWrite], idempotency: Idempotency?)]) async -> [Result<AppendResult, any Error>] {
         var results = [Result<AppendResult, any Error>?](repeating: nil, count: appends.count)
         var prepared: [(index: Int, append: PreparedAppend)] = []
+        var unwritten = UnwrittenStreams()
         for (index, append) in appends.enumerated() {
             do {
+                if let stream = unwritten.loadedBy(append.writes) { throw EventStoreError.precedingAppendNotWritten(stream: stream) }
                 prepared.append((index, try PreparedAppend(writes: append.writes, idempotency: append.idempotency, configuration: configuration)))
             } catch {
                 results[index] = .failure(error)
+                unwritten.add(append.writes)
             }
         }
-        for (place, result) in zip(prepared, await write(prepared.map(\.append))) { results[place.index] = result }
+        for (place, result) in zip(prepared, await write(prepared.map(\.append), chained: true)) { results[place.index] = result }
         return results.map { $0! }
     }
 
@@ -96,23 +102,32 @@ public struct EventStore: Sendable {
         return result
     }
 
-    /// One batch of the append queue: a lone append as itself, several in
-    /// one transaction. If the batch fails as a whole (a lost connection, a
-    /// deadlock with another process's batch), or an append fails for a
-    /// reason of its own that has no name here, each such append is tried
-    /// alone, so its error is its own.
-    private func write(_ batch: [PreparedAppend]) async -> [Result<AppendResult, any Error>] {
+    /// One batch of the append queue (or of ``appendTogether(_:)``,
+    /// `chained`): a lone append as itself, several in one transaction. If
+    /// the batch fails as a whole (a lost connection, a deadlock with
+    /// another process's batch), or an append fails for a reason of its own
+    /// that has no name here, each such append is tried alone, so its error
+    /// is its own.
+    private func write(_ batch: [PreparedAppend], chained: Bool = false) async -> [Result<AppendResult, any Error>] {
         guard !batch.isEmpty else { return [] }
         var results = [Result<AppendResult, any Error>?](repeating: nil, count: batch.count)
-        if batch.count > 1, let together = try? await client.withConnection({ try await appendTogether(batch, on: $0) }) {
+        if batch.count > 1, let together = try? await client.withConnection({ try await appendTogether(batch, chained: chained, on: $0) }) {
             results = together
         }
-        for index in batch.indices where results[index] == nil {
-            do {
-                results[index] = .success(try await client.withConnection { try await appendAlone(batch[index], on: $0) })
-            } catch {
-                results[index] = .failure(error)
+        var unwritten = UnwrittenStreams()
+        for index in batch.indices {
+            if results[index] == nil {
+                do {
+                    if chained, let stream = unwritten.loadedBy(batch[index].writes) {
+                        throw EventStoreError.precedingAppendNotWritten(stream: stream)
+                    }
+                    results[index] = .success(try await client.withConnection { try await appendAlone(batch[index], on: $0) })
+                } catch {
+                    results[index] = .failure(error)
+                }
             }
+            if case .success(let result) = results[index], !result.replayed { continue }
+            unwritten.add(batch[index].writes)
         }
         let written = zip(batch, results).reduce(0) { sum, pair in
             guard case .success(let result)? = pair.1, !result.replayed else { return sum }
@@ -154,9 +169,9 @@ public struct EventStore: Sendable {
     }
 
     /// Each append's result or error; nil for an error with no name here.
-    private func appendTogether(_ batch: [PreparedAppend], on connection: PostgresConnection) async throws -> [Result<AppendResult, any Error>?] {
+    private func appendTogether(_ batch: [PreparedAppend], chained: Bool, on connection: PostgresConnection) async throws -> [Result<AppendResult, any Error>?] {
         var results = [Result<AppendResult, any Error>?](repeating: nil, count: batch.count)
-        let rows = try await connection.query(PreparedAppend.together(batch), logger: logger)
+        let rows = try await connection.query(PreparedAppend.together(batch, chained: chained), logger: logger)
         for try await (index, replayed, transactionId, first, last, versions, state, detail, message, constraint)
             in rows.decode((Int32, Bool?, Int64?, Int64?, Int64?, [Int64]?, String?, String?, String?, String?).self) {
             let append = batch[Int(index) - 1]
@@ -190,6 +205,8 @@ public struct EventStore: Sendable {
             return EventStoreError.wrongExpectedVersion(stream: clash.stream, expected: expected, actual: clash.actual)
         case "GL002":
             return EventStoreError.idempotencyKeyReused(key: detail ?? "")
+        case "GL003":
+            return EventStoreError.precedingAppendNotWritten(stream: detail ?? "")
         case "23505" where constraint == "streams_pkey":
             // Two appends created the same stream at once; this one lost.
             let stream = writes.first { $0.expected != .any }?.stream.rawValue ?? writes[0].stream.rawValue
@@ -357,4 +374,19 @@ final class AppendSignal: Sendable {
     }
 
     func signal() { continuation.yield() }
+}
+
+/// Appends decided one after another: the streams that appends before were
+/// to write but did not.
+private struct UnwrittenStreams {
+    private var streams: Set<StreamID> = []
+
+    /// A stream of `writes` (written or only checked) that is one of them.
+    func loadedBy(_ writes: [StreamWrite]) -> String? {
+        streams.isEmpty ? nil : writes.first { streams.contains($0.stream) }?.stream.rawValue
+    }
+
+    mutating func add(_ writes: [StreamWrite]) {
+        for write in writes where !write.events.isEmpty { streams.insert(write.stream) }
+    }
 }

@@ -16,6 +16,9 @@ public enum EventStoreError: Error, Hashable, Sendable, CustomStringConvertible 
     case duplicateStream(String)
     /// An import wrote an event id or stream version the store already holds.
     case importConflict(String)
+    /// An append of a batch decided one after another was decided on events
+    /// of `stream` that an append before it did not write; nothing was written.
+    case precedingAppendNotWritten(stream: String)
 
     public var description: String {
         switch self {
@@ -39,6 +42,8 @@ public enum EventStoreError: Error, Hashable, Sendable, CustomStringConvertible 
             "stream \(stream) appears twice in one append"
         case .importConflict(let detail):
             "the import conflicts with what the store holds: \(detail)"
+        case .precedingAppendNotWritten(let stream):
+            "decided on events of stream \(stream) that an append before it in the batch did not write"
         }
     }
 }

@@ -59,7 +59,8 @@ struct PreparedAppend: Sendable {
 
     /// Several appends in one transaction, each all or nothing on its own:
     /// a row per append, with its result or the error that refused it.
-    static func together(_ appends: [PreparedAppend]) -> PostgresQuery {
+    /// Chained appends were decided one after another (see `append_together`).
+    static func together(_ appends: [PreparedAppend], chained: Bool) -> PostgresQuery {
         let streamCounts = appends.map { Int32($0.streamIds.count) }, eventCounts = appends.map { Int32($0.eventIds.count) }
         // No key is an empty one: keys are never empty, and arrays of optionals do not encode.
         let keys = appends.map { $0.idempotencyKey ?? "" }, fingerprints = appends.map { ByteBuffer(bytes: $0.fingerprint ?? Data()) }
@@ -69,7 +70,7 @@ struct PreparedAppend: Sendable {
             FROM append_together(\(streamCounts), \(eventCounts), \(appends.flatMap(\.streamIds)), \(appends.flatMap(\.expected)),
                                  \(appends.flatMap(\.eventIds)), \(appends.flatMap(\.eventStreams)), \(appends.flatMap(\.types)),
                                  \(appends.flatMap(\.schemaVersions)), \(appends.flatMap(\.data)), \(appends.flatMap(\.metadata)),
-                                 \(appends.flatMap(\.occurredAt)), \(keys), \(fingerprints))
+                                 \(appends.flatMap(\.occurredAt)), \(keys), \(fingerprints), \(chained))
             """
     }
 

@@ -46,6 +46,51 @@ struct GroupCommitTests {
         }
     }
 
+    @Test("an append decided on what an earlier append of its batch did not write is refused, even where the versions match")
+    func appendOnUnwrittenIsRefused() async throws {
+        try await TestDatabase.withStore { store in
+            let pool = TestDatabase.uniqueStream("pool"), meeting = TestDatabase.uniqueStream("meeting")
+            let other = TestDatabase.uniqueStream("other"), badType = TestDatabase.uniqueStream("bad"), keyed = TestDatabase.uniqueStream("keyed")
+            // Another process wrote the pool's first event after this batch was decided on the pool as empty.
+            try await store.append(to: pool, expected: .noStream, events: [TestDatabase.event("MoneyCommittedElsewhere")])
+            let key = "chained-\(UUID())"
+            try await store.append(to: keyed, expected: .noStream, events: [TestDatabase.event()], idempotencyKey: key)
+            let before = try await store.readStream(pool).count
+            let results = await store.appendTogether([
+                // Clashes: the pool is at 1.
+                ([StreamWrite(stream: pool, expected: .noStream, events: [TestDatabase.event("MoneyCommitted")])], nil),
+                // Decided on the event above: expects version 1, which the pool is at, with another event.
+                ([StreamWrite(stream: pool, expected: .exactly(1), events: [TestDatabase.event("MoneyCommitted")]),
+                  StreamWrite(stream: meeting, expected: .noStream, events: [TestDatabase.event("Decided")])], nil),
+                // Only checks the pool, and the meeting the refused append would have written.
+                ([StreamWrite(stream: other, expected: .noStream, events: [TestDatabase.event()]),
+                  StreamWrite(stream: meeting, expected: .exactly(1), events: [])], nil),
+                // Independent of them: lands.
+                ([StreamWrite(stream: TestDatabase.uniqueStream("free"), expected: .noStream, events: [TestDatabase.event()])], nil),
+                // Refused before it is sent; what it would have written is not there for the next.
+                ([StreamWrite(stream: badType, expected: .noStream, events: [TestDatabase.event("no spaces")])], nil),
+                ([StreamWrite(stream: badType, expected: .exactly(1), events: [TestDatabase.event()])], nil),
+                // A retry of an append carried out before writes nothing now: the next was decided on it being written now.
+                ([StreamWrite(stream: keyed, expected: .noStream, events: [TestDatabase.event()])], Idempotency(key: key)),
+                ([StreamWrite(stream: keyed, expected: .exactly(1), events: [TestDatabase.event()])], nil),
+            ])
+            #expect(throws: EventStoreError.wrongExpectedVersion(stream: pool.rawValue, expected: .noStream, actual: 1)) { try results[0].get() }
+            #expect(throws: EventStoreError.precedingAppendNotWritten(stream: pool.rawValue)) { try results[1].get() }
+            #expect(throws: EventStoreError.precedingAppendNotWritten(stream: meeting.rawValue)) { try results[2].get() }
+            #expect(try results[3].get().replayed == false)
+            #expect { try results[4].get() } throws: { error in
+                if case EventStoreError.invalidEventType = error { true } else { false }
+            }
+            #expect(throws: EventStoreError.precedingAppendNotWritten(stream: badType.rawValue)) { try results[5].get() }
+            #expect(try results[6].get().replayed)
+            #expect(throws: EventStoreError.precedingAppendNotWritten(stream: keyed.rawValue)) { try results[7].get() }
+
+            #expect(try await store.readStream(pool).count == before)
+            for stream in [meeting, other, badType] { #expect(try await TestDatabase.count(stream, in: store) == 0) }
+            #expect(try await TestDatabase.count(keyed, in: store) == 1)
+        }
+    }
+
     @Test("appends queued behind a blocked commit go together, each still all or nothing")
     func queuedAppendsGoTogether() async throws {
         try await TestDatabase.withStore { store in
