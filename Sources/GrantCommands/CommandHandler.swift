@@ -299,24 +299,28 @@ public struct CommandHandler: Sendable {
         throw CommandError.concurrencyConflict(stream: lastClash ?? "", attempts: maximumAttempts)
     }
 
-    /// Decides `jobs`, queued on `stream`, one after another, each loading
-    /// what the ones before it decided. A command's first attempt decided
-    /// on the state cache, so it is decided on that again; the streams of
-    /// commands that clashed are read again, all in one round trip.
-    func decideTogether(_ jobs: [DecidingTogether.Job], on stream: String) async -> DecidedTogether {
-        let batch = DecidedTogether(jobs: jobs.count)
+    /// Decides `jobs`, queued on a stream, one after another into `batch`,
+    /// each loading what the ones before it decided. A command's first
+    /// attempt decided on the state cache, so it is decided on that again;
+    /// the streams of commands that clashed are read again (unless the batch
+    /// holds them as decided), all in one round trip.
+    func decide(_ jobs: [DecidingTogether.Job], on stream: String, into batch: DecidedTogether) async {
+        let first = batch.addJobs(jobs.count)
         do {
-            let wanted = try Set(jobs.filter(\.clashed).flatMap(\.loaded)).map { name in
+            let wanted = try Set(jobs.filter(\.clashed).flatMap(\.loaded)).filter { batch.state($0) == nil }.map { name in
                 let stream = try StreamID(name)
                 return (stream: stream, from: (states.version(of: stream) ?? 0) + 1)
             }
-            let events = try await store.readStreams(wanted)
-            batch.addReads(wanted.map { ($0.stream.rawValue, $0.from, events[$0.stream.rawValue] ?? []) })
+            if !wanted.isEmpty {
+                let events = try await store.readStreams(wanted)
+                batch.addReads(wanted.map { ($0.stream.rawValue, $0.from, events[$0.stream.rawValue] ?? []) })
+            }
         } catch {
-            for index in jobs.indices { batch.fail(index, error) }
-            return batch
+            for index in jobs.indices { batch.fail(first + index, error) }
+            return
         }
-        for (index, job) in jobs.enumerated() {
+        for (offset, job) in jobs.enumerated() {
+            let index = first + offset
             do {
                 let session = Session(store: store, cache: states, batch: batch, trustsCache: !job.clashed)
                 var writes = try await job.plan(session)
@@ -324,26 +328,35 @@ public struct CommandHandler: Sendable {
                 batch.add(index, writes: try Self.streamWrites(writes, job.metadata), idempotency: job.idempotency)
                 for write in writes where !write.events.isEmpty { batch.apply(write) }
             } catch is DomainError where !job.clashed {
-                // Refused on states taken from the cache: decided again, read, in the next batch.
+                // Refused on states taken from the cache: decided again, read, in a later batch.
                 batch.fail(index, DecidedOnCachedState(stream: stream))
             } catch {
                 batch.fail(index, error)
             }
         }
-        return batch
     }
 
-    /// Appends what a batch decided in one transaction: each command's result.
-    func commit(_ batch: DecidedTogether) async -> [Result<AppendResult, any Error>] {
+    /// Appends what a batch queued on `stream` decided, in one transaction:
+    /// each command's result. Unless every append was written, refusals and
+    /// appends decided on what an unwritten one would have written are
+    /// decided again.
+    func commit(_ batch: DecidedTogether, on stream: String) async -> [Result<AppendResult, any Error>] {
         let appends = batch.appends
         let appended = await store.appendTogether(appends.map { ($0.writes, $0.idempotency) })
         var results = batch.failures
         for (append, result) in zip(appends, appended) { results[append.job] = result }
-        // Each state decided is the stream's state once all were written.
-        if appended.allSatisfy({ if case .success = $0 { true } else { false } }) {
+        batch.held = appended.allSatisfy { if case .success(let result) = $0 { !result.replayed } else { false } }
+        if batch.held {
+            // Each state decided is the stream's state once all were written.
             for (stream, version, state) in batch.states { states.store(state, version: version, stream) }
+            return results.map { $0! }
         }
-        return results.map { $0! }
+        return results.map { result in
+            switch result! {
+            case .failure(EventStoreError.precedingAppendNotWritten), .failure(is DomainError): .failure(DecidedOnCachedState(stream: stream))
+            case let result: result
+            }
+        }
     }
 
     /// The events of `writes` as the store takes them.

@@ -7,12 +7,14 @@ import Synchronization
 /// When commands clash on a stream (sixteen approvals drawing on one pool),
 /// retrying each costs a read, a decision and a commit per command, and
 /// most retries clash again. Instead, once a stream has clashed, commands
-/// that write it queue here; one task takes the whole queue, decides the
-/// commands one after another (each loading the state the ones before it
-/// decided, so each sees exactly what it would see run alone after them),
-/// and commits them in one transaction, each command's append all or
-/// nothing on its own. The result is what running them one by one gives,
-/// for one commit per batch (and one read, for commands that clashed).
+/// that write it queue here; one task decides them one after another as
+/// they arrive (each loading the state the ones before it decided, so each
+/// sees exactly what it would see run alone after them), and commits them
+/// in batches, one transaction each, each command's append all or nothing
+/// on its own. While one batch commits, the next is decided on the states
+/// it leaves; it is committed only if all of that batch was written, and is
+/// otherwise decided again on what the store holds. The result is what
+/// running them one by one gives, for one commit per batch.
 final class DecidingTogether: Sendable {
     struct Job: Sendable {
         var plan: @Sendable (Session) async throws -> [PendingWrite]
@@ -33,6 +35,17 @@ final class DecidingTogether: Sendable {
         var hotUntil: [String: ContinuousClock.Instant] = [:]
         var waiting: [String: [Waiting]] = [:]
         var draining: Set<String> = []
+        /// Streams with a batch being committed.
+        var committing: Set<String> = []
+        /// Drainers waiting for a command to queue or their batch's commit to end.
+        var parked: [String: CheckedContinuation<Step?, Never>] = [:]
+    }
+
+    /// What a stream's drainer does next.
+    private enum Step {
+        case decide([Waiting])
+        case commit
+        case stop
     }
 
     private let queues = Mutex(Queues())
@@ -65,38 +78,81 @@ final class DecidingTogether: Sendable {
     /// committed by `handler`.
     func decide(on stream: String, _ job: Job, _ handler: CommandHandler) async -> Result<AppendResult, any Error> {
         await withCheckedContinuation { continuation in
-            let startsDraining = queues.withLock { queues in
+            let (startsDraining, parked) = queues.withLock { queues in
                 queues.waiting[stream, default: []].append(Waiting(job: job, continuation: continuation))
-                return queues.draining.insert(stream).inserted
+                return (queues.draining.insert(stream).inserted, queues.parked.removeValue(forKey: stream))
             }
+            parked?.resume(returning: nil)
             if startsDraining {
                 Task { await self.drain(stream, handler) }
             }
         }
     }
 
-    /// Decides and commits batches queued on `stream` until none is left.
-    /// (Deciding the next batch while one commits was tried: the batches
-    /// came out lopsided, 13 then 2 then 1, and fewer approvals landed.)
+    /// Decides commands queued on `stream` as they arrive, and commits them
+    /// a batch at a time, until none is left.
     private func drain(_ stream: String, _ handler: CommandHandler) async {
+        var previous: DecidedTogether?
         while true {
-            let next = take(stream)
-            guard !next.isEmpty else { return }
-            let batch = await handler.decideTogether(next.map(\.job), on: stream)
-            Self.resume(next, with: await handler.commit(batch))
+            let batch = DecidedTogether(after: previous)
+            var jobs: [Waiting] = []
+            collecting: while true {
+                switch await step(stream, collected: jobs.count) {
+                case .decide(let arrived):
+                    await handler.decide(arrived.map(\.job), on: stream, into: batch)
+                    jobs += arrived
+                case .commit:
+                    break collecting
+                case .stop:
+                    return
+                }
+            }
+            // The batch before has committed by now.
+            guard previous?.held ?? true else {
+                // Decided on states it did not leave: decided again, on what the store holds.
+                Self.resume(jobs, with: jobs.map { _ in .failure(DecidedOnCachedState(stream: stream)) })
+                previous = nil
+                continue
+            }
+            previous = batch
+            queues.withLock { _ = $0.committing.insert(stream) }
+            Task {
+                let results = await handler.commit(batch, on: stream)
+                let parked = queues.withLock { queues in
+                    queues.committing.remove(stream)
+                    return queues.parked.removeValue(forKey: stream)
+                }
+                parked?.resume(returning: nil)
+                Self.resume(jobs, with: results)
+            }
         }
     }
 
-    /// Up to `batchLimit` commands queued on `stream`; when none is queued,
-    /// the stream is no longer drained.
-    private func take(_ stream: String) -> [Waiting] {
-        queues.withLock { queues in
-            var waiting = queues.waiting.removeValue(forKey: stream) ?? []
-            let batch = Array(waiting.prefix(batchLimit))
-            waiting.removeFirst(batch.count)
-            if !waiting.isEmpty { queues.waiting[stream] = waiting }
-            if batch.isEmpty { queues.draining.remove(stream) }
-            return batch
+    /// Commands queued on `stream` to decide, up to `batchLimit` in the batch
+    /// with the `collected` decided so far; or, with none queued, the batch
+    /// to commit once the one before it has committed; or, with none
+    /// decided either, the end of draining.
+    private func step(_ stream: String, collected: Int) async -> Step {
+        while true {
+            let step = await withCheckedContinuation { (continuation: CheckedContinuation<Step?, Never>) in
+                let step = queues.withLock { queues -> Step? in
+                    if collected < batchLimit, var waiting = queues.waiting.removeValue(forKey: stream) {
+                        let taken = Array(waiting.prefix(batchLimit - collected))
+                        waiting.removeFirst(taken.count)
+                        if !waiting.isEmpty { queues.waiting[stream] = waiting }
+                        return .decide(taken)
+                    }
+                    if queues.committing.contains(stream) {
+                        queues.parked[stream] = continuation
+                        return nil
+                    }
+                    if collected > 0 { return .commit }
+                    queues.draining.remove(stream)
+                    return .stop
+                }
+                if let step { continuation.resume(returning: step) }
+            }
+            if let step { return step }
         }
     }
 
@@ -106,23 +162,46 @@ final class DecidingTogether: Sendable {
 }
 
 /// What one batch of commands decided together: the states each command
-/// loads (what the ones before it decided), the appends to commit, and the
-/// commands that failed to decide.
+/// loads (what the ones before it decided, starting from what the batch
+/// before decided), the appends to commit, and the commands that failed to
+/// decide.
 final class DecidedTogether: Sendable {
     typealias Append = (job: Int, writes: [StreamWrite], idempotency: Idempotency?)
 
     private struct Contents {
+        /// Each stream's state as decided so far, starting from what the batch before decided.
         var states: [String: (version: Int64, state: any Sendable)] = [:]
+        /// The streams this batch loaded or wrote.
+        var touched: Set<String> = []
         var reads: [String: (from: Int64, events: [RecordedEvent])] = [:]
         var appends: [Append] = []
-        var failures: [Result<AppendResult, any Error>?]
+        var failures: [Result<AppendResult, any Error>?] = []
+        /// Set once committed: whether every append was written.
+        var held = false
     }
 
     private let contents: Mutex<Contents>
 
-    /// A batch of `jobs` commands.
-    init(jobs: Int) {
-        contents = Mutex(Contents(failures: Array(repeating: nil, count: jobs)))
+    /// A batch decided on the states `previous` leaves. (What the batches
+    /// before that decided is in the state cache by the time this one decides.)
+    init(after previous: DecidedTogether?) {
+        let carried = previous?.states ?? []
+        contents = Mutex(Contents(states: Dictionary(uniqueKeysWithValues: carried.map { ($0.stream, ($0.version, $0.state)) })))
+    }
+
+    /// Takes `count` more commands: the index of the first.
+    func addJobs(_ count: Int) -> Int {
+        contents.withLock { contents in
+            defer { contents.failures += Array(repeating: nil, count: count) }
+            return contents.failures.count
+        }
+    }
+
+    /// Whether the batch committed with every append written, so the states
+    /// it decided are the streams' states.
+    var held: Bool {
+        get { contents.withLock { $0.held } }
+        set { contents.withLock { $0.held = newValue } }
     }
 
     func state(_ stream: String) -> (version: Int64, state: any Sendable)? {
@@ -130,7 +209,10 @@ final class DecidedTogether: Sendable {
     }
 
     func record(_ stream: String, version: Int64, state: any Sendable) {
-        contents.withLock { $0.states[stream] = (version, state) }
+        contents.withLock { contents in
+            contents.states[stream] = (version, state)
+            contents.touched.insert(stream)
+        }
     }
 
     /// Moves a stream loaded in this batch past `write`'s events.
@@ -140,12 +222,15 @@ final class DecidedTogether: Sendable {
             guard var entry = contents.states.removeValue(forKey: write.stream.rawValue) else { return }
             write.evolve(&entry.state)
             contents.states[write.stream.rawValue] = (write.versionAfter, entry.state)
+            contents.touched.insert(write.stream.rawValue)
         }
     }
 
-    /// Every stream's state as decided so far.
+    /// The state of every stream this batch loaded or wrote, as decided so far.
     var states: [(stream: String, version: Int64, state: any Sendable)] {
-        contents.withLock { $0.states.map { ($0.key, $0.value.version, $0.value.state) } }
+        contents.withLock { contents in
+            contents.touched.compactMap { stream in contents.states[stream].map { (stream, $0.version, $0.state) } }
+        }
     }
 
     func addReads(_ reads: [(stream: String, from: Int64, events: [RecordedEvent])]) {

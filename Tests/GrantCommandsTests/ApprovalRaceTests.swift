@@ -153,6 +153,56 @@ struct ApprovalRaceTests {
         }
     }
 
+    @Test("approvals on one pool from two processes at once: the pool never commits more than it holds, and every record agrees")
+    func approvalRaceAcrossProcesses() async throws {
+        try await TestDatabase.withHandler { here in
+            let (pool, meeting, applications) = try await Self.setUp(here, budget: "2500000.00", count: 40, requested: "300000.00")
+            // This process decides its approvals of 100,000 together, in batches; the other approves 300,000 one at a
+            // time, so its commits move the pool and the meeting by one event each, as the appends of a batch expect
+            // of each other: a batch's append that clashed must not leave the next decided on its commitment.
+            let elsewhere = CommandHandler(store: here.store)
+            @Sendable func approve(_ handler: CommandHandler, _ application: UUID, _ amount: String) async throws -> Bool {
+                do {
+                    try await handler.recordDecision(RecordDecision(
+                        meetingId: meeting, applicationId: application, applicationVersion: 1,
+                        votes: [Vote(member: "m1", vote: .for), Vote(member: "m2", vote: .for)],
+                        outcome: .approve(.init(amount: Self.dkk(amount), period: "2024"))), TestDatabase.admin())
+                    return true
+                } catch DomainError.insufficientFunds {
+                    return false
+                }
+            }
+            let outcomes = try await withThrowingTaskGroup(of: [(UUID, Int64?)].self) { group in
+                group.addTask {
+                    var outcomes: [(UUID, Int64?)] = []
+                    for application in applications[..<10] {
+                        outcomes.append((application, try await approve(elsewhere, application, "300000.00") ? 30_000_000 : nil))
+                    }
+                    return outcomes
+                }
+                for application in applications[10...] {
+                    group.addTask { [(application, try await approve(here, application, "100000.00") ? 10_000_000 : nil)] }
+                }
+                return try await group.reduce(into: [UUID: Int64?]()) { for (id, amount) in $1 { $0[id] = amount } }
+            }
+            let approved = Set(outcomes.filter { $0.value != nil }.keys)
+            let committed = outcomes.values.compactMap { $0 }.reduce(0, +)
+            let fresh = CommandHandler(store: here.store)
+            let state = try await TestDatabase.load(PoolState.self, pool, fresh).state
+            let available = try #require(state.periods["2024"]?.available)
+            #expect(state.periods["2024"]?.committed == committed)
+            #expect(available >= 0)
+            // A refusal stands only if the pool could not take it: commitments only grew after it.
+            if outcomes.values.contains(where: { $0 == nil }) { #expect(available < 10_000_000) }
+            #expect(state.commitments.count == approved.count)
+            #expect(Set(try await TestDatabase.load(MeetingState.self, meeting, fresh).state.decided.keys) == approved)
+            for application in applications {
+                let status = try await TestDatabase.load(ApplicationState.self, application, fresh).state.status
+                #expect((status == .approved) == approved.contains(application))
+            }
+        }
+    }
+
     @Test("a handler that has folded a pool before sees what another process committed since")
     func cachedStateFollowsOtherWriters() async throws {
         try await TestDatabase.withHandler { here in
