@@ -152,8 +152,7 @@ public struct EventStore: Sendable {
 
     private func appendAlone(_ append: PreparedAppend, on connection: PostgresConnection) async throws -> AppendResult {
         do {
-            for try await (replayed, transactionId, first, last, versions)
-                in try await connection.query(append.query(), logger: logger).decode((Bool, Int64, Int64, Int64, [Int64]).self) {
+            for try await (replayed, transactionId, first, last, versions) in try await connection.execute(append.statement(), logger: logger) {
                 return AppendResult(
                     replayed: replayed, transactionId: transactionId, firstPosition: first, lastPosition: last,
                     streamVersions: Dictionary(uniqueKeysWithValues: zip(append.writes.map(\.stream), versions)))
@@ -171,9 +170,8 @@ public struct EventStore: Sendable {
     /// Each append's result or error; nil for an error with no name here.
     private func appendTogether(_ batch: [PreparedAppend], chained: Bool, on connection: PostgresConnection) async throws -> [Result<AppendResult, any Error>?] {
         var results = [Result<AppendResult, any Error>?](repeating: nil, count: batch.count)
-        let rows = try await connection.query(PreparedAppend.together(batch, chained: chained), logger: logger)
         for try await (index, replayed, transactionId, first, last, versions, state, detail, message, constraint)
-            in rows.decode((Int32, Bool?, Int64?, Int64?, Int64?, [Int64]?, String?, String?, String?, String?).self) {
+            in try await connection.execute(PreparedAppend.together(batch, chained: chained), logger: logger) {
             let append = batch[Int(index) - 1]
             if let replayed, let transactionId, let first, let last, let versions {
                 results[Int(index) - 1] = .success(AppendResult(
