@@ -12,6 +12,7 @@ struct GroupCommitTests {
             let broken = TestDatabase.uniqueStream("broken"), reusing = TestDatabase.uniqueStream("reuse")
             let keyed = TestDatabase.uniqueStream("keyed"), long = TestDatabase.uniqueStream("long")
             let key = "together-\(UUID())"
+            let alpha = TestDatabase.uniqueStream("alpha"), zeta = TestDatabase.uniqueStream("zeta")
             let results = await store.appendTogether([
                 ([StreamWrite(stream: pool, expected: .noStream, events: [TestDatabase.event("PoolCreated"), TestDatabase.event("BudgetSet")])], nil),
                 // Decided after the first: expects the version it leaves.
@@ -24,8 +25,12 @@ struct GroupCommitTests {
                 ([StreamWrite(stream: long, expected: .noStream, events: (0..<12).map { _ in TestDatabase.event() }),
                   StreamWrite(stream: pool, expected: .exactly(3), events: (0..<8).map { _ in TestDatabase.event("MoneyCommitted") })], nil),
                 ([], nil),
+                // Two clashes: the first in stream order is named, whatever the append's order.
+                ([StreamWrite(stream: zeta, expected: .exactly(3), events: [TestDatabase.event()]),
+                  StreamWrite(stream: alpha, expected: .exactly(2), events: [])], nil),
             ])
             let landed = try [0, 1, 4, 6].map { try results[$0].get() }
+            #expect(throws: EventStoreError.wrongExpectedVersion(stream: alpha.rawValue, expected: .exactly(2), actual: 0)) { try results[8].get() }
             #expect(Set(landed.map(\.transactionId)).count == 1)
             #expect(landed.map { $0.streamVersions[pool] } == [2, 3, nil, 11])
             #expect(landed[0].lastPosition < landed[1].firstPosition && landed[1].lastPosition < landed[2].firstPosition)
