@@ -535,8 +535,6 @@ public struct Benchmark: Sendable {
         return rate
     }
 
-    /// The same rows as the catch-up read, in the same order and pages, by a
-    /// prepared statement decoded to plain columns only.
     /// Catch-up read: every event in the store decoded into domain events
     /// (on every core, the next page read while one is decoded), against
     /// the same rows by a raw SELECT. Also the events read.
@@ -569,6 +567,8 @@ public struct Benchmark: Sendable {
                  Figure(figure: "of which decoding alone (payload decoder, every core)", value: decodeRate, unit: "events/s")], read)
     }
 
+    /// The same rows as the catch-up read, in the same order and pages, by a
+    /// prepared statement decoded to plain columns only.
     func rawSelect() async throws -> Int {
         var count = 0
         var after = (transaction: Int64(0), position: Int64(0))
