@@ -126,13 +126,9 @@ public struct EventStore: Sendable {
                     results[index] = .failure(error)
                 }
             }
-            if case .success(let result) = results[index], !result.replayed { continue }
-            unwritten.add(batch[index].writes)
+            if chained, !results[index]!.wroteEvents { unwritten.add(batch[index].writes) }
         }
-        let written = zip(batch, results).reduce(0) { sum, pair in
-            guard case .success(let result)? = pair.1, !result.replayed else { return sum }
-            return sum + pair.0.eventIds.count
-        }
+        let written = zip(batch, results).reduce(0) { sum, pair in pair.1!.wroteEvents ? sum + pair.0.eventIds.count : sum }
         if written > 0 {
             announce()
             // Looked up per batch, not cached: a counter made before the metrics system is bootstrapped would stay a no-op.

@@ -178,6 +178,13 @@ public struct AppendResult: Hashable, Sendable {
     public var checkpoint: Checkpoint { Checkpoint(transactionId: transactionId, position: lastPosition) }
 }
 
+extension Result where Success == AppendResult {
+    /// Whether this append wrote its events now: neither refused nor a retry answered with an earlier result.
+    public var wroteEvents: Bool {
+        if case .success(let result) = self { !result.replayed } else { false }
+    }
+}
+
 /// An event as stored.
 public struct RecordedEvent: Sendable, Hashable {
     public var position: Int64

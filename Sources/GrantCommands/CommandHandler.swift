@@ -345,7 +345,7 @@ public struct CommandHandler: Sendable {
         let appended = await store.appendTogether(appends.map { ($0.writes, $0.idempotency) })
         var results = batch.failures
         for (append, result) in zip(appends, appended) { results[append.job] = result }
-        batch.held = appended.allSatisfy { if case .success(let result) = $0 { !result.replayed } else { false } }
+        batch.held = appended.allSatisfy(\.wroteEvents)
         if batch.held {
             // Each state decided is the stream's state once all were written.
             for (stream, version, state) in batch.states { states.store(state, version: version, stream) }
