@@ -2,7 +2,7 @@ import Foundation
 
 /// An event of the domain: a stable type name, a schema version, and when it
 /// happened in the world. Encoded as JSON into the event store's `data`.
-public protocol DomainEvent: Codable, Hashable, Sendable {
+public protocol DomainEvent: Codable, Hashable, Sendable, PayloadReadable {
     static var eventType: String { get }
     static var schemaVersion: Int32 { get }
     var occurredAt: Date { get }

@@ -259,6 +259,8 @@ private struct Parser {
 extension Document {
     func value<T: Decodable>(_ type: T.Type, at index: Int, _ path: @autoclosure () -> [any CodingKey]) throws -> T {
         if T.self == String.self { return try string(at: index, path()) as! T }
+        if T.self == Int.self { return try integer(Int.self, at: index, path()) as! T }
+        if T.self == Bool.self { return try bool(at: index, path()) as! T }
         if T.self == UUID.self {
             if nodes[index].kind == .string, let uuid = uuid(nodes[index]) { return uuid as! T }
             guard let uuid = UUID(uuidString: try string(at: index, path())) else {

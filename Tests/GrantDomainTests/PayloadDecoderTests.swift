@@ -142,6 +142,44 @@ struct PayloadDecoderTests {
         }
     }
 
+    /// Decoded as an event: through its reader, or through Codable where the reader gives up.
+    static func asEvent(_ json: String) -> (fast: Result<GrantReduced, any Error>, foundation: Result<GrantReduced, any Error>) {
+        (Result { try PayloadDecoder.decode(GrantReduced.self, from: json) },
+         Result { try foundation.decode(GrantReduced.self, from: Data(json.utf8)) })
+    }
+
+    @Test("an event its reader cannot read is decoded through Codable: the same value, or the same error at the same path")
+    func readersHandOddTextToCodable() throws {
+        func event(tranche number: String = "1", key: String = "reason", trigger: String = #""signing""#, amount: String = #"{"amount": "10.00", "currency": "DKK"}"#) -> String {
+            #"{"\#(key)": "late", "reduction": {"amount": "5.00", "currency": "DKK"}, "newAmount": {"amount": "10.00", "currency": "DKK"}, "tranches": [{"number": \#(number), "amount": \#(amount), "trigger": \#(trigger)}], "occurredAt": "2024-06-01T12:00:00.000Z"}"#
+        }
+        let plain = event()
+        #expect(PayloadDecoder.readDirectly(GrantReduced.self, from: plain) == (try PayloadDecoder.decode(GrantReduced.self, from: plain)))
+        #expect(try Self.asEvent(plain).foundation.get() == Self.asEvent(plain).fast.get())
+
+        // An integer written with a fraction reads as Foundation reads it.
+        let fraction = event(tranche: "1.0")
+        #expect(PayloadDecoder.readDirectly(GrantReduced.self, from: fraction) == (try Self.asEvent(fraction).foundation.get()))
+        // An escaped key: the reader gives up, Codable reads it.
+        for odd in [event(key: #"re\u0061son"#)] {
+            #expect(PayloadDecoder.readDirectly(GrantReduced.self, from: odd) == nil, "\(odd)")
+            let (fast, foundation) = Self.asEvent(odd)
+            #expect(try fast.get() == foundation.get(), "\(odd)")
+        }
+        // A missing key, an unknown trigger, a number for an amount, an element of the wrong kind: Foundation's error.
+        for broken in [event(key: "cause"), event(trigger: #""later""#), event(amount: "10"), event(trigger: "null"),
+                       plain.replacingOccurrences(of: #""tranches": [{"#, with: #""tranches": [7, {"#)] {
+            #expect(PayloadDecoder.readDirectly(GrantReduced.self, from: broken) == nil, "\(broken)")
+            let (fast, foundation) = Self.asEvent(broken)
+            guard case .failure(let fastError as DecodingError) = fast, case .failure(let foundationError as DecodingError) = foundation else {
+                Issue.record("\(broken): fast \(fast), Foundation \(foundation)")
+                continue
+            }
+            #expect(Self.kind(fastError) == Self.kind(foundationError) && Self.path(fastError) == Self.path(foundationError),
+                    "\(broken): fast \(fastError), Foundation \(foundationError)")
+        }
+    }
+
     @Test("amounts read in place agree with Foundation, odd and broken ones included")
     func amounts() {
         let cases = [

@@ -24,6 +24,13 @@ struct StoredPayloadTests {
         try foundation.decode(E.self, from: EventCoding.upcast(type: event.type, schemaVersion: event.schemaVersion, data: Data(event.data.utf8)))
     }
 
+    static func readDirectly<E: DomainEvent>(_ type: E.Type, _ event: RecordedEvent) -> AnyHashable? {
+        PayloadDecoder.readDirectly(E.self, from: event.data).map(AnyHashable.init)
+    }
+
+    /// The event types decoded through Codable, without a reader of their own: a few per programme.
+    static let withoutReader: Set<String> = [PoolCreated.eventType, CallOpened.eventType, SteeringGroupCreated.eventType, MeetingHeld.eventType]
+
     @Test("a generated history and awkward text decode as Foundation decodes them")
     func historyDecodesAsFoundation() async throws {
         try await FreshDatabase.with { store, _ in
@@ -40,7 +47,7 @@ struct StoredPayloadTests {
             // Events become readable once every older transaction in the
             // cluster has ended: other tests' may hold them back a while.
             var checkpoint = Checkpoint.start
-            var decoded = 0
+            var decoded = 0, readDirectly = 0
             var types = Set<String>()
             let deadline = ContinuousClock.now + .seconds(120)
             while decoded < generated + odd.count, ContinuousClock.now < deadline {
@@ -51,6 +58,11 @@ struct StoredPayloadTests {
                                                       among: EventCoding.allEventTypes)
                     let reference = try Self.decodeWithFoundation(type, event)
                     #expect(AnyHashable(fast) == AnyHashable(reference), "\(event.type) at \(event.position): \(event.data)")
+                    if !Self.withoutReader.contains(event.type) {
+                        let direct = Self.readDirectly(type, event)
+                        #expect(direct == AnyHashable(reference), "\(event.type) read by its reader: \(event.data)")
+                        readDirectly += 1
+                    }
                     decoded += 1
                     types.insert(event.type)
                 }
@@ -58,6 +70,7 @@ struct StoredPayloadTests {
             }
             #expect(decoded == generated + odd.count)
             #expect(types.count >= 15, "only \(types.sorted()) were generated")
+            #expect(readDirectly > decoded * 9 / 10, "\(readDirectly) of \(decoded) read by their event type's reader")
         }
     }
 }
