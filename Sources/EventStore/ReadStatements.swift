@@ -62,11 +62,17 @@ struct ReadAll: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> RecordedEvent { try decodeEvent(row) }
 }
 
-/// A stream's events from a version on.
+/// A stream's events from a version on. A stream's versions run 1, 2, 3...
+/// without gaps (both the append functions and the import number them so),
+/// so a page of `limit` from version v lies in [v, v + limit). Saying so
+/// keeps PostgreSQL from reading and sorting the stream's whole rest for
+/// every page: for a pool of 96,661 events it estimated a fifteenth of the
+/// rows, chose a bitmap scan and an on-disk sort of everything after v, and
+/// a page took 220 ms instead of 27.
 struct ReadStream: PostgresPreparedStatement {
     static let sql = """
         SELECT \(eventColumns) FROM events
-        WHERE stream_id = $1 AND stream_version >= $2
+        WHERE stream_id = $1 AND stream_version >= $2 AND stream_version < $2 + $3
         ORDER BY stream_version
         LIMIT $3
         """

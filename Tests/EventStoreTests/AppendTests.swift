@@ -33,6 +33,26 @@ struct AppendTests {
         }
     }
 
+    @Test("a stream read in pages gives each event once, in order, up to the end")
+    func readStreamInPages() async throws {
+        try await TestDatabase.withStore { store in
+            let stream = TestDatabase.uniqueStream()
+            try await store.append(to: stream, expected: .noStream, events: (1...7).map { _ in TestDatabase.event() })
+            try await store.append(to: stream, expected: .exactly(7), events: (1...5).map { _ in TestDatabase.event() })
+            var pages: [[Int64]] = []
+            var from: Int64 = 1
+            while true {
+                let page = try await store.readStream(stream, from: from, limit: 5)
+                pages.append(page.map(\.streamVersion))
+                guard page.count == 5, let last = page.last else { break }
+                from = last.streamVersion + 1
+            }
+            #expect(pages == [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10], [11, 12]])
+            #expect(try await store.readStream(stream, from: 13, limit: 5).isEmpty)
+            #expect(try await store.readStream(stream, from: 4, limit: 2).map(\.streamVersion) == [4, 5])
+        }
+    }
+
     @Test("a writer with a stale expected version is refused and writes nothing")
     func optimisticConcurrencyConflict() async throws {
         try await TestDatabase.withStore { store in
