@@ -126,6 +126,20 @@ public struct Session: Sendable {
         }
     }
 
+    /// The states `writes` leave once appended: each written stream's state
+    /// as this session loaded it, moved past the write's events.
+    func statesAfter(_ writes: [PendingWrite]) -> [(stream: String, version: Int64, state: any Sendable)] {
+        let loaded = loads.loaded
+        return writes.compactMap { write in
+            let loadedAt = write.versionAfter - Int64(write.events.count)
+            guard !write.events.isEmpty, var state = loaded.first(where: { $0.stream == write.stream && $0.version == loadedAt })?.state else {
+                return nil
+            }
+            write.evolve(&state)
+            return (write.stream.rawValue, write.versionAfter, state)
+        }
+    }
+
     /// Reads several streams the command will load, in one round trip, so
     /// each ``load(_:_:)`` of them that follows reads nothing more.
     public func prefetch(_ streamNames: String...) async throws {
@@ -156,7 +170,7 @@ public struct Session: Sendable {
     public func load<A: Aggregate>(_ type: A.Type, _ id: UUID) async throws -> Loaded<A> {
         let stream = try StreamID(A.streamName(id))
         if let decided = batch?.state(stream.rawValue), let state = decided.state as? A {
-            loads.add(stream, version: decided.version)
+            loads.add(stream, version: decided.version, state: state)
             return Loaded(state: state, version: decided.version, stream: stream)
         }
         let cached = cache?.state(A.self, stream)
@@ -177,20 +191,20 @@ public struct Session: Sendable {
         let version = recorded.last?.streamVersion ?? after
         if !recorded.isEmpty { cache?.store(state, version: version, stream.rawValue) }
         batch?.record(stream.rawValue, version: version, state: state)
-        loads.add(stream, version: version)
+        loads.add(stream, version: version, state: state)
         return Loaded(state: state, version: version, stream: stream)
     }
 }
 
-/// The streams a session loaded, each at the version it was first loaded at.
+/// The streams a session loaded, each at the version (and with the state) it was first loaded at.
 private final class LoadedStreams: Sendable {
-    private let streams = Mutex<(loaded: [(stream: StreamID, version: Int64)], seen: Set<StreamID>)>(([], []))
+    private let streams = Mutex<(loaded: [(stream: StreamID, version: Int64, state: any Sendable)], seen: Set<StreamID>)>(([], []))
 
-    func add(_ stream: StreamID, version: Int64) {
-        streams.withLock { if $0.seen.insert(stream).inserted { $0.loaded.append((stream, version)) } }
+    func add(_ stream: StreamID, version: Int64, state: any Sendable) {
+        streams.withLock { if $0.seen.insert(stream).inserted { $0.loaded.append((stream, version, state)) } }
     }
 
-    var loaded: [(stream: StreamID, version: Int64)] { streams.withLock { $0.loaded } }
+    var loaded: [(stream: StreamID, version: Int64, state: any Sendable)] { streams.withLock { $0.loaded } }
 }
 
 /// A command of a batch refused on states taken from the cache: it is
@@ -273,7 +287,14 @@ public struct CommandHandler: Sendable {
                     outcome = await together.decide(on: hot, job(), self)
                 } else {
                     do {
-                        outcome = .success(try await store.append(try Self.streamWrites(writes, metadata), idempotency: context.idempotency))
+                        let appended = try await store.append(try Self.streamWrites(writes, metadata), idempotency: context.idempotency)
+                        // What this command wrote is what the next one on these streams decides on: without it, that
+                        // one decided on the state before (a submitted application still a draft), was refused or
+                        // clashed, and read the stream again.
+                        if !appended.replayed {
+                            for (stream, version, state) in session.statesAfter(writes) { states.store(state, version: version, stream) }
+                        }
+                        outcome = .success(appended)
                     } catch {
                         outcome = .failure(error)
                     }

@@ -64,6 +64,20 @@ struct ApprovalRaceTests {
         }
     }
 
+    @Test("what a command appended is what the next one on its streams decides on: each commits at its first attempt")
+    func appendedStatesAreKept() async throws {
+        try await TestDatabase.withHandler { handler in
+            let (_, pool, _) = try await Self.openCall(handler, budget: "500000.00")
+            // Each decided on the pool as the one before left it; decided on the pool as last read, each after the first clashed.
+            for year in 2025...2027 {
+                let result = try await handler.adjustBudget(poolId: pool, .addPeriod(period: "\(year)", amount: Self.dkk("100000.00"), at: Self.at),
+                                                            TestDatabase.admin())
+                #expect(result.attempts == 1, "\(year)")
+            }
+            #expect(try await TestDatabase.load(PoolState.self, pool, handler).state.periodOrder == ["2024", "2025", "2026", "2027"])
+        }
+    }
+
     @Test("a refusal on states this handler folded before is checked against the store before it stands")
     func staleRefusalIsDecidedAgain() async throws {
         try await TestDatabase.withHandler { here in
