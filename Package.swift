@@ -24,10 +24,15 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Persistent hash maps for large aggregate states (see PoolState.commitments).
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         // Pure domain: value types, commands, events, deciders. No I/O.
-        .target(name: "GrantDomain", swiftSettings: swiftSettings),
+        .target(
+            name: "GrantDomain",
+            dependencies: [.product(name: "HashTreeCollections", package: "swift-collections")],
+            swiftSettings: swiftSettings),
         // The PostgreSQL event store and its migrations runner.
         .target(
             name: "EventStore",

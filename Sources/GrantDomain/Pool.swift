@@ -1,4 +1,5 @@
 import Foundation
+import HashTreeCollections
 
 // MARK: Values
 
@@ -184,7 +185,11 @@ public struct PoolState: Aggregate, Hashable {
     public var periods: [String: Period] = [:]
     public var sourceOrder: [String] = []
     public var sources: [String: Source] = [:]
-    public var commitments: [UUID: Commitment] = [:]
+    /// A persistent map (a hash array mapped trie): a busy pool's state is
+    /// shared by the state cache and the commands deciding on it, so each
+    /// change copies it, and the state it replaces is released. With a
+    /// `Dictionary` both touched every commitment.
+    public var commitments: TreeDictionary<UUID, Commitment> = [:]
     public var committedByCall: [UUID: Int64] = [:]
 
     public static let initial = PoolState()
