@@ -90,9 +90,11 @@ public struct ProjectionRuntime: Sendable {
         } catch {
             outcome = .failure(error)
         }
-        // Never hand a connection back to the pool still holding the lock.
-        // (When cancelled, the pool is closing: the session and its lock end with it.)
-        if !Task.isCancelled { try? await connection.run("SELECT pg_advisory_unlock(\(key))", logger: logger) }
+        // Never hand a connection back to the pool still holding the lock, cancelled or not: the
+        // pool may outlive this runtime, and an idle connection holding the lock kept every other
+        // process's worker for this projection standing by until the pool closed it (60 s). If the
+        // pool is closing, the unlock fails and the session's end releases the lock.
+        try? await connection.run("SELECT pg_advisory_unlock(\(key))", logger: logger)
         return try outcome.get()
     }
 

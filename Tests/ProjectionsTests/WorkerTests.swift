@@ -101,6 +101,30 @@ struct WorkerTests {
         }
     }
 
+    @Test("a cancelled runtime lets go of its projections at once, though its client's connections stay open", .timeLimit(.minutes(2)))
+    func cancelledRuntimeReleasesLocks() async throws {
+        try await FreshDatabase.with { store, _ in
+            let runtime = ProjectionRuntime(store: store, pollInterval: .milliseconds(100), logger: FreshDatabase.logger)
+            try await runtime.prepare()
+            let running = Task { try await runtime.run() }
+            let held = """
+                SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()
+                """
+            var count = 0
+            for _ in 0..<300 {
+                count = try await FreshDatabase.count(held, store)
+                if count >= runtime.projections.count { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(count == runtime.projections.count, "every worker holds its projection's lock")
+            running.cancel()
+            _ = try? await running.value
+            // A lock left on a pooled connection kept another process's worker standing by until the connection closed.
+            #expect(try await FreshDatabase.count(held, store) == 0)
+        }
+    }
+
     @Test("an event a projection cannot apply stops it with the position and error; it is never skipped", .timeLimit(.minutes(3)))
     func failingEventStops() async throws {
         try await FreshDatabase.with { store, url in
