@@ -10,7 +10,7 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Measure the hot paths beside raw PostgreSQL baselines in the same run; print a table and write JSON.",
         discussion: "Run it on a database of its own (ops/bench makes a throwaway cluster): it appends benchmark events and a generated history.")
 
-    @Flag(help: "Small sizes, about two minutes in all.") var quick = false
+    @Flag(help: "Small sizes, about 90 seconds in all.") var quick = false
     @Option(help: "Seconds per measured level.") var seconds: Int?
     @Option(help: "Pools in the generated history.") var pools: Int?
     @Option(help: "Applications per pool in the generated history (about 11 events each).") var applications: Int?
