@@ -107,8 +107,7 @@ extension PayloadDecoder {
         var text = text
         return try text.withUTF8 { bytes in
             let document = try Document(bytes)
-            if let value = try? T.read(try PayloadObject(document, at: 0)) { return value }
-            return try document.value(T.self, at: 0, [])
+            return try document.readDirectly(T.self) ?? document.value(T.self, at: 0, [])
         }
     }
 
@@ -117,9 +116,13 @@ extension PayloadDecoder {
     /// stored event themselves, and read it as Codable does.
     public static func readDirectly<T: PayloadReadable>(_ type: T.Type, from text: String) -> T? {
         var text = text
-        return text.withUTF8 { bytes in
-            guard let document = try? Document(bytes) else { return nil }
-            return try? T.read(try PayloadObject(document, at: 0))
-        }
+        return text.withUTF8 { bytes in (try? Document(bytes))?.readDirectly(T.self) }
+    }
+}
+
+extension Document {
+    /// The whole document as `T`'s reader reads it, or nil where the reader gives up.
+    func readDirectly<T: PayloadReadable>(_ type: T.Type) -> T? {
+        try? T.read(try PayloadObject(self, at: 0))
     }
 }
