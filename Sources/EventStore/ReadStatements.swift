@@ -133,13 +133,11 @@ struct ReadAllOfTypes: PostgresPreparedStatement {
     }
 }
 
-/// Several streams' events, each from a version on, in one round trip.
+/// Several streams' events, each from a version on, in one round trip, in
+/// stream order. `read_streams` plans its join once per connection: see
+/// db/0013_read_streams_planned_once.sql for why not here.
 struct ReadStreams: PostgresPreparedStatement {
-    static let sql = """
-        SELECT \(eventColumns) FROM unnest($1::text[], $2::int8[]) AS wanted(wanted_stream, from_version)
-        JOIN events ON events.stream_id = wanted.wanted_stream AND events.stream_version >= wanted.from_version
-        ORDER BY events.stream_id, events.stream_version
-        """
+    static let sql = "SELECT \(eventColumns) FROM read_streams($1, $2)"
     typealias Row = RecordedEvent
 
     var streams: [String]

@@ -53,6 +53,23 @@ struct AppendTests {
         }
     }
 
+    @Test("several streams read together come each from its own version, in stream order")
+    func readStreamsTogether() async throws {
+        try await TestDatabase.withStore { store in
+            let busy = TestDatabase.uniqueStream(), quiet = TestDatabase.uniqueStream(), unknown = TestDatabase.uniqueStream()
+            try await store.append(to: busy, expected: .noStream, events: (1...6).map { _ in TestDatabase.event() })
+            try await store.append(to: quiet, expected: .noStream, events: [TestDatabase.event("Opened"), TestDatabase.event("Closed")])
+            // Read repeatedly, so the connection's plans are the reused ones too.
+            for _ in 1...8 {
+                let read = try await store.readStreams([(busy, 4), (quiet, 2), (unknown, 1)])
+                #expect(read[busy.rawValue]?.map(\.streamVersion) == [4, 5, 6])
+                #expect(read[quiet.rawValue]?.map(\.type) == ["Closed"])
+                #expect(read[unknown.rawValue] == nil)
+                #expect(try await store.readStreams([(busy, 7), (quiet, 3)]).isEmpty)
+            }
+        }
+    }
+
     @Test("a writer with a stale expected version is refused and writes nothing")
     func optimisticConcurrencyConflict() async throws {
         try await TestDatabase.withStore { store in
