@@ -105,37 +105,50 @@ struct HTTPWorkload {
 
     struct Result {
         var rate: Double
-        var p50: Double, p99: Double
+        var p50: Double, p95: Double, p99: Double, p999: Double, max: Double
         var failures: Int
 
         func figure(_ name: String, baseline: Double?, target: String? = nil) -> Figure {
             var figure = Figure(figure: failures > 0 ? "\(name) (\(failures) non-2xx)" : name, value: rate, unit: "requests/s",
                                 baseline: baseline, baselineName: baseline.map { _ in "GET /livez" }, ratio: baseline.map { rate / $0 }, target: target)
             figure.p50Ms = p50
+            figure.p95Ms = p95
             figure.p99Ms = p99
+            figure.p999Ms = p999
+            figure.maxMs = max
             return figure
         }
     }
+
+    /// wrk keeps its latencies in an HDR histogram but prints only a few
+    /// rounded percentiles; its `done` hook reads any of them, in microseconds.
+    static let latencyReport = """
+        done = function(summary, latency, requests)
+          io.write(string.format("grantledger-latency-us %d %d %d %d %d\\n", latency:percentile(50), latency:percentile(95),
+                                 latency:percentile(99), latency:percentile(99.9), latency.max))
+        end
+        """
 
     /// wrk on two threads for the configured time; its latency distribution and rate parsed from its report.
     func load(_ wrk: String, _ url: String, connections: Int, token: String?, label: String, postBody: String? = nil) async throws -> Result {
         let progress = Progress(label: "http \(label)")
         progress.show("\(connections) connections for \(seconds) s")
-        var arguments = ["-t2", "-c\(connections)", "-d\(seconds)s", "--latency"]
+        var arguments = ["-t2", "-c\(connections)", "-d\(seconds)s"]
         if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
-        var script: URL?
+        var lua = Self.latencyReport
         if let postBody {
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent("grantledger-bench-\(UUID().uuidString).lua")
             let escaped = postBody.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
-            try """
+            lua += """
+
                 wrk.method = "POST"
                 wrk.body = '\(escaped)'
                 wrk.headers["Content-Type"] = "application/json"
-                """.write(to: file, atomically: true, encoding: .utf8)
-            arguments += ["-s", file.path]
-            script = file
+                """
         }
-        defer { if let script { try? FileManager.default.removeItem(at: script) } }
+        let script = FileManager.default.temporaryDirectory.appendingPathComponent("grantledger-bench-\(UUID().uuidString).lua")
+        try lua.write(to: script, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: script) }
+        arguments += ["-s", script.path]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: wrk)
         process.arguments = arguments + [url]
@@ -154,25 +167,17 @@ struct HTTPWorkload {
 
     static func parse(_ report: String) -> Result? {
         var rate: Double?, failures = 0
-        var percentiles: [String: Double] = [:]
+        var latencies: [Double]?
         for line in report.split(separator: "\n") {
             let words = line.split(separator: " ", omittingEmptySubsequences: true)
             if words.first == "Requests/sec:", words.count == 2 { rate = Double(words[1]) }
             if line.contains("Non-2xx or 3xx responses:"), let last = words.last { failures = Int(last) ?? 0 }
-            if words.count == 2, ["50%", "99%"].contains(String(words[0])), let ms = milliseconds(String(words[1])) {
-                percentiles[String(words[0])] = ms
+            if words.first == "grantledger-latency-us", words.count == 6 {
+                latencies = words.dropFirst().compactMap { Double($0).map { $0 / 1_000 } }
             }
         }
-        guard let rate, let p50 = percentiles["50%"], let p99 = percentiles["99%"] else { return nil }
-        return Result(rate: rate, p50: p50, p99: p99, failures: failures)
-    }
-
-    /// wrk's "812.00us", "1.23ms", "2.01s" in milliseconds.
-    static func milliseconds(_ text: String) -> Double? {
-        for (unit, scale) in [("us", 0.001), ("ms", 1.0), ("s", 1_000.0), ("m", 60_000.0)] where text.hasSuffix(unit) {
-            return Double(text.dropLast(unit.count)).map { $0 * scale }
-        }
-        return nil
+        guard let rate, let latencies, latencies.count == 5 else { return nil }
+        return Result(rate: rate, p50: latencies[0], p95: latencies[1], p99: latencies[2], p999: latencies[3], max: latencies[4], failures: failures)
     }
 
     static func which(_ name: String) -> String? {
