@@ -202,7 +202,7 @@ public struct Benchmark: Sendable {
                 RETURNING stream_id, version)
             INSERT INTO bench_events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata,
                                       occurred_at, recorded_at, previous_hash, hash)
-            SELECT \(UUID.random()), head.stream_id, head.version, 'BenchEvent', 1, \(Self.payload)::jsonb, \(Self.metadataText)::jsonb,
+            SELECT \(UUID.random()), head.stream_id, head.version, 'BenchEvent', 1, \(Self.payload)::json, \(Self.metadataText)::json,
                    \(Date()), clock_timestamp(), \(hash), \(hash)
             FROM head
             """, logger: logger)
@@ -213,8 +213,8 @@ public struct Benchmark: Sendable {
         let insert: PostgresQuery = """
             INSERT INTO bench_events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata,
                                       occurred_at, recorded_at, previous_hash, hash)
-            VALUES (\(UUID.random()), \("bench-\(tag)-\(name)-\(writer)"), \(Int64(index + 1)), 'BenchEvent', 1, \(Self.payload)::jsonb,
-                    \(Self.metadataText)::jsonb, \(Date()), clock_timestamp(), \(hash), \(hash))
+            VALUES (\(UUID.random()), \("bench-\(tag)-\(name)-\(writer)"), \(Int64(index + 1)), 'BenchEvent', 1, \(Self.payload)::json,
+                    \(Self.metadataText)::json, \(Date()), clock_timestamp(), \(hash), \(hash))
             """
         if locked {
             try await store.client.withTransaction(logger: logger) { connection in

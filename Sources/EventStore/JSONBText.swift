@@ -2,8 +2,10 @@
 /// object keys shorter first, then by bytes, the last of duplicate keys kept;
 /// ", " and ": " between items; numbers as `numeric` prints them; strings
 /// escaped as `jsonb` escapes them. The import path hashes events here rather
-/// than in PostgreSQL, so it must produce the very bytes `event_content`
-/// reads back from the stored row.
+/// than in PostgreSQL and sends this text, which is stored as written
+/// (db/0014), so the hash covers what `event_content` reads back; and an
+/// imported history reads the same whatever the spacing or key order of
+/// the file it came from.
 enum JSONBText {
     struct Invalid: Error, CustomStringConvertible {
         var reason: String

@@ -4,8 +4,8 @@ import Foundation
 /// cost: its `JSONEncoder` builds a tree of boxed values before writing and
 /// spent about 17% of a command's CPU. This one writes each value straight
 /// into one buffer as `encode(to:)` hands it over, keys in the order the
-/// type encodes them (PostgreSQL's `jsonb` stores its own order, so the
-/// stored event is the same), times as ``EventCoding/formatTime(_:)``
+/// type encodes them (the store keeps this text as written, and readers
+/// take keys in any order), times as ``EventCoding/formatTime(_:)``
 /// writes them. What it does not write (floating point, `Data`, `URL`,
 /// nested and super encoders, which would interleave) throws
 /// ``PayloadEncoder/Unsupported``, and ``EventCoding/encode(_:)`` falls back

@@ -61,7 +61,7 @@ struct TrailAndExportTests {
                   AND event_type IN ('MoneyCommitted', 'CommitmentReleased', 'PaymentDisbursed', 'RepaymentReceived', 'BudgetMoved', 'BudgetPeriodAdded', 'BudgetPeriodClosed')
                 """)
             let periods = try await AuditDatabase.int(store, """
-                SELECT jsonb_array_length(data -> 'periods') FROM events WHERE stream_id = 'pool-\(pool.uuidString.lowercased())' AND stream_version = 1
+                SELECT json_array_length(data -> 'periods') FROM events WHERE stream_id = 'pool-\(pool.uuidString.lowercased())' AND stream_version = 1
                 """)
             #expect(Int64(rows.count) == moneyEvents + periods)
             let commitments = rows.filter { $0.contains(",commitment,") }

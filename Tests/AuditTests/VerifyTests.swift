@@ -41,7 +41,7 @@ struct VerifyTests {
             var expectedStream = stream
             switch tamper {
             case .alterData:
-                try await AuditDatabase.execute(store, "UPDATE events SET data = data || '{\"forged\": true}' WHERE global_position = \(positions[1])")
+                try await AuditDatabase.execute(store, "UPDATE events SET data = (data::jsonb || '{\"forged\": true}')::json WHERE global_position = \(positions[1])")
                 expected = (positions[1], "content-hash")
             case .deleteEvent:
                 try await AuditDatabase.execute(store, "DELETE FROM events WHERE global_position = \(positions[1])")

@@ -70,6 +70,27 @@ struct AppendTests {
         }
     }
 
+    @Test("payloads are kept as written, and the chain covers that text; a backslash written as \\\\ before u0000 is no NUL")
+    func payloadsKeptAsWritten() async throws {
+        try await TestDatabase.withStore { store in
+            let stream = TestDatabase.uniqueStream()
+            // Key order, spacing and a duplicate key that jsonb would have rewritten.
+            let written = [#"{"b":1,  "a" : [1, 2], "a": "again"}"#, #"{"path": "C:\\u0000", "note": "\u00e6"}"#]
+            try await store.append(to: stream, expected: .noStream, events: written.map { TestDatabase.event("Noted", $0) })
+            // Two appends go through append_together, one alone through append_events.
+            let other = TestDatabase.uniqueStream()
+            let together = await store.appendTogether([
+                ([StreamWrite(stream: stream, expected: .exactly(2), events: [TestDatabase.event("Noted", written[0])])], nil),
+                ([StreamWrite(stream: other, expected: .noStream, events: [TestDatabase.event("Noted", written[1])])], nil),
+            ])
+            #expect(together.allSatisfy { (try? $0.get()) != nil })
+            #expect(try await store.readStream(stream).map(\.data) == written + [written[0]])
+            #expect(try await store.readStream(other).map(\.data) == [written[1]])
+            #expect(try await TestDatabase.chainedEvents(stream, in: store) == 3)
+            #expect(try await TestDatabase.chainedEvents(other, in: store) == 1)
+        }
+    }
+
     @Test("a writer with a stale expected version is refused and writes nothing")
     func optimisticConcurrencyConflict() async throws {
         try await TestDatabase.withStore { store in
