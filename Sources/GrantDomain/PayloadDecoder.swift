@@ -1,9 +1,10 @@
 import Foundation
 
 /// Decodes stored event payloads: JSON text as the encoder wrote it, or as
-/// PostgreSQL prints `jsonb` (imports, and events stored before db/0014). Foundation's `JSONDecoder` spends about 8 µs on a
-/// five-field event here, most of it in its containers rather than in
-/// parsing; a catch-up or a rebuild of a million events waits on that.
+/// PostgreSQL prints `jsonb` (imports, and events stored before db/0014).
+/// Foundation's `JSONDecoder` spends about 8 µs on a five-field event here,
+/// most of it in its containers rather than in parsing; a catch-up or a
+/// rebuild of a million events waits on that.
 /// This decoder parses the text once into a flat list of nodes and serves
 /// `Decodable` from it, with `UUID` and `Date` read in place. It gives the
 /// same values and the same kinds of `DecodingError` as Foundation's decoder
