@@ -132,7 +132,7 @@ public struct Benchmark: Sendable {
             figures += try await HTTPWorkload(benchmark: self, server: URL(fileURLWithPath: server), seconds: options.seconds).run()
         }
         if options.workloads.contains("history") {
-            figures += try await history()
+            if let own = try await historyInOwnProcess() { figures += own } else { figures += try await history() }
         } else if options.workloads.contains("catch-up") {
             figures += try await catchUp().figures
         }
@@ -479,6 +479,26 @@ public struct Benchmark: Sendable {
         Progress(label: "as-of replay").done(String(format: "%d events of one pool in %.2f s", state.eventsApplied, replaySeconds))
         figures.append(Figure(figure: "as-of replay, one pool of \(state.eventsApplied) events", value: replaySeconds * 1_000, unit: "ms"))
         return figures
+    }
+
+    /// The history workloads in a `grantledger bench --only history` process
+    /// of its own, when other workloads ran in this one: a catch-up or a
+    /// verify runs in a worker or a command that starts fresh, not in a
+    /// process whose heap the workloads before it have fragmented (here
+    /// they cost the catch-up read a tenth of its rate, malloc's share of
+    /// its profile growing from 10% to 16%). Nil when they should run here.
+    func historyInOwnProcess() async throws -> [Figure]? {
+        guard options.workloads != ["history"], let executable = options.serverExecutable else { return nil }
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("grantledger-bench-\(tag)-history.json")
+        defer { try? FileManager.default.removeItem(at: output) }
+        Progress(label: "history").done("in a process of its own")
+        _ = try await Self.runMeasured(executable, [
+            "bench", "--only", "history", "--part-of-run", "--output", output.path, "--pools", "\(options.pools)",
+            "--applications", "\(options.applicationsPerPool)", "--big-pool-applications", "\(options.bigPoolApplications)",
+        ])
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(BenchReport.self, from: Data(contentsOf: output)).figures
     }
 
     /// The generated history through the store's COPY import. The rate

@@ -19,6 +19,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Seconds of commands at half the maximum rate while the read models follow (lag).") var lagSeconds: Int?
     @Option(help: "Comma-separated workloads: append (with its baselines; commands use them too), commands, hot-pool, lag, http (needs wrk), history; catch-up alone reads the history already in the database.")
     var only: String?
+    @Flag(help: .hidden) var partOfRun = false
 
     func validate() throws {
         if let only {
@@ -53,6 +54,8 @@ struct BenchCommand: AsyncParsableCommand {
         let url = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try encoder.encode(report).write(to: url)
+        // A part of a larger run (see Benchmark.historyInOwnProcess) leaves the table to the whole.
+        guard !partOfRun else { return }
         print(report.table)
         print("\nmeasured \(report.run.startedAt.formatted(.iso8601)) on \(report.run.machine), \(report.run.cores) cores, \(report.run.memoryGiB) GiB; "
               + "\(report.run.postgres); fsync=\(report.run.settings["fsync"] ?? "?"), synchronous_commit=\(report.run.settings["synchronous_commit"] ?? "?"); "
