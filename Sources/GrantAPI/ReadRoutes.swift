@@ -308,8 +308,8 @@ func addReadRoutes(to routes: Routes, _ services: Services) {
         let limit = try request.intQuery("limit", default: 100, range: 1...1000)
         let cursor = try request.uuidQuery("cursor")
         let call = try request.uuidQuery("call")
-        let status = request.uri.queryParameters["status"].map(String.init)
-        let asked = request.uri.queryParameters["organisation"].map(String.init)
+        let status = try request.enumQuery("status", ApplicationStatus.self)?.rawValue
+        let asked = try request.textQuery("organisation")
         return try await services.read(request, everyone, "list applications", from: ["applications"]) { identity, reads in
             var organisation = asked
             if identity.role == .applicant {
@@ -352,7 +352,7 @@ func addReadRoutes(to routes: Routes, _ services: Services) {
         let limit = try request.intQuery("limit", default: 100, range: 1...1000)
         let cursor = try request.uuidQuery("cursor")
         let pool = try request.uuidQuery("pool")
-        let asked = request.uri.queryParameters["organisation"].map(String.init)
+        let asked = try request.textQuery("organisation")
         return try await services.read(request, everyone, "list grants", from: ["grants"]) { identity, reads in
             var organisation = asked
             if identity.role == .applicant {

@@ -244,6 +244,25 @@ extension Request {
         return id
     }
 
+    /// A text query parameter; PostgreSQL's text cannot hold NUL, so one is refused here, named.
+    func textQuery(_ name: String) throws -> String? {
+        guard let text = uri.queryParameters[Substring(name)].map(String.init) else { return nil }
+        guard !text.utf8.contains(0) else {
+            throw Problem.badRequest(rule: "nul-character", field: name, "\(name) must not contain the NUL character (%00)")
+        }
+        return text
+    }
+
+    /// A query parameter that must be one of `Value`'s raw values.
+    func enumQuery<Value: RawRepresentable & CaseIterable>(_ name: String, _ type: Value.Type) throws -> Value? where Value.RawValue == String {
+        guard let text = uri.queryParameters[Substring(name)] else { return nil }
+        guard let value = Value(rawValue: String(text)) else {
+            throw Problem.badRequest(rule: "invalid-value", field: name,
+                                     "\(name) must be one of \(Value.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return value
+    }
+
     func intQuery(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
         guard let text = uri.queryParameters[Substring(name)] else { return value }
         guard let number = Int(String(text)), range.contains(number) else {

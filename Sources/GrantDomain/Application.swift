@@ -66,7 +66,7 @@ public struct ApplicationContent: Codable, Hashable, Sendable {
     }
 }
 
-public enum ApplicationStatus: String, Codable, Hashable, Sendable {
+public enum ApplicationStatus: String, Codable, Hashable, Sendable, CaseIterable {
     case draft, submitted, withdrawn, approved, rejected
     case returnedForRevision = "returned-for-revision"
 }

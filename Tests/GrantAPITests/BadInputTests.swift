@@ -116,6 +116,16 @@ struct BadInputTests {
                 let response = try await api.get(path, admin)
                 #expect(response.status == status && response.headers[.contentType] == "application/problem+json", "GET \(path): \(response.text)")
             }
+            // Query text PostgreSQL cannot hold, and filters that could only match nothing, are named.
+            for (path, rule, field) in [("/v1/applications?organisation=a%00b", "nul-character", "organisation"),
+                                        ("/v1/grants?organisation=%00", "nul-character", "organisation"),
+                                        ("/v1/applications?status=approvd", "invalid-value", "status")] {
+                let response = try await api.get(path, admin)
+                #expect(response.status == .badRequest && response.string("rule") == rule && response.string("field") == field,
+                        "GET \(path): \(response.status.code) \(response.text)")
+            }
+            let filtered = try await api.get("/v1/applications?status=returned-for-revision", admin)
+            #expect(filtered.status == .ok, "\(filtered.text)")
         }
     }
 
