@@ -9,6 +9,7 @@ struct Generation: Sendable, Hashable {
     var number: Int
     var checkpoint: Checkpoint
 
+    /// Also spelled out in ``MoveCheckpoint``'s SQL.
     var schema: String { "proj_\(projection)_\(number)" }
 }
 
@@ -22,28 +23,21 @@ enum Generations {
 
     /// The live generation, creating generation 1 (and its views) if there is none.
     static func live(_ projection: any Projection, on connection: PostgresConnection, logger: Logger) async throws -> Generation {
-        if let live = try await find(projection.name, liveOnly: true, on: connection, logger: logger) { return live }
+        if let live = try await findLive(projection.name, on: connection, logger: logger) { return live }
         return try await connection.withTransaction(logger: logger) { connection in
             // Two processes starting at once: the second waits here, then finds the first's.
             try await connection.run("SELECT pg_advisory_xact_lock(\(generationsLockKey(projection.name)))", logger: logger)
-            if let live = try await find(projection.name, liveOnly: true, on: connection, logger: logger) { return live }
+            if let live = try await findLive(projection.name, on: connection, logger: logger) { return live }
             let generation = try await create(projection, number: 1, status: "running", live: true, on: connection, logger: logger)
             try await pointViews(of: projection, at: generation, on: connection, logger: logger)
             return generation
         }
     }
 
-    /// The live generation (or with `liveOnly` false, the newest if none is
-    /// live). The live one's row stays share-locked until the caller's
-    /// transaction ends: a rebuild swapping generations waits for the batch
-    /// being applied, so it cannot retire and drop the schema under it.
-    static func find(_ name: String, liveOnly: Bool, on connection: PostgresConnection, logger: Logger) async throws -> Generation? {
-        let rows = try await connection.query(liveOnly ? """
-            SELECT generation, transaction_id, position FROM projection_checkpoints
-            WHERE projection = \(name) AND live FOR SHARE
-            """ : """
-            SELECT generation, transaction_id, position FROM projection_checkpoints
-            WHERE projection = \(name) ORDER BY live DESC, generation DESC LIMIT 1
+    /// The live generation, if there is one.
+    static func findLive(_ name: String, on connection: PostgresConnection, logger: Logger) async throws -> Generation? {
+        let rows = try await connection.query("""
+            SELECT generation, transaction_id, position FROM projection_checkpoints WHERE projection = \(name) AND live
             """, logger: logger)
         for try await (number, transaction, position) in rows.decode((Int, Int64, Int64).self) {
             return Generation(projection: name, number: number, checkpoint: Checkpoint(transactionId: transaction, position: position))
@@ -98,40 +92,76 @@ enum Generations {
         return Int64(bitPattern: hash)
     }
 
-    /// Applies a page to a generation and moves its checkpoint to the page's end, as a
-    /// compare-and-set on the checkpoint the batch was read after, in the
-    /// caller's transaction. False when the checkpoint had moved (another
-    /// worker, or a rebuild swapped generations): nothing must be committed.
+    /// Applies a page to a generation and moves its checkpoint to the page's
+    /// end, as a compare-and-set on `after`, the checkpoint the page was read
+    /// after, in the caller's transaction: to the live generation, whichever
+    /// it is, when `generation` is nil, as a worker does. False when the
+    /// checkpoint had moved (another worker, or a rebuild swapped
+    /// generations): nothing must be committed.
+    ///
+    /// The checkpoint moves first, in one statement that also points the
+    /// search path at the generation's tables for the rest of the
+    /// transaction: its row lock keeps a rebuild from swapping and dropping
+    /// the generation under the batch, as the share lock of a separate look
+    /// did, and a batch is then one round trip plus its projection's
+    /// statements (three fewer than before).
     static func apply(
-        _ page: EventPage, of projection: any Projection, to generation: Generation, requireLive: Bool,
+        _ page: EventPage, of projection: any Projection, to generation: Int?, after: Checkpoint,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> Bool {
         guard let through = page.through else { return true }
         // Pages are read with the projection's types (`typesToRead`): their events are the ones it applies.
         let handled = page.events
-        // Read models commit without waiting for the WAL flush: a crash can
-        // only lose the last batches together with their checkpoint (same
-        // transaction), and the worker then applies them again from the events.
-        try await connection.query("""
-            SELECT set_config('search_path', \(generation.schema + ", public"), true), set_config('synchronous_commit', 'off', true)
-            """, logger: logger)
+        var moved = false
+        for try await _ in try await connection.execute(
+            MoveCheckpoint(projection: projection.name, generation: generation, from: after, to: through, applied: handled.count), logger: logger
+        ) { moved = true }
+        guard moved else { return false }
         if !handled.isEmpty {
             try await projection.apply(handled, on: connection, logger: logger)
         }
-        try await connection.query("SET LOCAL search_path = public", logger: logger)
-        let rows = try await connection.query("""
-            UPDATE projection_checkpoints
-            SET transaction_id = \(through.transactionId), position = \(through.position),
-                events_applied = events_applied + \(handled.count), updated_at = clock_timestamp()
-            WHERE projection = \(projection.name) AND generation = \(generation.number)
-              AND transaction_id = \(generation.checkpoint.transactionId) AND position = \(generation.checkpoint.position)
-              AND (live OR NOT \(requireLive))
-            RETURNING 1
-            """, logger: logger)
-        var updated = false
-        for try await _ in rows { updated = true }
-        return updated
+        return true
     }
+}
+
+/// Moves a generation's checkpoint if it is still where the batch was read
+/// after (the live generation's when no generation is named), and sets the
+/// transaction's search path to the generation's schema (``Generation/schema``,
+/// then public) and its commit to not wait for the WAL flush: read models can
+/// lose only their last batches in a crash, together with their checkpoint
+/// (same transaction), and the worker then applies them again from the events.
+/// Alone in its transaction (a batch of no events to apply), it is one
+/// statement in all.
+struct MoveCheckpoint: PostgresPreparedStatement {
+    static let sql = """
+        UPDATE public.projection_checkpoints
+        SET transaction_id = $5, position = $6, events_applied = events_applied + $7, updated_at = clock_timestamp()
+        WHERE projection = $1 AND CASE WHEN $2::int IS NULL THEN live ELSE generation = $2::int END
+          AND transaction_id = $3 AND position = $4
+        RETURNING set_config('search_path', 'proj_' || projection || '_' || generation || ', public', true),
+                  set_config('synchronous_commit', 'off', true)
+        """
+    typealias Row = Void
+
+    var projection: String
+    var generation: Int?
+    var from: Checkpoint
+    var to: Checkpoint
+    var applied: Int
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 7)
+        bindings.append(projection)
+        bindings.append(generation.map(Int32.init))
+        bindings.append(from.transactionId)
+        bindings.append(from.position)
+        bindings.append(to.transactionId)
+        bindings.append(to.position)
+        bindings.append(Int64(applied))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws {}
 }
 
 /// Thrown to roll back a batch whose checkpoint moved underneath it.

@@ -133,13 +133,19 @@ public struct ProjectionRuntime: Sendable {
     /// Applies a batch read by the tail to the live generation, if the live
     /// checkpoint is exactly where the tail stood; otherwise (a rebuild
     /// swapped generations) the worker restarts from the live checkpoint.
+    /// A batch with no event to apply only moves the checkpoint: one
+    /// statement, no transaction around it.
     private func applyLive(_ page: EventPage, of projection: any Projection, after cursor: Cursor,
                            on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.withTransaction(logger: logger) { connection in
-            guard let live = try await Generations.find(projection.name, liveOnly: true, on: connection, logger: logger),
-                  live.checkpoint == cursor.checkpoint,
-                  try await Generations.apply(page, of: projection, to: live, requireLive: true, on: connection, logger: logger)
-            else { throw CheckpointMoved() }
+        let after = cursor.checkpoint
+        if page.events.isEmpty {
+            guard try await Generations.apply(page, of: projection, to: nil, after: after, on: connection, logger: logger) else { throw CheckpointMoved() }
+        } else {
+            try await connection.withTransaction(logger: logger) { connection in
+                guard try await Generations.apply(page, of: projection, to: nil, after: after, on: connection, logger: logger) else {
+                    throw CheckpointMoved()
+                }
+            }
         }
         changes.committed(projection.name)
         if let through = page.through { cursor.checkpoint = through }

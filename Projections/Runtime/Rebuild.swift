@@ -182,11 +182,17 @@ public struct Rebuilder: Sendable {
         guard let through = page.through else { return nil }
         let (target, batch) = (generation, page)
         let apply: (PostgresConnection) async throws -> Void = { connection in
-            guard try await Generations.apply(batch, of: projection, to: target, requireLive: false, on: connection, logger: logger) else {
+            guard try await Generations.apply(batch, of: projection, to: target.number, after: target.checkpoint, on: connection, logger: logger) else {
                 throw CheckpointMoved()
             }
         }
-        if inTransaction { try await apply(connection) } else { try await connection.withTransaction(logger: logger) { try await apply($0) } }
+        if inTransaction {
+            try await apply(connection)
+            // The swap goes on in this transaction, with its own statements.
+            try await connection.query("SET LOCAL search_path = public", logger: logger)
+        } else {
+            try await connection.withTransaction(logger: logger) { try await apply($0) }
+        }
         generation.checkpoint = through
         return page.rowsRead
     }

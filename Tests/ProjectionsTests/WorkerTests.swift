@@ -55,6 +55,31 @@ struct WorkerTests {
         }
     }
 
+    @Test("events a read model does not read move its checkpoint one statement at a time, once, with two workers racing", .timeLimit(.minutes(3)))
+    func checkpointPassesUnreadEvents() async throws {
+        try await FreshDatabase.with { store, url in
+            try await FreshDatabase.generate(store, seed: 41, pools: 1, applicationsPerPool: 20)
+            let statuses = try await Self.withWorkers(url, count: 2) {
+                _ = try await FreshDatabase.waitUntilCaughtUp(store)
+                // Appended one by one, so most batches hold only events no read model but the ledger reads.
+                for index in 0..<300 {
+                    try await store.append(to: try StreamID("noise-\(index % 7)"), expected: .any, events: [
+                        NewEvent(type: "NoiseRecorded", data: #"{"n": \#(index)}"#, occurredAt: Date()),
+                    ])
+                }
+                return try await FreshDatabase.waitUntilCaughtUp(store)
+            }
+            let head = try await FreshDatabase.count("SELECT max(global_position) FROM events", store)
+            for projection in allProjections {
+                let status = try #require(statuses.first { $0.name == projection.name })
+                #expect(status.checkpoint.position == Int64(head), "\(projection.name) stopped short of the head")
+                #expect(status.eventsApplied == Int64(try await Self.handled(projection, store)), "\(projection.name) applied an event twice or not at all")
+            }
+            #expect(try await FreshDatabase.count("SELECT count(*) FROM read.ledger", store) == FreshDatabase.count("SELECT count(*) FROM events", store))
+            try await FreshDatabase.expectNoDrift(store)
+        }
+    }
+
     @Test("rebuild --all while writers append: readers never see an empty or shrinking model, and the result has no drift", .timeLimit(.minutes(5)))
     func rebuildUnderWrites() async throws {
         try await FreshDatabase.with { store, url in
