@@ -482,23 +482,36 @@ public struct Benchmark: Sendable {
     }
 
     /// The history workloads in a `grantledger bench --only history` process
-    /// of its own, when other workloads ran in this one: a catch-up or a
-    /// verify runs in a worker or a command that starts fresh, not in a
-    /// process whose heap the workloads before it have fragmented (here
-    /// they cost the catch-up read a tenth of its rate, malloc's share of
-    /// its profile growing from 10% to 16%). Nil when they should run here.
+    /// of its own, on a database of its own, when other workloads ran in
+    /// this one: a catch-up or a verify runs in a worker or a command that
+    /// starts fresh, not in a process whose heap the workloads before it
+    /// have fragmented; and the figures are then of the generated history
+    /// alone, not also of the 250,000 or so events the other workloads left.
+    /// Nil when they should run here.
     func historyInOwnProcess() async throws -> [Figure]? {
-        guard options.workloads != ["history"], let executable = options.serverExecutable else { return nil }
+        guard options.workloads != ["history"], let executable = options.serverExecutable,
+              let url = ProcessInfo.processInfo.environment["DATABASE_URL"], var components = URLComponents(string: url) else { return nil }
+        let database = "grantledger_bench_history_\(tag)"
+        components.path = "/" + database
+        guard let historyURL = components.string else { return nil }
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("grantledger-bench-\(tag)-history.json")
-        defer { try? FileManager.default.removeItem(at: output) }
-        Progress(label: "history").done("in a process of its own")
-        _ = try await Self.runMeasured(executable, [
-            "bench", "--only", "history", "--part-of-run", "--output", output.path, "--pools", "\(options.pools)",
-            "--applications", "\(options.applicationsPerPool)", "--big-pool-applications", "\(options.bigPoolApplications)",
-        ])
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode(BenchReport.self, from: Data(contentsOf: output)).figures
+        try await store.client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)"), logger: logger)
+        let outcome: Result<[Figure], any Error>
+        do {
+            Progress(label: "history").done("in a process of its own, on database \(database)")
+            _ = try await Self.runMeasured(executable, [
+                "bench", "--only", "history", "--part-of-run", "--output", output.path, "--pools", "\(options.pools)",
+                "--applications", "\(options.applicationsPerPool)", "--big-pool-applications", "\(options.bigPoolApplications)",
+            ], environment: ["DATABASE_URL": historyURL])
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            outcome = .success(try decoder.decode(BenchReport.self, from: Data(contentsOf: output)).figures)
+        } catch {
+            outcome = .failure(error)
+        }
+        try? FileManager.default.removeItem(at: output)
+        try await store.client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)"), logger: logger)
+        return try outcome.get()
     }
 
     /// The generated history through the store's COPY import. The rate
@@ -701,14 +714,16 @@ struct RawPage: PostgresPreparedStatement {
 }
 
 extension Benchmark {
-    /// Runs `grantledger arguments` to its end; its wall time and peak
-    /// resident memory, VmHWM read from /proc every 100 ms while it runs.
+    /// Runs `grantledger arguments` to its end, with `extra` added to this
+    /// process's environment; its wall time and peak resident memory,
+    /// VmHWM read from /proc every 100 ms while it runs.
     /// (wait4's ru_maxrss would count this process's pages too: the spawned
     /// child shares them until exec, and Linux keeps that high-water mark.)
     /// The wait runs on a thread of its own, not on the concurrency pool.
-    static func runMeasured(_ executable: String, _ arguments: [String]) async throws -> (seconds: Double, peakMB: Double) {
+    static func runMeasured(_ executable: String, _ arguments: [String],
+                            environment extra: [String: String] = [:]) async throws -> (seconds: Double, peakMB: Double) {
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let environment = ProcessInfo.processInfo.environment.merging(["LOG_LEVEL": "error"]) { $1 }
+        let environment = ProcessInfo.processInfo.environment.merging(["LOG_LEVEL": "error"].merging(extra) { $1 }) { $1 }
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
         let clock = ContinuousClock(), started = clock.now

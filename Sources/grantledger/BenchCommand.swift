@@ -8,7 +8,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the hot paths beside raw PostgreSQL baselines in the same run; print a table and write JSON.",
-        discussion: "Run it on a database of its own (ops/bench makes a throwaway cluster): it appends benchmark events and a generated history.")
+        discussion: "Run it on a database of its own (ops/bench makes a throwaway cluster): it appends benchmark events, and runs the history workloads on a database it creates beside it and drops.")
 
     @Flag(help: "Small sizes, about 90 seconds in all.") var quick = false
     @Option(help: "Seconds per measured level.") var seconds: Int?
