@@ -484,10 +484,10 @@ public struct Benchmark: Sendable {
     /// The history workloads in a `grantledger bench --only history` process
     /// of its own, on a database of its own, when other workloads ran in
     /// this one: a catch-up or a verify runs in a worker or a command that
-    /// starts fresh, not in a process whose heap the workloads before it
-    /// have fragmented; and the figures are then of the generated history
-    /// alone, not also of the 250,000 or so events the other workloads left.
-    /// Nil when they should run here.
+    /// starts fresh, not in a process the workloads before it have used (its
+    /// heap, its connections), and the figures are then of the generated
+    /// history alone, not also of the 250,000 or so events the other
+    /// workloads left. Nil when they should run here.
     func historyInOwnProcess() async throws -> [Figure]? {
         guard options.workloads != ["history"], let executable = options.serverExecutable,
               let url = ProcessInfo.processInfo.environment["DATABASE_URL"], var components = URLComponents(string: url) else { return nil }
