@@ -89,28 +89,40 @@ public struct PendingWrite: Sendable {
     var evolve: @Sendable (inout any Sendable) -> Void
 }
 
+/// How far an attempt takes streams as this process last folded them,
+/// without reading: sound because the append checks every stream loaded
+/// at the version loaded, so a decision on a stale state clashes.
+enum CacheTrust: Sendable {
+    /// Every stream as folded, or empty if never folded: nothing is read.
+    case all
+    /// Streams folded as folded; those never folded are read.
+    case folded
+    /// None: every stream is read from its folded version on.
+    case none
+}
+
 /// Loads aggregates for one attempt of a command.
 public struct Session: Sendable {
     let store: EventStore
     let cache: StateCache?
     /// The batch this attempt is decided in, if it is decided together with others.
     let batch: DecidedTogether?
-    /// Whether streams are taken as this process last folded them (or empty,
-    /// if it never did), without reading: sound because the append checks
-    /// every stream loaded at the version loaded.
-    let trustsCache: Bool
+    let trust: CacheTrust
     private let prefetched = Prefetched()
     private let loads = LoadedStreams()
 
     /// A session that folds every stream from its first event.
     public init(store: EventStore) { self.init(store: store, cache: nil) }
 
-    init(store: EventStore, cache: StateCache?, batch: DecidedTogether? = nil, trustsCache: Bool = false) {
+    init(store: EventStore, cache: StateCache?, batch: DecidedTogether? = nil, trust: CacheTrust = .none) {
         self.store = store
         self.cache = cache
         self.batch = batch
-        self.trustsCache = trustsCache
+        self.trust = trust
     }
+
+    /// Whether a stream was taken as empty because this process never folded it.
+    var tookUnfoldedAsEmpty: Bool { loads.tookUnfoldedAsEmpty }
 
     /// The streams loaded so far, in the order first loaded.
     var loadedStreams: [String] { loads.loaded.map(\.stream.rawValue) }
@@ -147,10 +159,11 @@ public struct Session: Sendable {
     }
 
     public func prefetch(_ streamNames: [String]) async throws {
-        guard !trustsCache else { return }
-        let wanted = try streamNames.filter { !prefetched.holds($0) && !(batch?.holds($0) ?? false) }.map { name in
-            let stream = try StreamID(name)
-            return (stream: stream, from: (cache?.version(of: stream) ?? 0) + 1)
+        guard trust != .all else { return }
+        let wanted = try streamNames.map { try StreamID($0) }.compactMap { stream -> (stream: StreamID, from: Int64)? in
+            let folded = cache?.version(of: stream)
+            guard !prefetched.holds(stream.rawValue), !(batch?.holds(stream.rawValue) ?? false), trust == .none || folded == nil else { return nil }
+            return (stream, (folded ?? 0) + 1)
         }
         guard !wanted.isEmpty else { return }
         let events = try await store.readStreams(wanted)
@@ -178,7 +191,8 @@ public struct Session: Sendable {
         let recorded: [RecordedEvent]
         if let (from, events) = prefetched.take(stream.rawValue) ?? batch?.takeRead(stream.rawValue), from <= after + 1 {
             recorded = events.filter { $0.streamVersion > after }
-        } else if trustsCache {
+        } else if trust == .all || (trust == .folded && cached != nil) {
+            if cached == nil { loads.tookUnfoldedAsEmpty = true }
             recorded = []
         } else {
             recorded = try await store.readStream(stream, from: after + 1)
@@ -199,6 +213,12 @@ public struct Session: Sendable {
 /// The streams a session loaded, each at the version (and with the state) it was first loaded at.
 private final class LoadedStreams: Sendable {
     private let streams = Mutex<(loaded: [(stream: StreamID, version: Int64, state: any Sendable)], seen: Set<StreamID>)>(([], []))
+    private let unfolded = Atomic<Bool>(false)
+
+    var tookUnfoldedAsEmpty: Bool {
+        get { unfolded.load(ordering: .relaxed) }
+        set { unfolded.store(newValue, ordering: .relaxed) }
+    }
 
     func add(_ stream: StreamID, version: Int64, state: any Sendable) {
         streams.withLock { if $0.seen.insert(stream).inserted { $0.loaded.append((stream, version, state)) } }
@@ -271,15 +291,22 @@ public struct CommandHandler: Sendable {
                 outcome = await together.decide(on: lastClash, job(), self)
             } else {
                 // Decided on what this process has folded, without reading;
-                // the append checks it all. Refused on it, decided again on
-                // what the store holds before the refusal stands.
-                var session = Session(store: store, cache: states, trustsCache: true)
+                // the append checks it all. Refused on it, decided again
+                // reading only what this process never folded (an
+                // application drafted before it started, decided on a busy
+                // pool it folds as it goes); refused again, on what the
+                // store holds, before the refusal stands.
+                var trust = CacheTrust.all
+                var session: Session
                 var writes: [PendingWrite]
-                do {
-                    writes = try await plan(session)
-                } catch is DomainError {
-                    session = Session(store: store, cache: states)
-                    writes = try await plan(session)
+                while true {
+                    session = Session(store: store, cache: states, trust: trust)
+                    do {
+                        writes = try await plan(session)
+                        break
+                    } catch is DomainError where trust != .none {
+                        trust = trust == .all && session.tookUnfoldedAsEmpty ? .folded : .none
+                    }
                 }
                 writes += session.checks(besides: writes)
                 loaded = session.loadedStreams
@@ -343,7 +370,7 @@ public struct CommandHandler: Sendable {
         for (offset, job) in jobs.enumerated() {
             let index = first + offset
             do {
-                let session = Session(store: store, cache: states, batch: batch, trustsCache: !job.clashed)
+                let session = Session(store: store, cache: states, batch: batch, trust: job.clashed ? .none : .all)
                 var writes = try await job.plan(session)
                 writes += session.checks(besides: writes)
                 batch.add(index, writes: try Self.streamWrites(writes, job.metadata), idempotency: job.idempotency)

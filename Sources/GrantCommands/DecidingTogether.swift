@@ -84,7 +84,7 @@ final class DecidingTogether: Sendable {
             }
             parked?.resume(returning: nil)
             if startsDraining {
-                Task { await self.drain(stream, handler) }
+                Task(priority: .high) { await self.drain(stream, handler) }
             }
         }
     }
@@ -116,7 +116,7 @@ final class DecidingTogether: Sendable {
             }
             previous = batch
             queues.withLock { _ = $0.committing.insert(stream) }
-            Task {
+            Task(priority: .high) {
                 let results = await handler.commit(batch, on: stream)
                 let parked = queues.withLock { queues in
                     queues.committing.remove(stream)

@@ -97,6 +97,30 @@ struct ApprovalRaceTests {
         }
     }
 
+    @Test("a refusal decided reading only the streams this handler never folded still stands only on what the store holds")
+    func refusalOnFoldedStreamsIsDecidedOnTheStore() async throws {
+        try await TestDatabase.withHandler { here in
+            let (group, pool, call) = try await Self.openCall(here, budget: "500000.00")
+            // Here the pool has one period, 2024. Another process adds 2025 and
+            // brings an application this handler never saw to a meeting.
+            let elsewhere = CommandHandler(store: here.store)
+            try await elsewhere.adjustBudget(poolId: pool, .addPeriod(period: "2025", amount: Self.dkk("300000.00"), at: Self.at), TestDatabase.admin())
+            let application = try await Self.draft(elsewhere, call: call, index: 0)
+            try await elsewhere.submitApplication(SubmitApplication(applicationId: application, at: Self.at.addingTimeInterval(120)), TestDatabase.admin())
+            let meeting = UUID()
+            try await elsewhere.holdMeeting(HoldMeeting(meetingId: meeting, groupId: group, date: Self.at.addingTimeInterval(86_400 * 40), present: ["m1", "m2"], agenda: [application]), TestDatabase.admin())
+            // Read the meeting and application, the pool as folded here has no
+            // 2025: refused; read again in full, approved, in one attempt.
+            let result = try await here.recordDecision(RecordDecision(
+                meetingId: meeting, applicationId: application, applicationVersion: 1,
+                votes: [Vote(member: "m1", vote: .for), Vote(member: "m2", vote: .for)],
+                outcome: .approve(.init(amount: Self.dkk("100000.00"), period: "2025"))), TestDatabase.admin())
+            #expect(result.attempts == 1)
+            #expect(try await TestDatabase.load(ApplicationState.self, application, here).state.status == .approved)
+            #expect(try await TestDatabase.load(PoolState.self, pool, here).state.periods["2025"]?.committed == 10_000_000)
+        }
+    }
+
     @Test("50 concurrent approvals on a pool that fits 7: exactly 7 succeed, the rest are refused for insufficient funds")
     func approvalRace() async throws {
         try await TestDatabase.withHandler { handler in
