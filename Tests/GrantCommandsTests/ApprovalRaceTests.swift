@@ -121,10 +121,14 @@ struct ApprovalRaceTests {
         }
     }
 
-    @Test("50 concurrent approvals on a pool that fits 7: exactly 7 succeed, the rest are refused for insufficient funds")
-    func approvalRace() async throws {
-        try await TestDatabase.withHandler { handler in
-            let (pool, meeting, applications) = try await Self.setUp(handler, budget: "750000.00", count: 50, requested: "100000.00")
+    /// Folded: through the handler that took the submissions; else through
+    /// one that never saw them, as after a restart, which reads each.
+    @Test("50 concurrent approvals on a pool that fits 7: exactly 7 succeed, the rest are refused for insufficient funds",
+          arguments: [true, false])
+    func approvalRace(folded: Bool) async throws {
+        try await TestDatabase.withHandler { submitter in
+            let (pool, meeting, applications) = try await Self.setUp(submitter, budget: "750000.00", count: 50, requested: "100000.00")
+            let handler = folded ? submitter : CommandHandler(store: submitter.store)
             enum Outcome: Sendable { case approved, insufficientFunds, other(String) }
             let outcomes = try await withThrowingTaskGroup(of: Outcome.self) { group in
                 for application in applications {
