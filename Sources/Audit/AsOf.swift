@@ -33,12 +33,12 @@ public struct PoolAsOf: Encodable, Sendable {
     public var periods: [Period]
     public var sources: [Source]
 
-    init(poolId: UUID, asOf: Date, basis: TimeBasis, events: [RecordedEvent], state: PoolState) {
+    init(poolId: UUID, asOf: Date, basis: TimeBasis, replayed: Replayed, state: PoolState) {
         self.poolId = poolId
         self.asOf = asOf
         self.basis = basis
-        eventsApplied = events.count
-        lastPosition = events.map(\.position).max()
+        eventsApplied = replayed.events
+        lastPosition = replayed.lastPosition
         exists = state.created != nil
         let totals = state.totals
         (budget, committed, paid, available) = (totals.budget, totals.committed, totals.paid, totals.available)
@@ -79,12 +79,12 @@ public struct GrantAsOf: Encodable, Sendable {
     public var reportsFiled: Int
     public var reportsApproved: Int
 
-    init(grantId: UUID, asOf: Date, basis: TimeBasis, events: [RecordedEvent], state: GrantState) {
+    init(grantId: UUID, asOf: Date, basis: TimeBasis, replayed: Replayed, state: GrantState) {
         self.grantId = grantId
         self.asOf = asOf
         self.basis = basis
-        eventsApplied = events.count
-        lastPosition = events.map(\.position).max()
+        eventsApplied = replayed.events
+        lastPosition = replayed.lastPosition
         exists = state.awarded != nil
         organisation = state.awarded?.organisation
         granted = state.amount
@@ -106,33 +106,55 @@ public struct AsOfReplay: Sendable {
     public init(store: EventStore) { self.store = store }
 
     public func pool(_ id: UUID, asOf: Date, basis: TimeBasis) async throws -> PoolAsOf {
-        let (events, state) = try await replay(PoolState.self, id, asOf: asOf, basis: basis)
-        return PoolAsOf(poolId: id, asOf: asOf, basis: basis, events: events, state: state)
+        let (replayed, state) = try await replay(PoolState.self, id, asOf: asOf, basis: basis)
+        return PoolAsOf(poolId: id, asOf: asOf, basis: basis, replayed: replayed, state: state)
     }
 
     public func grant(_ id: UUID, asOf: Date, basis: TimeBasis) async throws -> GrantAsOf {
-        let (events, state) = try await replay(GrantState.self, id, asOf: asOf, basis: basis)
-        return GrantAsOf(grantId: id, asOf: asOf, basis: basis, events: events, state: state)
+        let (replayed, state) = try await replay(GrantState.self, id, asOf: asOf, basis: basis)
+        return GrantAsOf(grantId: id, asOf: asOf, basis: basis, replayed: replayed, state: state)
     }
 
     /// The stream's events that count as of `asOf`, folded in the order they
-    /// happened: by version when recorded, by occurrence (then version) when occurred.
-    public func replay<A: Aggregate>(_ type: A.Type, _ id: UUID, asOf: Date, basis: TimeBasis) async throws -> ([RecordedEvent], A) {
+    /// happened: by version when recorded, by occurrence (then version) when
+    /// occurred. Each page is decoded while the next is read, and, recorded,
+    /// folded and let go: a pool's long history is never held whole.
+    public func replay<A: Aggregate>(_ type: A.Type, _ id: UUID, asOf: Date, basis: TimeBasis) async throws -> (Replayed, A) {
         let stream = try StreamID(A.streamName(id))
-        var events: [RecordedEvent] = []
-        var version: Int64 = 1
-        while true {
-            let page = try await store.readStream(stream, from: version, limit: 5_000)
-            events += page.filter { (basis == .recorded ? $0.recordedAt : $0.occurredAt) <= asOf }
-            guard page.count == 5_000, let last = page.last else { break }
-            version = last.streamVersion + 1
+        let (store, pageSize) = (store, 5_000)
+        var replayed = Replayed()
+        var state = A.initial
+        // Occurred: held, decoded, until all are read, then folded in order.
+        var occurred: [(at: Date, version: Int64, event: any DomainEvent)] = []
+        var reading: Task<[RecordedEvent], any Error>? = Task { try await store.readStream(stream, from: 1, limit: pageSize) }
+        defer { reading?.cancel() }
+        while let page = try await reading?.value {
+            reading = page.count == pageSize ? Task { [after = page[page.count - 1].streamVersion] in
+                try await store.readStream(stream, from: after + 1, limit: pageSize)
+            } : nil
+            let counted = page.filter { (basis == .recorded ? $0.recordedAt : $0.occurredAt) <= asOf }
+            let events = try await EventCoding.decodeInParallel(counted, among: A.eventTypes) { ($0.type, $0.schemaVersion, $0.data) }
+            replayed.count(counted)
+            switch basis {
+            case .recorded: for event in events { state = (consume state).evolve(event) }
+            case .occurred: occurred += zip(counted, events).map { ($0.occurredAt, $0.streamVersion, $1) }
+            }
         }
         if basis == .occurred {
-            events.sort { ($0.occurredAt, $0.streamVersion) < ($1.occurredAt, $1.streamVersion) }
+            occurred.sort { ($0.at, $0.version) < ($1.at, $1.version) }
+            state = A.replay(occurred.lazy.map(\.event))
         }
-        let domainEvents = try await EventCoding.decodeInParallel(events, among: A.eventTypes) {
-            ($0.type, $0.schemaVersion, $0.data)
-        }
-        return (events, A.replay(domainEvents))
+        return (replayed, state)
+    }
+}
+
+/// How many events an as-of replay folded, and the newest of them.
+public struct Replayed: Sendable {
+    public var events = 0
+    public var lastPosition: Int64?
+
+    mutating func count(_ recorded: [RecordedEvent]) {
+        events += recorded.count
+        if let newest = recorded.lazy.map(\.position).max() { lastPosition = max(lastPosition ?? newest, newest) }
     }
 }

@@ -40,6 +40,43 @@ struct AsOfTests {
         }
     }
 
+    @Test("A pool of more pages than one replays, on either clock, to the fold of its whole stream")
+    func asOfAcrossPages() async throws {
+        try await AuditDatabase.with { store, _ in
+            let generator = HistoryGenerator(seed: 11, pools: 1, applicationsPerPool: 3_000)
+            _ = try await store.importHistory { history in
+                _ = try await generator.generate(chunkEvents: 5_000) { try await history.add($0) }
+            }
+            var pool: UUID?
+            for try await id in try await store.client.query("SELECT substr(stream_id, 6)::uuid FROM streams WHERE stream_id LIKE 'pool-%'").decode(UUID.self) {
+                pool = id
+            }
+            let id = try #require(pool)
+            let events = try await store.readStream(try StreamID(PoolState.streamName(id)))
+            #expect(events.count > 5_000, "more than one page of 5,000")
+            let decoded = try events.map { try EventCoding.decode(type: $0.type, schemaVersion: $0.schemaVersion, data: $0.data, among: PoolState.eventTypes) }
+            let replay = AsOfReplay(store: store)
+
+            let now = try await replay.pool(id, asOf: Date(), basis: .recorded)
+            let (_, recorded) = try await replay.replay(PoolState.self, id, asOf: Date(), basis: .recorded)
+            // Compared as a Bool: a failure prints the message, not two pools of thousands of commitments.
+            let recordedMatches = recorded == PoolState.replay(decoded)
+            #expect(recordedMatches, "recorded, as of now: not the fold of the whole stream")
+            #expect(now.eventsApplied == events.count && now.lastPosition == events.map(\.position).max())
+
+            // Occurred: a cut in the middle of the programme's years, folded in the order things happened.
+            let occurredTimes = events.map(\.occurredAt).sorted()
+            let middle = occurredTimes[occurredTimes.count / 2]
+            let inOrder = zip(events, decoded).filter { $0.0.occurredAt <= middle }
+                .sorted { ($0.0.occurredAt, $0.0.streamVersion) < ($1.0.occurredAt, $1.0.streamVersion) }
+            let (counted, occurred) = try await replay.replay(PoolState.self, id, asOf: middle, basis: .occurred)
+            let occurredMatches = occurred == PoolState.replay(inOrder.map(\.1))
+            #expect(occurredMatches, "occurred, as of \(middle): not the fold of what had occurred, in order")
+            #expect(counted.events == inOrder.count && counted.events < events.count)
+            #expect(counted.lastPosition == inOrder.map(\.0.position).max())
+        }
+    }
+
     @Test("A decision recorded late shows under occurred, not under recorded, for the times in between")
     func lateDecision() async throws {
         try await AuditDatabase.with { store, _ in
