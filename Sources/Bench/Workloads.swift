@@ -278,11 +278,11 @@ public struct Benchmark: Sendable {
                                                   CommandContext(actor: "bench", role: "applicant"))
     }
 
-    /// 16 approvers decide on one pool's applications, meeting after
-    /// meeting of its steering group: first
-    /// through a process that never folded the applications (a server
-    /// restarted since they were submitted, or another instance took them),
-    /// then through one that has (it took their submissions).
+    /// 16 approvers decide on one pool's applications, meeting after meeting
+    /// of its steering group: first through a process that never folded the
+    /// applications (a server restarted since they were submitted, or
+    /// another instance took them), then through one that has (it took
+    /// their submissions).
     func hotPool(oneStream: Double) async throws -> [Figure] {
         var figures: [Figure] = []
         for folded in [false, true] {
@@ -298,6 +298,7 @@ public struct Benchmark: Sendable {
 
     static let meetingSize = 5_000
 
+    /// Approvals/s, their latencies and the retries per approval.
     func decideOnHotPool(_ label: String, applicationsFolded: Bool) async throws -> (Double, Latencies, Double) {
         let handler = CommandHandler(store: store, maximumAttempts: 50)
         let context = Self.admin
