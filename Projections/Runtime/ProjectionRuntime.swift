@@ -138,15 +138,10 @@ public struct ProjectionRuntime: Sendable {
     private func applyLive(_ page: EventPage, of projection: any Projection, after cursor: Cursor,
                            on connection: PostgresConnection, logger: Logger) async throws {
         let after = cursor.checkpoint
-        if page.events.isEmpty {
+        let apply: (PostgresConnection) async throws -> Void = { connection in
             guard try await Generations.apply(page, of: projection, to: nil, after: after, on: connection, logger: logger) else { throw CheckpointMoved() }
-        } else {
-            try await connection.withTransaction(logger: logger) { connection in
-                guard try await Generations.apply(page, of: projection, to: nil, after: after, on: connection, logger: logger) else {
-                    throw CheckpointMoved()
-                }
-            }
         }
+        if page.events.isEmpty { try await apply(connection) } else { try await connection.withTransaction(logger: logger) { try await apply($0) } }
         changes.committed(projection.name)
         if let through = page.through { cursor.checkpoint = through }
     }

@@ -377,10 +377,8 @@ public struct Benchmark: Sendable {
                         .decide(application: .initial, call: callState, pool: pool)
                     let drafted = events.reduce(ApplicationState.initial) { $0.evolve($1) }
                     events += try SubmitApplication(applicationId: id, at: Date()).decide(application: drafted, call: callState, pool: pool, group: nil)
-                    return StreamWrite(stream: try StreamID(ApplicationState.streamName(id)), expected: .noStream, events: try events.map { event in
-                        NewEvent(type: type(of: event).eventType, schemaVersion: type(of: event).schemaVersion, data: try EventCoding.encode(event),
-                                 metadata: metadata, occurredAt: event.occurredAt)
-                    })
+                    return StreamWrite(stream: try StreamID(ApplicationState.streamName(id)), expected: .noStream,
+                                       events: try events.map { try NewEvent($0, metadata: metadata) })
                 }
                 try await history.add(writes)
                 progress.show("\(history.events / 2) of \(count)")

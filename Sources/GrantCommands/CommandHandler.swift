@@ -410,11 +410,16 @@ public struct CommandHandler: Sendable {
     /// The events of `writes` as the store takes them.
     private static func streamWrites(_ writes: [PendingWrite], _ metadata: EventMetadata) throws -> [StreamWrite] {
         try writes.map { write in
-            StreamWrite(stream: write.stream, expected: write.expected, events: try write.events.map { event in
-                NewEvent(type: type(of: event).eventType, schemaVersion: type(of: event).schemaVersion,
-                         data: try EventCoding.encode(event), metadata: metadata, occurredAt: event.occurredAt)
-            })
+            StreamWrite(stream: write.stream, expected: write.expected, events: try write.events.map { try NewEvent($0, metadata: metadata) })
         }
+    }
+}
+
+extension NewEvent {
+    /// A domain event as the store takes it: its type's name and schema version, its payload encoded.
+    public init(_ event: any DomainEvent, metadata: EventMetadata) throws {
+        self.init(type: Swift.type(of: event).eventType, schemaVersion: Swift.type(of: event).schemaVersion,
+                  data: try EventCoding.encode(event), metadata: metadata, occurredAt: event.occurredAt)
     }
 }
 

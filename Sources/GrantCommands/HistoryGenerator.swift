@@ -173,10 +173,7 @@ private struct Chunk {
     static let metadata = EventMetadata(actor: "generator", role: "admin", command: "Import")
 
     mutating func add(stream: StreamID, _ domainEvents: [any DomainEvent]) throws {
-        let new = try domainEvents.map { event in
-            NewEvent(type: type(of: event).eventType, schemaVersion: type(of: event).schemaVersion,
-                     data: try EventCoding.encode(event), metadata: Self.metadata, occurredAt: event.occurredAt)
-        }
+        let new = try domainEvents.map { try NewEvent($0, metadata: Self.metadata) }
         if writes[stream] == nil {
             order.append(stream)
             writes[stream] = StreamWrite(stream: stream, expected: versions[stream].map { .exactly($0) } ?? .noStream, events: [])
