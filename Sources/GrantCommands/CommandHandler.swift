@@ -122,7 +122,10 @@ public struct Session: Sendable {
     }
 
     /// Whether a stream was taken as empty because this process never folded it.
-    var tookUnfoldedAsEmpty: Bool { loads.tookUnfoldedAsEmpty }
+    var tookUnfoldedAsEmpty: Bool { !loads.takenAsEmpty.isEmpty }
+
+    /// The streams taken as empty because this process never folded them.
+    var takenAsEmpty: [String] { loads.takenAsEmpty }
 
     /// The streams loaded so far, in the order first loaded.
     var loadedStreams: [String] { loads.loaded.map(\.stream.rawValue) }
@@ -192,7 +195,7 @@ public struct Session: Sendable {
         if let (from, events) = prefetched.take(stream.rawValue) ?? batch?.takeRead(stream.rawValue), from <= after + 1 {
             recorded = events.filter { $0.streamVersion > after }
         } else if trust == .all || (trust == .folded && cached != nil) {
-            if cached == nil { loads.tookUnfoldedAsEmpty = true }
+            if cached == nil { loads.guessed(stream) }
             recorded = []
         } else {
             recorded = try await store.readStream(stream, from: after + 1)
@@ -213,11 +216,12 @@ public struct Session: Sendable {
 /// The streams a session loaded, each at the version (and with the state) it was first loaded at.
 private final class LoadedStreams: Sendable {
     private let streams = Mutex<(loaded: [(stream: StreamID, version: Int64, state: any Sendable)], seen: Set<StreamID>)>(([], []))
-    private let unfolded = Atomic<Bool>(false)
+    private let unfolded = Mutex<[String]>([])
 
-    var tookUnfoldedAsEmpty: Bool {
-        get { unfolded.load(ordering: .relaxed) }
-        set { unfolded.store(newValue, ordering: .relaxed) }
+    var takenAsEmpty: [String] { unfolded.withLock { $0 } }
+
+    func guessed(_ stream: StreamID) {
+        unfolded.withLock { $0.append(stream.rawValue) }
     }
 
     func add(_ stream: StreamID, version: Int64, state: any Sendable) {
@@ -229,8 +233,8 @@ private final class LoadedStreams: Sendable {
 
 /// A command of a batch refused on states taken from the cache: it is
 /// decided again, on states read, before the refusal stands.
-struct DecidedOnCachedState: Error {
-    var stream: String
+package struct DecidedOnCachedState: Error {
+    package var stream: String
 }
 
 /// Streams read ahead for one attempt: each read from a version on.
@@ -352,7 +356,7 @@ public struct CommandHandler: Sendable {
     /// attempt decided on the state cache, so it is decided on that again;
     /// the streams of commands that clashed are read again (unless the batch
     /// holds them as decided), all in one round trip.
-    func decide(_ jobs: [DecidingTogether.Job], on stream: String, into batch: DecidedTogether) async {
+    package func decide(_ jobs: [DecidingTogether.Job], on stream: String, into batch: DecidedTogether) async {
         let first = batch.addJobs(jobs.count)
         do {
             let wanted = try Set(jobs.filter(\.clashed).flatMap(\.loaded)).filter { batch.state($0) == nil }.map { name in
@@ -369,17 +373,18 @@ public struct CommandHandler: Sendable {
         }
         for (offset, job) in jobs.enumerated() {
             let index = first + offset
+            let session = Session(store: store, cache: states, batch: batch, trust: job.clashed ? .none : .all)
             do {
-                let session = Session(store: store, cache: states, batch: batch, trust: job.clashed ? .none : .all)
                 var writes = try await job.plan(session)
                 writes += session.checks(besides: writes)
                 batch.add(index, writes: try Self.streamWrites(writes, job.metadata), idempotency: job.idempotency)
                 for write in writes where !write.events.isEmpty { batch.apply(write) }
-            } catch is DomainError where !job.clashed {
-                // Refused on states taken from the cache: decided again, read, in a later batch.
-                batch.fail(index, DecidedOnCachedState(stream: stream))
             } catch {
-                batch.fail(index, error)
+                // What it took as empty for want of a fold, no append of it
+                // checks: not a state the batch's next commands decide on.
+                batch.forget(session.takenAsEmpty)
+                // Refused on states taken from the cache: decided again, read, in a later batch.
+                batch.fail(index, error is DomainError && !job.clashed ? DecidedOnCachedState(stream: stream) : error)
             }
         }
     }

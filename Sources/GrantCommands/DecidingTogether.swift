@@ -15,8 +15,8 @@ import Synchronization
 /// it leaves; it is committed only if all of that batch was written, and is
 /// otherwise decided again on what the store holds. The result is what
 /// running them one by one gives, for one commit per batch.
-final class DecidingTogether: Sendable {
-    struct Job: Sendable {
+package final class DecidingTogether: Sendable {
+    package struct Job: Sendable {
         var plan: @Sendable (Session) async throws -> [PendingWrite]
         var metadata: EventMetadata
         var idempotency: Idempotency?
@@ -24,6 +24,15 @@ final class DecidingTogether: Sendable {
         var loaded: [String]
         /// Whether that attempt clashed: its streams are then read again.
         var clashed: Bool
+
+        package init(plan: @escaping @Sendable (Session) async throws -> [PendingWrite], metadata: EventMetadata, idempotency: Idempotency?,
+                     loaded: [String], clashed: Bool) {
+            self.plan = plan
+            self.metadata = metadata
+            self.idempotency = idempotency
+            self.loaded = loaded
+            self.clashed = clashed
+        }
     }
 
     private struct Waiting {
@@ -165,8 +174,8 @@ final class DecidingTogether: Sendable {
 /// loads (what the ones before it decided, starting from what the batch
 /// before decided), the appends to commit, and the commands that failed to
 /// decide.
-final class DecidedTogether: Sendable {
-    typealias Append = (job: Int, writes: [StreamWrite], idempotency: Idempotency?)
+package final class DecidedTogether: Sendable {
+    package typealias Append = (job: Int, writes: [StreamWrite], idempotency: Idempotency?)
 
     private struct Contents {
         /// Each stream's state as decided so far, starting from what the batch before decided.
@@ -184,7 +193,7 @@ final class DecidedTogether: Sendable {
 
     /// A batch decided on the states `previous` leaves. (What the batches
     /// before that decided is in the state cache by the time this one decides.)
-    init(after previous: DecidedTogether?) {
+    package init(after previous: DecidedTogether?) {
         let carried = previous?.states ?? []
         contents = Mutex(Contents(states: Dictionary(uniqueKeysWithValues: carried.map { ($0.stream, ($0.version, $0.state)) })))
     }
@@ -212,6 +221,16 @@ final class DecidedTogether: Sendable {
         contents.withLock { contents in
             contents.states[stream] = (version, state)
             contents.touched.insert(stream)
+        }
+    }
+
+    /// Drops what this batch took `streams` to be.
+    func forget(_ streams: [String]) {
+        contents.withLock { contents in
+            for stream in streams {
+                contents.states[stream] = nil
+                contents.touched.remove(stream)
+            }
         }
     }
 
@@ -256,7 +275,7 @@ final class DecidedTogether: Sendable {
         contents.withLock { $0.failures[job] = .failure(error) }
     }
 
-    var appends: [Append] { contents.withLock { $0.appends } }
+    package var appends: [Append] { contents.withLock { $0.appends } }
     /// By command: its error if it failed to decide, nil if it decided.
-    var failures: [Result<AppendResult, any Error>?] { contents.withLock { $0.failures } }
+    package var failures: [Result<AppendResult, any Error>?] { contents.withLock { $0.failures } }
 }
