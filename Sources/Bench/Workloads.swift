@@ -287,19 +287,23 @@ public struct Benchmark: Sendable {
         var figures: [Figure] = []
         for folded in [false, true] {
             let label = folded ? "hot pool, 16 approvers, applications folded" : "hot pool, 16 approvers"
-            let (rate, latency, retries) = try await decideOnHotPool(label, applicationsFolded: folded)
+            let (rate, latency, retries, eventsPerApproval) = try await decideOnHotPool(label, applicationsFolded: folded)
             var figure = Figure(figure: label, value: rate, unit: "approvals/s", baseline: oneStream, baselineName: "one-stream append W=16",
                                 ratio: rate / oneStream, target: folded ? nil : "≥ 0.5")
             latency.annotate(&figure)
-            figures += [figure, Figure(figure: "\(label): retries per approval", value: retries, unit: "retries")]
+            // An approval appends several events to several streams in one
+            // transaction; the baseline appends one event to one stream.
+            let events = Figure(figure: "\(label): events written", value: rate * eventsPerApproval, unit: "events/s", baseline: oneStream,
+                                baselineName: "one-stream append W=16", ratio: rate * eventsPerApproval / oneStream)
+            figures += [figure, events, Figure(figure: "\(label): retries per approval", value: retries, unit: "retries")]
         }
         return figures
     }
 
     static let meetingSize = 5_000
 
-    /// Approvals/s, their latencies and the retries per approval.
-    func decideOnHotPool(_ label: String, applicationsFolded: Bool) async throws -> (Double, Latencies, Double) {
+    /// Approvals/s, their latencies, the retries and the events appended per approval.
+    func decideOnHotPool(_ label: String, applicationsFolded: Bool) async throws -> (Double, Latencies, Double, Double) {
         let handler = CommandHandler(store: store, maximumAttempts: 50)
         let context = Self.admin
         let group = try await createGroup("Hot group")
@@ -322,6 +326,7 @@ public struct Benchmark: Sendable {
         }
         let next = Counter()
         let attempts = Counter()
+        let before = try await store.head().position
         let (rate, latency) = try await measure(label, 16) { [meetings] _, _ in
             let index = next.increment() - 1
             guard index < agenda.count else { throw NoMoreWork() }
@@ -330,7 +335,11 @@ public struct Benchmark: Sendable {
             _ = attempts.increment(by: result.attempts)
         }
         let decided = min(next.value, agenda.count)
-        return (rate, latency, Double(attempts.value - decided) / Double(max(decided, 1)))
+        var appended = 0
+        for try await count in try await store.client.query("SELECT count(*) FROM events WHERE global_position > \(before)", logger: logger).decode(Int.self) {
+            appended = count
+        }
+        return (rate, latency, Double(attempts.value - decided) / Double(max(decided, 1)), Double(appended) / Double(max(decided, 1)))
     }
 
     /// Has `handler` fold each application, as the process that took their
