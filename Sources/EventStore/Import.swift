@@ -236,9 +236,17 @@ public final class HistoryImport {
 
     /// A bytea in hex, its backslash escaped for COPY.
     private static func appendBytea(_ bytes: [UInt8], to rows: inout ByteBuffer) {
-        rows.writeBytes([JSONBText.backslash, JSONBText.backslash, UInt8(ascii: "x")])
-        for byte in bytes {
-            rows.writeBytes([JSONBText.hexDigits[Int(byte >> 4)], JSONBText.hexDigits[Int(byte & 0xF)]])
+        rows.writeWithUnsafeMutableBytes(minimumWritableBytes: 3 + 2 * bytes.count) { out in
+            out[0] = JSONBText.backslash
+            out[1] = JSONBText.backslash
+            out[2] = UInt8(ascii: "x")
+            JSONBText.hexDigits.withUnsafeBufferPointer { hex in
+                for (index, byte) in bytes.enumerated() {
+                    out[3 + 2 * index] = hex[Int(byte >> 4)]
+                    out[4 + 2 * index] = hex[Int(byte & 0xF)]
+                }
+            }
+            return 3 + 2 * bytes.count
         }
     }
 
@@ -258,10 +266,27 @@ public final class HistoryImport {
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
         guard (1...9_999).contains(year) else { throw EventStoreError.invalidPayload(reason: "time outside the years 1 to 9999") }
         let seconds = inDay / 1_000_000
-        func pad(_ value: Int64, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        let text: StaticString = "0000-00-00 00:00:00.000000+00"
+        rows.writeWithUnsafeMutableBytes(minimumWritableBytes: text.utf8CodeUnitCount) { out in
+            _ = UnsafeMutableRawBufferPointer(rebasing: out[..<text.utf8CodeUnitCount]).copyBytes(
+                from: UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+            // Each field's digits, right-aligned over the zeros, ending before `end`.
+            func put(_ value: Int64, endingBefore end: Int) {
+                var (rest, at) = (value, end)
+                while rest > 0 {
+                    at -= 1
+                    out[at] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                }
+            }
+            put(year, endingBefore: 4)
+            put(month, endingBefore: 7)
+            put(dayOfMonth, endingBefore: 10)
+            put(seconds / 3_600, endingBefore: 13)
+            put(seconds / 60 % 60, endingBefore: 16)
+            put(seconds % 60, endingBefore: 19)
+            put(inDay % 1_000_000, endingBefore: 26)
+            return text.utf8CodeUnitCount
         }
-        rows.writeString("\(pad(year, 4))-\(pad(month, 2))-\(pad(dayOfMonth, 2)) \(pad(seconds / 3_600, 2)):\(pad(seconds / 60 % 60, 2)):\(pad(seconds % 60, 2)).\(pad(inDay % 1_000_000, 6))+00")
     }
 }

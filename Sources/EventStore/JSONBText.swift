@@ -14,14 +14,17 @@ enum JSONBText {
     }
 
     static func render(_ text: String) throws -> [UInt8] {
-        var parser = Parser(bytes: Array(text.utf8))
-        var out: [UInt8] = []
-        out.reserveCapacity(parser.bytes.count + 32)
-        parser.skipSpace()
-        try parser.value(into: &out)
-        parser.skipSpace()
-        guard parser.index == parser.bytes.count else { throw parser.fail("unexpected characters after the value") }
-        return out
+        var text = text
+        return try text.withUTF8 { bytes in
+            var parser = Parser(bytes: bytes)
+            var out: [UInt8] = []
+            out.reserveCapacity(bytes.count + 32)
+            parser.skipSpace()
+            try parser.value(into: &out)
+            parser.skipSpace()
+            guard parser.index == bytes.count else { throw parser.fail("unexpected characters after the value") }
+            return out
+        }
     }
 
     /// A string value as `jsonb` prints it, quotes included.
@@ -47,11 +50,15 @@ enum JSONBText {
     static let hexDigits = Array("0123456789abcdef".utf8)
 }
 
+/// Renders as it parses. Strings without escapes, numbers without an
+/// exponent and keys are copied from the text as they stand (jsonb prints
+/// them the same), so a payload costs an allocation per object, not one per
+/// value: the import renders every event it loads.
 private struct Parser {
-    let bytes: [UInt8]
+    let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
 
@@ -70,7 +77,7 @@ private struct Parser {
         switch peek {
         case UInt8(ascii: "{"): try object(into: &out)
         case UInt8(ascii: "["): try array(into: &out)
-        case UInt8(ascii: "\""): JSONBText.appendString(try string(), to: &out)
+        case UInt8(ascii: "\""): try string(into: &out)
         case UInt8(ascii: "t"): try literal("true", into: &out)
         case UInt8(ascii: "f"): try literal("false", into: &out)
         case UInt8(ascii: "n"): try literal("null", into: &out)
@@ -84,9 +91,19 @@ private struct Parser {
         out += word.utf8
     }
 
+    /// A member's key: where it stands in the text, or, if it has escapes,
+    /// in the object's resolved keys; and its value as rendered.
+    private struct Member {
+        var keyInText: Bool
+        var key: Range<Int>
+        var value: Range<Int>
+    }
+
     mutating func object(into out: inout [UInt8]) throws {
         index += 1
-        var members: [(key: [UInt8], value: [UInt8])] = []
+        var members: [Member] = []
+        var values: [UInt8] = []
+        var resolvedKeys: [UInt8] = []
         skipSpace()
         if peek == UInt8(ascii: "}") {
             index += 1
@@ -94,36 +111,57 @@ private struct Parser {
             while true {
                 skipSpace()
                 guard peek == JSONBText.quote else { throw fail("expected a key") }
-                let key = try string()
+                var member = Member(keyInText: true, key: 0..<0, value: 0..<0)
+                if let plain = plainString() {
+                    member.key = plain
+                } else {
+                    let resolved = try string()
+                    member.keyInText = false
+                    member.key = resolvedKeys.count..<resolvedKeys.count + resolved.count
+                    resolvedKeys += resolved
+                }
                 skipSpace()
                 try expect(UInt8(ascii: ":"))
                 skipSpace()
-                var member: [UInt8] = []
-                try value(into: &member)
-                members.append((key, member))
+                let start = values.count
+                try value(into: &values)
+                member.value = start..<values.count
+                members.append(member)
                 skipSpace()
                 if peek == UInt8(ascii: ",") { index += 1; continue }
                 try expect(UInt8(ascii: "}"))
                 break
             }
         }
-        let order = members.indices.sorted { a, b in
-            let (left, right) = (members[a].key, members[b].key)
-            if left.count != right.count { return left.count < right.count }
-            return left == right ? a < b : left.lexicographicallyPrecedes(right)
+        let text = bytes
+        resolvedKeys.withUnsafeBufferPointer { resolved in
+            let key = { (member: Member) in
+                UnsafeBufferPointer(rebasing: (member.keyInText ? text : resolved)[member.key])
+            }
+            let order = members.indices.sorted { a, b in
+                let (left, right) = (key(members[a]), key(members[b]))
+                if left.count != right.count { return left.count < right.count }
+                return left.elementsEqual(right) ? a < b : left.lexicographicallyPrecedes(right)
+            }
+            out.append(UInt8(ascii: "{"))
+            var first = true
+            for (rank, member) in order.enumerated() {
+                // Of duplicate keys jsonb keeps the last; they sort next to each other.
+                if rank + 1 < order.count, key(members[order[rank + 1]]).elementsEqual(key(members[member])) { continue }
+                if !first { out += [UInt8(ascii: ","), 0x20] }
+                first = false
+                if members[member].keyInText {
+                    out.append(JSONBText.quote)
+                    out += key(members[member])
+                    out.append(JSONBText.quote)
+                } else {
+                    JSONBText.appendString(key(members[member]), to: &out)
+                }
+                out += [UInt8(ascii: ":"), 0x20]
+                out += values[members[member].value]
+            }
+            out.append(UInt8(ascii: "}"))
         }
-        out.append(UInt8(ascii: "{"))
-        var first = true
-        for (rank, member) in order.enumerated() {
-            // Of duplicate keys jsonb keeps the last; they sort next to each other.
-            if rank + 1 < order.count, members[order[rank + 1]].key == members[member].key { continue }
-            if !first { out += [UInt8(ascii: ","), 0x20] }
-            first = false
-            JSONBText.appendString(members[member].key, to: &out)
-            out += [UInt8(ascii: ":"), 0x20]
-            out += members[member].value
-        }
-        out.append(UInt8(ascii: "}"))
     }
 
     mutating func array(into out: inout [UInt8]) throws {
@@ -146,6 +184,34 @@ private struct Parser {
             }
         }
         out.append(UInt8(ascii: "]"))
+    }
+
+    /// The content of the string at `index`, if it has no escapes and no
+    /// control characters (which jsonb would print escaped): then past it.
+    mutating func plainString() -> Range<Int>? {
+        let start = index + 1
+        var end = start
+        while end < bytes.count {
+            let byte = bytes[end]
+            if byte == JSONBText.quote {
+                index = end + 1
+                return start..<end
+            }
+            if byte == JSONBText.backslash || byte < 0x20 { return nil }
+            end += 1
+        }
+        return nil
+    }
+
+    /// A string value as jsonb prints it.
+    mutating func string(into out: inout [UInt8]) throws {
+        if let plain = plainString() {
+            out.append(JSONBText.quote)
+            out += UnsafeBufferPointer(rebasing: bytes[plain])
+            out.append(JSONBText.quote)
+        } else {
+            JSONBText.appendString(try string(), to: &out)
+        }
     }
 
     /// A string's content with its escapes resolved, as UTF-8.
@@ -208,9 +274,40 @@ private struct Parser {
         return value
     }
 
+    /// The number at `index`, if it is valid JSON without an exponent: then past it.
+    mutating func plainNumber() -> Range<Int>? {
+        let (start, bytes) = (index, bytes)
+        var end = index
+        let isDigit = { (at: Int) in at < bytes.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[at]) }
+        if end < bytes.count, bytes[end] == UInt8(ascii: "-") { end += 1 }
+        guard isDigit(end) else { return nil }
+        if bytes[end] == UInt8(ascii: "0") {
+            end += 1
+            if isDigit(end) { return nil }
+        } else {
+            while isDigit(end) { end += 1 }
+        }
+        if end < bytes.count, bytes[end] == UInt8(ascii: ".") {
+            end += 1
+            guard isDigit(end) else { return nil }
+            while isDigit(end) { end += 1 }
+        }
+        if end < bytes.count, bytes[end] == UInt8(ascii: "e") || bytes[end] == UInt8(ascii: "E") { return nil }
+        index = end
+        return start..<end
+    }
+
     /// A number as `numeric` prints it: the exponent applied, the scale
     /// written (fraction digits less the exponent), no sign on zero.
     mutating func number(into out: inout [UInt8]) throws {
+        // Without an exponent numeric prints the number as written, but for the sign of a zero.
+        let start = index
+        if let plain = plainNumber() {
+            let zero = UnsafeBufferPointer(rebasing: bytes[plain]).allSatisfy { $0 == JSONBText.zero || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
+            out += UnsafeBufferPointer(rebasing: bytes[zero && bytes[plain.lowerBound] == UInt8(ascii: "-") ? plain.dropFirst() : plain])
+            return
+        }
+        index = start
         let negative = peek == UInt8(ascii: "-")
         if negative { index += 1 }
         let isDigit = { (byte: UInt8?) in byte.map { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) } ?? false }
