@@ -268,8 +268,7 @@ public final class HistoryImport {
         let seconds = inDay / 1_000_000
         let text: StaticString = "0000-00-00 00:00:00.000000+00"
         rows.writeWithUnsafeMutableBytes(minimumWritableBytes: text.utf8CodeUnitCount) { out in
-            _ = UnsafeMutableRawBufferPointer(rebasing: out[..<text.utf8CodeUnitCount]).copyBytes(
-                from: UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+            out.copyMemory(from: UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
             // Each field's digits, right-aligned over the zeros, ending before `end`.
             func put(_ value: Int64, endingBefore end: Int) {
                 var (rest, at) = (value, end)

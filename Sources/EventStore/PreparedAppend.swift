@@ -59,7 +59,7 @@ struct PreparedAppend: Sendable {
         bindings.append(data)
         bindings.append(metadata)
         bindings.append(occurredAt)
-        try bindings.append(idempotencyKey)
+        bindings.append(idempotencyKey)
         try bindings.append(fingerprint)
         return AppendAlone(bindings: bindings)
     }
