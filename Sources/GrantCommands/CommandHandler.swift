@@ -393,14 +393,13 @@ public struct CommandHandler: Sendable {
     /// each command's result. Unless every append was written, refusals and
     /// appends decided on what an unwritten one would have written are
     /// decided again.
-    func commit(_ batch: DecidedTogether, on stream: String, after previous: Task<Bool, Never>?) async -> [Result<AppendResult, any Error>] {
+    func commit(_ batch: DecidedTogether, on stream: String) async -> [Result<AppendResult, any Error>] {
         let appends = batch.appends
         let appended = await store.appendTogether(appends.map { ($0.writes, $0.idempotency) })
         var results = batch.failures
         for (append, result) in zip(appends, appended) { results[append.job] = result }
-        let previousHeld = await previous?.value ?? true
-        batch.held = previousHeld && appended.allSatisfy(\.wroteEvents)
-        if batch.held == true {
+        batch.held = appended.allSatisfy(\.wroteEvents)
+        if batch.held {
             // Each state decided is the stream's state once all were written.
             for (stream, version, state) in batch.states { states.store(state, version: version, stream) }
             return results.map { $0! }

@@ -44,8 +44,8 @@ package final class DecidingTogether: Sendable {
         var hotUntil: [String: ContinuousClock.Instant] = [:]
         var waiting: [String: [Waiting]] = [:]
         var draining: Set<String> = []
-        /// Batches being committed, by stream.
-        var committing: [String: Int] = [:]
+        /// Streams with a batch being committed.
+        var committing: Set<String> = []
         /// Drainers waiting for a command to queue or their batch's commit to end.
         var parked: [String: CheckedContinuation<Step?, Never>] = [:]
     }
@@ -58,8 +58,6 @@ package final class DecidingTogether: Sendable {
     }
 
     private let queues = Mutex(Queues())
-    static let inFlightLimit = Int(ProcessInfo.processInfo.environment["GL_INFLIGHT"] ?? "1")!
-
     /// How long a stream counts as busy after a clash on it.
     let hotFor: Duration
     /// Commands in one batch.
@@ -104,8 +102,6 @@ package final class DecidingTogether: Sendable {
     /// a batch at a time, until none is left.
     private func drain(_ stream: String, _ handler: CommandHandler) async {
         var previous: DecidedTogether?
-        // Whether the batch last sent, and every one before it, held.
-        var previousCommit: Task<Bool, Never>?
         while true {
             let batch = DecidedTogether(after: previous)
             var jobs: [Waiting] = []
@@ -120,25 +116,23 @@ package final class DecidingTogether: Sendable {
                     return
                 }
             }
-            // A batch known not to have held: this one, decided on the states it would have left, is not sent.
-            guard previous?.held != false else {
+            // The batch before has committed by now.
+            guard previous?.held ?? true else {
+                // Decided on states it did not leave: decided again, on what the store holds.
                 Self.resume(jobs, with: jobs.map { _ in .failure(DecidedOnCachedState(stream: stream)) })
                 previous = nil
-                previousCommit = nil
                 continue
             }
             previous = batch
-            queues.withLock { $0.committing[stream, default: 0] += 1 }
-            previousCommit = Task(priority: .high) { [previousCommit] in
-                let results = await handler.commit(batch, on: stream, after: previousCommit)
+            queues.withLock { _ = $0.committing.insert(stream) }
+            Task(priority: .high) {
+                let results = await handler.commit(batch, on: stream)
                 let parked = queues.withLock { queues in
-                    queues.committing[stream]! -= 1
-                    if queues.committing[stream] == 0 { queues.committing[stream] = nil }
+                    queues.committing.remove(stream)
                     return queues.parked.removeValue(forKey: stream)
                 }
                 parked?.resume(returning: nil)
                 Self.resume(jobs, with: results)
-                return batch.held == true
             }
         }
     }
@@ -157,12 +151,11 @@ package final class DecidingTogether: Sendable {
                         if !waiting.isEmpty { queues.waiting[stream] = waiting }
                         return .decide(taken)
                     }
-                    let inFlight = queues.committing[stream] ?? 0
-                    if collected > 0, inFlight < Self.inFlightLimit { return .commit }
-                    if inFlight > 0 {
+                    if queues.committing.contains(stream) {
                         queues.parked[stream] = continuation
                         return nil
                     }
+                    if collected > 0 { return .commit }
                     queues.draining.remove(stream)
                     return .stop
                 }
@@ -193,7 +186,7 @@ package final class DecidedTogether: Sendable {
         var appends: [Append] = []
         var failures: [Result<AppendResult, any Error>?] = []
         /// Set once committed: whether every append was written.
-        var held: Bool?
+        var held = false
     }
 
     private let contents: Mutex<Contents>
@@ -215,7 +208,7 @@ package final class DecidedTogether: Sendable {
 
     /// Whether the batch committed with every append written, so the states
     /// it decided are the streams' states.
-    var held: Bool? {
+    var held: Bool {
         get { contents.withLock { $0.held } }
         set { contents.withLock { $0.held = newValue } }
     }
