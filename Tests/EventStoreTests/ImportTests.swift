@@ -62,12 +62,18 @@ struct ImportTests {
         } }
     }
 
+    /// Not JSON, each near a form the renderer copies as it stands.
+    static let malformedPayloads = [
+        #"{"a": 1.}"#, #"{"a": 1e}"#, #"{"a": +1}"#, #"{"a": -}"#, #"{"a": -01}"#, #"{"a": .5}"#, #"{"a": "x}"#, "{\"a\": \"tab\there\"}",
+        #"{"a" 1}"#, #"{"a": 1,}"#, #"[1 2]"#, #"{"a": "\x"}"#, #"{"a\": 1}"#, #"{"a": 1} 2"#, "",
+    ]
+
     @Test("an import touching a stored stream, expecting a wrong version or carrying bad JSON writes nothing")
     func failedImportWritesNothing() async throws {
         try await TestDatabase.withStore { store in
             let existing = TestDatabase.uniqueStream("stored")
             try await store.append(to: existing, expected: .noStream, events: [TestDatabase.event()])
-            let failures: [(String, [StreamWrite], @Sendable (any Error) -> Bool)] = [
+            var failures: [(String, [StreamWrite], @Sendable (any Error) -> Bool)] = [
                 ("stored stream", [StreamWrite(stream: existing, expected: .any, events: [TestDatabase.event()])], { error in
                     error as? EventStoreError == .wrongExpectedVersion(stream: existing.rawValue, expected: .noStream, actual: 1)
                 }),
@@ -81,6 +87,11 @@ struct ImportTests {
                     if case .invalidPayload = error as? EventStoreError { return true } else { return false }
                 }),
             ]
+            for payload in Self.malformedPayloads {
+                failures.append(("malformed \(payload)", [StreamWrite(stream: TestDatabase.uniqueStream(), expected: .noStream, events: [TestDatabase.event("Noted", payload)])], { error in
+                    if case .invalidPayload = error as? EventStoreError { return true } else { return false }
+                }))
+            }
             for (name, writes, matches) in failures {
                 let first = TestDatabase.uniqueStream("first")
                 await #expect("\(name)", performing: {
