@@ -78,7 +78,7 @@ extension Services {
     /// A read of one thing from one read model, answered from the cache
     /// while that read model has not changed. `authorize` sees every request,
     /// hit or miss, with the value's owner.
-    func cachedRead<Value: Encodable>(
+    func cachedRead<Value: Encodable & Sendable>(
         _ request: Request, _ roles: Set<Role>, _ action: String, from projection: String, key: String,
         _ load: @escaping @Sendable (ReadModels) async throws -> (value: Value, owner: String?),
         authorize: @Sendable (Identity, _ owner: String?) throws -> Void = { _, _ in }
