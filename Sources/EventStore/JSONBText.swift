@@ -301,13 +301,11 @@ private struct Parser {
     /// written (fraction digits less the exponent), no sign on zero.
     mutating func number(into out: inout [UInt8]) throws {
         // Without an exponent numeric prints the number as written, but for the sign of a zero.
-        let start = index
         if let plain = plainNumber() {
             let zero = UnsafeBufferPointer(rebasing: bytes[plain]).allSatisfy { $0 == JSONBText.zero || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
             out += UnsafeBufferPointer(rebasing: bytes[zero && bytes[plain.lowerBound] == UInt8(ascii: "-") ? plain.dropFirst() : plain])
             return
         }
-        index = start
         let negative = peek == UInt8(ascii: "-")
         if negative { index += 1 }
         let isDigit = { (byte: UInt8?) in byte.map { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) } ?? false }

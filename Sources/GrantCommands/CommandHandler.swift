@@ -121,9 +121,6 @@ public struct Session: Sendable {
         self.trust = trust
     }
 
-    /// Whether a stream was taken as empty because this process never folded it.
-    var tookUnfoldedAsEmpty: Bool { !loads.takenAsEmpty.isEmpty }
-
     /// The streams taken as empty because this process never folded them.
     var takenAsEmpty: [String] { loads.takenAsEmpty }
 
@@ -215,13 +212,13 @@ public struct Session: Sendable {
 
 /// The streams a session loaded, each at the version (and with the state) it was first loaded at.
 private final class LoadedStreams: Sendable {
-    private let streams = Mutex<(loaded: [(stream: StreamID, version: Int64, state: any Sendable)], seen: Set<StreamID>)>(([], []))
-    private let unfolded = Mutex<[String]>([])
+    private let streams = Mutex<(loaded: [(stream: StreamID, version: Int64, state: any Sendable)], seen: Set<StreamID>, takenAsEmpty: [String])>(([], [], []))
 
-    var takenAsEmpty: [String] { unfolded.withLock { $0 } }
+    /// The streams taken as empty because this process never folded them.
+    var takenAsEmpty: [String] { streams.withLock { $0.takenAsEmpty } }
 
     func guessed(_ stream: StreamID) {
-        unfolded.withLock { $0.append(stream.rawValue) }
+        streams.withLock { $0.takenAsEmpty.append(stream.rawValue) }
     }
 
     func add(_ stream: StreamID, version: Int64, state: any Sendable) {
@@ -309,7 +306,7 @@ public struct CommandHandler: Sendable {
                         writes = try await plan(session)
                         break
                     } catch is DomainError where trust != .none {
-                        trust = trust == .all && session.tookUnfoldedAsEmpty ? .folded : .none
+                        trust = trust == .all && !session.takenAsEmpty.isEmpty ? .folded : .none
                     }
                 }
                 writes += session.checks(besides: writes)
