@@ -1,4 +1,5 @@
 import Foundation
+import GrantDomain
 
 /// RFC 4180 fields for the CSV the system writes (open data, exports).
 public enum CSV {
@@ -15,11 +16,9 @@ public enum CSV {
 
 /// The instant an as-of question names.
 public enum AsOfInstant {
-    /// An RFC 3339 time (fractional seconds allowed), or a date meaning the end of that day (UTC).
-    public static func parse(_ text: String) -> Date? {
-        if let time = try? Date(text, strategy: .iso8601) { return time }
-        if let time = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)) { return time }
-        if let day = try? Date(text + "T00:00:00Z", strategy: .iso8601) { return day.addingTimeInterval(86_400 - 0.001) }
-        return nil
+    /// An RFC 3339 time (fractional seconds allowed), or a date meaning the
+    /// end of that day (UTC); refused as ``CivilTime`` refuses, with the reason.
+    public static func parse(_ text: String) -> Result<Date, CivilTime.Invalid> {
+        CivilTime.parse(text).map { $0.isDay ? $0.date.addingTimeInterval(86_400 - 0.001) : $0.date }
     }
 }

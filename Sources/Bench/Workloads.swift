@@ -331,7 +331,8 @@ public struct Benchmark: Sendable {
             let index = next.increment() - 1
             guard index < agenda.count else { throw NoMoreWork() }
             let result = try await handler.recordDecision(RecordDecision(meetingId: meetings[index / Self.meetingSize], applicationId: agenda[index], applicationVersion: 1,
-                                                                         votes: [Vote(member: "m", vote: .for)], outcome: .approve(.init(amount: try Money("100.00", .dkk), period: "2026"))), context)
+                                                                         votes: [Vote(member: "m", vote: .for)], outcome: .approve(.init(amount: try Money("100.00", .dkk), period: "2026")),
+                                                                         at: Date()), context)
             _ = attempts.increment(by: result.attempts)
         }
         let decided = min(next.value, agenda.count)

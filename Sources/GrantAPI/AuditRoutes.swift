@@ -7,10 +7,12 @@ import NIOCore
 /// An instant from a query (default now); 400 naming the field when it is not one.
 func instant(_ text: String?, field: String) throws -> Date {
     guard let text else { return Date() }
-    guard let instant = AsOfInstant.parse(text) else {
-        throw Problem.badRequest(rule: "invalid-value", field: field, "\(field) must be a date (2021-12-31, meaning its end) or an RFC 3339 time")
+    switch AsOfInstant.parse(text) {
+    case .success(let instant): return instant
+    case .failure(let invalid):
+        throw Problem.badRequest(rule: "invalid-value", field: field,
+                                 "\(field) must be a date (2021-12-31, meaning its end) or an RFC 3339 time: \(invalid.reason)")
     }
-    return instant
 }
 
 func addAuditRoutes(to routes: Routes, _ services: Services) {

@@ -81,9 +81,23 @@ struct WithdrawRequest: Decodable { var reason: String? }
 
 struct HoldMeetingRequest: Decodable {
     var id: UUID?
-    var date: Date
+    var date: GivenTime
     var present: [String]
     var agenda: [UUID]
+}
+
+/// A time as the client wrote it: an instant, or a whole day (`2026-03-04`).
+struct GivenTime: Decodable {
+    var date: Date
+    var isDay: Bool
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        switch CivilTime.parse(try container.decode(String.self)) {
+        case .success(let parsed): (date, isDay) = (parsed.date, parsed.isDay)
+        case .failure(let invalid): throw DecodingError.dataCorruptedError(in: container, debugDescription: invalid.reason)
+        }
+    }
 }
 
 struct DecisionRequest: Decodable {
@@ -109,7 +123,8 @@ struct DecisionRequest: Decodable {
         case .reject: decided = .reject(reason: reason ?? "")
         case .revise: decided = .revise(reason: reason ?? "")
         }
-        return RecordDecision(meetingId: meetingId, applicationId: applicationId, applicationVersion: applicationVersion, votes: votes, outcome: decided)
+        return RecordDecision(meetingId: meetingId, applicationId: applicationId, applicationVersion: applicationVersion, votes: votes,
+                              outcome: decided, at: Date())
     }
 }
 
@@ -311,7 +326,8 @@ func addCommandRoutes(to routes: Routes, _ services: Services) {
         return try await services.command(request, [.admin], "hold meetings", HoldMeetingRequest.self) { body, scope in
             let id = scope.id(body.id, "meeting")
             let result = try await handler.holdMeeting(
-                HoldMeeting(meetingId: id, groupId: groupId, date: body.date, present: body.present, agenda: body.agenda), scope.context)
+                HoldMeeting(meetingId: id, groupId: groupId, date: body.date.date, datedByDay: body.date.isDay, present: body.present,
+                            agenda: body.agenda), scope.context)
             return try commandResponse(["id": id.uuidString, "steeringGroupId": groupId.uuidString], result, created: true)
         }
     }

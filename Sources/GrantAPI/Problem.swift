@@ -101,6 +101,7 @@ extension Problem {
         case let problem as Problem: return problem
         case let domain as DomainError: return from(domain)
         case let decoding as DecodingError: return from(decoding)
+        case let ambiguous as AmbiguousJSON: return .badRequest(rule: ambiguous.rule.rawValue, field: ambiguous.field, ambiguous.description)
         case let command as CommandError:
             switch command {
             case .concurrencyConflict(let stream, let attempts):
@@ -151,6 +152,9 @@ extension Problem {
         case .memberRecused: "A recused member may not vote"
         case .callNotOpen: "The call is not open"
         case .ineligible: "The application is not eligible"
+        case .datedBeforeDependency: "A fact cannot be dated before what it depends on"
+        case .meetingNotYetHeld: "The meeting has not been held yet"
+        case .fundsArrivedLater: "The money came in after the decision's date"
         default: "The command breaks a rule of the programme"
         }
     }
@@ -184,6 +188,12 @@ extension Problem {
              ("at", .string(at.formatted(.iso8601)))]
         case .ineligible(let rule, let detail): [("eligibilityRule", .string(rule)), ("eligibilityDetail", .string(detail))]
         case .applicationVersionMismatch(let decidedOn, let current): [("decidedOn", .int(Int64(decidedOn))), ("current", .int(Int64(current)))]
+        case .datedBeforeDependency(let fact, let at, let dependency, let since):
+            [("fact", .string(fact)), ("date", .string(CivilTime.format(at))), ("dependency", .string(dependency)), ("dependencyDate", .string(CivilTime.format(since)))]
+        case .meetingNotYetHeld(let meeting, let date, let now):
+            [("meeting", .string(meeting)), ("date", .string(CivilTime.format(date))), ("now", .string(CivilTime.format(now)))]
+        case .fundsArrivedLater(let account, let date, let availableThen, let requested):
+            [("account", .string(account)), ("date", .string(CivilTime.format(date))), ("availableThen", .money(availableThen)), ("requested", .money(requested))]
         case .invalidInput, .notFound, .alreadyExists, .amountOverflow: []
         }
     }

@@ -32,55 +32,14 @@ struct CommandBody {
         CommandBody(bytes: try await request.body.collect(upTo: limit))
     }
 
-    /// Decodes the body; an empty body counts as `{}`. A string holding NUL
-    /// (`\u0000`) is refused with its field named: no text column in
-    /// PostgreSQL can hold it, and the store refuses such an event.
+    /// Decodes the body (an empty body counts as `{}`) with the strict
+    /// reading of ``PayloadDecoder/decodeRequest(_:from:)``: a key given
+    /// twice, a NUL character or bytes that are not UTF-8 are refused with
+    /// the field named, and times are read as ``CivilTime`` reads them.
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        let data = bytes.readableBytes == 0 ? Data("{}".utf8) : Data(buffer: bytes)
-        if let field = Self.fieldHoldingNUL(data) {
-            throw Problem.badRequest(rule: "nul-character", field: field, "\(field) must not contain the NUL character (\\u0000)")
-        }
-        return try Self.decoder.decode(T.self, from: data)
+        let data = bytes.readableBytes == 0 ? Array("{}".utf8) : Array(bytes.readableBytesView)
+        return try PayloadDecoder.decodeRequest(T.self, from: data)
     }
-
-    /// The path of the first string (or key) holding NUL, as decoding
-    /// errors name fields; nil for none, and for a body that is not JSON
-    /// (decoding names that). Parsed a second time only when the escape occurs.
-    static func fieldHoldingNUL(_ data: Data) -> String? {
-        guard data.range(of: Data(#"\u0000"#.utf8)) != nil,
-              let body = try? JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed) else { return nil }
-        func find(_ value: Any, at path: String) -> String? {
-            switch value {
-            case let text as String:
-                return text.contains("\0") ? path : nil
-            case let object as [String: Any]:
-                for (key, member) in object.sorted(by: { $0.key < $1.key }) {
-                    let place = path.isEmpty ? key : "\(path).\(key)"
-                    if key.contains("\0") { return place }
-                    if let found = find(member, at: place) { return found }
-                }
-                return nil
-            case let array as [Any]:
-                return array.indices.lazy.compactMap { find(array[$0], at: "\(path)[\($0)]") }.first
-            default:
-                return nil
-            }
-        }
-        return find(body, at: "").map { $0.isEmpty ? "the body" : $0 }
-    }
-
-    static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let container = try decoder.singleValueContainer()
-            let text = try container.decode(String.self)
-            if let date = try? Date(text, strategy: .iso8601) { return date }
-            if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)) { return date }
-            if let date = try? Date(text + "T00:00:00Z", strategy: .iso8601) { return date }
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(text.prefix(40).debugDescription) is not a date (2026-01-31) or an RFC 3339 time (2026-01-31T12:00:00Z)")
-        }
-        return decoder
-    }()
 }
 
 /// The request's `Idempotency-Key`, scoped to its sender: a retry with the

@@ -197,6 +197,7 @@ public struct Demo: Sendable {
             title: "Teknologiforståelse for lærerstuderende", requested: Self.dkk("320000.00"), focus: ["opkvalificering af lærere"], students: 250), drafted: "2024-08-20")
 
         let meeting = UUID.named("meeting/stem-i-nord/2024-09-12")
+        let decidedAt = Self.date("2024-09-12")
         let present = ["mette-larsen", "jens-kristensen", "sofie-nielsen", "peter-hansen", "line-poulsen", "anders-moller", "karen-thomsen", "lars-christensen", "hanne-jorgensen"]
         try await step("meeting/stem-i-nord/2024-09-12") { try await handler.holdMeeting(HoldMeeting(
             meetingId: meeting, groupId: Self.stemINord, date: Self.date("2024-09-12"), present: present, agenda: [robots, marathon, girls, mentors]), $0) }
@@ -205,16 +206,16 @@ public struct Demo: Sendable {
         }
         try await step("decision/robotteknologi") { try await handler.recordDecision(RecordDecision(
             meetingId: meeting, applicationId: robots, applicationVersion: 1, votes: votes(except: ["jens-kristensen", "peter-hansen"]),
-            outcome: .approve(.init(amount: Self.dkk("300000.00"), period: "2024", conditions: ["Evaluering med Aalborg Universitet"]))), $0) }
+            outcome: .approve(.init(amount: Self.dkk("300000.00"), period: "2024", conditions: ["Evaluering med Aalborg Universitet"])), at: decidedAt), $0) }
         try await step("decision/naturfagsmaraton") { try await handler.recordDecision(RecordDecision(
             meetingId: meeting, applicationId: marathon, applicationVersion: 1, votes: votes(except: ["sofie-nielsen"]),
-            outcome: .reject(reason: "Overlapper med eksisterende regionale aktiviteter")), $0) }
+            outcome: .reject(reason: "Overlapper med eksisterende regionale aktiviteter"), at: decidedAt), $0) }
         try await step("decision/girls-in-stem") { try await handler.recordDecision(RecordDecision(
             meetingId: meeting, applicationId: girls, applicationVersion: 1, votes: votes(except: ["line-poulsen"]),
-            outcome: .approve(.init(amount: Self.dkk("200000.00"), period: "2024"))), $0) }
+            outcome: .approve(.init(amount: Self.dkk("200000.00"), period: "2024")), at: decidedAt), $0) }
         try await step("decision/matematikvejledere") { try await handler.recordDecision(RecordDecision(
             meetingId: meeting, applicationId: mentors, applicationVersion: 1, votes: votes(except: ["lars-christensen"]),
-            outcome: .approve(.init(amount: Self.dkk("150000.00"), period: "2024"))), $0) }
+            outcome: .approve(.init(amount: Self.dkk("150000.00"), period: "2024")), at: decidedAt), $0) }
         _ = tech  // submitted, on no agenda yet: it waits for the next meeting
 
         // Robotteknologi: paid on signing and on the approved progress report.
@@ -242,17 +243,18 @@ public struct Demo: Sendable {
         let zbc = try await apply(step, "zbc-laerepladser", call: Self.stemCall, content("ZBC", leader: "projektleder-zbc",
             title: "Flere lærepladser i teknologifag", requested: Self.dkk("500000.00"), partners: ["Roskilde Tekniske Skole"], focus: ["flere lærepladser"], students: 350), drafted: "2019-03-05")
         let meeting = UUID.named("meeting/stem-projektet/2019-04-02")
+        let decidedAt = Self.date("2019-04-02")
         try await step("meeting/stem-projektet/2019-04-02") { try await handler.holdMeeting(HoldMeeting(
             meetingId: meeting, groupId: Self.strategicGroup, date: Self.date("2019-04-02"),
             present: ["tc-director", "mercantec-director", "eucsyd-director", "zbc-director", "operator"], agenda: [tradium, zbc]), $0) }
         try await step("decision/tradium-overgang") { try await handler.recordDecision(RecordDecision(
             meetingId: meeting, applicationId: tradium, applicationVersion: 1,
             votes: ["tc-director", "mercantec-director", "eucsyd-director", "zbc-director", "operator"].map { Vote(member: $0, vote: .for) },
-            outcome: .approve(.init(amount: Self.dkk("600000.00"), period: "2019-2021"))), $0) }
+            outcome: .approve(.init(amount: Self.dkk("600000.00"), period: "2019-2021")), at: decidedAt), $0) }
         try await step("decision/zbc-laerepladser") { try await handler.recordDecision(RecordDecision(
             meetingId: meeting, applicationId: zbc, applicationVersion: 1,
             votes: ["tc-director", "mercantec-director", "eucsyd-director", "operator"].map { Vote(member: $0, vote: .for) },
-            outcome: .approve(.init(amount: Self.dkk("500000.00"), period: "2019-2021"))), $0) }
+            outcome: .approve(.init(amount: Self.dkk("500000.00"), period: "2019-2021")), at: decidedAt), $0) }
         try await pay(step, tradium, tranche: 1, on: "2019-05-01", reference: "STEM-2019-001")
     }
 
@@ -265,19 +267,20 @@ public struct Demo: Sendable {
                 title: "Busstur til bedriftsbesøk", requested: Self.nok(amount), focus: ["arbeidsliv"], students: 25), drafted: "2024-03-0\(index + 1)"))
         }
         let meeting = UUID.named("meeting/norge/2024-03-20")
+        let decidedAt = Self.date("2024-03-20")
         try await step("meeting/norge/2024-03-20") { try await handler.holdMeeting(HoldMeeting(
             meetingId: meeting, groupId: Self.norwayGroup, date: Self.date("2024-03-20"), present: ["ingrid-berg", "ola-nordmann", "kari-hansen"],
             agenda: [classSet] + claims), $0) }
         let oneTranche = [TrancheSpec(percent: 100, trigger: .signing)]
         try await step("decision/tromso-klassesett") { try await handler.recordDecision(RecordDecision(
             meetingId: meeting, applicationId: classSet, applicationVersion: 1, votes: [Vote(member: "ola-nordmann", vote: .for), Vote(member: "kari-hansen", vote: .for)],
-            outcome: .approve(.init(amount: Self.nok("45000.00"), period: "2024", tranches: oneTranche))), $0) }
+            outcome: .approve(.init(amount: Self.nok("45000.00"), period: "2024", tranches: oneTranche)), at: decidedAt), $0) }
         try await pay(step, classSet, tranche: 1, on: "2024-04-02", reference: "NO-SKOLE-2024-14")
         for (index, claim) in claims.enumerated() {
             let requested = [Self.nok("2400.00"), Self.nok("3500.00"), Self.nok("2000.00")][index]
             try await step("decision/transport-\(index + 1)") { try await handler.recordDecision(RecordDecision(
                 meetingId: meeting, applicationId: claim, applicationVersion: 1, votes: ["ingrid-berg", "ola-nordmann", "kari-hansen"].map { Vote(member: $0, vote: .for) },
-                outcome: .approve(.init(amount: requested, period: "2024", tranches: oneTranche))), $0) }
+                outcome: .approve(.init(amount: requested, period: "2024", tranches: oneTranche)), at: decidedAt), $0) }
             try await pay(step, claim, tranche: 1, on: "2024-04-0\(index + 3)", reference: "NO-TRANSPORT-2024-\(index + 1)")
         }
     }

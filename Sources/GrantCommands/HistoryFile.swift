@@ -75,8 +75,11 @@ public enum HistoryFile {
             }
             schemaVersion = exact
         }
-        guard let occurredText = object["occurredAt"] as? String, let occurredAt = PayloadDecoder.parseDate(occurredText) else {
-            throw fail("occurredAt: an RFC 3339 time is required")
+        guard let occurredText = object["occurredAt"] as? String else { throw fail("occurredAt: an RFC 3339 time is required") }
+        let occurredAt: Date
+        switch CivilTime.parse(occurredText) {
+        case .success(let time): occurredAt = time.date
+        case .failure(let invalid): throw fail("occurredAt: \(invalid.reason)")
         }
         guard let payload = object["data"] as? [String: Any] else { throw fail("data: a JSON object is required") }
         let data = String(decoding: try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes]),

@@ -108,7 +108,8 @@ private struct Builder {
             let outcome: RecordDecision.Outcome = roll < 60
                 ? .approve(.init(amount: Money(minorUnits: requested / 100 * Int64(random.next(in: 50...100)), currency: .dkk), period: roll < 30 ? "2024" : "2025"))
                 : roll < 85 ? .reject(reason: "Outside the focus areas") : .revise(reason: "Clarify the budget")
-            let decided = try RecordDecision(meetingId: meetingId, applicationId: id, applicationVersion: state.version, votes: votes, outcome: outcome)
+            let decided = try RecordDecision(meetingId: meetingId, applicationId: id, applicationVersion: state.version, votes: votes, outcome: outcome,
+                                         at: Self.day(70))
                 .decide(application: state, meeting: meetings[meetingId]!, group: groups[current.group]!, pool: pools[current.pool]!,
                         call: calls[current.call]!, grant: grants[id] ?? .initial)
             try add(\.applications, id, decided.application)

@@ -48,15 +48,8 @@ public enum EventCoding {
         return encoder
     }()
 
-    /// RFC 3339 in UTC to the nearest millisecond. Foundation's formatter
-    /// truncates, and a parsed time is often a hair below its millisecond
-    /// (.999 parses to .99899...), so it would print a stored time 1 ms early
-    /// when a fold hands it on; formatting the middle of the millisecond
-    /// makes the truncation land on the right one.
-    public static func formatTime(_ date: Date) -> String {
-        let milliseconds = (date.timeIntervalSinceReferenceDate * 1000).rounded()
-        return Date(timeIntervalSinceReferenceDate: (milliseconds + 0.5) / 1000).formatted(PayloadDecoder.fractionalSeconds)
-    }
+    /// RFC 3339 in UTC to the nearest millisecond; see ``CivilTime/format(_:)``.
+    public static func formatTime(_ date: Date) -> String { CivilTime.format(date) }
 
     /// The event's payload; see ``PayloadEncoder``, and ``encoder`` for what it leaves to Foundation.
     public static func encode(_ event: some DomainEvent) throws -> String {

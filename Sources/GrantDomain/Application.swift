@@ -39,23 +39,31 @@ public struct ApplicationContent: Codable, Hashable, Sendable {
         self.studentsReached = studentsReached
     }
 
-    func validate(currency: Currency) throws(DomainError) {
-        try requireText(organisation, field: "organisation")
-        try requireText(projectLeader, field: "projectLeader")
-        try requireText(title, field: "title", maximum: 300)
-        guard description.count <= 20_000 else { throw .invalidInput(field: "description", reason: "longer than 20000 characters") }
-        guard expectedOutcomes.count <= 20_000 else { throw .invalidInput(field: "expectedOutcomes", reason: "longer than 20000 characters") }
-        guard partners.count <= 100, Set(partners).count == partners.count else {
-            throw .invalidInput(field: "partners", reason: "at most 100 partners, each once")
-        }
+    /// The content as the pool will keep it: every field within ``Limits``,
+    /// the budget's periods the pool's own, spelled as the pool spells them.
+    func validated(for pool: PoolState) throws(DomainError) -> ApplicationContent {
+        let currency = pool.currency
+        try requireLine(organisation, field: "organisation")
+        try requireLine(projectLeader, field: "projectLeader")
+        try requireLines(partners, field: "partners", count: Limits.partners, what: "partners")
+        try requireLine(title, field: "title", maximum: Limits.title)
+        try requireProse(description, field: "description", maximum: Limits.prose, required: false)
+        try requireLines(focusAreas, field: "focusAreas", count: Limits.focusAreas, what: "focus areas")
+        try requireProse(expectedOutcomes, field: "expectedOutcomes", maximum: Limits.prose, required: false)
         try requirePositive(requested, field: "requested", currency: currency)
-        if let students = studentsReached, students < 0 {
-            throw .invalidInput(field: "studentsReached", reason: "must not be negative")
+        if let students = studentsReached, !Limits.studentsReached.contains(students) {
+            throw .invalidInput(field: "studentsReached", reason: "must be \(Limits.studentsReached.lowerBound) to \(Limits.studentsReached.upperBound), got \(students)")
         }
+        var content = self
         if !budget.isEmpty {
+            try requireCount(budget, field: "budget", maximum: Limits.budgetLines, what: "budget lines")
             var total = Money.zero(currency)
             for (index, line) in budget.enumerated() {
-                try requireText(line.category, field: "budget[\(index)].category")
+                try requireLine(line.category, field: "budget[\(index)].category")
+                guard let period = pool.storedPeriod(line.period) else {
+                    throw .invalidInput(field: "budget[\(index)].period", reason: "\(line.period.prefix(Limits.period)) is not a budget period of the pool")
+                }
+                content.budget[index].period = period
                 try requirePositive(line.amount, field: "budget[\(index)].amount", currency: currency)
                 total = try total + line.amount
             }
@@ -63,6 +71,7 @@ public struct ApplicationContent: Codable, Hashable, Sendable {
                 throw .invalidInput(field: "budget", reason: "lines add up to \(total.amount), the request is \(requested.amount)")
             }
         }
+        return content
     }
 }
 
@@ -143,6 +152,8 @@ public struct ApplicationState: Aggregate, Hashable {
     public var version = 0
     public var status = ApplicationStatus.draft
     public var granted: Money?
+    /// When the version a decision would take was submitted.
+    public var submittedAt: Date?
 
     public static let initial = ApplicationState()
     public static func streamName(_ id: UUID) -> String { "application-\(id.lowercasedText)" }
@@ -161,7 +172,9 @@ public struct ApplicationState: Aggregate, Hashable {
         case let event as ApplicationAmended:
             state.content = event.content
             state.version = event.version
-        case is ApplicationSubmitted: state.status = .submitted
+        case let event as ApplicationSubmitted:
+            state.status = .submitted
+            state.submittedAt = event.occurredAt
         case is ApplicationWithdrawn: state.status = .withdrawn
         case let event as ApplicationApproved:
             state.status = .approved
@@ -193,8 +206,8 @@ public struct DraftApplication: Hashable, Sendable {
         guard application.drafted == nil else { throw .alreadyExists(kind: "application", id: applicationId.uuidString) }
         guard let opened = call.opened else { throw .notFound(kind: "call", id: callId.uuidString) }
         guard at < opened.closesAt else { throw .callNotOpen(call: callId.uuidString, opensAt: opened.opensAt, closesAt: opened.closesAt, at: at) }
-        try content.validate(currency: pool.currency)
-        return [ApplicationDrafted(applicationId: applicationId, callId: callId, poolId: opened.poolId, content: content, occurredAt: at)]
+        return [ApplicationDrafted(applicationId: applicationId, callId: callId, poolId: opened.poolId,
+                                   content: try content.validated(for: pool), occurredAt: at)]
     }
 }
 
@@ -223,7 +236,7 @@ public struct AmendApplication: Hashable, Sendable {
         guard content.organisation == application.content?.organisation else {
             throw .invalidInput(field: "organisation", reason: "an application cannot change applicant organisation")
         }
-        try content.validate(currency: pool.currency)
+        let content = try self.content.validated(for: pool)
         var events: [any DomainEvent] = [ApplicationAmended(version: application.version + 1, content: content, occurredAt: at)]
         if application.status == .submitted {
             let checks = try Eligibility.check(content, rules: pool.created?.eligibility ?? EligibilityRules(), group: group)
@@ -274,7 +287,7 @@ public struct WithdrawApplication: Hashable, Sendable {
         guard [.draft, .submitted, .returnedForRevision].contains(application.status) else {
             throw .invalidState(kind: "application", id: applicationId.uuidString, status: application.status.rawValue, action: "withdraw")
         }
-        guard reason.count <= 2_000 else { throw .invalidInput(field: "reason", reason: "longer than 2000 characters") }
+        try requireProse(reason, field: "reason", maximum: Limits.reason, required: false)
         return [ApplicationWithdrawn(reason: reason, occurredAt: at)]
     }
 }

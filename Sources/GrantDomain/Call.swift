@@ -53,7 +53,7 @@ public struct OpenCall: Hashable, Sendable {
     public func decide(call: CallState, pool: PoolState) throws(DomainError) -> [any DomainEvent] {
         guard call.opened == nil else { throw .alreadyExists(kind: "call", id: callId.uuidString) }
         guard let created = pool.created else { throw .notFound(kind: "pool", id: poolId.uuidString) }
-        try requireText(title, field: "title")
+        try requireLine(title, field: "title")
         guard opensAt < closesAt else {
             throw .invalidInput(field: "closesAt", reason: "must be after opensAt (\(opensAt.formatted(.iso8601)))")
         }

@@ -33,13 +33,17 @@ public struct RecordDecision: Hashable, Sendable {
     public var applicationVersion: Int
     public var votes: [Vote]
     public var outcome: Outcome
+    /// When the decision is recorded: on or after the meeting's date. The
+    /// decision itself is dated at the meeting (see ``decisionDate(_:_:_:)``).
+    public var at: Date
 
-    public init(meetingId: UUID, applicationId: UUID, applicationVersion: Int, votes: [Vote], outcome: Outcome) {
+    public init(meetingId: UUID, applicationId: UUID, applicationVersion: Int, votes: [Vote], outcome: Outcome, at: Date) {
         self.meetingId = meetingId
         self.applicationId = applicationId
         self.applicationVersion = applicationVersion
         self.votes = votes
         self.outcome = outcome
+        self.at = at
     }
 
     public struct Events: Sendable {
@@ -78,9 +82,12 @@ public struct RecordDecision: Hashable, Sendable {
 
         // Invariant 4: only present, non-recused members vote, once each, with quorum.
         let recused = Self.recusals(present: held.present, group: group, content: content)
+        try requireCount(votes, field: "votes", maximum: Limits.members, what: "votes")
         var voters = Set<String>()
-        for vote in votes {
-            guard group.members[vote.member] != nil else { throw .notAMember(member: vote.member) }
+        var votes = votes
+        for (index, vote) in votes.enumerated() {
+            guard let member = group.storedMember(vote.member) else { throw .notAMember(member: vote.member) }
+            votes[index].member = member
             guard held.present.contains(vote.member) else { throw .memberAbsent(member: vote.member) }
             if let recusal = recused.first(where: { $0.member == vote.member }) {
                 throw .memberRecused(member: vote.member, affiliation: recusal.affiliation)
@@ -94,7 +101,14 @@ public struct RecordDecision: Hashable, Sendable {
         let votesFor = votes.filter { $0.vote == .for }.count, votesAgainst = votes.filter { $0.vote == .against }.count
         guard votesFor > votesAgainst else { throw .motionNotCarried(votesFor: votesFor, votesAgainst: votesAgainst) }
 
-        let at = held.occurredAt
+        var dependencies = [("application \(applicationId.uuidString) was submitted", application.submittedAt ?? drafted.occurredAt)]
+        if case .approve(let approval) = outcome, let created = pool.created {
+            dependencies.append(("the pool was created", created.occurredAt))
+            if let period = pool.storedPeriod(approval.period), let opened = pool.periodOpenedAt[period] {
+                dependencies.append(("budget period \(period) was added", opened))
+            }
+        }
+        let at = try Self.decisionDate(held, recordedAt: self.at, dependencies)
         let outcomeName: DecisionOutcome
         var events = Events(application: [], meeting: [], pool: [], grant: [])
         switch outcome {
@@ -105,7 +119,10 @@ public struct RecordDecision: Hashable, Sendable {
                 throw .invalidInput(field: "amount", reason: "\(approval.amount) is more than the \(content.requested) requested")
             }
             let tranches = try Self.schedule(approval.amount, approval.tranches)
-            for (index, condition) in approval.conditions.enumerated() { try requireText(condition, field: "conditions[\(index)]", maximum: 2_000) }
+            try requireCount(approval.conditions, field: "conditions", maximum: Limits.conditions, what: "conditions")
+            for (index, condition) in approval.conditions.enumerated() {
+                try requireProse(condition, field: "conditions[\(index)]", maximum: Limits.reason, required: true)
+            }
             let grantId = applicationId
             let commitment = try pool.commit(
                 approval.amount, period: approval.period, sources: approval.sources, beneficiary: content.organisation,
@@ -114,15 +131,15 @@ public struct RecordDecision: Hashable, Sendable {
             events.application = [ApplicationApproved(meetingId: meetingId, grantId: grantId, version: application.version, amount: approval.amount, occurredAt: at)]
             events.grant = [GrantAwarded(
                 grantId: grantId, applicationId: applicationId, poolId: drafted.poolId, callId: drafted.callId, meetingId: meetingId,
-                organisation: content.organisation, title: content.title, amount: approval.amount, period: approval.period,
+                organisation: content.organisation, title: content.title, amount: approval.amount, period: commitment.period,
                 sources: commitment.sources, conditions: approval.conditions, tranches: tranches, occurredAt: at)]
         case .reject(let reason):
             outcomeName = .reject
-            try requireText(reason, field: "reason", maximum: 2_000)
+            try requireProse(reason, field: "reason", maximum: Limits.reason, required: true)
             events.application = [ApplicationRejected(meetingId: meetingId, version: application.version, reason: reason, occurredAt: at)]
         case .revise(let reason):
             outcomeName = .revise
-            try requireText(reason, field: "reason", maximum: 2_000)
+            try requireProse(reason, field: "reason", maximum: Limits.reason, required: true)
             events.application = [ApplicationReturnedForRevision(meetingId: meetingId, version: application.version, reason: reason, occurredAt: at)]
         }
         events.meeting = [DecisionRecorded(
@@ -131,10 +148,29 @@ public struct RecordDecision: Hashable, Sendable {
         return events
     }
 
+    /// The instant a decision at `held` happened: the meeting's, once it
+    /// has begun. A meeting dated to the instant must come after every fact
+    /// the decision depends on; one dated by day may decide what came
+    /// earlier that day, and its decision is then dated at the latest of
+    /// those facts, so that nothing precedes what it depends on.
+    static func decisionDate(_ held: MeetingHeld, recordedAt: Date, _ dependencies: [(String, Date)]) throws(DomainError) -> Date {
+        guard held.occurredAt <= recordedAt else {
+            throw .meetingNotYetHeld(meeting: held.meetingId.uuidString, date: held.occurredAt, now: recordedAt)
+        }
+        var date = held.occurredAt
+        for (dependency, since) in dependencies where since > date {
+            guard since <= held.latestInstant, since <= recordedAt else {
+                throw .datedBeforeDependency(fact: "the meeting", at: held.occurredAt, dependency: dependency, since: since)
+            }
+            date = since
+        }
+        return date
+    }
+
     /// Tranche amounts from percentages that add up to 100; the parts add up
     /// to the amount exactly.
     static func schedule(_ amount: Money, _ specs: [TrancheSpec]) throws(DomainError) -> [Tranche] {
-        guard !specs.isEmpty else { throw .invalidInput(field: "tranches", reason: "schedule at least one tranche") }
+        try requireCount(specs, field: "tranches", minimum: 1, maximum: Limits.tranches, what: "tranches")
         guard specs.allSatisfy({ (1...100).contains($0.percent) }), specs.map(\.percent).reduce(0, +) == 100 else {
             throw .invalidInput(field: "tranches", reason: "percentages must each be 1 to 100 and add up to 100, got \(specs.map(\.percent))")
         }

@@ -36,6 +36,12 @@ public enum DomainError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Invariant 9.
     case applicationVersionMismatch(decidedOn: Int, current: Int)
     case alreadyFunded(application: String)
+    /// A fact dated before a fact it depends on (DOMAIN.md: events carry two times).
+    case datedBeforeDependency(fact: String, at: Date, dependency: String, since: Date)
+    /// A decision recorded for a meeting whose date has not come.
+    case meetingNotYetHeld(meeting: String, date: Date, now: Date)
+    /// A back-dated commitment that needs money which came in after its date.
+    case fundsArrivedLater(account: String, date: Date, availableThen: Money, requested: Money)
 
     /// A stable, URL-safe name of the rule that was broken.
     public var rule: String {
@@ -66,6 +72,9 @@ public enum DomainError: Error, Hashable, Sendable, CustomStringConvertible {
         case .ineligible: "ineligible"
         case .applicationVersionMismatch: "application-version-mismatch"
         case .alreadyFunded: "already-funded"
+        case .datedBeforeDependency: "dated-before-dependency"
+        case .meetingNotYetHeld: "meeting-not-yet-held"
+        case .fundsArrivedLater: "funds-arrived-later"
         }
     }
 
@@ -105,6 +114,12 @@ public enum DomainError: Error, Hashable, Sendable, CustomStringConvertible {
         case .applicationVersionMismatch(let decidedOn, let current):
             "the decision names application version \(decidedOn), but the application is at version \(current)"
         case .alreadyFunded(let application): "application \(application) is already funded"
+        case .datedBeforeDependency(let fact, let at, let dependency, let since):
+            "\(fact) is dated \(CivilTime.format(at)), before \(dependency) at \(CivilTime.format(since)): a fact cannot precede what it depends on"
+        case .meetingNotYetHeld(let meeting, let date, let now):
+            "meeting \(meeting) is dated \(CivilTime.format(date)); a decision cannot be recorded before it (now \(CivilTime.format(now)))"
+        case .fundsArrivedLater(let account, let date, let availableThen, let requested):
+            "\(account) had \(availableThen.amount) \(availableThen.currency) available from \(CivilTime.format(date)) on, \(requested.amount) requested: money that came in after the decision's date cannot fund it"
         }
     }
 }

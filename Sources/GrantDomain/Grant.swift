@@ -148,7 +148,7 @@ public struct GrantState: Aggregate, Hashable {
         PaymentMarkedPaid.self, GrantReduced.self, GrantCancelled.self, RepaymentRecorded.self,
     ]
 
-    public var remaining: Money { Money(minorUnits: amount.minorUnits - paid.minorUnits, currency: amount.currency) }
+    public var remaining: Money { Money(minorUnits: amount.minorUnits &- paid.minorUnits, currency: amount.currency) }
 
     public consuming func evolve(_ event: any DomainEvent) -> GrantState {
         var state = consume self
@@ -174,7 +174,7 @@ public struct GrantState: Aggregate, Hashable {
         case let event as PaymentMarkedPaid:
             state.paymentRequests[event.paymentRequestId]?.status = .paid
             state.trancheStatus[event.tranche] = .paid
-            state.paid = Money(minorUnits: state.paid.minorUnits + event.amount.minorUnits, currency: state.paid.currency)
+            state.paid = Money(minorUnits: state.paid.minorUnits &+ event.amount.minorUnits, currency: state.paid.currency)
         case let event as GrantReduced:
             state.amount = event.newAmount
             for tranche in event.tranches {
@@ -186,8 +186,8 @@ public struct GrantState: Aggregate, Hashable {
             state.amount = state.paid
             for (number, status) in state.trancheStatus where status != .paid { state.trancheStatus[number] = .cancelled }
         case let event as RepaymentRecorded:
-            state.amount = Money(minorUnits: state.amount.minorUnits - event.amount.minorUnits, currency: state.amount.currency)
-            state.paid = Money(minorUnits: state.paid.minorUnits - event.amount.minorUnits, currency: state.paid.currency)
+            state.amount = Money(minorUnits: state.amount.minorUnits &- event.amount.minorUnits, currency: state.amount.currency)
+            state.paid = Money(minorUnits: state.paid.minorUnits &- event.amount.minorUnits, currency: state.paid.currency)
         default:
             break
         }
@@ -226,7 +226,7 @@ public struct FileReport: Hashable, Sendable {
     public func decide(grant: GrantState) throws(DomainError) -> [any DomainEvent] {
         _ = try grant.requireActive(grantId, action: "file a report")
         guard grant.reports[reportId] == nil else { throw .alreadyExists(kind: "report", id: reportId.uuidString) }
-        try requireText(summary, field: "summary", maximum: 20_000)
+        try requireProse(summary, field: "summary", maximum: Limits.prose, required: true)
         return [ReportFiled(reportId: reportId, kind: kind, summary: summary, occurredAt: at)]
     }
 }
@@ -295,8 +295,8 @@ public struct MarkPaymentPaid: Hashable, Sendable {
         guard request.status == .approved else {
             throw .invalidState(kind: "payment request", id: paymentRequestId.uuidString, status: request.status.rawValue, action: "mark it paid")
         }
-        try requireText(reference, field: "reference")
-        guard grant.paid.minorUnits + request.amount.minorUnits <= grant.amount.minorUnits else {
+        try requireLine(reference, field: "reference")
+        guard grant.paid.minorUnits &+ request.amount.minorUnits <= grant.amount.minorUnits else {
             throw .overpayment(grant: grantId.uuidString, granted: grant.amount, paid: grant.paid, requested: request.amount)
         }
         let parts = pool.parts(of: request.amount, weights: pool.unpaidCommitment(grantId))
@@ -327,13 +327,13 @@ public struct AdjustGrant: Hashable, Sendable {
         } else {
             _ = try grant.requireActive(grantId, action: "reduce or cancel")
         }
-        try requireText(reason, field: "reason", maximum: 2_000)
+        try requireProse(reason, field: "reason", maximum: Limits.reason, required: true)
         let unpaid = pool.unpaidCommitment(grantId)
         switch kind {
         case .reduce(let reduction):
             try requirePositive(reduction, field: "amount", currency: grant.amount.currency)
             let open = grant.tranches.filter { grant.trancheStatus[$0.number] == .scheduled }
-            let reducible = open.map(\.amount.minorUnits).reduce(0, +)
+            let reducible = open.map(\.amount.minorUnits).reduce(0, &+)
             guard reduction.minorUnits <= reducible else {
                 throw .invalidInput(field: "amount", reason: "only \(Money(minorUnits: reducible, currency: reduction.currency)) is in tranches not yet requested; cannot reduce by \(reduction)")
             }
@@ -364,7 +364,7 @@ public struct AdjustGrant: Hashable, Sendable {
             return ([GrantCancelled(released: released, reason: reason, occurredAt: at)], poolEvents)
         case .repayment(let amount, let reference):
             try requirePositive(amount, field: "amount", currency: grant.amount.currency)
-            try requireText(reference, field: "reference")
+            try requireLine(reference, field: "reference")
             guard amount.minorUnits <= grant.paid.minorUnits else {
                 throw .invalidInput(field: "amount", reason: "repayment \(amount) is more than the \(grant.paid) paid")
             }

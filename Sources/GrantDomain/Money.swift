@@ -168,31 +168,33 @@ public struct Money: Hashable, Sendable, Codable, CustomStringConvertible {
     /// everything on the first part.
     public func split(by weights: [Int64]) -> [Money] {
         guard !weights.isEmpty else { return [] }
-        let total = weights.reduce(0, +)
+        // Negative weights count as zero. Summed in 128 bits, so each
+        // weight is at most the total and every quotient fits.
+        let positive = weights.map { UInt64(max($0, 0)) }
+        let total = positive.reduce(UInt128(0)) { $0 + UInt128($1) }
         guard total > 0 else {
             return weights.indices.map { Money(minorUnits: $0 == 0 ? minorUnits : 0, currency: currency) }
         }
-        // Multiply in 128 bits: amounts and weights are both up to Int64.
-        var parts: [Int64] = [], remainders: [(index: Int, remainder: UInt64)] = []
+        var parts: [Int64] = [], remainders: [(index: Int, remainder: UInt128)] = []
         let sign: Int64 = minorUnits < 0 ? -1 : 1
-        let magnitude = minorUnits.magnitude
-        for (index, weight) in weights.enumerated() {
-            let product = magnitude.multipliedFullWidth(by: UInt64(max(weight, 0)))
-            let (quotient, remainder) = UInt64(total).dividingFullWidth(product)
-            parts.append(Int64(quotient))
-            remainders.append((index, remainder))
+        let magnitude = UInt128(minorUnits.magnitude)
+        for (index, weight) in positive.enumerated() {
+            let product = magnitude * UInt128(weight)
+            parts.append(Int64(truncatingIfNeeded: product / total))
+            remainders.append((index, product % total))
         }
-        var left = Int64(magnitude) - parts.reduce(0, +)
+        var left = Int64(truncatingIfNeeded: minorUnits.magnitude) &- parts.reduce(0, &+)
         for entry in remainders.sorted(by: { ($0.remainder, -$0.index) > ($1.remainder, -$1.index) }) where left > 0 {
-            if weights[entry.index] > 0 { parts[entry.index] += 1; left -= 1 }
+            if positive[entry.index] > 0 { parts[entry.index] &+= 1; left -= 1 }
         }
-        return parts.map { Money(minorUnits: sign * $0, currency: currency) }
+        return parts.map { Money(minorUnits: sign &* $0, currency: currency) }
     }
 
     /// `percent` of this amount, rounded down to the minor unit.
     public func percent(_ percent: Int) -> Money {
-        let product = minorUnits.magnitude.multipliedFullWidth(by: UInt64(max(percent, 0)))
+        // Clamped to 0-100, so the quotient fits (a stored share outside it cannot trap).
+        let product = minorUnits.magnitude.multipliedFullWidth(by: UInt64(min(max(percent, 0), 100)))
         let (quotient, _) = UInt64(100).dividingFullWidth(product)
-        return Money(minorUnits: (minorUnits < 0 ? -1 : 1) * Int64(quotient), currency: currency)
+        return Money(minorUnits: (minorUnits < 0 ? -1 : 1) &* Int64(truncatingIfNeeded: quotient), currency: currency)
     }
 }

@@ -27,14 +27,41 @@ public enum PayloadDecoder {
         try Document(bytes).value(T.self, at: 0, [])
     }
 
-    /// How dates are written in payloads: RFC 3339 with or without fractional seconds.
-    public static func parseDate(_ text: String) -> Date? {
-        if let date = try? Date(text, strategy: fractionalSeconds) { return date }
-        return try? Date(text, strategy: .iso8601)
+    /// Decodes a request body that must mean one thing to every reader
+    /// (I-JSON, RFC 7493): UTF-8, no object with a key twice, no NUL
+    /// character in a string (no text column can hold it). Checked on the
+    /// same parse the value is decoded from, so no check sees one member
+    /// and the decoder another.
+    public static func decodeRequest<T: Decodable>(_ type: T.Type, from data: [UInt8]) throws -> T {
+        try data.withUnsafeBufferPointer { bytes in
+            guard String(validating: bytes, as: UTF8.self) != nil else { throw AmbiguousJSON(rule: .invalidUTF8, field: nil) }
+            let document = try Document(bytes)
+            if let ambiguity = try document.ambiguity(at: 0, path: []) { throw ambiguity }
+            return try document.value(T.self, at: 0, [])
+        }
+    }
+}
+
+/// A request body that readers could take differently, with the field at fault.
+public struct AmbiguousJSON: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Rule: String, Sendable {
+        case duplicateKey = "duplicate-key"
+        case nulCharacter = "nul-character"
+        case invalidUTF8 = "invalid-utf8"
     }
 
-    static let fractionalSeconds = Date.ISO8601FormatStyle.iso8601.year().month().day()
-        .time(includingFractionalSeconds: true).timeZone(separator: .omitted)
+    public var rule: Rule
+    /// The member's path, `periods[0].amount`; nil for the body as a whole.
+    public var field: String?
+
+    public var description: String {
+        let place = field ?? "the body"
+        switch rule {
+        case .duplicateKey: return "\(place) appears twice in one object (RFC 7493: names must be unique)"
+        case .nulCharacter: return "\(place) must not contain the NUL character (\\u0000)"
+        case .invalidUTF8: return "\(place) is not valid UTF-8"
+        }
+    }
 }
 
 // MARK: Parsing
@@ -69,6 +96,42 @@ final class Document {
         guard parser.offset == bytes.count else { throw Self.corrupted("unexpected text after the value at byte \(parser.offset)") }
         self.bytes = bytes
         self.nodes = nodes
+    }
+
+    /// The first key repeated in an object, or string holding NUL, under
+    /// node `index`, in document order.
+    func ambiguity(at index: Int, path: [String]) throws -> AmbiguousJSON? {
+        func place(_ path: [String]) -> String { path.joined().trimmingPrefix(".").description }
+        let node = nodes[index]
+        switch node.kind {
+        case .escapedString:
+            return try string(node).utf8.contains(0) ? AmbiguousJSON(rule: .nulCharacter, field: place(path)) : nil
+        case .object:
+            // The object's own keys first: a key given twice is the fault, whatever its values hold.
+            var keys = Set<String>()
+            var members: [(key: String, value: Int)] = []
+            var member = index + 1
+            for _ in 0..<node.count {
+                let key = try string(nodes[member])
+                if key.utf8.contains(0) { return AmbiguousJSON(rule: .nulCharacter, field: place(path + [".\(key)"])) }
+                guard keys.insert(key).inserted else { return AmbiguousJSON(rule: .duplicateKey, field: place(path + [".\(key)"])) }
+                members.append((key, member + 1))
+                member = Int(nodes[member + 1].next)
+            }
+            for (key, value) in members {
+                if let found = try ambiguity(at: value, path: path + [".\(key)"]) { return found }
+            }
+            return nil
+        case .array:
+            var element = index + 1
+            for offset in 0..<Int(node.count) {
+                if let found = try ambiguity(at: element, path: path + ["[\(offset)]"]) { return found }
+                element = Int(nodes[element].next)
+            }
+            return nil
+        default:
+            return nil
+        }
     }
 
     static func corrupted(_ reason: String) -> DecodingError {
@@ -269,14 +332,7 @@ extension Document {
             }
             return uuid as! T
         }
-        if T.self == Date.self {
-            if nodes[index].kind == .string, let date = date(nodes[index]) { return date as! T }
-            let text = try string(at: index, path())
-            guard let date = PayloadDecoder.parseDate(text) else {
-                throw DecodingError.dataCorrupted(.init(codingPath: path(), debugDescription: "not an RFC 3339 time: \(text)"))
-            }
-            return date as! T
-        }
+        if T.self == Date.self { return try date(at: index, path()) as! T }
         if T.self == Money.self, let money = money(at: index) { return money as! T }
         return try T(from: ValueDecoder(document: self, node: index, codingPath: path()))
     }
@@ -333,52 +389,20 @@ extension Document {
         }
     }
 
-    /// A time as ``EventCoding`` writes it, `2026-03-04T10:11:12.345Z`;
-    /// nil sends every other form to Foundation. The result is Foundation's
-    /// own to the bit: its parser computes whole seconds since 2001 plus
-    /// milliseconds / 1000 in `Double`, except within about a month of
-    /// 1 January 2001, where it is less exact and stays in charge.
-    func date(_ node: Node) -> Date? {
-        guard node.end - node.start == 24 else { return nil }
-        let start = Int(node.start)
-        func digits(_ from: Int, _ count: Int) -> Int64? {
-            var value: Int64 = 0
-            for offset in from..<(from + count) {
-                let digit = bytes[start + offset] &- UInt8(ascii: "0")
-                guard digit < 10 else { return nil }
-                value = value * 10 + Int64(digit)
-            }
-            return value
+    /// A time as ``CivilTime`` reads it; an escaped string (no time has
+    /// an escape) goes through the unescaped text.
+    func date(at index: Int, _ path: @autoclosure () -> [any CodingKey]) throws -> Date {
+        let node = nodes[index]
+        let parsed: Result<CivilTime.Parsed, CivilTime.Invalid>
+        switch node.kind {
+        case .string: parsed = CivilTime.parse(bytes[Int(node.start)..<Int(node.end)])
+        case .escapedString: parsed = CivilTime.parse(try string(node))
+        default: throw mismatch(Date.self, node, path())
         }
-        func at(_ offset: Int, _ character: Unicode.Scalar) -> Bool { bytes[start + offset] == UInt8(ascii: character) }
-        guard at(4, "-"), at(7, "-"), at(10, "T"), at(13, ":"), at(16, ":"), at(19, "."), at(23, "Z"),
-              let year = digits(0, 4), let month = digits(5, 2), let day = digits(8, 2),
-              let hour = digits(11, 2), let minute = digits(14, 2), let second = digits(17, 2),
-              let milliseconds = digits(20, 3),
-              (1...12).contains(month), day >= 1, day <= Self.daysIn(month: month, year: year),
-              hour < 24, minute < 60, second < 60 else { return nil }
-        let secondsSince2001 = (Self.daysSince1970(year: year, month: month, day: day) * 86_400
-            + hour * 3_600 + minute * 60 + second) - 978_307_200
-        guard abs(secondsSince2001) > 10_000_000 else { return nil }
-        return Date(timeIntervalSinceReferenceDate: Double(secondsSince2001) + Double(milliseconds) / 1000)
-    }
-
-    static func daysIn(month: Int64, year: Int64) -> Int64 {
-        switch month {
-        case 2: year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
+        switch parsed {
+        case .success(let time): return time.date
+        case .failure(let invalid): throw DecodingError.dataCorrupted(.init(codingPath: path(), debugDescription: invalid.reason))
         }
-    }
-
-    /// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-    static func daysSince1970(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let shiftedYear = month <= 2 ? year - 1 : year
-        let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
-        let yearOfEra = shiftedYear - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
     }
 
     func string(at index: Int, _ path: @autoclosure () -> [any CodingKey]) throws -> String {

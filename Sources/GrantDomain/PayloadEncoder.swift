@@ -55,45 +55,10 @@ public enum PayloadEncoder {
         out.append(UInt8(ascii: "\""))
     }
 
-    /// `formatTime`'s RFC 3339 form, `2026-03-04T10:11:12.345Z`, computed
-    /// for the years 1970-9999; other times go through `formatTime`.
     static func writeTime(_ date: Date, into out: inout [UInt8]) {
-        // Rounded from the reference date, as formatTime rounds, so both land on the same millisecond.
-        let milliseconds = (date.timeIntervalSinceReferenceDate * 1000).rounded() + 978_307_200_000
-        guard milliseconds >= 0, milliseconds < 253_402_300_800_000 else {
-            writeString(EventCoding.formatTime(date), into: &out)
-            return
-        }
-        let total = Int64(milliseconds)
-        let days = total / 86_400_000, ofDay = total % 86_400_000
-        let (year, month, day) = civil(daysSince1970: days)
-        func digits(_ value: Int64, _ count: Int) {
-            var divisor: Int64 = 1
-            for _ in 1..<count { divisor *= 10 }
-            while divisor > 0 {
-                out.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
-                divisor /= 10
-            }
-        }
         out.append(UInt8(ascii: "\""))
-        digits(year, 4); out.append(UInt8(ascii: "-")); digits(month, 2); out.append(UInt8(ascii: "-")); digits(day, 2)
-        out.append(UInt8(ascii: "T"))
-        digits(ofDay / 3_600_000, 2); out.append(UInt8(ascii: ":")); digits(ofDay / 60_000 % 60, 2); out.append(UInt8(ascii: ":"))
-        digits(ofDay / 1000 % 60, 2); out.append(UInt8(ascii: ".")); digits(ofDay % 1000, 3)
-        out += [UInt8(ascii: "Z"), UInt8(ascii: "\"")]
-    }
-
-    /// A proleptic Gregorian date from days since 1970-01-01 (H. Hinnant's `civil_from_days`).
-    static func civil(daysSince1970 days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let shifted = days + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let shiftedMonth = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
-        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+        CivilTime.write(date, into: &out)
+        out.append(UInt8(ascii: "\""))
     }
 }
 

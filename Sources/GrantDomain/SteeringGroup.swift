@@ -40,6 +40,9 @@ public struct SteeringGroupState: Aggregate, Hashable {
         return state
     }
 
+    /// The member `given` names, as the group spells the id (see ``PoolState/storedPeriod(_:)``).
+    public func storedMember(_ given: String) -> String? { created?.members.first { $0.id == given }?.id }
+
     /// Quorum: a majority of all members, counting those present and not recused.
     public var quorum: Int { members.count / 2 + 1 }
 }
@@ -59,13 +62,14 @@ public struct CreateSteeringGroup: Hashable, Sendable {
 
     public func decide(_ group: SteeringGroupState) throws(DomainError) -> [any DomainEvent] {
         guard group.created == nil else { throw .alreadyExists(kind: "steering group", id: groupId.uuidString) }
-        try requireText(name, field: "name")
-        guard !members.isEmpty else { throw .invalidInput(field: "members", reason: "a steering group needs at least one member") }
+        try requireLine(name, field: "name")
+        try requireCount(members, field: "members", minimum: 1, maximum: Limits.members, what: "members")
         var ids = Set<String>()
         for (index, member) in members.enumerated() {
-            try requireText(member.id, field: "members[\(index)].id", maximum: 80)
-            try requireText(member.name, field: "members[\(index)].name")
+            try requireLine(member.id, field: "members[\(index)].id", maximum: Limits.identifier)
+            try requireLine(member.name, field: "members[\(index)].name")
             guard ids.insert(member.id).inserted else { throw .invalidInput(field: "members[\(index)].id", reason: "\(member.id) appears twice") }
+            try requireLines(member.affiliations, field: "members[\(index)].affiliations", count: Limits.affiliations, what: "affiliations")
         }
         return [SteeringGroupCreated(groupId: groupId, name: name, members: members, occurredAt: at)]
     }
@@ -81,8 +85,15 @@ public struct MeetingHeld: DomainEvent {
     public var groupId: UUID
     public var present: [String]
     public var agenda: [UUID]
+    /// True when the meeting was dated by day (`2026-03-04`), as people date
+    /// meetings: `occurredAt` is then the day's start, and the meeting may
+    /// decide what was submitted later that day. Absent: dated to the instant.
+    public var datedByDay: Bool?
     /// The meeting's date.
     public var occurredAt: Date
+
+    /// The last instant the meeting's date covers.
+    public var latestInstant: Date { datedByDay == true ? occurredAt.addingTimeInterval(86_400 - 0.001) : occurredAt }
 }
 
 public enum VoteChoice: String, Codable, Hashable, Sendable {
@@ -141,24 +152,37 @@ public struct HoldMeeting: Hashable, Sendable {
     public var meetingId: UUID
     public var groupId: UUID
     public var date: Date
+    /// The date names a whole day (see ``MeetingHeld/datedByDay``).
+    public var datedByDay: Bool
     public var present: [String]
     public var agenda: [UUID]
 
-    public init(meetingId: UUID, groupId: UUID, date: Date, present: [String], agenda: [UUID]) {
+    public init(meetingId: UUID, groupId: UUID, date: Date, datedByDay: Bool = false, present: [String], agenda: [UUID]) {
         self.meetingId = meetingId
         self.groupId = groupId
-        self.date = date
+        self.date = datedByDay ? CivilTime.startOfDay(date) : date
+        self.datedByDay = datedByDay
         self.present = present
         self.agenda = agenda
     }
 
     public func decide(meeting: MeetingState, group: SteeringGroupState) throws(DomainError) -> [any DomainEvent] {
         guard meeting.held == nil else { throw .alreadyExists(kind: "meeting", id: meetingId.uuidString) }
-        guard group.created != nil else { throw .notFound(kind: "steering group", id: groupId.uuidString) }
+        guard let created = group.created else { throw .notFound(kind: "steering group", id: groupId.uuidString) }
         guard !present.isEmpty else { throw .invalidInput(field: "present", reason: "name the members present") }
-        for member in present where group.members[member] == nil { throw .notAMember(member: member) }
-        guard Set(present).count == present.count else { throw .invalidInput(field: "present", reason: "a member is listed twice") }
+        try requireCount(present, field: "present", maximum: Limits.members, what: "members")
+        try requireCount(agenda, field: "agenda", maximum: Limits.agenda, what: "applications")
+        let held = MeetingHeld(meetingId: meetingId, groupId: groupId, present: [], agenda: [], datedByDay: datedByDay ? true : nil, occurredAt: date)
+        guard held.latestInstant >= created.occurredAt else {
+            throw .datedBeforeDependency(fact: "the meeting", at: date, dependency: "steering group \(groupId.uuidString) was created", since: created.occurredAt)
+        }
+        var members: [String] = []
+        for given in present {
+            guard let member = group.storedMember(given) else { throw .notAMember(member: given) }
+            members.append(member)
+        }
+        guard Set(members).count == members.count else { throw .invalidInput(field: "present", reason: "a member is listed twice") }
         guard Set(agenda).count == agenda.count else { throw .invalidInput(field: "agenda", reason: "an application is listed twice") }
-        return [MeetingHeld(meetingId: meetingId, groupId: groupId, present: present, agenda: agenda, occurredAt: date)]
+        return [MeetingHeld(meetingId: meetingId, groupId: groupId, present: members, agenda: agenda, datedByDay: held.datedByDay, occurredAt: date)]
     }
 }

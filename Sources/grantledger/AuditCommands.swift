@@ -36,11 +36,13 @@ struct Replay: AsyncParsableCommand {
     func validate() throws {
         guard UUID(uuidString: id) != nil else { throw ValidationError("\(id) is not a UUID") }
         guard TimeBasis(rawValue: basis) != nil else { throw ValidationError("--basis must be recorded or occurred") }
-        if let asOf, AsOfInstant.parse(asOf) == nil { throw ValidationError("--as-of must be a date (2021-12-31) or an RFC 3339 time") }
+        if let asOf, case .failure(let invalid) = AsOfInstant.parse(asOf) {
+            throw ValidationError("--as-of must be a date (2021-12-31) or an RFC 3339 time: \(invalid.reason)")
+        }
     }
 
     func run() async throws {
-        let id = UUID(uuidString: id)!, at = asOf.flatMap(AsOfInstant.parse) ?? Date(), basis = TimeBasis(rawValue: basis)!
+        let id = UUID(uuidString: id)!, at = asOf.flatMap { try? AsOfInstant.parse($0).get() } ?? Date(), basis = TimeBasis(rawValue: basis)!
         let kind = kind
         try await withStore { store in
             let replay = AsOfReplay(store: store)

@@ -99,7 +99,7 @@ struct AsOfTests {
             let inBetween = Date()
             try await Task.sleep(for: .milliseconds(20))
             try await handler.recordDecision(RecordDecision(meetingId: meeting, applicationId: application, applicationVersion: 1,
-                                                            votes: [Vote(member: "m1", vote: .for)], outcome: .approve(.init(amount: dkk("400.00"), period: "2026"))), context)
+                                                            votes: [Vote(member: "m1", vote: .for)], outcome: .approve(.init(amount: dkk("400.00"), period: "2026")), at: Date()), context)
             let replay = AsOfReplay(store: store)
             let recorded = try await replay.pool(pool, asOf: inBetween, basis: .recorded)
             let occurred = try await replay.pool(pool, asOf: inBetween, basis: .occurred)

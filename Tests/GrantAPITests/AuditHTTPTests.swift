@@ -1,5 +1,6 @@
 import Foundation
 import GrantAPI
+import GrantDomain
 import HTTPTypes
 import HummingbirdTesting
 import Testing
@@ -13,7 +14,7 @@ struct AuditHTTPTests {
             let school = "Aalborg Tekniske Gymnasium"
             let application = try await programme.submittedApplication(school, requested: "300000.00")
             let meeting = try await programme.meeting([application])
-            let beforeDecision = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+            let beforeDecision = CivilTime.format(Date())
             try await Task.sleep(for: .milliseconds(20))
             let decision = try await api.post("/v1/meetings/\(meeting)/decisions", try await programme.steeringToken("bo"),
                                               Programme.approval(application, amount: "300000.00", votes: ["bo", "carl"]))

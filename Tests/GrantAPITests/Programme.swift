@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import GrantAPI
+import GrantDomain
 import HummingbirdTesting
 import Testing
 
@@ -57,11 +58,12 @@ struct Programme {
         return id
     }
 
-    /// Holds a meeting with everyone present and `agenda` on it; returns its id.
+    /// Holds a meeting today (dated by day, as people date meetings) with
+    /// everyone present and `agenda` on it; returns its id.
     func meeting(_ agenda: [String]) async throws -> String {
         let list = agenda.map { "\"\($0)\"" }.joined(separator: ",")
         return try await api.post("/v1/steering-groups/\(group)/meetings", admin, """
-            {"date": "\(Date().formatted(.iso8601))", "present": ["anna", "bo", "carl"], "agenda": [\(list)]}
+            {"date": "\(CivilTime.format(Date()).prefix(10))", "present": ["anna", "bo", "carl"], "agenda": [\(list)]}
             """).ok()["id"] as? String ?? ""
     }
 

@@ -91,7 +91,7 @@ struct ApprovalRaceTests {
             try await here.recordDecision(RecordDecision(
                 meetingId: meeting, applicationId: application, applicationVersion: 1,
                 votes: [Vote(member: "m1", vote: .for), Vote(member: "m2", vote: .for)],
-                outcome: .approve(.init(amount: Self.dkk("100000.00"), period: "2024"))), TestDatabase.admin())
+                outcome: .approve(.init(amount: Self.dkk("100000.00"), period: "2024")), at: Date()), TestDatabase.admin())
             #expect(try await TestDatabase.load(ApplicationState.self, application, here).state.status == .approved)
             #expect(try await TestDatabase.load(PoolState.self, pool, here).state.commitments.count == 1)
         }
@@ -114,7 +114,7 @@ struct ApprovalRaceTests {
             let result = try await here.recordDecision(RecordDecision(
                 meetingId: meeting, applicationId: application, applicationVersion: 1,
                 votes: [Vote(member: "m1", vote: .for), Vote(member: "m2", vote: .for)],
-                outcome: .approve(.init(amount: Self.dkk("100000.00"), period: "2025"))), TestDatabase.admin())
+                outcome: .approve(.init(amount: Self.dkk("100000.00"), period: "2025")), at: Date()), TestDatabase.admin())
             #expect(result.attempts == 1)
             #expect(try await TestDatabase.load(ApplicationState.self, application, here).state.status == .approved)
             #expect(try await TestDatabase.load(PoolState.self, pool, here).state.periods["2025"]?.committed == 10_000_000)
@@ -137,7 +137,7 @@ struct ApprovalRaceTests {
                             try await handler.recordDecision(RecordDecision(
                                 meetingId: meeting, applicationId: application, applicationVersion: 1,
                                 votes: [Vote(member: "m1", vote: .for), Vote(member: "m2", vote: .for)],
-                                outcome: .approve(.init(amount: Self.dkk("100000.00"), period: "2024"))), TestDatabase.admin())
+                                outcome: .approve(.init(amount: Self.dkk("100000.00"), period: "2024")), at: Date()), TestDatabase.admin())
                             return .approved
                         } catch DomainError.insufficientFunds(let period, let available, let requested) {
                             #expect(period == "2024" && requested == Self.dkk("100000.00") && available.minorUnits < 10_000_000)
@@ -175,7 +175,7 @@ struct ApprovalRaceTests {
                             return try await handler.recordDecision(RecordDecision(
                                 meetingId: meeting, applicationId: application, applicationVersion: 1,
                                 votes: [Vote(member: "m1", vote: .for), Vote(member: "m2", vote: .for)],
-                                outcome: .approve(.init(amount: Self.dkk("100000.00"), period: "2024"))), TestDatabase.admin())
+                                outcome: .approve(.init(amount: Self.dkk("100000.00"), period: "2024")), at: Date()), TestDatabase.admin())
                         } catch DomainError.insufficientFunds {
                             return nil
                         }
@@ -208,7 +208,7 @@ struct ApprovalRaceTests {
                     try await handler.recordDecision(RecordDecision(
                         meetingId: meeting, applicationId: application, applicationVersion: 1,
                         votes: [Vote(member: "m1", vote: .for), Vote(member: "m2", vote: .for)],
-                        outcome: .approve(.init(amount: Self.dkk(amount), period: "2024"))), TestDatabase.admin())
+                        outcome: .approve(.init(amount: Self.dkk(amount), period: "2024")), at: Date()), TestDatabase.admin())
                     return true
                 } catch DomainError.insufficientFunds {
                     return false
@@ -254,7 +254,7 @@ struct ApprovalRaceTests {
                 try await handler.recordDecision(RecordDecision(
                     meetingId: meeting, applicationId: application, applicationVersion: 1,
                     votes: [Vote(member: "m1", vote: .for), Vote(member: "m2", vote: .for)],
-                    outcome: .approve(.init(amount: Self.dkk("100000.00"), period: "2024"))), TestDatabase.admin())
+                    outcome: .approve(.init(amount: Self.dkk("100000.00"), period: "2024")), at: Date()), TestDatabase.admin())
             }
             try await approve(here, applications[0])
             try await approve(elsewhere, applications[1])
@@ -272,7 +272,7 @@ struct ApprovalRaceTests {
             let streams = [pool, meeting, applications[0]]
             let decision = RecordDecision(meetingId: meeting, applicationId: applications[0], applicationVersion: 1,
                                           votes: [Vote(member: "m1", vote: .for), Vote(member: "m3", vote: .for)],
-                                          outcome: .approve(.init(amount: Self.dkk("80000.00"), period: "2024")))
+                                          outcome: .approve(.init(amount: Self.dkk("80000.00"), period: "2024")), at: Date())
             let key = "decision-\(UUID())"
             let first = try await handler.recordDecision(decision, TestDatabase.admin(key))
             let events = try await TestDatabase.count(handler, streamsOf: streams)
@@ -295,7 +295,7 @@ struct ApprovalRaceTests {
             let (_, meeting, applications) = try await Self.setUp(handler, budget: "500000.00", count: 1, requested: "100000.00")
             await #expect(throws: DomainError.notAMember(member: "m4")) {
                 try await handler.recordDecision(RecordDecision(meetingId: meeting, applicationId: applications[0], applicationVersion: 1,
-                                                                votes: [Vote(member: "m4", vote: .for)], outcome: .reject(reason: "no")), TestDatabase.admin())
+                                                                votes: [Vote(member: "m4", vote: .for)], outcome: .reject(reason: "no"), at: Date()), TestDatabase.admin())
             }
             // Other tests append meanwhile, so count this application's stream, not all events.
             let application = try await TestDatabase.load(ApplicationState.self, applications[0], handler)

@@ -10,7 +10,7 @@ struct PayloadDecoderTests {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
-            guard let date = PayloadDecoder.parseDate(text) else {
+            guard let date = try? CivilTime.parse(text).get().date else {
                 throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a time"))
             }
             return date
@@ -91,18 +91,39 @@ struct PayloadDecoderTests {
         #expect(foundationSlips > 0, "Foundation's formatter no longer truncates: formatTime's nudge can go")
     }
 
-    @Test("other and odd time forms go to Foundation and agree with it")
-    func oddTimes() {
-        for text in ["2024-06-01T12:00:00Z", "2024-06-01T14:00:00.250+0200", "2024-06-01T14:00:00.250+02:00", "2001-01-01T00:00:00.500Z",
-                     "2000-12-25T23:48:27.313Z", "2024-02-30T00:00:00.000Z", "2023-02-29T00:00:00.000Z", "2024-06-01T24:00:00.000Z",
-                     "2024-06-01T23:59:60.000Z", "2024-13-01T00:00:00.000Z", "2024-06-01 12:00:00.000Z", "2024-06-01T12:00:00.0000Z",
-                     "+024-06-01T12:00:00.000Z", "not a time", ""] {
-            let (fast, foundation) = Self.both(Date.self, "\"\(text)\"")
-            switch (fast, foundation) {
-            case (.success(let a), .success(let b)): #expect(a.timeIntervalSinceReferenceDate.bitPattern == b.timeIntervalSinceReferenceDate.bitPattern, "\(text)")
-            case (.failure, .failure): break
-            default: Issue.record("\(text): fast \(fast), Foundation \(foundation)")
-            }
+    @Test("other time forms read as CivilTime reads them; a day that does not exist is refused, never rolled over")
+    func oddTimes() throws {
+        let accepted: [(String, TimeInterval)] = [
+            ("2024-06-01T12:00:00Z", 1_717_243_200), ("2024-06-01T14:00:00.250+02:00", 1_717_243_200.25),
+            ("2024-06-01T10:00:00.25-02:00", 1_717_243_200.25), ("2001-01-01T00:00:00.500Z", 978_307_200.5),
+            ("2024-02-29T00:00:00.000Z", 1_709_164_800), ("2024-06-01", 1_717_200_000), ("1900-01-01T00:00:00Z", -2_208_988_800),
+            ("9999-12-31T23:59:59.999Z", 253_402_300_799.999), ("2024-06-01t12:00:00z", 1_717_243_200),
+        ]
+        for (text, seconds) in accepted {
+            let date = try PayloadDecoder.decode(Date.self, from: "\"\(text)\"")
+            #expect(abs(date.timeIntervalSince1970 - seconds) < 0.0005, "\(text)")
+        }
+        for text in ["2024-02-30T00:00:00.000Z", "2023-02-29T00:00:00.000Z", "2026-04-31", "2024-06-01T24:00:00.000Z", "2024-06-01T23:59:60.000Z",
+                     "2024-13-01T00:00:00.000Z", "2024-00-10", "2024-06-00", "2024-06-01 12:00:00.000Z", "2024-06-01T12:00:00.0000000000Z",
+                     "+024-06-01T12:00:00.000Z", "0000-01-01", "1899-12-31T23:59:59Z", "1900-01-01T00:30:00+01:00", "10000-01-01",
+                     "300000-01-01T00:00:00Z", "2024-06-01T12:00:00", "2024-06-01T12:00:00+0200", "2024-06-01T12:00Z", "2024-06-01T12:00:00.Z",
+                     "2024-6-1", "not a time", ""] {
+            #expect(throws: DecodingError.self, "\(text)") { try PayloadDecoder.decode(Date.self, from: "\"\(text)\"") }
+            guard case .failure(let invalid) = CivilTime.parse(text) else { Issue.record("\(text) parsed"); continue }
+            #expect(!invalid.reason.isEmpty)
+        }
+    }
+
+    @Test("every millisecond CivilTime writes, 1900-9999, reads back to the same text")
+    func civilTimesRoundTrip() throws {
+        var random = SplitMix64(state: 5)
+        for _ in 0..<20_000 {
+            let milliseconds = Int64.random(in: -2_208_988_800_000...253_402_300_799_999, using: &random)
+            let text = CivilTime.format(Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+            let parsed = try CivilTime.parse(text).get()
+            #expect(!parsed.isDay && CivilTime.format(parsed.date) == text, "\(text)")
+            // Double holds a time near 9999 to about 0.03 ms.
+            #expect(abs(parsed.date.timeIntervalSince1970 * 1000 - Double(milliseconds)) < 0.1, "\(text)")
         }
     }
 

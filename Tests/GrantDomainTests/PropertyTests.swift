@@ -84,7 +84,7 @@ struct PropertyTests {
                         outcome = .approve(.init(amount: amount, period: ["2024", "2024", "2025", "2026"].randomElement(using: &rng)!, sources: sources))
                     }
                     let version = Int.random(in: 0..<10, using: &rng) == 0 ? application.version + 1 : application.version
-                    let events = try RecordDecision(meetingId: held.meetingId, applicationId: id, applicationVersion: version, votes: votes, outcome: outcome)
+                    let events = try RecordDecision(meetingId: held.meetingId, applicationId: id, applicationVersion: version, votes: votes, outcome: outcome, at: Date())
                         .decide(application: application, meeting: world.meeting, group: world.group, pool: world.pool, call: world.call, grant: world.grants[id] ?? .initial)
                     world.applications[id] = world.apply(events.application, to: application)
                     world.meeting = world.apply(events.meeting, to: world.meeting)

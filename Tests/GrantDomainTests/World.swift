@@ -77,7 +77,7 @@ struct World {
     static let yes = ["bo", "dan", "eva"].map { Vote(member: $0, vote: .for) }
 
     mutating func decide(_ id: UUID, votes: [Vote] = World.yes, outcome: RecordDecision.Outcome, version: Int? = nil) throws {
-        let command = RecordDecision(meetingId: meetingId, applicationId: id, applicationVersion: version ?? applications[id]!.version, votes: votes, outcome: outcome)
+        let command = RecordDecision(meetingId: meetingId, applicationId: id, applicationVersion: version ?? applications[id]!.version, votes: votes, outcome: outcome, at: Date())
         let events = try command.decide(application: applications[id]!, meeting: meeting, group: group, pool: pool, call: call, grant: grants[id] ?? .initial)
         applications[id] = apply(events.application, to: applications[id]!)
         meeting = apply(events.meeting, to: meeting)

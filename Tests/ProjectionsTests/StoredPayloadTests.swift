@@ -12,7 +12,7 @@ struct StoredPayloadTests {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
-            guard let date = PayloadDecoder.parseDate(text) else {
+            guard let date = try? CivilTime.parse(text).get().date else {
                 throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a time"))
             }
             return date
