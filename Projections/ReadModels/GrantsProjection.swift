@@ -25,10 +25,10 @@ public struct GrantsProjection: Projection {
             PRIMARY KEY (grant_id, number)
         );
         CREATE TABLE grant_reports (
-            report_id uuid PRIMARY KEY, grant_id uuid NOT NULL, kind text NOT NULL, summary text NOT NULL, status text NOT NULL,
-            filed_at timestamptz NOT NULL, approved_at timestamptz, approved_by text
+            grant_id uuid NOT NULL, report_id uuid NOT NULL, kind text NOT NULL, summary text NOT NULL, status text NOT NULL,
+            filed_at timestamptz NOT NULL, approved_at timestamptz, approved_by text,
+            PRIMARY KEY (grant_id, report_id)
         );
-        CREATE INDEX grant_reports_by_grant ON grant_reports (grant_id);
         CREATE TABLE payment_requests (
             payment_request_id uuid PRIMARY KEY, grant_id uuid NOT NULL, tranche integer NOT NULL, amount bigint NOT NULL,
             status text NOT NULL, requested_by text NOT NULL, requested_at timestamptz NOT NULL,
@@ -60,11 +60,12 @@ public struct GrantsProjection: Projection {
                     """, logger: logger)
             case ReportApproved.eventType:
                 let approvals = try decodeEach(ReportApproved.self, events)
+                // A report's id is unique within its grant, as the domain keeps it.
                 try await connection.query("""
                     UPDATE grant_reports r SET status = 'approved', approved_at = a.approved_at, approved_by = a.approved_by
-                    FROM unnest(\(approvals.map(\.reportId)), \(approvals.map(\.occurredAt)), \(approvals.map(\.approvedBy)))
-                         AS a(id, approved_at, approved_by)
-                    WHERE r.report_id = a.id
+                    FROM unnest(\(try events.map { try streamUUID($0.streamId) }), \(approvals.map(\.reportId)), \(approvals.map(\.occurredAt)),
+                                \(approvals.map(\.approvedBy))) AS a(grant_id, id, approved_at, approved_by)
+                    WHERE r.grant_id = a.grant_id AND r.report_id = a.id
                     """, logger: logger)
             case PaymentRequested.eventType:
                 let requests = try decodeEach(PaymentRequested.self, events)

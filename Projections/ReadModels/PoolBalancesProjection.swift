@@ -54,16 +54,16 @@ public struct PoolBalancesProjection: Projection {
             switch event.type {
             case MoneyCommitted.eventType:
                 let committed = try decode(MoneyCommitted.self, event)
-                movements.add(pool, committed.period, committed.sources, committed: 1, paid: 0)
+                try movements.add(pool, committed.period, committed.sources, committed: 1, paid: 0)
             case CommitmentReleased.eventType:
                 let released = try decode(CommitmentReleased.self, event)
-                movements.add(pool, released.period, released.sources, committed: -1, paid: 0)
+                try movements.add(pool, released.period, released.sources, committed: -1, paid: 0)
             case PaymentDisbursed.eventType:
                 let paid = try decode(PaymentDisbursed.self, event)
-                movements.add(pool, paid.period, paid.sources, committed: 0, paid: 1)
+                try movements.add(pool, paid.period, paid.sources, committed: 0, paid: 1)
             case RepaymentReceived.eventType:
                 let repaid = try decode(RepaymentReceived.self, event)
-                movements.add(pool, repaid.period, repaid.sources, committed: -1, paid: -1)
+                try movements.add(pool, repaid.period, repaid.sources, committed: -1, paid: -1)
             default:
                 try await applyBudgetEvent(event, pool, connection, logger)
             }
@@ -138,14 +138,22 @@ private struct Movements {
     var periods: [Key: Sums] = [:]
     var sources: [Key: Sums] = [:]
 
-    /// Adds the parts, times the signs, to the period and to each source.
-    mutating func add(_ pool: UUID, _ period: String, _ parts: [SourceAmount], committed: Int64, paid: Int64) {
+    /// Adds the parts, times the signs (-1, 0 or 1), to the period and to
+    /// each source. Far inside 64 bits for any history the domain writes; a
+    /// sum past them (an imported history it could not have written) stops
+    /// the projection at that event, named, rather than the process.
+    mutating func add(_ pool: UUID, _ period: String, _ parts: [SourceAmount], committed: Int64, paid: Int64) throws {
+        func add(_ sum: inout Int64, _ sign: Int64, _ amount: Int64) throws {
+            let (value, overflow) = sum.addingReportingOverflow(sign == 0 ? 0 : (sign < 0 ? 0 &- amount : amount))
+            guard !overflow else { throw DomainError.amountOverflow }
+            sum = value
+        }
         for part in parts {
             let amount = part.amount.minorUnits
-            periods[Key(pool: pool, name: period), default: Sums()].committed += committed * amount
-            periods[Key(pool: pool, name: period), default: Sums()].paid += paid * amount
-            sources[Key(pool: pool, name: part.source), default: Sums()].committed += committed * amount
-            sources[Key(pool: pool, name: part.source), default: Sums()].paid += paid * amount
+            try add(&periods[Key(pool: pool, name: period), default: Sums()].committed, committed, amount)
+            try add(&periods[Key(pool: pool, name: period), default: Sums()].paid, paid, amount)
+            try add(&sources[Key(pool: pool, name: part.source), default: Sums()].committed, committed, amount)
+            try add(&sources[Key(pool: pool, name: part.source), default: Sums()].paid, paid, amount)
         }
     }
 }

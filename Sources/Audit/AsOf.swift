@@ -89,7 +89,7 @@ public struct GrantAsOf: Encodable, Sendable {
         organisation = state.awarded?.organisation
         granted = state.amount
         paid = state.paid
-        remaining = Money(minorUnits: state.amount.minorUnits - state.paid.minorUnits, currency: state.amount.currency)
+        remaining = state.remaining
         cancelled = state.cancelled
         tranches = state.tranches.map {
             Tranche(number: $0.number, amount: $0.amount, trigger: $0.trigger.rawValue, status: (state.trancheStatus[$0.number] ?? .scheduled).rawValue)

@@ -213,16 +213,6 @@ extension Services {
             throw Problem.forbidden("\(identity.member ?? identity.subject) is not a member of the steering group that held meeting \(meetingId.uuidString)")
         }
     }
-
-    /// The grant a payment request belongs to, from the grants read model
-    /// once it has caught up with everything written before this request.
-    func grantOfPaymentRequest(_ paymentRequestId: UUID) async throws -> UUID {
-        let query: PostgresQuery = "SELECT grant_id FROM read.payment_requests WHERE payment_request_id = \(paymentRequestId)"
-        for try await grant in try await store.client.query(query, logger: logger).decode(UUID.self) { return grant }
-        _ = try await waitUntil(try await store.head().position, appliedBy: ["grants"])
-        for try await grant in try await store.client.query(query, logger: logger).decode(UUID.self) { return grant }
-        throw DomainError.notFound(kind: "payment request", id: paymentRequestId.uuidString)
-    }
 }
 
 func addCommandRoutes(to routes: Routes, _ services: Services) {
@@ -379,7 +369,7 @@ func addCommandRoutes(to routes: Routes, _ services: Services) {
     routes.post("/v1/payment-requests/:paymentRequestId/approve") { request, context in
         let id = try request.uuidParameter(context, "paymentRequestId")
         return try await services.command(request, [.admin], "approve payments", ApprovePaymentRequest.self) { body, scope in
-            let grantId = if let given = body.grantId { given } else { try await services.grantOfPaymentRequest(id) }
+            let grantId = if let given = body.grantId { given } else { try await handler.grantOfPaymentRequest(id) }
             let result = try await handler.approvePayment(
                 ApprovePayment(grantId: grantId, paymentRequestId: id, approvedBy: scope.identity.subject, at: Date()), scope.context)
             return try commandResponse(["id": id.uuidString, "grantId": grantId.uuidString, "status": "approved"], result, created: false)
@@ -389,7 +379,7 @@ func addCommandRoutes(to routes: Routes, _ services: Services) {
     routes.post("/v1/payment-requests/:paymentRequestId/paid") { request, context in
         let id = try request.uuidParameter(context, "paymentRequestId")
         return try await services.command(request, [.admin], "mark payments paid", PaidRequest.self) { body, scope in
-            let grantId = if let given = body.grantId { given } else { try await services.grantOfPaymentRequest(id) }
+            let grantId = if let given = body.grantId { given } else { try await handler.grantOfPaymentRequest(id) }
             let result = try await handler.markPaymentPaid(
                 MarkPaymentPaid(grantId: grantId, paymentRequestId: id, reference: body.reference, at: Date()), scope.context)
             return try commandResponse(["id": id.uuidString, "grantId": grantId.uuidString, "status": "paid"], result, created: false)

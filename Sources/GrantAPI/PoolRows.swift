@@ -33,18 +33,18 @@ enum PoolRows {
         let cells = row.makeRandomAccess()
         func column<T: PostgresDecodable>(_ index: Int, _ type: T.Type = T.self) throws -> T { try cells[index].decode(T.self) }
         let currency: String = try column(3)
-        func amount(_ minorUnits: Int64) throws -> Money { Money(minorUnits: minorUnits, currency: try Currency(code: currency)) }
+        let code = try Currency(code: currency)
+        func amount(_ minorUnits: Int64) -> Money { Money(minorUnits: minorUnits, currency: code) }
+        // Sums and differences in 128 bits: no figure a read model holds can trap them.
+        func total(_ amounts: [Int64]) -> MoneyTotal { MoneyTotal(summing: amounts, currency: code) }
+        func difference(_ left: Int64, _ right: Int64) -> MoneyTotal { MoneyTotal(minorUnits: Int128(left) - Int128(right), currency: code) }
 
         let (periods, budgets, committed, paid, closed) =
             (try column(7, [String].self), try column(8, [Int64].self), try column(9, [Int64].self), try column(10, [Int64].self), try column(11, [Bool].self))
-        var totals = (budget: Int64(0), committed: Int64(0), paid: Int64(0))
         var periodViews: [PoolView.Period] = []
         for index in periods.indices {
-            totals.budget += budgets[index]
-            totals.committed += committed[index]
-            totals.paid += paid[index]
-            periodViews.append(.init(period: periods[index], budget: try amount(budgets[index]), committed: try amount(committed[index]),
-                                     paid: try amount(paid[index]), available: try amount(budgets[index] - committed[index]), closed: closed[index]))
+            periodViews.append(.init(period: periods[index], budget: amount(budgets[index]), committed: amount(committed[index]),
+                                     paid: amount(paid[index]), available: difference(budgets[index], committed[index]), closed: closed[index]))
         }
 
         let ids = try column(12, [String].self), names = try column(13, [String].self), amounts = try column(14, [Int64].self)
@@ -54,8 +54,8 @@ enum PoolRows {
         var sourceViews: [PoolView.Source] = []
         for index in ids.indices {
             sourceViews.append(.init(
-                id: ids[index], name: names[index], amount: try amount(amounts[index]), committed: try amount(sourceCommitted[index]),
-                paid: try amount(sourcePaid[index]), available: try amount(amounts[index] - sourceCommitted[index]),
+                id: ids[index], name: names[index], amount: amount(amounts[index]), committed: amount(sourceCommitted[index]),
+                paid: amount(sourcePaid[index]), available: difference(amounts[index], sourceCommitted[index]),
                 period: hasPeriod[index] ? sourcePeriods[index] : nil,
                 earmarkedFor: earmarks[index].isEmpty ? nil : try JSONDecoder().decode([String].self, from: Data(earmarks[index].utf8)),
                 maxSharePercent: hasShare[index] ? shares[index] : nil))
@@ -64,8 +64,7 @@ enum PoolRows {
         return PoolView(
             id: try column(0), name: try column(1), owner: try column(2), currency: currency, carryOver: try column(4),
             steeringGroupId: try column(5), createdAt: try column(6),
-            totals: .init(budget: try amount(totals.budget), committed: try amount(totals.committed), paid: try amount(totals.paid),
-                          available: try amount(totals.budget - totals.committed)),
+            totals: .init(budget: total(budgets), committed: total(committed), paid: total(paid), available: total(budgets) - total(committed)),
             periods: periodViews, sources: sourceViews)
     }
 }

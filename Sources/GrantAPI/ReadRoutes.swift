@@ -10,15 +10,17 @@ import PostgresNIO
 // MARK: Views (the shapes openapi.yaml describes)
 
 struct PoolView: Encodable {
-    struct Totals: Encodable { var budget, committed, paid, available: Money }
+    struct Totals: Encodable { var budget, committed, paid, available: MoneyTotal }
     struct Period: Encodable {
         var period: String
-        var budget, committed, paid, available: Money
+        var budget, committed, paid: Money
+        var available: MoneyTotal
         var closed: Bool
     }
     struct Source: Encodable {
         var id, name: String
-        var amount, committed, paid, available: Money
+        var amount, committed, paid: Money
+        var available: MoneyTotal
         var period: String?
         var earmarkedFor: [String]?
         var maxSharePercent: Int?
@@ -38,7 +40,7 @@ struct CallView: Encodable {
     var opensAt, closesAt: Date
     var cap: Money?
     var applications: [String: Int]
-    var requested, granted: Money?
+    var requested, granted: MoneyTotal?
 }
 
 struct ApplicationView: Encodable {
@@ -89,7 +91,8 @@ struct GrantView: Encodable {
     }
     var id, applicationId, poolId, callId, meetingId: UUID
     var organisation, title, period, status: String
-    var granted, paid, repaid, remaining: Money
+    var granted, paid, repaid: Money
+    var remaining: MoneyTotal
     var conditions: [String]
     var awardedAt: Date
     var tranches: [Tranche]?
@@ -138,17 +141,20 @@ struct ReadModels: Sendable {
             SELECT c.call_id, c.title, c.opens_at, c.closes_at, c.cap, coalesce(c.currency, p.currency),
                    coalesce((SELECT jsonb_object_agg(status, n)::text FROM (
                        SELECT status, count(*) AS n FROM read.applications a WHERE a.call_id = c.call_id GROUP BY status) s), '{}'),
-                   (SELECT sum(requested)::int8 FROM read.applications a WHERE a.call_id = c.call_id),
-                   (SELECT sum(granted)::int8 FROM read.applications a WHERE a.call_id = c.call_id)
+                   (SELECT sum(requested)::text FROM read.applications a WHERE a.call_id = c.call_id),
+                   (SELECT sum(granted)::text FROM read.applications a WHERE a.call_id = c.call_id)
             FROM read.calls c JOIN read.pools p ON p.pool_id = c.pool_id
             WHERE c.pool_id = \(pool) ORDER BY c.opens_at, c.call_id
             """, logger: logger)
         var calls: [CallView] = []
         for try await (id, title, opensAt, closesAt, cap, currency, counts, requested, granted)
-            in rows.decode((UUID, String, Date, Date, Int64?, String, String, Int64?, Int64?).self) {
+            in rows.decode((UUID, String, Date, Date, Int64?, String, String, String?, String?).self) {
+            // Sums of every application in the call: numeric in PostgreSQL, 128 bits here.
+            let code = try Currency(code: currency)
             calls.append(CallView(id: id, poolId: pool, title: title, opensAt: opensAt, closesAt: closesAt, cap: try cap.map { try money($0, currency) },
                                   applications: try JSONDecoder().decode([String: Int].self, from: Data(counts.utf8)),
-                                  requested: try requested.map { try money($0, currency) }, granted: try granted.map { try money($0, currency) }))
+                                  requested: requested.flatMap { MoneyTotal(numericText: $0, currency: code) },
+                                  granted: granted.flatMap { MoneyTotal(numericText: $0, currency: code) }))
         }
         return calls
     }
@@ -211,7 +217,8 @@ struct ReadModels: Sendable {
             grants.append(GrantView(
                 id: id, applicationId: application, poolId: pool, callId: call, meetingId: meeting, organisation: organisation, title: title,
                 period: period, status: status, granted: try money(amount, currency), paid: try money(paid, currency),
-                repaid: try money(repaid, currency), remaining: try money(amount - paid, currency), conditions: conditions, awardedAt: awardedAt))
+                repaid: try money(repaid, currency), remaining: MoneyTotal(try money(amount, currency)) - MoneyTotal(try money(paid, currency)),
+                conditions: conditions, awardedAt: awardedAt))
         }
         guard details, grants.count == 1 else { return grants }
         let grant = grants[0], code = grant.granted.currency.code

@@ -125,9 +125,20 @@ extension CommandHandler {
 
     public func requestPayment(_ command: RequestPayment, _ context: CommandContext) async throws -> CommandResult {
         try await execute("RequestPayment", context) { session in
+            try await session.prefetch(GrantState.streamName(command.grantId), PaymentRequestIdState.streamName(command.paymentRequestId))
             let grant = try await session.load(GrantState.self, command.grantId)
-            return [grant.write(try command.decide(grant: grant.state))]
+            let claim = try await session.load(PaymentRequestIdState.self, command.paymentRequestId)
+            let events = try command.decide(grant: grant.state, claim: claim.state)
+            return [grant.write(events.grant), claim.write(events.claim)]
         }
+    }
+
+    /// The grant a payment request was claimed for, read from the claim's
+    /// stream: a route that names the request alone needs no read model.
+    public func grantOfPaymentRequest(_ paymentRequestId: UUID) async throws -> UUID {
+        let claim = try await Session(store: store).load(PaymentRequestIdState.self, paymentRequestId)
+        guard let grantId = claim.state.grantId else { throw DomainError.notFound(kind: "payment request", id: paymentRequestId.uuidString) }
+        return grantId
     }
 
     public func approvePayment(_ command: ApprovePayment, _ context: CommandContext) async throws -> CommandResult {

@@ -85,7 +85,10 @@ public enum HistoryFile {
         let data = String(decoding: try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes]),
                           as: UTF8.self)
         do {
-            _ = try EventCoding.decode(type: type, schemaVersion: schemaVersion, data: data, among: EventCoding.allEventTypes)
+            let event = try EventCoding.decode(type: type, schemaVersion: schemaVersion, data: data, among: EventCoding.allEventTypes)
+            if let (field, reason) = Limits.outOfRange(event) { throw fail("data.\(field): \(reason)") }
+        } catch let error as LineError {
+            throw error
         } catch let error as DecodingError {
             throw fail("data is not a \(type): \(describe(error))")
         } catch {

@@ -43,6 +43,7 @@ private struct Builder {
     var applications: [UUID: ApplicationState] = [:]
     var meetings: [UUID: MeetingState] = [:]
     var grants: [UUID: GrantState] = [:]
+    var paymentRequests: [UUID: PaymentRequestIdState] = [:]
     var current = (group: UUID(), pool: UUID(), call: UUID())
 
     static let base = Date(timeIntervalSince1970: 1_704_067_200)  // 2024-01-01
@@ -141,8 +142,10 @@ private struct Builder {
 
     mutating func pay(_ grant: UUID, tranche: Int) throws {
         let request = random.uuid()
-        try add(\.grants, grant, try RequestPayment(grantId: grant, paymentRequestId: request, tranche: tranche, requestedBy: "clerk", at: Self.day(80))
-            .decide(grant: grants[grant]!))
+        let requested = try RequestPayment(grantId: grant, paymentRequestId: request, tranche: tranche, requestedBy: "clerk", at: Self.day(80))
+            .decide(grant: grants[grant]!, claim: .initial)
+        try add(\.grants, grant, requested.grant)
+        try add(\.paymentRequests, request, requested.claim)
         try add(\.grants, grant, try ApprovePayment(grantId: grant, paymentRequestId: request, approvedBy: "controller", at: Self.day(81))
             .decide(grant: grants[grant]!))
         let paid = try MarkPaymentPaid(grantId: grant, paymentRequestId: request, reference: "BANK-\(tranche)", at: Self.day(82))

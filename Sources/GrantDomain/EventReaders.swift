@@ -133,6 +133,12 @@ extension PaymentRequested {
     }
 }
 
+extension PaymentRequestIdClaimed {
+    public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
+        try Self(paymentRequestId: payload.field("paymentRequestId"), grantId: payload.field("grantId"), occurredAt: payload.field("occurredAt"))
+    }
+}
+
 extension PaymentApproved {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(paymentRequestId: payload.field("paymentRequestId"), approvedBy: payload.field("approvedBy"), occurredAt: payload.field("occurredAt"))

@@ -215,6 +215,35 @@ public struct GrantState: Aggregate, Hashable {
     }
 }
 
+// MARK: Payment request ids
+
+/// A payment request's id, claimed for one grant. The id is chosen by the
+/// client or derived from its idempotency key, and names the request alone
+/// (`/v1/payment-requests/{id}`) and in the grants read model, so it must
+/// be unique across the programme, not only within its grant: the claim's
+/// stream exists once.
+public struct PaymentRequestIdClaimed: DomainEvent {
+    public static let eventType = "PaymentRequestIdClaimed"
+    public var paymentRequestId: UUID
+    public var grantId: UUID
+    public var occurredAt: Date
+}
+
+public struct PaymentRequestIdState: Aggregate, Hashable {
+    /// The grant the request belongs to, once claimed.
+    public var grantId: UUID?
+
+    public static let initial = PaymentRequestIdState()
+    public static func streamName(_ id: UUID) -> String { "payment-request-\(id.lowercasedText)" }
+    public static let eventTypes: [any DomainEvent.Type] = [PaymentRequestIdClaimed.self]
+
+    public consuming func evolve(_ event: any DomainEvent) -> PaymentRequestIdState {
+        var state = consume self
+        if let event = event as? PaymentRequestIdClaimed { state.grantId = event.grantId }
+        return state
+    }
+}
+
 // MARK: Commands
 
 public struct FileReport: Hashable, Sendable {
@@ -251,15 +280,19 @@ public struct RequestPayment: Hashable, Sendable {
         self.grantId = grantId; self.paymentRequestId = paymentRequestId; self.tranche = tranche; self.requestedBy = requestedBy; self.at = at
     }
 
-    /// Invariant 2: a tranche is requested, and so paid, once.
-    public func decide(grant: GrantState) throws(DomainError) -> [any DomainEvent] {
+    /// Invariant 2: a tranche is requested, and so paid, once. The request's
+    /// id is claimed for this grant (see ``PaymentRequestIdClaimed``).
+    public func decide(grant: GrantState, claim: PaymentRequestIdState) throws(DomainError) -> (grant: [any DomainEvent], claim: [any DomainEvent]) {
         _ = try grant.requireActive(grantId, action: "request a payment")
-        guard grant.paymentRequests[paymentRequestId] == nil else { throw .alreadyExists(kind: "payment request", id: paymentRequestId.uuidString) }
+        guard grant.paymentRequests[paymentRequestId] == nil, claim.grantId == nil else {
+            throw .alreadyExists(kind: "payment request", id: paymentRequestId.uuidString)
+        }
         guard let scheduled = grant.tranches.first(where: { $0.number == tranche }) else { throw .notFound(kind: "tranche", id: String(tranche)) }
         guard grant.trancheStatus[tranche] == .scheduled, scheduled.amount.isPositive else { throw .trancheAlreadyPaid(tranche: tranche) }
         let readiness = grant.isReady(scheduled)
         guard readiness.ready else { throw .trancheNotReady(tranche: tranche, waitingFor: readiness.waitingFor) }
-        return [PaymentRequested(paymentRequestId: paymentRequestId, tranche: tranche, amount: scheduled.amount, requestedBy: requestedBy, occurredAt: at)]
+        return ([PaymentRequested(paymentRequestId: paymentRequestId, tranche: tranche, amount: scheduled.amount, requestedBy: requestedBy, occurredAt: at)],
+                [PaymentRequestIdClaimed(paymentRequestId: paymentRequestId, grantId: grantId, occurredAt: at)])
     }
 }
 

@@ -110,3 +110,46 @@ private func hex(_ scalar: Unicode.Scalar) -> String {
     let digits = String(scalar.value, radix: 16, uppercase: true)
     return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
 }
+
+extension Limits {
+    /// The most one account of a pool can hold: every period's budget moved into one.
+    public static let heldAmount: Int64 = amount * Int64(periods)
+
+    /// The first value in `event` outside what any event the deciders write
+    /// can hold, as a field path and a reason; nil when all are inside. An
+    /// imported history is checked with it: the deciders never saw it, and a
+    /// count past an integer column or amounts past 64 bits would stop a
+    /// read model or wrap a sum.
+    public static func outOfRange(_ event: any DomainEvent) -> (field: String, reason: String)? {
+        func check(_ value: Any, _ path: String) -> (field: String, reason: String)? {
+            switch value {
+            case let money as Money:
+                return money.minorUnits.magnitude <= heldAmount.magnitude ? nil
+                    : (path, "\(money.amount) is beyond the \(Money(minorUnits: heldAmount, currency: money.currency).amount) one pool can hold")
+            case let number as Int:
+                return (0...Int(Int32.max)).contains(number) ? nil : (path, "\(number) is outside 0-\(Int32.max)")
+            case let text as String:
+                if text.utf8.contains(0) { return (path, "contains the NUL character") }
+                return text.unicodeScalars.count <= prose ? nil : (path, "longer than \(prose) characters")
+            case is UUID, is Date, is Bool, is Currency:
+                return nil
+            default:
+                let mirror = Mirror(reflecting: value)
+                if mirror.displayStyle == .optional { return mirror.children.first.flatMap { check($0.value, path) } }
+                if mirror.displayStyle == .collection || mirror.displayStyle == .set || mirror.displayStyle == .dictionary {
+                    guard mirror.children.count <= agenda else { return (path, "more than \(agenda) items") }
+                    for (index, child) in mirror.children.enumerated() {
+                        if let found = check(child.value, "\(path)[\(index)]") { return found }
+                    }
+                    return nil
+                }
+                for child in mirror.children {
+                    let name = child.label.map { path.isEmpty ? $0 : "\(path).\($0)" } ?? path
+                    if let found = check(child.value, name) { return found }
+                }
+                return nil
+            }
+        }
+        return check(event, "")
+    }
+}

@@ -105,10 +105,13 @@ public struct Money: Hashable, Sendable, Codable, CustomStringConvertible {
     }
 
     /// The amount as a decimal string with the currency's number of decimals.
-    public var amount: String {
-        let factor = currency.minorPerMajor
+    public var amount: String { Self.decimal(Int128(minorUnits), currency) }
+
+    /// `minorUnits` as a decimal string with `currency`'s number of decimals.
+    static func decimal(_ minorUnits: Int128, _ currency: Currency) -> String {
+        let factor = UInt128(currency.minorPerMajor)
         let magnitude = minorUnits.magnitude
-        let major = magnitude / UInt64(factor), minor = magnitude % UInt64(factor)
+        let major = magnitude / factor, minor = magnitude % factor
         let sign = minorUnits < 0 ? "-" : ""
         guard currency.minorDigits > 0 else { return "\(sign)\(major)" }
         let minorText = String(minor)
@@ -196,5 +199,45 @@ public struct Money: Hashable, Sendable, Codable, CustomStringConvertible {
         let product = minorUnits.magnitude.multipliedFullWidth(by: UInt64(min(max(percent, 0), 100)))
         let (quotient, _) = UInt64(100).dividingFullWidth(product)
         return Money(minorUnits: (minorUnits < 0 ? -1 : 1) &* Int64(truncatingIfNeeded: quotient), currency: currency)
+    }
+}
+
+/// A sum or difference of amounts of one currency, which may pass what one
+/// amount can hold: every draft of a call at the largest amount adds up past
+/// 64 bits. Kept in 128 bits (more than any count of 64-bit amounts needs)
+/// and written as ``Money`` is, `{"amount": "...", "currency": "DKK"}`.
+public struct MoneyTotal: Hashable, Sendable, Encodable, CustomStringConvertible {
+    public let minorUnits: Int128
+    public let currency: Currency
+
+    public init(minorUnits: Int128, currency: Currency) {
+        self.minorUnits = minorUnits
+        self.currency = currency
+    }
+
+    public init(_ money: Money) { self.init(minorUnits: Int128(money.minorUnits), currency: money.currency) }
+
+    /// The sum of `amounts` in minor units.
+    public init(summing amounts: some Sequence<Int64>, currency: Currency) {
+        self.init(minorUnits: amounts.reduce(Int128(0)) { $0 + Int128($1) }, currency: currency)
+    }
+
+    /// A sum PostgreSQL computed as `numeric` and printed as an integer; nil if it is not one.
+    public init?(numericText text: String, currency: Currency) {
+        guard let value = Int128(text) else { return nil }
+        self.init(minorUnits: value, currency: currency)
+    }
+
+    public var amount: String { Money.decimal(minorUnits, currency) }
+    public var description: String { "\(amount) \(currency)" }
+
+    public static func - (lhs: MoneyTotal, rhs: MoneyTotal) -> MoneyTotal {
+        MoneyTotal(minorUnits: lhs.minorUnits - rhs.minorUnits, currency: lhs.currency)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Money.CodingKeys.self)
+        try container.encode(amount, forKey: .amount)
+        try container.encode(currency, forKey: .currency)
     }
 }

@@ -75,6 +75,16 @@ struct HistoryFileTests {
                 (#"{"stream": "pool-1", "type": "PoolCreated", "occurredAt": "2024-01-02T09:00:00Z", "data": {"name": "Pool"}}"#, "data is not a PoolCreated"),
                 (#"{"stream": "", "type": "PoolCreated", "occurredAt": "2024-01-02T09:00:00Z", "data": {}}"#, "stream:"),
                 (#"{"stream": "pool-1", "type": "PoolCreated", "schemaVersion": 0, "occurredAt": "2024-01-02T09:00:00Z", "data": {}}"#, "schemaVersion"),
+                // Times as strict as a request's: no rolled-over days, no years a timestamp cannot hold.
+                (#"{"stream": "pool-1", "type": "PoolCreated", "occurredAt": "2024-02-30T09:00:00Z", "data": {}}"#, "occurredAt: \"2024-02-30T09:00:00Z\" has no day 30"),
+                (#"{"stream": "pool-1", "type": "PoolCreated", "occurredAt": "300000-01-01T00:00:00Z", "data": {}}"#, "occurredAt"),
+                (#"{"stream": "grant-\#(UUID())", "type": "ReportApproved", "occurredAt": "2024-01-02T09:00:00Z", "data": {"reportId": "\#(UUID())", "approvedBy": "x", "occurredAt": "300000-01-01T00:00:00Z"}}"#,
+                 "data is not a ReportApproved: occurredAt"),
+                // Values no decider would have accepted, which a read model's columns or a pool's sums cannot hold.
+                (#"{"stream": "grant-\#(UUID())", "type": "PaymentRequested", "occurredAt": "2024-01-02T09:00:00Z", "data": {"paymentRequestId": "\#(UUID())", "tranche": 3000000000, "amount": {"amount": "1.00", "currency": "DKK"}, "requestedBy": "x", "occurredAt": "2024-01-02T09:00:00Z"}}"#,
+                 "data.tranche: 3000000000 is outside"),
+                (#"{"stream": "grant-\#(UUID())", "type": "PaymentMarkedPaid", "occurredAt": "2024-01-02T09:00:00Z", "data": {"paymentRequestId": "\#(UUID())", "tranche": 1, "amount": {"amount": "92233720368547758.07", "currency": "DKK"}, "reference": "x", "occurredAt": "2024-01-02T09:00:00Z"}}"#,
+                 "data.amount: 92233720368547758.07 is beyond"),
             ]
             for (bad, reason) in cases {
                 let url = try Self.file([good, bad])

@@ -115,7 +115,7 @@ struct CommitmentInvariantTests {
         #expect(world.pool.periods["2024"]?.committed == 8_000_000)
         #expect(world.pool.periods["2024"]?.paid == 8_000_000)
         expectRejection(.invalidState(kind: "grant", id: id.uuidString, status: "cancelled", action: "request a payment")) {
-            _ = try RequestPayment(grantId: id, paymentRequestId: UUID(), tranche: 2, requestedBy: "admin-1", at: World.day(81)).decide(grant: world.grants[id]!)
+            _ = try RequestPayment(grantId: id, paymentRequestId: UUID(), tranche: 2, requestedBy: "admin-1", at: World.day(81)).decide(grant: world.grants[id]!, claim: .initial).grant
         }
         // Money paid but not spent can still be clawed back.
         world.grant(id, try AdjustGrant(grantId: id, kind: .repayment(amount: World.dkk("30000.00"), reference: "RET-1"), reason: "unspent", at: World.day(90))
@@ -134,7 +134,7 @@ struct PaymentInvariantTests {
         let id = try world.approved()
         try world.pay(id, tranche: 1)
         expectRejection(.trancheAlreadyPaid(tranche: 1), message: "tranche 1 is already paid or requested") {
-            _ = try RequestPayment(grantId: id, paymentRequestId: UUID(), tranche: 1, requestedBy: "admin-1", at: World.day(55)).decide(grant: world.grants[id]!)
+            _ = try RequestPayment(grantId: id, paymentRequestId: UUID(), tranche: 1, requestedBy: "admin-1", at: World.day(55)).decide(grant: world.grants[id]!, claim: .initial).grant
         }
         #expect(world.grants[id]?.paid == World.dkk("80000.00"))
     }
@@ -144,7 +144,7 @@ struct PaymentInvariantTests {
         var world = try World()
         let id = try world.approved()
         expectRejection(.trancheNotReady(tranche: 2, waitingFor: "1 approved progress report(s), 0 so far")) {
-            _ = try RequestPayment(grantId: id, paymentRequestId: UUID(), tranche: 2, requestedBy: "admin-1", at: World.day(55)).decide(grant: world.grants[id]!)
+            _ = try RequestPayment(grantId: id, paymentRequestId: UUID(), tranche: 2, requestedBy: "admin-1", at: World.day(55)).decide(grant: world.grants[id]!, claim: .initial).grant
         }
         try world.fileAndApproveReport(id, kind: .progress)
         try world.pay(id, tranche: 2)
@@ -161,7 +161,7 @@ struct PaymentInvariantTests {
         var world = try World()
         let id = try world.approved()
         let request = UUID()
-        world.grant(id, try RequestPayment(grantId: id, paymentRequestId: request, tranche: 1, requestedBy: "admin-1", at: World.day(50)).decide(grant: world.grants[id]!))
+        world.grant(id, try RequestPayment(grantId: id, paymentRequestId: request, tranche: 1, requestedBy: "admin-1", at: World.day(50)).decide(grant: world.grants[id]!, claim: .initial).grant)
         world.grant(id, try ApprovePayment(grantId: id, paymentRequestId: request, approvedBy: "admin-2", at: World.day(51)).decide(grant: world.grants[id]!))
         // Reduce the grant to less than the approved, unpaid tranche.
         expectRejection(.invalidInput(field: "amount", reason: "only 120000.00 DKK is in tranches not yet requested; cannot reduce by 150000.00 DKK")) {
@@ -180,7 +180,7 @@ struct FourEyesTests {
         var world = try World()
         let id = try world.approved()
         let request = UUID()
-        world.grant(id, try RequestPayment(grantId: id, paymentRequestId: request, tranche: 1, requestedBy: "admin-1", at: World.day(50)).decide(grant: world.grants[id]!))
+        world.grant(id, try RequestPayment(grantId: id, paymentRequestId: request, tranche: 1, requestedBy: "admin-1", at: World.day(50)).decide(grant: world.grants[id]!, claim: .initial).grant)
         expectRejection(.fourEyes(requester: "admin-1"), message: "a payment must be approved by someone other than its requester (admin-1)") {
             _ = try ApprovePayment(grantId: id, paymentRequestId: request, approvedBy: "admin-1", at: World.day(51)).decide(grant: world.grants[id]!)
         }

@@ -95,7 +95,7 @@ struct PropertyTests {
                     guard let id = world.grants.keys.randomElement(using: &rng) else { continue }
                     let request = UUID()
                     let events = try RequestPayment(grantId: id, paymentRequestId: request, tranche: Int.random(in: 0..<10, using: &rng) < 8 ? Int.random(in: 1...3, using: &rng) : Int.random(in: -1...5, using: &rng),
-                                                    requestedBy: Self.admins.randomElement(using: &rng)!, at: World.day(50)).decide(grant: world.grants[id]!)
+                                                    requestedBy: Self.admins.randomElement(using: &rng)!, at: World.day(50)).decide(grant: world.grants[id]!, claim: .initial).grant
                     requests[request] = id
                     world.grant(id, events)
                     emitted += events

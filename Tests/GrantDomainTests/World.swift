@@ -107,7 +107,7 @@ struct World {
     /// Requests, approves (by another admin) and pays one tranche.
     mutating func pay(_ id: UUID, tranche: Int, requester: String = "admin-1", approver: String = "admin-2") throws {
         let request = UUID()
-        grant(id, try RequestPayment(grantId: id, paymentRequestId: request, tranche: tranche, requestedBy: requester, at: World.day(50)).decide(grant: grants[id]!))
+        grant(id, try RequestPayment(grantId: id, paymentRequestId: request, tranche: tranche, requestedBy: requester, at: World.day(50)).decide(grant: grants[id]!, claim: .initial).grant)
         grant(id, try ApprovePayment(grantId: id, paymentRequestId: request, approvedBy: approver, at: World.day(51)).decide(grant: grants[id]!))
         grant(id, try MarkPaymentPaid(grantId: id, paymentRequestId: request, reference: "BANK-\(tranche)", at: World.day(52)).decide(grant: grants[id]!, pool: pool))
     }
