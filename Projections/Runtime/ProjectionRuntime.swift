@@ -49,7 +49,9 @@ public struct ProjectionRuntime: Sendable {
     }
 
     /// One projection's worker: waits for the lock, then projects until
-    /// cancelled or until an event fails (recorded, never skipped).
+    /// cancelled. An event it cannot apply stops it there (recorded, never
+    /// skipped) until an operator, after a fix, rebuilds the projection
+    /// (`grantledger rebuild NAME`): the worker then follows the new generation.
     public func runWorker(_ projection: any Projection) async throws {
         var logger = logger
         logger[metadataKey: "projection"] = "\(projection.name)"
@@ -58,7 +60,7 @@ public struct ProjectionRuntime: Sendable {
                 let failed = try await store.client.withConnection { connection in
                     try await holdLockAndProject(projection, on: connection, logger: logger)
                 }
-                if failed { return }
+                if failed { try await waitForRebuild(projection, logger: logger) }
             } catch is CancellationError {
                 return
             } catch {
@@ -66,6 +68,19 @@ public struct ProjectionRuntime: Sendable {
                 logger.error("projection worker failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
                 try await Task.sleep(for: max(pollInterval, .seconds(1)))
             }
+        }
+    }
+
+    /// Returns once the live generation is no longer a failed one: a rebuild swapped in a new generation.
+    private func waitForRebuild(_ projection: any Projection, logger: Logger) async throws {
+        logger.info("stopped at a failing event; waiting for a rebuild (grantledger rebuild \(projection.name))")
+        while true {
+            try await Task.sleep(for: max(pollInterval, .seconds(1)))
+            let rows = try await store.client.query(
+                "SELECT status FROM projection_checkpoints WHERE projection = \(projection.name) AND live", logger: logger)
+            var status: String?
+            for try await value in rows.decode(String.self) { status = value }
+            if status != "failed" { return }
         }
     }
 

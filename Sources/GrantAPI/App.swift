@@ -2,12 +2,14 @@ import EventStore
 import Foundation
 import GrantCommands
 import Hummingbird
+import HummingbirdCore
 import Logging
 import PostgresNIO
 import Metrics
 import Projections
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// How the HTTP server is set up; read from the environment by the executable.
 public struct APIConfiguration: Sendable {
@@ -56,6 +58,7 @@ public func buildApplication(
     if let listener = configuration.listener { services.append(ListenerService(store: store, configuration: listener)) }
     return Application(
         router: router,
+        server: .http1(configuration: HTTP1Channel.Configuration(additionalChannelHandlers: [ParserProblemHandler()])),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "grantledger"),
         services: services,
         onServerRunning: { _ in logger.info("ready: http://\(configuration.host):\(configuration.port)/health") },
@@ -74,14 +77,18 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     let router = Router()
     // Outermost: count every answer, problems included.
     router.add(middleware: MetricsMiddleware())
-    router.add(middleware: ProblemMiddleware())
     let routes = Routes(router: router)
+    router.add(middleware: ProblemMiddleware(methods: routes.methods))
     let services = Services(store: store, commands: CommandHandler(store: store), auth: try await Authenticator(key: configuration.jwtKey),
                             bodyLimit: configuration.bodyLimit, consistencyWait: configuration.consistencyWait,
                             readCache: configuration.runWorkers ? ReadCache(changes: projections.changes) : nil, logger: logger)
     // Liveness alone: answers while the process does, touching nothing else.
     routes.get("/livez") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok"))) }
-    routes.get("/health") { _, _ in try await health(store: store, projections: projections) }
+    routes.get("/health") { request, _ in
+        // Anyone may ask; only an administrator is shown why a projection stopped (SQL, schema and table names).
+        let identity = request.headers[.authorization] == nil ? nil : try? await services.auth.identity(of: request)
+        return try await health(store: store, projections: projections, detailed: identity?.role == .admin, logger: logger)
+    }
     let registry = configuration.metrics
     routes.get("/metrics") { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
@@ -99,9 +106,10 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
 }
 
 /// Adds routes to the router and remembers them, so a test can hold them
-/// against openapi.yaml.
+/// against openapi.yaml and a wrong method gets a 405 naming the right ones.
 final class Routes {
     let router: Router<BasicRequestContext>
+    let methods = RouteMethods()
     private(set) var recorded: [String] = []
 
     init(router: Router<BasicRequestContext>) { self.router = router }
@@ -117,6 +125,7 @@ final class Routes {
     }
 
     private func record(_ method: String, _ path: String) {
+        methods.add(method, path)
         let openAPIPath = path.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
         recorded.append("\(method) /\(openAPIPath)")
     }
@@ -132,15 +141,20 @@ struct Health: Encodable {
     var projections: [ProjectionStatus]
 }
 
-/// "degraded" when a projection has stopped at a failing event; 503 when the database does not answer.
-func health(store: EventStore, projections: ProjectionRuntime) async throws -> Response {
+/// "degraded" when a projection has stopped at a failing event; 503 when
+/// the database does not answer. States and counts for anyone; the errors
+/// behind them only when `detailed` (an administrator), and in the log.
+func health(store: EventStore, projections: ProjectionRuntime, detailed: Bool, logger: Logger) async throws -> Response {
     do {
         let head = try await store.head()
-        let statuses = try await projections.status()
+        var statuses = try await projections.status()
+        if !detailed { statuses = statuses.map { var status = $0; status.error = nil; return status } }
         return try jsonResponse(Health(status: statuses.contains { $0.state == "failed" } ? "degraded" : "ok", database: "reachable",
                                        headPosition: head.position, readableCheckpoint: head.readable, projections: statuses))
     } catch {
-        return try jsonResponse(Health(status: "unavailable", database: "unreachable: \(error)", projections: []), status: .serviceUnavailable)
+        logger.error("health: the database does not answer", metadata: ["error": "\(String(reflecting: error))"])
+        let database = detailed ? "unreachable: \(String(reflecting: error))" : "unreachable"
+        return try jsonResponse(Health(status: "unavailable", database: database, projections: []), status: .serviceUnavailable)
     }
 }
 
@@ -176,5 +190,34 @@ struct NotifierService: Service {
     let store: EventStore
     func run() async throws {
         await cancelWhenGracefulShutdown { await store.runNotifier() }
+    }
+}
+
+/// The methods each route answers, by path pattern (`/v1/pools/:poolId`),
+/// so a request for a path that exists with a method it lacks is a 405
+/// with `Allow`, not a 404. Filled while the router is built, read after.
+final class RouteMethods: Sendable {
+    private let table = Mutex<[(pattern: [Substring], methods: [String])]>([])
+
+    func add(_ method: String, _ path: String) {
+        let pattern = path.split(separator: "/")
+        table.withLock { table in
+            if let index = table.firstIndex(where: { $0.pattern == pattern }) {
+                table[index].methods.append(method)
+            } else {
+                table.append((pattern, [method]))
+            }
+        }
+    }
+
+    /// The methods `path` answers; empty when no route has that path.
+    func allowed(for path: String) -> [String] {
+        let segments = path.split(separator: "/")
+        return table.withLock { table in
+            table.first { entry in
+                entry.pattern.count == segments.count
+                    && zip(entry.pattern, segments).allSatisfy { pattern, segment in pattern.hasPrefix(":") || pattern == segment }
+            }?.methods.sorted() ?? []
+        }
     }
 }

@@ -85,12 +85,17 @@ extension Problem: Encodable {
         for (name, value) in figures { try container.encode(value, forKey: Key(name)) }
     }
 
-    func response() -> Response {
+    func response(headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/problem+json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: encoded())))
+    }
+
+    /// The problem as JSON, sorted keys.
+    func encoded() -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let body = (try? encoder.encode(self)) ?? Data(#"{"title":"unencodable problem"}"#.utf8)
-        return Response(status: status, headers: [.contentType: "application/problem+json"],
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        return (try? encoder.encode(self)) ?? Data(#"{"title":"unencodable problem"}"#.utf8)
     }
 }
 
@@ -238,9 +243,20 @@ extension Problem {
 /// Answers every error as problem+json; anything unexpected is logged and
 /// answered 500 without internals.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    let methods: RouteMethods
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            // The router's own 404: no route has the path, or none with this method.
+            let allowed = methods.allowed(for: request.uri.path)
+            guard !allowed.isEmpty else { return Problem.from(error)!.response() }
+            let list = allowed.joined(separator: ", ")
+            return Problem(.methodNotAllowed, rule: "method-not-allowed", title: "The resource does not take this method",
+                           detail: "\(request.method.rawValue) is not allowed on \(request.uri.path); allowed: \(list)",
+                           figures: [("allowed", .strings(allowed))])
+                .response(headers: [.allow: list])
         } catch {
             if let problem = Problem.from(error) { return problem.response() }
             context.logger.error("unexpected error", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])

@@ -152,12 +152,20 @@ extension Services {
     }
 
     /// Waits, up to the configured bound, until each projection has applied
-    /// the event at `position`; false if they have not by then.
+    /// the event at `position`; false if they have not by then. A position
+    /// that holds no committed event (beyond the head, or one a rolled-back
+    /// append never filled) answers at once: nothing anyone was told can be
+    /// waited for there, and no caller, signed in or not, can make a
+    /// request wait on it.
     func waitUntil(_ position: Int64, appliedBy projections: [String]) async throws -> Bool {
         let deadline = ContinuousClock.now + consistencyWait
         var pause = Duration.milliseconds(2)
         while true {
-            if try await readModelsHave(position, projections) { return true }
+            switch try await readModels(projections, at: position) {
+            case .applied: return true
+            case .noSuchEvent: return false
+            case .behind: break
+            }
             let now = ContinuousClock.now
             if now >= deadline { return false }
             try await Task.sleep(until: min(now + pause, deadline), clock: .continuous)
@@ -165,9 +173,12 @@ extension Services {
         }
     }
 
-    /// True when the event at `position` exists and each named projection's
+    private enum Progress { case applied, behind, noSuchEvent }
+
+    /// Whether the event at `position` exists and each named projection's
     /// checkpoint is at or past it in commit order.
-    private func readModelsHave(_ position: Int64, _ projections: [String]) async throws -> Bool {
+    private func readModels(_ projections: [String], at position: Int64) async throws -> Progress {
+        guard position > 0 else { return .applied }
         let rows = try await store.client.query("""
             SELECT e.global_position IS NOT NULL,
                    count(*) FILTER (WHERE c.projection IS NULL
@@ -178,9 +189,9 @@ extension Services {
             GROUP BY 1
             """, logger: logger)
         for try await (exists, behind) in rows.decode((Bool, Int64).self) {
-            return (exists || position == 0) && behind == 0
+            return !exists ? .noSuchEvent : behind == 0 ? .applied : .behind
         }
-        return false
+        return .noSuchEvent
     }
 }
 

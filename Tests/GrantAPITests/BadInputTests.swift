@@ -1,3 +1,4 @@
+import EventStore
 import Foundation
 import HTTPTypes
 import GrantAPI
@@ -190,6 +191,38 @@ struct BadInputTests {
                 #expect(read["title"] as? String == expected && read["organisation"] as? String == organisation)
             }
             #expect(try await api.eventCount() > 0)
+        }
+    }
+}
+
+@Suite("HTTP: what /health tells whom")
+struct HealthTests {
+    @Test("a stopped projection shows as failed to anyone, and why only to an administrator")
+    func redacted() async throws {
+        try await Harness.with { api in
+            // An event the pool_balances projection cannot read, written past the domain.
+            let stream = try StreamID("pool-\(UUID().uuidString.lowercased())")
+            _ = try await api.store.append([StreamWrite(stream: stream, expected: .noStream,
+                                                        events: [NewEvent(type: "MoneyCommitted", data: "{}", occurredAt: Date())])])
+            let admin = try await api.token(.admin), auditor = try await api.token(.auditor)
+            var failed: [String: Any]?
+            for _ in 0..<300 where failed == nil {
+                let projections = try await api.get("/health", nil).json["projections"] as? [[String: Any]] ?? []
+                failed = projections.first { $0["state"] as? String == "failed" }
+                if failed == nil { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            let stopped = try #require(failed)
+            #expect(stopped["name"] as? String == "pool_balances" && stopped["error"] == nil && stopped["failedPosition"] != nil, "\(stopped)")
+            for (token, shown) in [(nil, false), (auditor, false), (admin, true), ("not a token", false)] as [(String?, Bool)] {
+                let health = try await api.get("/health", token)
+                #expect(health.status == .ok && health.string("status") == "degraded")
+                let projection = (health.json["projections"] as? [[String: Any]] ?? []).first { $0["name"] as? String == "pool_balances" }
+                let error = projection?["error"] as? String
+                #expect(shown ? error?.contains("MoneyCommitted") == true : error == nil, "\(String(describing: projection))")
+            }
+            // The other read models carry on.
+            let others = (try await api.get("/health", nil).json["projections"] as? [[String: Any]] ?? []).filter { $0["name"] as? String != "pool_balances" }
+            #expect(others.allSatisfy { $0["state"] as? String == "running" })
         }
     }
 }

@@ -34,6 +34,48 @@ struct WorkerTests {
         return 0
     }
 
+    @Test("a projection stopped at an event its tables cannot hold runs again once an operator rebuilds it after the fix", .timeLimit(.minutes(5)))
+    func stoppedProjectionRebuilt() async throws {
+        try await FreshDatabase.with { store, url in
+            _ = try await FreshDatabase.generate(store, seed: 21, pools: 1, applicationsPerPool: 20)
+            try await Self.withWorkers(url) {
+                _ = try await FreshDatabase.waitUntilCaughtUp(store)
+                // The table as an older build made it: a column narrower than the domain's range (the fix widens it).
+                let generation = try await FreshDatabase.count("SELECT generation FROM projection_checkpoints WHERE projection = 'applications' AND live", store)
+                _ = try await store.client.query(PostgresQuery(unsafeSQL: """
+                    ALTER TABLE proj_applications_\(generation).applications ADD CONSTRAINT narrow CHECK (students_reached < 1000)
+                    """), logger: FreshDatabase.logger)
+                var call: (id: UUID, opens: Date)?
+                for try await row in try await store.client.query("SELECT call_id, opens_at FROM read.calls LIMIT 1").decode((UUID, Date).self) { call = row }
+                let (callId, opens) = try #require(call)
+                let content = ApplicationContent(organisation: "Skolen", projectLeader: "Kim", title: "Many students", description: "",
+                                                 requested: try Money("1000.00", .dkk), studentsReached: 5_000)
+                let application = UUID()
+                _ = try await CommandHandler(store: store).draftApplication(DraftApplication(applicationId: application, callId: callId, content: content, at: opens),
+                                                                            CommandContext(actor: "applicant", role: "applicant"))
+                let runtime = ProjectionRuntime(store: store, logger: FreshDatabase.logger)
+                var stopped: ProjectionStatus?
+                for _ in 0..<300 where stopped == nil {
+                    stopped = try await runtime.status().first { $0.name == "applications" && $0.state == "failed" }
+                    if stopped == nil { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                #expect(stopped?.error?.contains("narrow") == true, "\(String(describing: stopped))")
+
+                // The operator's path (README): rebuild the projection; the running worker follows the new generation.
+                let summary = try await Rebuilder(store: store, logger: FreshDatabase.logger).rebuild(ApplicationsProjection())
+                #expect(summary.generation > generation)
+                let statuses = try await FreshDatabase.waitUntilCaughtUp(store)
+                #expect(statuses.allSatisfy { $0.state == "running" }, "\(statuses)")
+                #expect(try await FreshDatabase.count("SELECT students_reached FROM read.applications WHERE application_id = '\(application)'", store) == 5_000)
+                // And it keeps applying what comes after.
+                _ = try await CommandHandler(store: store).withdrawApplication(WithdrawApplication(applicationId: application, reason: "", at: opens),
+                                                                              CommandContext(actor: "applicant", role: "applicant"))
+                _ = try await FreshDatabase.waitUntilCaughtUp(store)
+                #expect(try await FreshDatabase.count("SELECT count(*) FROM read.applications WHERE application_id = '\(application)' AND status = 'withdrawn'", store) == 1)
+            }
+        }
+    }
+
     @Test("two workers started at once: exactly one applies each batch, nothing is applied twice", .timeLimit(.minutes(5)))
     func twoWorkers() async throws {
         try await FreshDatabase.with { store, url in
