@@ -53,6 +53,7 @@ let package = Package(
             dependencies: [
                 "EventStore", "GrantDomain",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -76,7 +76,17 @@ struct IdempotencyScope {
 
     var context: CommandContext {
         CommandContext(actor: identity.subject, role: identity.role.rawValue,
-                       idempotency: key.map { Idempotency(key: "\(identity.subject) \($0)", fingerprint: fingerprint) })
+                       idempotency: key.map { Idempotency(key: Self.storedKey(subject: identity.subject, key: $0), fingerprint: fingerprint) })
+    }
+
+    /// The key as the store keeps it: scoped to its sender, readable when
+    /// it fits the store's 200 characters, else a digest of the same two
+    /// (a 200-character key from a long subject would not fit).
+    static func storedKey(subject: String, key: String) -> String {
+        let scoped = "\(subject) \(key)"
+        guard scoped.count > EventStore.maximumIdempotencyKeyLength else { return scoped }
+        let digest = SHA256.hash(data: Data("\(subject)\n\(key)".utf8))
+        return "sha256:" + digest.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
     }
 }
 
@@ -240,4 +250,9 @@ extension Request {
         }
         return number
     }
+}
+
+extension String {
+    /// The string with zeros in front, up to `width` characters.
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -1,6 +1,7 @@
 import EventStore
 import Foundation
 import GrantDomain
+import PostgresNIO
 
 /// A programme's past years to load into the store, as JSON Lines: one
 /// event per line, each stream's events in order,
@@ -31,30 +32,59 @@ public enum HistoryFile {
         defer { try? file.close() }
         return try await store.importHistory { history in
             var versions: [String: Int64] = [:]
-            var batch: [StreamWrite] = []
-            var batched = 0
+            var batch = Batch()
             var lineNumber = 0
             for try await line in Lines(file) {
                 lineNumber += 1
                 guard !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) else { continue }
                 let (stream, event) = try parse(line, number: lineNumber)
-                if let last = batch.last, last.stream == stream {
-                    batch[batch.count - 1].events.append(event)
-                } else {
-                    let version = versions[stream.rawValue] ?? 0
-                    batch.append(StreamWrite(stream: stream, expected: version == 0 ? .noStream : .exactly(version), events: [event]))
-                }
+                batch.add(event, to: stream, at: versions[stream.rawValue] ?? 0, line: lineNumber)
                 versions[stream.rawValue, default: 0] += 1
-                batched += 1
-                if batched >= batchEvents {
-                    try await history.add(batch)
-                    batch = []
-                    batched = 0
+                if batch.events >= batchEvents {
+                    try await batch.write(to: history)
+                    batch = Batch()
                     progress(history.events)
                 }
             }
-            try await history.add(batch)
+            try await batch.write(to: history)
             progress(history.events)
+        }
+    }
+
+    /// Events read but not yet handed to the import, gathered per stream:
+    /// a file in commit order interleaves streams, and one append takes
+    /// each stream once, its events in the order the file gives them.
+    struct Batch {
+        var writes: [StreamWrite] = []
+        var index: [String: Int] = [:]
+        /// The line each stream's first event of the batch came from.
+        var lines: [String: Int] = [:]
+        var events = 0
+
+        mutating func add(_ event: NewEvent, to stream: StreamID, at version: Int64, line: Int) {
+            if let at = index[stream.rawValue] {
+                writes[at].events.append(event)
+            } else {
+                index[stream.rawValue] = writes.count
+                lines[stream.rawValue] = line
+                writes.append(StreamWrite(stream: stream, expected: version == 0 ? .noStream : .exactly(version), events: [event]))
+            }
+            events += 1
+        }
+
+        /// Hands the batch over; a fault the store finds in one stream is named by that stream's line.
+        func write(to history: HistoryImport) async throws {
+            do {
+                try await history.add(writes)
+            } catch let error as EventStoreError {
+                switch error {
+                case .wrongExpectedVersion(let stream, _, _), .duplicateStream(let stream), .invalidStreamID(let stream, _),
+                     .precedingAppendNotWritten(let stream):
+                    throw LineError(line: lines[stream] ?? 0, reason: "stream \(stream): \(error)")
+                default:
+                    throw LineError(line: lines.values.min() ?? 0, reason: "\(error)")
+                }
+            }
         }
     }
 
@@ -103,6 +133,54 @@ public enum HistoryFile {
             metadata = decoded
         }
         return (stream, NewEvent(type: type, schemaVersion: schemaVersion, data: data, metadata: metadata, occurredAt: occurredAt))
+    }
+
+    /// Writes every event readable now to `output` in commit order, one line
+    /// each, in the form ``importFile(_:into:batchEvents:progress:)`` reads:
+    /// an empty store imports the file and verifies. Payloads and metadata
+    /// go out exactly as stored; `occurredAt` is kept, the recording time
+    /// becomes the import's. `progress` gets the number of events written.
+    @discardableResult
+    public static func export(from store: EventStore, to output: FileHandle, pageSize: Int = 5_000,
+                              progress: (Int) -> Void = { _ in }) async throws -> Int {
+        // Every transaction that had ended when the export began has an id
+        // below this; the export ends once all of them are readable and read.
+        let began = try await transactionBound(store, "pg_snapshot_xmax")
+        var checkpoint = Checkpoint.start
+        var written = 0
+        while true {
+            // Checked before the page is read: then an empty page means there is nothing more.
+            let allEnded = try await transactionBound(store, "pg_snapshot_xmin") >= began
+            let page = try await store.readPage(after: checkpoint, limit: pageSize)
+            guard let through = page.through else {
+                if allEnded { break }
+                try await Task.sleep(for: .milliseconds(100))  // older transactions still open hold readers back
+                continue
+            }
+            var text = ""
+            text.reserveCapacity(page.events.count * 512)
+            for event in page.events {
+                text += #"{"stream":"# + quoted(event.streamId) + #","type":"# + quoted(event.type)
+                    + #","schemaVersion":\#(event.schemaVersion),"occurredAt":"\#(EventCoding.formatTime(event.occurredAt))","data":"#
+                    + event.data + #","metadata":"# + event.metadata + "}\n"
+            }
+            try output.write(contentsOf: Data(text.utf8))
+            written += page.events.count
+            progress(written)
+            checkpoint = through
+        }
+        return written
+    }
+
+    private static func transactionBound(_ store: EventStore, _ function: String) async throws -> Int64 {
+        let rows = try await store.client.query(PostgresQuery(unsafeSQL: "SELECT \(function)(pg_current_snapshot())::text::int8"), logger: store.logger)
+        for try await bound in rows.decode(Int64.self) { return bound }
+        return 0
+    }
+
+    /// A JSON string of printable ASCII, as stream names and event types are.
+    private static func quoted(_ text: String) -> String {
+        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
     /// "amount.currency: DDK is not a supported ..." from a DecodingError.

@@ -30,3 +30,34 @@ struct Import: AsyncParsableCommand {
                      summary.events, summary.streams, seconds, Double(summary.events) / max(seconds, 0.001), summary.transactionId))
     }
 }
+
+struct ExportHistory: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export-history",
+        abstract: "Write the whole history, in commit order, as the JSON Lines `grantledger import` reads.",
+        discussion: """
+            One event per line, payload and metadata as stored. Imported into an empty store it verifies; the
+            recording times become the import's. Events still being written when it starts are left for the next run.
+            """)
+
+    @Argument(help: "The file to write (standard output if left out).") var file: String?
+
+    func run() async throws {
+        let output: FileHandle
+        if let file {
+            guard FileManager.default.createFile(atPath: file, contents: nil), let handle = FileHandle(forWritingAtPath: file) else {
+                throw CommandFailure("\(file) cannot be written")
+            }
+            output = handle
+        } else {
+            output = .standardOutput
+        }
+        defer { if file != nil { try? output.close() } }
+        let events = try await withStore { store in
+            try await HistoryFile.export(from: store, to: output) { events in
+                FileHandle.standardError.write(Data("\rexport-history: \(events) events   ".utf8))
+            }
+        }
+        FileHandle.standardError.write(Data("\r\u{1B}[Kexport-history: \(events) events written\n".utf8))
+    }
+}

@@ -154,6 +154,14 @@ struct BadInputTests {
                 #expect(try await api.eventCount() == before, "\(test.name) appended events")
             }
 
+            // The longest key there is, from a sender whose name makes the scoped key longer than the store's column.
+            let longKey = String(repeating: "k", count: 200)
+            let groupBody = #"{"name": "Keyed", "members": [{"id": "a", "name": "A", "affiliations": []}]}"#
+            let first = try await api.post("/v1/steering-groups", admin, groupBody, key: longKey)
+            let retry = try await api.post("/v1/steering-groups", admin, groupBody, key: longKey)
+            #expect(first.status == .created && retry.status == .created && retry.string("id") == first.string("id"), "\(first.text)")
+            #expect(retry.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
+
             // GETs: unknown ids are 404, malformed ones 400, unknown routes 404, all as problems.
             for (path, status) in [("/v1/pools/\(unknown)", HTTPResponse.Status.notFound), ("/v1/grants/\(unknown)", .notFound),
                                    ("/v1/applications/\(unknown)", .notFound), ("/v1/pools/not-a-uuid", .badRequest),
