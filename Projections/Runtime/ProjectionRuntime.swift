@@ -52,23 +52,45 @@ public struct ProjectionRuntime: Sendable {
     /// cancelled. An event it cannot apply stops it there (recorded, never
     /// skipped) until an operator, after a fix, rebuilds the projection
     /// (`grantledger rebuild NAME`): the worker then follows the new generation.
+    ///
+    /// A connection lost (a database restart, failover, network cut,
+    /// `pg_terminate_backend`) ends the attempt at once, and the worker
+    /// connects again after a pause that doubles while attempts keep
+    /// failing (up to ``maximumBackoff``), then resumes from its checkpoint.
     public func runWorker(_ projection: any Projection) async throws {
-        var logger = logger
-        logger[metadataKey: "projection"] = "\(projection.name)"
+        var named = logger
+        named[metadataKey: "projection"] = "\(projection.name)"
+        let logger = named
+        var failures = 0
         while !Task.isCancelled {
+            let attempt = ContinuousClock.now
             do {
                 let failed = try await store.client.withConnection { connection in
-                    try await holdLockAndProject(projection, on: connection, logger: logger)
+                    try await connection.whileOpen { try await holdLockAndProject(projection, on: connection, logger: logger) }
                 }
+                failures = 0
                 if failed { try await waitForRebuild(projection, logger: logger) }
             } catch is CancellationError {
                 return
             } catch {
                 if Task.isCancelled { return }
-                logger.error("projection worker failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
-                try await Task.sleep(for: max(pollInterval, .seconds(1)))
+                // An attempt that ran a while before failing starts the pauses again from the shortest.
+                failures = ContinuousClock.now - attempt > Self.maximumBackoff ? 1 : failures + 1
+                let pause = Self.backoff(afterFailures: failures)
+                logger.error("projection worker stopped; connecting again", metadata: [
+                    "error": "\(String(reflecting: error))", "retryIn": "\(pause)", "attempt": "\(failures)",
+                ])
+                try await Task.sleep(for: pause)
             }
         }
+    }
+
+    /// The longest pause between a worker's attempts to connect.
+    public static let maximumBackoff = Duration.seconds(30)
+
+    /// 0.5 s, 1 s, 2 s, ... up to ``maximumBackoff``.
+    static func backoff(afterFailures failures: Int) -> Duration {
+        min(.milliseconds(500) * (1 << min(max(failures - 1, 0), 10)), maximumBackoff)
     }
 
     /// Returns once the live generation is no longer a failed one: a rebuild swapped in a new generation.
@@ -172,7 +194,8 @@ public struct ProjectionRuntime: Sendable {
         // count stops at a cap so a far-behind projection stays cheap to ask.
         let rows = try await store.client.query("""
             SELECT c.projection, c.generation, c.status, c.transaction_id, c.position, c.events_applied, c.failed_position, c.error,
-                   h.head, b.behind, extract(epoch FROM clock_timestamp() - f.first_recorded)::float8
+                   h.head, b.behind, extract(epoch FROM clock_timestamp() - f.first_recorded)::float8,
+                   extract(epoch FROM clock_timestamp() - c.updated_at)::float8
             FROM projection_checkpoints c
             CROSS JOIN (SELECT coalesce(max(global_position), 0) AS head FROM events) h
             CROSS JOIN LATERAL (
@@ -187,15 +210,22 @@ public struct ProjectionRuntime: Sendable {
             WHERE c.live ORDER BY c.projection
             """, logger: logger)
         var statuses: [ProjectionStatus] = []
-        for try await (name, generation, state, transaction, position, applied, failedAt, error, head, behind, seconds)
-            in rows.decode((String, Int, String, Int64, Int64, Int64, Int64?, String?, Int64, Int64, Double?).self) {
+        for try await (name, generation, state, transaction, position, applied, failedAt, error, head, behind, seconds, sinceMoved)
+            in rows.decode((String, Int, String, Int64, Int64, Int64, Int64?, String?, Int64, Int64, Double?, Double).self) {
+            // Not advancing while events wait: the oldest has waited, and the checkpoint has not moved, past the threshold.
+            let waited = seconds ?? 0
+            let stalled = state == "running" && behind > 0 && waited > Self.stallThreshold && sinceMoved > Self.stallThreshold
             statuses.append(ProjectionStatus(
-                name: name, generation: generation, state: state, checkpoint: Checkpoint(transactionId: transaction, position: position),
-                eventsApplied: applied, headPosition: head, eventsBehind: behind, secondsBehind: seconds ?? 0,
-                failedPosition: failedAt, error: error))
+                name: name, generation: generation, state: stalled ? "stalled" : state,
+                checkpoint: Checkpoint(transactionId: transaction, position: position),
+                eventsApplied: applied, headPosition: head, eventsBehind: behind, secondsBehind: waited,
+                stalledSeconds: stalled ? min(waited, sinceMoved) : nil, failedPosition: failedAt, error: error))
         }
         return statuses
     }
+
+    /// How long a projection may wait with events pending and its checkpoint still before it counts as stalled.
+    public static let stallThreshold: Double = 15
 
     /// Records each projection's lag as gauges, every few seconds, until cancelled.
     public func reportLag(every interval: Duration = .seconds(5)) async throws {
@@ -206,6 +236,7 @@ public struct ProjectionRuntime: Sendable {
                     Gauge(label: "grantledger_projection_lag_events", dimensions: dimensions).record(status.eventsBehind)
                     Gauge(label: "grantledger_projection_lag_seconds", dimensions: dimensions).record(status.secondsBehind)
                     Gauge(label: "grantledger_projection_failed", dimensions: dimensions).record(status.state == "failed" ? 1 : 0)
+                    Gauge(label: "grantledger_projection_stalled_seconds", dimensions: dimensions).record(status.stalledSeconds ?? 0)
                 }
             } catch {
                 logger.warning("could not measure projection lag", metadata: ["error": "\(String(reflecting: error))"])
@@ -225,6 +256,8 @@ public struct ProjectionStatus: Sendable, Hashable, Codable {
     public var headPosition: Int64
     public var eventsBehind: Int64
     public var secondsBehind: Double
+    /// How long it has not advanced while events waited; set when `state` is "stalled".
+    public var stalledSeconds: Double?
     public var failedPosition: Int64?
     public var error: String?
 }

@@ -72,9 +72,10 @@ public struct Rebuilder: Sendable {
     }
 
     /// Rebuilds and swaps atomically; readers see the old model until the swap, then the new.
-    public func rebuild(_ projection: any Projection, progress: @Sendable (RebuildProgress) -> Void = { _ in }) async throws -> RebuildSummary {
+    public func rebuild(_ projection: any Projection, progress: @escaping @Sendable (RebuildProgress) -> Void = { _ in }) async throws -> RebuildSummary {
         let clock = ContinuousClock(), started = clock.now
-        return try await store.client.withConnection { connection in
+        // A connection lost mid-way fails the rebuild at once (the next one clears what it left).
+        return try await store.client.withConnection { connection in try await connection.whileOpen {
             _ = try await Generations.live(projection, on: connection, logger: logger)
             var building = try await createNext(projection, on: connection)
             do {
@@ -109,14 +110,15 @@ public struct Rebuilder: Sendable {
                 _ = try? await Generations.drop(building, on: connection, logger: logger)
                 throw error
             }
-        }
+        } }
     }
 
     /// Builds beside the live model up to exactly the live checkpoint and
     /// compares every table row for row; swaps nothing and drops what it built.
-    public func verify(_ projection: any Projection, progress: @Sendable (RebuildProgress) -> Void = { _ in }) async throws -> RebuildSummary {
+    public func verify(_ projection: any Projection, progress: @escaping @Sendable (RebuildProgress) -> Void = { _ in }) async throws -> RebuildSummary {
         let clock = ContinuousClock(), started = clock.now
-        return try await store.client.withConnection { connection in
+        // A connection lost mid-way fails the rebuild at once (the next one clears what it left).
+        return try await store.client.withConnection { connection in try await connection.whileOpen {
             let start = try await Generations.live(projection, on: connection, logger: logger)
             var building = try await createNext(projection, on: connection)
             do {
@@ -145,7 +147,7 @@ public struct Rebuilder: Sendable {
                 _ = try? await Generations.drop(building, on: connection, logger: logger)
                 throw error
             }
-        }
+        } }
     }
 
     private func createNext(_ projection: any Projection, on connection: PostgresConnection) async throws -> Generation {

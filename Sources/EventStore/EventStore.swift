@@ -231,7 +231,7 @@ public struct EventStore: Sendable {
 
     /// A stream's events from `version` on, in stream order.
     public func readStream(_ stream: StreamID, from version: Int64 = 1, limit: Int = Int(Int32.max)) async throws -> [RecordedEvent] {
-        try await collect(client.execute(ReadStream(stream: stream.rawValue, fromVersion: version, limit: Int64(limit)), logger: logger))
+        try await client.collect(ReadStream(stream: stream.rawValue, fromVersion: version, limit: Int64(limit)), logger: logger)
     }
 
     /// Several streams' events, each from its own version on, in one round
@@ -241,7 +241,7 @@ public struct EventStore: Sendable {
         var events: [String: [RecordedEvent]] = [:]
         guard !streams.isEmpty else { return events }
         let statement = ReadStreams(streams: streams.map(\.stream.rawValue), fromVersions: streams.map(\.from))
-        for try await event in try await client.execute(statement, logger: logger) {
+        for event in try await client.collect(statement, logger: logger) {
             events[event.streamId, default: []].append(event)
         }
         return events
@@ -252,7 +252,7 @@ public struct EventStore: Sendable {
     /// returned, so an event that commits later can never land behind a
     /// checkpoint a reader already passed.
     public func readAll(after checkpoint: Checkpoint, limit: Int) async throws -> [RecordedEvent] {
-        try await collect(client.execute(ReadAll(after: checkpoint, limit: Int64(limit)), logger: logger))
+        try await client.collect(ReadAll(after: checkpoint, limit: Int64(limit)), logger: logger)
     }
 
     /// Up to `limit` events after `checkpoint` in commit order, as
@@ -264,22 +264,12 @@ public struct EventStore: Sendable {
             return EventPage(events: events, through: events.last?.checkpoint, rowsRead: events.count)
         }
         var page = EventPage(events: [], through: nil, rowsRead: 0)
-        for try await (place, event) in try await client.execute(
-            ReadAllOfTypes(after: checkpoint, limit: Int64(limit), types: types.sorted()), logger: logger
-        ) {
+        for (place, event) in try await client.collect(ReadAllOfTypes(after: checkpoint, limit: Int64(limit), types: types.sorted()), logger: logger) {
             if let event { page.events.append(event) }
             page.through = place
             page.rowsRead += 1
         }
         return page
-    }
-
-    private func collect<Rows: AsyncSequence>(_ rows: Rows) async throws -> [RecordedEvent] where Rows.Element == RecordedEvent {
-        var events: [RecordedEvent] = []
-        for try await event in rows {
-            events.append(event)
-        }
-        return events
     }
 
     /// The newest position in the store, and how far readers of all events
@@ -288,10 +278,10 @@ public struct EventStore: Sendable {
         let rows = try await client.query("""
             SELECT coalesce((SELECT max(global_position) FROM events), 0),
                    (SELECT transaction_id::text::int8 FROM events
-                     WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                     WHERE transaction_id < (SELECT readable_horizon(pg_current_snapshot()))
                      ORDER BY transaction_id DESC, global_position DESC LIMIT 1),
                    (SELECT global_position FROM events
-                     WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                     WHERE transaction_id < (SELECT readable_horizon(pg_current_snapshot()))
                      ORDER BY transaction_id DESC, global_position DESC LIMIT 1)
             """, logger: logger)
         for try await (position, transaction, readable) in rows.decode((Int64, Int64?, Int64?).self) {

@@ -27,6 +27,8 @@ extension EventStore {
         let summary = try await client.withConnection { connection in
             try await connection.query("BEGIN", logger: logger)
             do {
+                // Before anything is written, as every append: readers of all events wait for this transaction.
+                try await connection.query("SELECT append_lock(0)", logger: logger)
                 let history = HistoryImport(connection: connection, recordedAt: recordedAt, configuration: configuration, logger: logger)
                 try await feed(history)
                 let summary = try await history.finish()

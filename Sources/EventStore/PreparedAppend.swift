@@ -159,7 +159,7 @@ struct PreparedAppend: Sendable {
 struct AppendAlone: PostgresPreparedStatement {
     static let sql = """
         SELECT replayed, transaction_id, first_position, last_position, stream_versions
-        FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        FROM append_events(append_lock($1), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
         """
     typealias Row = (Bool, Int64, Int64, Int64, [Int64])
 
@@ -173,7 +173,7 @@ struct AppendTogether: PostgresPreparedStatement {
     static let sql = """
         SELECT append_index, replayed, transaction_id, first_position, last_position, stream_versions,
                error_state, error_detail, error_message, error_constraint
-        FROM append_together($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+        FROM append_together(append_lock($1), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
         """
     typealias Row = (Int32, Bool?, Int64?, Int64?, Int64?, [Int64]?, String?, String?, String?, String?)
 

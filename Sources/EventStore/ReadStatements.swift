@@ -42,7 +42,7 @@ struct ReadAll: PostgresPreparedStatement {
     static let sql = """
         SELECT \(eventColumns) FROM events
         WHERE (events.transaction_id, global_position) > ($1::text::xid8, $2)
-          AND events.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          AND events.transaction_id < (SELECT readable_horizon(pg_current_snapshot()))
         ORDER BY events.transaction_id, global_position
         LIMIT $3
         """
@@ -103,7 +103,7 @@ struct ReadAllOfTypes: PostgresPreparedStatement {
              "occurred_at", "recorded_at", "hash"].map { "CASE WHEN event_type = ANY($4) THEN \($0) END" }.joined(separator: ", "))
         FROM events
         WHERE (events.transaction_id, global_position) > ($1::text::xid8, $2)
-          AND events.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          AND events.transaction_id < (SELECT readable_horizon(pg_current_snapshot()))
         ORDER BY events.transaction_id, global_position
         LIMIT $3
         """

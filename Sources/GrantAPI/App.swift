@@ -141,7 +141,8 @@ struct Health: Encodable {
     var projections: [ProjectionStatus]
 }
 
-/// "degraded" when a projection has stopped at a failing event; 503 when
+/// "degraded" when a projection has stopped at a failing event or has not
+/// advanced while events wait (stalled, with how long); 503 when
 /// the database does not answer. States and counts for anyone; the errors
 /// behind them only when `detailed` (an administrator), and in the log.
 func health(store: EventStore, projections: ProjectionRuntime, detailed: Bool, logger: Logger) async throws -> Response {
@@ -149,7 +150,7 @@ func health(store: EventStore, projections: ProjectionRuntime, detailed: Bool, l
         let head = try await store.head()
         var statuses = try await projections.status()
         if !detailed { statuses = statuses.map { var status = $0; status.error = nil; return status } }
-        return try jsonResponse(Health(status: statuses.contains { $0.state == "failed" } ? "degraded" : "ok", database: "reachable",
+        return try jsonResponse(Health(status: statuses.contains { $0.state == "failed" || $0.state == "stalled" } ? "degraded" : "ok", database: "reachable",
                                        headPosition: head.position, readableCheckpoint: head.readable, projections: statuses))
     } catch {
         logger.error("health: the database does not answer", metadata: ["error": "\(String(reflecting: error))"])

@@ -145,15 +145,13 @@ public enum HistoryFile {
                               progress: (Int) -> Void = { _ in }) async throws -> Int {
         // Every transaction that had ended when the export began has an id
         // below this; the export ends once all of them are readable and read.
-        let began = try await transactionBound(store, "pg_snapshot_xmax")
+        let began = try await transactionBound(store, "pg_snapshot_xmax(pg_current_snapshot())")
         var checkpoint = Checkpoint.start
         var written = 0
         while true {
-            // Checked before the page is read: then an empty page means there is nothing more.
-            let allEnded = try await transactionBound(store, "pg_snapshot_xmin") >= began
             let page = try await store.readPage(after: checkpoint, limit: pageSize)
             guard let through = page.through else {
-                if allEnded { break }
+                if try await nothingLeft(store, after: checkpoint, before: began) { break }
                 try await Task.sleep(for: .milliseconds(100))  // older transactions still open hold readers back
                 continue
             }
@@ -173,9 +171,20 @@ public enum HistoryFile {
     }
 
     private static func transactionBound(_ store: EventStore, _ function: String) async throws -> Int64 {
-        let rows = try await store.client.query(PostgresQuery(unsafeSQL: "SELECT \(function)(pg_current_snapshot())::text::int8"), logger: store.logger)
+        let rows = try await store.client.query(PostgresQuery(unsafeSQL: "SELECT \(function)::text::int8"), logger: store.logger)
         for try await bound in rows.decode(Int64.self) { return bound }
         return 0
+    }
+
+    /// True when no transaction older than `began` is still appending and none of their events lies after `checkpoint`.
+    private static func nothingLeft(_ store: EventStore, after checkpoint: Checkpoint, before began: Int64) async throws -> Bool {
+        let rows = try await store.client.query("""
+            SELECT readable_horizon(pg_current_snapshot())::text::int8 >= \(began)
+               AND NOT EXISTS (SELECT 1 FROM events WHERE (transaction_id, global_position) > (\(String(checkpoint.transactionId))::xid8, \(checkpoint.position))
+                                                      AND transaction_id < \(String(began))::xid8)
+            """, logger: store.logger)
+        for try await done in rows.decode(Bool.self) { return done }
+        return false
     }
 
     /// A JSON string of printable ASCII, as stream names and event types are.

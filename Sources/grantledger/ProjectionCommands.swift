@@ -120,5 +120,22 @@ final class ProgressLine: Sendable {
 
 /// Returns when the process gets SIGINT or SIGTERM.
 func waitForInterrupt() async throws {
-    for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) { return }
+    for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) {
+        ShutdownDeadline.arm()
+        return
+    }
+}
+
+/// Whatever the database does (down, unreachable, a statement that never
+/// answers), a process told to stop ends within ``limit``: if shutting down
+/// gracefully has not finished by then, it exits with status 1.
+enum ShutdownDeadline {
+    static let limit = 10
+
+    static func arm() {
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(limit)) {
+            FileHandle.standardError.write(Data("grantledger: shutdown did not complete within \(limit) s; exiting\n".utf8))
+            exit(1)
+        }
+    }
 }

@@ -7,6 +7,7 @@ import Metrics
 import PostgresNIO
 import Projections
 import Prometheus
+import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,6 +41,18 @@ struct Serve: AsyncParsableCommand {
         pooled.options.maximumConnections = 40
         let client = PostgresClient(configuration: pooled, backgroundLogger: environment.logger)
         let store = EventStore(client: client, logger: environment.logger)
-        try await buildApplication(configuration: api, store: store, logger: environment.logger).runService()
+        let application = try await buildApplication(configuration: api, store: store, logger: environment.logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: application), .init(service: ShutdownDeadlineService(), successTerminationBehavior: .ignore)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: environment.logger))
+        try await group.run()
+    }
+}
+
+/// Arms ``ShutdownDeadline`` when the group starts shutting down gracefully.
+struct ShutdownDeadlineService: Service {
+    func run() async throws {
+        try? await gracefulShutdown()
+        ShutdownDeadline.arm()
     }
 }

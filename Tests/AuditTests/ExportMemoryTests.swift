@@ -8,14 +8,14 @@ import Testing
 
 @Suite("Export memory stays flat")
 struct ExportMemoryTests {
-    /// Appends `count` commitments to the pool's stream through append_events, 10,000 per append.
+    /// Appends `count` commitments to the pool's stream through append_events (taking the append lock, as every append), 10,000 per append.
     static func addCommitments(_ store: EventStore, pool: UUID, count: Int) async throws {
         let stream = PoolState.streamName(pool)
         var left = count
         while left > 0 {
             let batch = min(left, 10_000)
             try await AuditDatabase.execute(store, """
-                SELECT * FROM append_events(ARRAY['\(stream)'], ARRAY[-1]::bigint[],
+                SELECT * FROM append_events(append_lock(ARRAY['\(stream)']), ARRAY[-1]::bigint[],
                     (SELECT array_agg(gen_random_uuid()) FROM generate_series(1, \(batch))),
                     array_fill(1, ARRAY[\(batch)]), array_fill('MoneyCommitted'::text, ARRAY[\(batch)]), array_fill(1, ARRAY[\(batch)]),
                     (SELECT array_agg(json_build_object('grantId', g, 'applicationId', g, 'callId', g, 'meetingId', g, 'period', '2026',

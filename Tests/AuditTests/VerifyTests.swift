@@ -37,6 +37,7 @@ struct VerifyTests {
             let (stream, positions) = try await Self.victim(store)
             // Behind the store's back: the owner lifts the append-only guard.
             try await AuditDatabase.execute(store, "ALTER TABLE events DISABLE TRIGGER events_append_only")
+            try await AuditDatabase.execute(store, "ALTER TABLE events DISABLE TRIGGER events_append_locked")
             let expected: (position: Int64, check: String)
             var expectedStream = stream
             switch tamper {

@@ -10,10 +10,11 @@ import EventStore
 /// a figure of time.
 @Suite("Streams an append only checks")
 struct CheckedStreamLockTests {
-    /// `append_events` writing one event to `write` and checking `check` at `version`.
+    /// `append_events` writing one event to `write` and checking `check` at
+    /// `version`; as every append, it takes the append lock first (db/0016).
     static func appendEvents(write: StreamID, check: StreamID, version: Int) -> PostgresQuery {
         PostgresQuery(unsafeSQL: """
-            SELECT NULL::text FROM append_events(ARRAY['\(write.rawValue)', '\(check.rawValue)'], ARRAY[-1, \(version)]::bigint[],
+            SELECT NULL::text FROM append_events(append_lock(ARRAY['\(write.rawValue)', '\(check.rawValue)']), ARRAY[-1, \(version)]::bigint[],
                 ARRAY[gen_random_uuid()], ARRAY[1], ARRAY['Noted'], ARRAY[1], ARRAY['{"n": 1}'], ARRAY['{}'], ARRAY[now()], NULL, NULL)
             """)
     }
@@ -21,7 +22,7 @@ struct CheckedStreamLockTests {
     /// The same append as a batch of one through `append_together`.
     static func appendTogether(write: StreamID, check: StreamID, version: Int) -> PostgresQuery {
         PostgresQuery(unsafeSQL: """
-            SELECT error_state FROM append_together(ARRAY[2], ARRAY[1], ARRAY['\(write.rawValue)', '\(check.rawValue)'],
+            SELECT error_state FROM append_together(append_lock(ARRAY[2]), ARRAY[1], ARRAY['\(write.rawValue)', '\(check.rawValue)'],
                 ARRAY[-1, \(version)]::bigint[], ARRAY[gen_random_uuid()], ARRAY[1], ARRAY['Noted'], ARRAY[1], ARRAY['{"n": 1}'],
                 ARRAY['{}'], ARRAY[now()], ARRAY[''], ARRAY[NULL]::bytea[], false)
             """)
@@ -30,7 +31,7 @@ struct CheckedStreamLockTests {
     /// `append_events` writing one event to `stream` at `version`.
     static func write(_ stream: StreamID, at version: Int) -> PostgresQuery {
         PostgresQuery(unsafeSQL: """
-            SELECT NULL::text FROM append_events(ARRAY['\(stream.rawValue)'], ARRAY[\(version)]::bigint[],
+            SELECT NULL::text FROM append_events(append_lock(ARRAY['\(stream.rawValue)']), ARRAY[\(version)]::bigint[],
                 ARRAY[gen_random_uuid()], ARRAY[1], ARRAY['Noted'], ARRAY[1], ARRAY['{"n": 1}'], ARRAY['{}'], ARRAY[now()], NULL, NULL)
             """)
     }

@@ -81,6 +81,8 @@ enum FreshDatabase {
         }
     }
 
+    struct NoRows: Error {}
+
     static func count(_ sql: String, _ store: EventStore) async throws -> Int {
         for try await count in try await store.client.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int.self) { return count }
         return 0
