@@ -79,6 +79,9 @@ enum Generations {
     /// The advisory lock of a projection's worker: one active worker at a time.
     static func workerLockKey(_ name: String) -> Int64 { lockKey("projection-worker:\(name)") }
 
+    /// The advisory lock a rebuild or verification holds for its whole run.
+    static func rebuildLockKey(_ name: String) -> Int64 { lockKey("projection-rebuild:\(name)") }
+
     /// The advisory lock taken briefly to create a generation.
     static func generationsLockKey(_ name: String) -> Int64 { lockKey("projection-generations:\(name)") }
 

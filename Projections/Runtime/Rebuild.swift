@@ -77,7 +77,9 @@ public struct Rebuilder: Sendable {
         // A connection lost mid-way fails the rebuild at once (the next one clears what it left).
         return try await store.client.withConnection { connection in try await connection.whileOpen {
             _ = try await Generations.live(projection, on: connection, logger: logger)
-            var building = try await createNext(projection, on: connection)
+            try await claim(projection, on: connection)
+            var building: Generation
+            do { building = try await createNext(projection, on: connection) } catch { await release(projection, on: connection); throw error }
             do {
                 let total = try await eventCount(on: connection)
                 var done = 0
@@ -105,9 +107,11 @@ public struct Rebuilder: Sendable {
                     return live
                 }
                 try await Generations.drop(old, on: connection, logger: logger)
+                await release(projection, on: connection)
                 return RebuildSummary(projection: projection.name, generation: building.number, events: done, elapsed: clock.now - started, drift: [:])
             } catch {
                 _ = try? await Generations.drop(building, on: connection, logger: logger)
+                await release(projection, on: connection)
                 throw error
             }
         } }
@@ -120,7 +124,9 @@ public struct Rebuilder: Sendable {
         // A connection lost mid-way fails the rebuild at once (the next one clears what it left).
         return try await store.client.withConnection { connection in try await connection.whileOpen {
             let start = try await Generations.live(projection, on: connection, logger: logger)
-            var building = try await createNext(projection, on: connection)
+            try await claim(projection, on: connection)
+            var building: Generation
+            do { building = try await createNext(projection, on: connection) } catch { await release(projection, on: connection); throw error }
             do {
                 let total = try await eventCount(on: connection)
                 var done = 0
@@ -142,12 +148,40 @@ public struct Rebuilder: Sendable {
                     return drift
                 }
                 try await Generations.drop(building, on: connection, logger: logger)
+                await release(projection, on: connection)
                 return RebuildSummary(projection: projection.name, generation: building.number, events: done, elapsed: clock.now - started, drift: drift)
             } catch {
                 _ = try? await Generations.drop(building, on: connection, logger: logger)
+                await release(projection, on: connection)
                 throw error
             }
         } }
+    }
+
+    /// One rebuild or verification of a projection at a time, by a session
+    /// lock that a killed one's end releases. Holding it, what killed ones
+    /// left is dropped: generations still `building`, and schemas of the
+    /// projection that no checkpoint row names.
+    private func claim(_ projection: any Projection, on connection: PostgresConnection) async throws {
+        try await connection.run("SELECT pg_advisory_lock(\(Generations.rebuildLockKey(projection.name)))", logger: logger)
+        var leftovers: [Int] = []
+        for try await number in try await connection.query("""
+            SELECT generation FROM projection_checkpoints WHERE projection = \(projection.name) AND status = 'building' AND NOT live
+            UNION
+            SELECT substring(nspname FROM '_([0-9]+)$')::int FROM pg_namespace
+            WHERE nspname ~ ('^proj_' || \(projection.name) || '_[0-9]+$')
+              AND substring(nspname FROM '_([0-9]+)$')::int NOT IN (SELECT generation FROM projection_checkpoints WHERE projection = \(projection.name))
+            """, logger: logger).decode(Int.self) { leftovers.append(number) }
+        for number in leftovers {
+            try await Generations.drop(Generation(projection: projection.name, number: number, checkpoint: .start), on: connection, logger: logger)
+        }
+        if !leftovers.isEmpty {
+            logger.notice("removed what interrupted rebuilds left", metadata: ["projection": "\(projection.name)", "generations": "\(leftovers.sorted())"])
+        }
+    }
+
+    private func release(_ projection: any Projection, on connection: PostgresConnection) async {
+        try? await connection.run("SELECT pg_advisory_unlock(\(Generations.rebuildLockKey(projection.name)))", logger: logger)
     }
 
     private func createNext(_ projection: any Projection, on connection: PostgresConnection) async throws -> Generation {

@@ -13,13 +13,15 @@ public struct ConnectionClosed: Error, CustomStringConvertible {
 
 extension PostgresConnection {
     /// Runs `body` (which uses this connection) and answers as soon as it
-    /// finishes, the connection closes, or the calling task is cancelled,
-    /// whichever comes first. PostgresNIO 1.33 never completes a statement
-    /// written to a connection the server has already closed, so a worker
-    /// holding one connection for hours would wait on it forever after a
-    /// database restart, and a shutdown would wait on that worker. When the
-    /// connection closes or the caller is cancelled, `body` is cancelled
-    /// and left to finish (or not) on its own.
+    /// finishes or the connection closes, whichever comes first.
+    /// PostgresNIO 1.33 never completes a statement written to a connection
+    /// the server has already closed, so a worker holding one connection
+    /// for hours would wait on it forever after a database restart, and a
+    /// shutdown would wait on that worker. When the connection closes,
+    /// `body` is cancelled and left to finish (or not) on its own: the
+    /// connection is of no use to anyone else. Cancelling the caller
+    /// cancels `body` and waits for it, so the connection is never handed
+    /// back while `body` still uses it.
     public func whileOpen<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         guard !isClosed else { throw ConnectionClosed() }
         let outcome = Outcome<T>()
@@ -32,7 +34,7 @@ extension PostgresConnection {
                 closeFuture.whenComplete { _ in outcome.finish(.failure(ConnectionClosed())) }
             }
         } onCancel: {
-            outcome.finish(.failure(CancellationError()))
+            outcome.cancelWork()
         }
     }
 }
@@ -42,26 +44,35 @@ private final class Outcome<T: Sendable>: Sendable {
     private struct State {
         var continuation: CheckedContinuation<T, any Error>?
         var work: Task<Void, Never>?
-        /// Arrived before the continuation was handed over (cancelled, or closed, at once).
+        /// Arrived before the continuation was handed over (closed at once).
         var early: Result<T, any Error>?
+        /// Cancelled before `body` had started.
+        var cancelled = false
         var done = false
     }
 
     private let state = Mutex(State())
 
     func start(_ continuation: CheckedContinuation<T, any Error>, _ work: Task<Void, Never>) {
-        let early: Result<T, any Error>? = state.withLock { state in
+        let (early, cancelled): (Result<T, any Error>?, Bool) = state.withLock { state in
             state.continuation = continuation
             state.work = work
-            guard let early = state.early else { return nil }
+            guard let early = state.early else { return (nil, state.cancelled) }
             state.done = true
             state.continuation = nil
-            return early
+            return (early, state.cancelled)
         }
-        if let early {
-            work.cancel()
-            continuation.resume(with: early)
+        if cancelled || early != nil { work.cancel() }
+        if let early { continuation.resume(with: early) }
+    }
+
+    /// Cancels `body` without answering: its end answers.
+    func cancelWork() {
+        let work: Task<Void, Never>? = state.withLock { state in
+            if state.work == nil, !state.done { state.cancelled = true }
+            return state.work
         }
+        work?.cancel()
     }
 
     func finish(_ result: Result<T, any Error>) {
@@ -86,14 +97,29 @@ extension PostgresClient {
     /// traps the process (a precondition in `RowStreamStateMachine`) when
     /// the server closes a connection while a row stream waits for its
     /// consumer, as a restart does to a reader of a 5,000-event page; rows
-    /// collected on the connection's event loop never wait, and a closed
-    /// connection fails the read instead. The statement is parsed per call
-    /// (no named statement): a page of thousands of rows does not notice.
+    /// decoded on the connection's event loop as they arrive never make it
+    /// wait, and a closed connection fails the read instead. The statement
+    /// is parsed per call (no named statement): a page of thousands of rows
+    /// does not notice.
     public func collect<Statement: PostgresPreparedStatement>(_ statement: Statement, logger: Logger) async throws -> [Statement.Row] {
         let query = PostgresQuery(unsafeSQL: Statement.sql, binds: try statement.makeBindings())
-        let result = try await withConnection { connection in
-            try await connection.query(query, logger: logger).get()
+        let rows = DecodedRows<Statement>(statement)
+        _ = try await withConnection { connection in
+            try await connection.query(query, logger: logger) { try rows.decode($0) }.get()
         }
-        return try result.rows.map { try statement.decodeRow($0) }
+        return rows.taken()
     }
+}
+
+/// Rows decoded one by one on a connection's event loop, which calls in order, one at a time.
+private final class DecodedRows<Statement: PostgresPreparedStatement>: @unchecked Sendable {
+    private let statement: Statement
+    private var rows: [Statement.Row] = []
+
+    init(_ statement: Statement) { self.statement = statement }
+
+    func decode(_ row: PostgresRow) throws { rows.append(try statement.decodeRow(row)) }
+
+    /// After the query's future has completed: every call has returned.
+    func taken() -> [Statement.Row] { rows }
 }

@@ -19,8 +19,8 @@ struct FaultTests {
         let data: URL
         var url: String
 
-        static func start() async throws -> Cluster {
-            let data = FreshDatabase.root.appendingPathComponent(".data/test-faults-\(UUID().uuidString.prefix(8))")
+        static func start(in folder: URL? = nil) async throws -> Cluster {
+            let data = (folder ?? FreshDatabase.root.appendingPathComponent(".data")).appendingPathComponent("test-faults-\(UUID().uuidString.prefix(8))")
             try await run(data, "start")
             let port = try String(contentsOf: data.appendingPathComponent("grantledger.port"), encoding: .utf8)
             return Cluster(data: data, url: "postgres://grantledger@127.0.0.1:\(port.trimmingCharacters(in: .whitespacesAndNewlines))/grantledger")
@@ -30,6 +30,8 @@ struct FaultTests {
         func stop() async throws { try await Self.run(data, "stop") }
         func remove() async {
             try? await Self.run(data, "stop")
+            // Where it really lives, when ops/postgres had to keep it elsewhere.
+            if let real = try? FileManager.default.destinationOfSymbolicLink(atPath: data.path) { try? FileManager.default.removeItem(atPath: real) }
             try? FileManager.default.removeItem(at: data)
         }
 
@@ -60,8 +62,8 @@ struct FaultTests {
         struct CommandFailed: Error { var command: String; var status: Int32 }
 
         /// Runs `body` with a cluster of its own, stopped and removed afterwards.
-        static func with(_ body: (Cluster) async throws -> Void) async throws {
-            let cluster = try await start()
+        static func with(in folder: URL? = nil, _ body: (Cluster) async throws -> Void) async throws {
+            let cluster = try await start(in: folder)
             do {
                 try await body(cluster)
             } catch {
@@ -195,6 +197,22 @@ struct FaultTests {
                 let statuses = try await FreshDatabase.waitUntilCaughtUp(store)
                 #expect(statuses.allSatisfy { $0.state == "running" }, "\(statuses)")
             }
+        }
+    }
+
+    @Test("a checkout the postgres user cannot enter (a clone in /root, mode 700) still gets a cluster", .timeLimit(.minutes(3)))
+    func unreachableCheckout() async throws {
+        guard getuid() == 0 else { return }  // only root runs the server as another user
+        let closed = FileManager.default.temporaryDirectory.appendingPathComponent("closed-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: closed.appendingPathComponent("checkout/.data"), withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: closed.path)
+        defer { try? FileManager.default.removeItem(at: closed) }
+        try await Cluster.with(in: closed.appendingPathComponent("checkout/.data")) { cluster in
+            try await PostgresClient.withRunning(try DatabaseURL.configuration(cluster.url), logger: FreshDatabase.logger) { client in
+                try await Migrator(directory: FreshDatabase.root.appendingPathComponent("db")).migrate(client: client, logger: FreshDatabase.logger)
+            }
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: cluster.data.path).hasPrefix("/var/tmp/"))
         }
     }
 

@@ -43,6 +43,31 @@ struct KillTests {
         }
     }
 
+    @Test("a rebuild killed part-way leaves its generations behind; the next rebuild removes them", .timeLimit(.minutes(10)))
+    func killedRebuildsCleanedUp() async throws {
+        let binary = try #require(Self.executable(), "build the grantledger executable first (ops/test does)")
+        try await FreshDatabase.with { store, url in
+            _ = try await FreshDatabase.generate(store, seed: 9, pools: 24, applicationsPerPool: 200)
+            _ = try await Rebuilder(store: store, logger: FreshDatabase.logger).rebuildAll(allProjections)  // live generations exist
+            for _ in 0..<3 {
+                let rebuild = try Self.start(binary, url, ["rebuild", "--all"])
+                try await Task.sleep(for: .milliseconds(Int.random(in: 600...1_500)))
+                kill(rebuild.processIdentifier, SIGKILL)
+                try await Self.waitForExit(rebuild)
+            }
+            let building = "SELECT count(*) FROM projection_checkpoints WHERE status = 'building'"
+            let schemas = "SELECT count(*) FROM pg_namespace WHERE nspname ~ '^proj_' AND nspname NOT IN (SELECT 'proj_' || projection || '_' || generation FROM projection_checkpoints)"
+            let left = try await FreshDatabase.count(building, store)
+            #expect(left > 0, "the kills should land during the rebuilds")
+            for projection in allProjections { _ = try await Rebuilder(store: store, logger: FreshDatabase.logger).rebuild(projection) }
+            #expect(try await FreshDatabase.count(building, store) == 0)
+            #expect(try await FreshDatabase.count(schemas, store) == 0)
+            let generations = try await FreshDatabase.count("SELECT count(*) FROM projection_checkpoints", store)
+            #expect(generations == allProjections.count, "one live generation each, nothing else")
+            #expect(try await FreshDatabase.count("SELECT count(*) FROM pg_namespace WHERE nspname ~ '^proj_'", store) == allProjections.count)
+        }
+    }
+
     /// The `grantledger` built beside this test bundle (same configuration), else any build of it.
     static func executable() -> URL? {
         let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("grantledger")
@@ -55,10 +80,10 @@ struct KillTests {
         while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
     }
 
-    static func start(_ binary: URL, _ url: String) throws -> Process {
+    static func start(_ binary: URL, _ url: String, _ arguments: [String] = ["project"]) throws -> Process {
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["project"]
+        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["DATABASE_URL"] = url
         environment["LOG_LEVEL"] = "error"

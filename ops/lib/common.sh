@@ -63,3 +63,10 @@ free_port() {
   done
   die "no free port found on 127.0.0.1"
 }
+
+# Removes a throwaway cluster's folder, and where it really lives when
+# ops/postgres had to keep it elsewhere (linked from the folder).
+remove_cluster_dir() {
+  [ -L "$1" ] && rm -rf "$(readlink -f "$1")"
+  rm -rf "$1"
+}
