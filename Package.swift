@@ -74,6 +74,7 @@ let package = Package(
             dependencies: [
                 "EventStore", "GrantDomain",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -144,7 +145,8 @@ let package = Package(
         .testTarget(
             name: "GrantAPITests",
             dependencies: [
-                "GrantAPI", "GrantCommands", "GrantDomain", "EventStore", "Projections", "TestSupport",
+                "Audit", "GrantAPI", "GrantCommands", "GrantDomain", "EventStore", "Projections", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -532,6 +532,8 @@ public struct Benchmark: Sendable {
         verifyProgress.done(String(format: "%lld events, %.0f/s, %@", report.eventsChecked, verifyRate, report.ok ? "intact" : "BROKEN"))
         figures.append(Figure(figure: "verify", value: verifyRate, unit: "events/s", target: "≥ 200,000/s"))
 
+        figures += try await checkpointsAndProofs()
+
         // Rebuild every read model in a process of its own, as an operator
         // runs it: its peak memory is then the rebuild's alone (in this
         // process the imports and reads before it leave 300+ MB resident).
@@ -553,6 +555,51 @@ public struct Benchmark: Sendable {
         Progress(label: "as-of replay").done(String(format: "%d events of one pool in %.2f s", state.eventsApplied, replaySeconds))
         figures.append(Figure(figure: "as-of replay, one pool of \(state.eventsApplied) events", value: replaySeconds * 1_000, unit: "ms"))
         return figures
+    }
+
+    /// A signed checkpoint of the whole history (read every event's hash in
+    /// commit order, build the Merkle root, sign), beside a raw read of the
+    /// same hashes; then one grant's proof, its size, and its offline check.
+    func checkpointsAndProofs() async throws -> [Figure] {
+        let clock = ContinuousClock()
+        let tree = HistoryTree(store: store)
+        let signer = CheckpointSigner(key: .init())
+        let progress = Progress(label: "signed checkpoint")
+        progress.show("Merkle root of every event, signed")
+        var started = clock.now
+        let checkpoint = try await tree.signCheckpoint(with: signer)
+        let signSeconds = (clock.now - started) / .seconds(1)
+        started = clock.now
+        var raw = 0
+        for try await _ in try await store.client.query(
+            "SELECT hash FROM events WHERE transaction_id < pg_snapshot_xmax(pg_current_snapshot()) ORDER BY transaction_id, global_position",
+            logger: logger
+        ).decode(Data.self) { raw += 1 }
+        let rawSeconds = (clock.now - started) / .seconds(1)
+        progress.done(String(format: "%lld events in %.2f s; raw SELECT of their hashes %.2f s", checkpoint.size, signSeconds, rawSeconds))
+
+        var grant = ""
+        for try await stream in try await store.client.query(
+            "SELECT stream_id FROM streams WHERE stream_id LIKE 'grant-%' ORDER BY version DESC LIMIT 1", logger: logger
+        ).decode(String.self) { grant = stream }
+        started = clock.now
+        let bundle = try await tree.proof(of: grant, against: checkpoint)
+        let proofSeconds = (clock.now - started) / .seconds(1)
+        let bytes = try JSONEncoder().encode(bundle).count
+        started = clock.now
+        let failures = bundle.failures(trusting: signer.publicKey)
+        let checkSeconds = (clock.now - started) / .seconds(1)
+        Progress(label: "grant proof").done(String(format: "%d events in %.2f s, %d bytes, checked offline in %.2f ms: ",
+                                                   bundle.events.count, proofSeconds, bytes, checkSeconds * 1_000)
+                                            + (failures.isEmpty ? "holds" : "FAILS: \(failures)"))
+        let rate = Double(checkpoint.size) / signSeconds, rawRate = Double(raw) / rawSeconds
+        return [
+            Figure(figure: "signed checkpoint (\(checkpoint.size) events)", value: rate, unit: "events/s", baseline: rawRate,
+                   baselineName: "raw SELECT of the hashes", ratio: rate / rawRate, target: "≥ 0.3"),
+            Figure(figure: "one grant's proof (\(bundle.events.count) events, \(bytes) bytes) at \(checkpoint.size) events",
+                   value: proofSeconds * 1_000, unit: "ms"),
+            Figure(figure: "that proof checked offline", value: checkSeconds * 1_000, unit: "ms"),
+        ]
     }
 
     /// The history workloads in a `grantledger bench --only history` process

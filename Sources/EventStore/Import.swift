@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import Logging
 import Metrics
@@ -152,22 +151,9 @@ public final class HistoryImport {
             }
             let eventId = event.eventId.uuidString.lowercased()
             let occurred = Self.microseconds(event.occurredAt)
-            // The bytes of event_content(), in its order.
-            var content: [UInt8] = []
-            content.reserveCapacity(data.count + metadata.count + stream.utf8.count + 120)
-            for (index, field) in [eventId, stream, String(version), event.type, String(event.schemaVersion),
-                                   String(occurred), String(recordedMicros)].enumerated() {
-                if index > 0 { content.append(UInt8(ascii: "\n")) }
-                content += field.utf8
-            }
-            content.append(UInt8(ascii: "\n"))
-            content += data
-            content.append(UInt8(ascii: "\n"))
-            content += metadata
-            var hasher = SHA256()
-            hasher.update(data: previous)
-            hasher.update(data: content)
-            let hash = Array(hasher.finalize())
+            let hash = EventHash.compute(previous: previous, eventId: event.eventId, stream: stream, version: version, type: event.type,
+                                         schemaVersion: event.schemaVersion, occurredMicros: occurred, recordedMicros: recordedMicros,
+                                         data: data, metadata: metadata)
 
             rows.writeString("\(eventId)\t")
             Self.appendCopyText(stream, to: &rows)
@@ -218,9 +204,7 @@ public final class HistoryImport {
     /// Microseconds since 1970 as PostgresNIO sends a `Date`: truncated
     /// microseconds since 2000, so an imported event keeps the instant an
     /// appended one would.
-    static func microseconds(_ date: Date) -> Int64 {
-        Int64(date.timeIntervalSince(Date(timeIntervalSince1970: 946_684_800)) * 1_000_000) + 946_684_800_000_000
-    }
+    static func microseconds(_ date: Date) -> Int64 { EventHash.microseconds(date) }
 
     /// COPY's text format: a backslash is the escape character. Control
     /// characters cannot occur (stream ids refuse them, jsonb escapes them).

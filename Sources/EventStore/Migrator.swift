@@ -19,6 +19,7 @@ public struct Migrator: Sendable {
         case badFileName(String)
         case duplicateVersion(Int)
         case noMigrations(directory: String)
+        case notOwner(migration: String, role: String)
 
         public var description: String {
             switch self {
@@ -30,6 +31,8 @@ public struct Migrator: Sendable {
                 "two migration files share the number \(version)"
             case .noMigrations(let directory):
                 "no migrations found in \(directory)"
+            case .notOwner(let migration, let role):
+                "migration \(migration) is not applied, and role \(role) may not apply it; set GRANTLEDGER_OWNER_URL to the owner's URL"
             }
         }
     }
@@ -73,13 +76,19 @@ public struct Migrator: Sendable {
             .first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("0001_event_store.sql").path) }
     }
 
-    /// Applies what is not applied yet; returns the names applied now.
+    /// Applies what is not applied yet; returns the names applied now. Run
+    /// as the owner for a separate `applicationRole`, it then grants that
+    /// role what the application needs and nothing it could rewrite history
+    /// with (db/0018).
     @discardableResult
-    public func migrate(client: PostgresClient, logger: Logger) async throws -> [String] {
+    public func migrate(client: PostgresClient, applicationRole: String? = nil, logger: Logger) async throws -> [String] {
         try await client.withConnection { connection in
             try await connection.run("SELECT pg_advisory_lock(\(Self.lockKey))", logger: logger)
             do {
                 let applied = try await apply(on: connection, logger: logger)
+                if let applicationRole {
+                    try await connection.query("SELECT grant_application_role(\(applicationRole))", logger: logger)
+                }
                 try await connection.run("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
                 return applied
             } catch {
@@ -90,14 +99,21 @@ public struct Migrator: Sendable {
     }
 
     private func apply(on connection: PostgresConnection, logger: Logger) async throws -> [String] {
-        try await connection.query("""
-            CREATE TABLE IF NOT EXISTS schema_migrations (
-                version    integer     PRIMARY KEY,
-                name       text        NOT NULL,
-                checksum   text        NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            )
-            """, logger: logger)
+        // Checked first: the application's own role may read the table but not create in the schema.
+        var exists = false
+        for try await found in try await connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger).decode(Bool.self) {
+            exists = found
+        }
+        if !exists {
+            try await connection.query("""
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version    integer     PRIMARY KEY,
+                    name       text        NOT NULL,
+                    checksum   text        NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """, logger: logger)
+        }
         var recorded: [Int: (name: String, checksum: String)] = [:]
         for try await (version, name, checksum) in try await connection.query(
             "SELECT version, name, checksum FROM schema_migrations", logger: logger
@@ -113,6 +129,7 @@ public struct Migrator: Sendable {
                 }
                 continue
             }
+            if appliedNow.isEmpty { try await refuseUnlessOwner(migration, on: connection, logger: logger) }
             try await connection.withTransaction(logger: logger) { connection in
                 try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
                 for statement in SQLScript.statements(migration.sql) {
@@ -127,5 +144,15 @@ public struct Migrator: Sendable {
             appliedNow.append(migration.name)
         }
         return appliedNow
+    }
+
+    /// A role that does not own the schema cannot migrate it: say so, and how, before a bare "permission denied".
+    private func refuseUnlessOwner(_ migration: Migration, on connection: PostgresConnection, logger: Logger) async throws {
+        for try await (role, owns) in try await connection.query("""
+            SELECT current_user::text, pg_has_role(current_user, (SELECT nspowner FROM pg_namespace WHERE nspname = 'public'), 'USAGE')
+                OR has_schema_privilege('public', 'CREATE')
+            """, logger: logger).decode((String, Bool).self) where !owns {
+            throw Failure.notOwner(migration: migration.name, role: role)
+        }
     }
 }

@@ -9,13 +9,17 @@ extension PostgresClient {
     /// Were `client.run()` a child task, cancelling the caller would cancel it
     /// together with `body`, and queries `body` still makes while it unwinds
     /// would wait forever on connections being closed. So it runs in a task
-    /// of its own, which does not inherit the caller's cancellation.
+    /// of its own, which does not inherit the caller's cancellation. That
+    /// task may start after `body`'s first query, which the pool warns of
+    /// though it is harmless: below debug, its own log is errors only.
     public static func withRunning<Result: Sendable>(
         _ configuration: PostgresClient.Configuration,
         logger: Logger,
         _ body: @Sendable (PostgresClient) async throws -> Result
     ) async throws -> Result {
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        var poolLogger = logger
+        if poolLogger.logLevel > .debug { poolLogger.logLevel = .error }
+        let client = PostgresClient(configuration: configuration, backgroundLogger: poolLogger)
         let running = Task { await client.run() }
         defer { running.cancel() }
         return try await body(client)

@@ -1,3 +1,4 @@
+import Audit
 import EventStore
 import Foundation
 import GrantCommands
@@ -31,10 +32,14 @@ public struct APIConfiguration: Sendable {
     public var consistencyWait: Duration
     /// The OpenAPI document served at `/openapi.yaml`.
     public var openAPIDocument: String?
+    /// Signs checkpoints of the history, on demand and every `checkpointInterval`.
+    public var checkpointSigner: CheckpointSigner?
+    public var checkpointInterval: Duration?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, jwtKey: String, runWorkers: Bool = true,
                 listener: PostgresConnection.Configuration? = nil, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
-                bodyLimit: Int = defaultBodyLimit, consistencyWait: Duration = .seconds(2), openAPIDocument: String? = nil) {
+                bodyLimit: Int = defaultBodyLimit, consistencyWait: Duration = .seconds(2), openAPIDocument: String? = nil,
+                checkpointSigner: CheckpointSigner? = nil, checkpointInterval: Duration? = nil) {
         self.host = host
         self.port = port
         self.jwtKey = jwtKey
@@ -44,6 +49,8 @@ public struct APIConfiguration: Sendable {
         self.bodyLimit = bodyLimit
         self.consistencyWait = consistencyWait
         self.openAPIDocument = openAPIDocument
+        self.checkpointSigner = checkpointSigner
+        self.checkpointInterval = checkpointInterval
     }
 }
 
@@ -56,6 +63,9 @@ public func buildApplication(
     var services: [any Service] = [PostgresClientService(client: store.client), NotifierService(store: store)]
     if configuration.runWorkers { services.append(ProjectionService(runtime: projections)) }
     if let listener = configuration.listener { services.append(ListenerService(store: store, configuration: listener)) }
+    if let signer = configuration.checkpointSigner, let interval = configuration.checkpointInterval {
+        services.append(CheckpointService(tree: HistoryTree(store: store), signer: signer, interval: interval, logger: logger))
+    }
     return Application(
         router: router,
         server: .http1(configuration: HTTP1Channel.Configuration(additionalChannelHandlers: [ParserProblemHandler()])),
@@ -102,6 +112,7 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     addCommandRoutes(to: routes, services)
     addReadRoutes(to: routes, services)
     addAuditRoutes(to: routes, services)
+    addCheckpointRoutes(to: routes, services, signer: configuration.checkpointSigner)
     return (router, routes)
 }
 
@@ -219,6 +230,32 @@ final class RouteMethods: Sendable {
                 entry.pattern.count == segments.count
                     && zip(entry.pattern, segments).allSatisfy { pattern, segment in pattern.hasPrefix(":") || pattern == segment }
             }?.methods.sorted() ?? []
+        }
+    }
+}
+
+/// Signs a checkpoint of the history every `interval` while new events have come.
+struct CheckpointService: Service {
+    let tree: HistoryTree
+    let signer: CheckpointSigner
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            var signed: Int64 = -1
+            while !Task.isCancelled {
+                do {
+                    let checkpoint = try await tree.signCheckpoint(with: signer)
+                    if checkpoint.size != signed { logger.info("signed a checkpoint", metadata: ["size": "\(checkpoint.size)", "root": "\(checkpoint.root)"]) }
+                    signed = checkpoint.size
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.error("could not sign a checkpoint", metadata: ["error": "\(String(reflecting: error))"])
+                }
+                try await Task.sleep(for: interval)
+            }
         }
     }
 }

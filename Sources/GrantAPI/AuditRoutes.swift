@@ -99,6 +99,75 @@ func addAuditRoutes(to routes: Routes, _ services: Services) {
     }
 }
 
+extension ProofError {
+    var problem: Problem {
+        switch self {
+        case .noCheckpoint, .notCovered:
+            Problem(.conflict, rule: "no-checkpoint", title: "No signed checkpoint covers this yet", detail: description)
+        case .noSuchStream(let stream):
+            Problem.notFound("stream", stream)
+        case .beyondHistory:
+            Problem(.unprocessableContent, rule: "beyond-history", title: "The history is shorter than asked", detail: description)
+        case .rewritten:
+            Problem(.conflict, rule: "history-rewritten", title: "The history no longer has the signed root", detail: description)
+        case .appendsInFlight:
+            Problem(.serviceUnavailable, rule: "appends-in-flight", title: "Appends begun earlier are still running", detail: description)
+        }
+    }
+}
+
+/// Signed checkpoints and the proofs built on them (Sources/Audit/Checkpoints.swift).
+func addCheckpointRoutes(to routes: Routes, _ services: Services, signer: CheckpointSigner?) {
+    let tree = HistoryTree(store: services.store)
+
+    // Public: the point of a checkpoint is that anyone may keep a copy.
+    routes.get("/v1/audit/checkpoints") { request, _ in
+        let limit = try request.intQuery("limit", default: 100, range: 1...1_000)
+        return try jsonResponse(CheckpointList(checkpoints: try await tree.checkpoints(limit: limit), publicKey: signer?.publicKey))
+    }
+
+    routes.post("/v1/audit/checkpoints") { request, _ in
+        _ = try await services.auth.require(request, [.admin, .auditor], to: "sign checkpoints")
+        guard let signer else {
+            throw Problem(.serviceUnavailable, rule: "no-signing-key", title: "This server has no checkpoint signing key",
+                          detail: "set GRANTLEDGER_SIGNING_KEY, or run grantledger checkpoint where the key is")
+        }
+        do {
+            return try jsonResponse(try await tree.signCheckpoint(with: signer), status: .created)
+        } catch let error as ProofError {
+            throw error.problem
+        }
+    }
+
+    routes.get("/v1/audit/proofs/grants/:grantId") { request, context in
+        let identity = try await services.auth.require(request, [.admin, .auditor, .applicant], to: "read proofs")
+        let id = try request.uuidParameter(context, "grantId")
+        try await services.requireOwner(identity, grantId: id)
+        do {
+            return try jsonResponse(try await tree.proof(of: "grant-\(id.uuidString.lowercased())"))
+        } catch let error as ProofError {
+            throw error.problem
+        }
+    }
+
+    routes.get("/v1/audit/proofs/consistency") { request, _ in
+        let from = try request.intQuery("from", range: 1...Int.max)
+        let to = try request.intQuery("to", range: 1...Int.max)
+        guard from <= to else { throw Problem.badRequest(rule: "invalid-value", field: "from", "from must be at most to") }
+        do {
+            return try jsonResponse(try await tree.consistency(from: Int64(from), to: Int64(to)))
+        } catch let error as ProofError {
+            throw error.problem
+        }
+    }
+}
+
+struct CheckpointList: Encodable {
+    var checkpoints: [SignedCheckpoint]
+    /// This server's signing key (base64), when it has one.
+    var publicKey: String?
+}
+
 struct HistoryPage: Encodable {
     var items: [HistoryEntry]
     /// Pass as `after` for the next page. In commit order an empty page is

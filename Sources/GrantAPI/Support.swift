@@ -243,8 +243,11 @@ extension Request {
         return value
     }
 
-    func intQuery(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
-        guard let text = uri.queryParameters[Substring(name)] else { return value }
+    func intQuery(_ name: String, default value: Int? = nil, range: ClosedRange<Int>) throws -> Int {
+        guard let text = uri.queryParameters[Substring(name)] else {
+            guard let value else { throw Problem.badRequest(rule: "missing-field", field: name, "\(name) is required") }
+            return value
+        }
         guard let number = Int(String(text)), range.contains(number) else {
             throw Problem.badRequest(rule: "invalid-value", field: name, "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)")
         }

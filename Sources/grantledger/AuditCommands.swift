@@ -9,7 +9,7 @@ func withStore<Result: Sendable>(_ body: @Sendable (EventStore) async throws -> 
     let environment = try Environment.load()
     let migrator = try environment.migrator()
     return try await PostgresClient.withRunning(try environment.postgresConfiguration(), logger: environment.logger) { client in
-        try await migrator.migrate(client: client, logger: environment.logger)
+        try await environment.migrate(migrator, client: client)
         return try await body(EventStore(client: client, logger: environment.logger))
     }
 }
@@ -57,9 +57,27 @@ struct Replay: AsyncParsableCommand {
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Recompute every stream's hash chain and the audit ledger's chain; name the first broken link.",
-        discussion: "Exits 1 when a link is broken. Progress on stderr, the report (JSON) on stdout.")
+        discussion: """
+            Exits 1 when a link is broken. Progress on stderr, the report (JSON) on stdout.
+            With --checkpoints FILE (signed checkpoints kept outside the database, one JSON object a line or a JSON array),
+            also proves the history still extends each of them: a rewrite by anyone, the database's superuser included,
+            is caught back to the newest checkpoint the file holds. Pin the signer with --key (its public key, base64).
+            """)
+
+    @Option(help: "Signed checkpoints to hold the history to (JSON Lines or a JSON array).") var checkpoints: String?
+    @Option(help: "The public key (base64) the checkpoints must be signed with.") var key: String?
 
     func run() async throws {
+        if let checkpoints {
+            let kept = try readCheckpoints(checkpoints)
+            let results = try await withStore { store in try await HistoryTree(store: store).check(kept, trusting: key) }
+            var broken = 0
+            for (checkpoint, failure) in results {
+                if let failure { broken += 1 }
+                FileHandle.standardError.write(Data("checkpoint of \(checkpoint.size) events signed \(checkpoint.signedAt) by \(checkpoint.keyId): \(failure ?? "the history extends it")\n".utf8))
+            }
+            if broken > 0 { throw ExitCode(1) }
+        }
         let started = ContinuousClock.now
         let report = try await withStore { store in
             try await Verifier(store: store).verify { checked, total in
@@ -96,3 +114,82 @@ struct Export: AsyncParsableCommand {
         }
     }
 }
+
+/// Checkpoints from a file: one JSON object a line, or one JSON array.
+func readCheckpoints(_ path: String) throws -> [SignedCheckpoint] {
+    let data = try Data(contentsOf: URL(fileURLWithPath: path))
+    if let array = try? JSONDecoder().decode([SignedCheckpoint].self, from: data) { return array }
+    return try String(decoding: data, as: UTF8.self).split(separator: "\n").filter { !$0.allSatisfy(\.isWhitespace) }.enumerated().map { index, line in
+        do { return try JSONDecoder().decode(SignedCheckpoint.self, from: Data(line.utf8)) } catch {
+            throw CommandFailure("\(path) line \(index + 1) is not a signed checkpoint: \(error)")
+        }
+    }
+}
+
+/// The deployment's checkpoint signing key: GRANTLEDGER_SIGNING_KEY (a file), else .data/signing.key, made once.
+func checkpointSigner() throws -> CheckpointSigner {
+    if let path = ProcessInfo.processInfo.environment["GRANTLEDGER_SIGNING_KEY"], !path.isEmpty {
+        return try CheckpointSigner.load(URL(fileURLWithPath: path))
+    }
+    let root = Migrator.defaultDirectory()?.deletingLastPathComponent() ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+    return try CheckpointSigner.load(root.appendingPathComponent(".data/signing.key"))
+}
+
+struct CheckpointCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "checkpoint",
+        abstract: "Sign the history as it stands (the Merkle root of every event in commit order) and print the checkpoint.",
+        discussion: """
+            Signed with GRANTLEDGER_SIGNING_KEY (a file holding an Ed25519 key), or .data/signing.key, made once; keep the key
+            out of the database and its backups. Keep the printed line anywhere outside the database: grantledger verify
+            --checkpoints FILE holds the history to it. `serve` also signs on its own (GRANTLEDGER_CHECKPOINT_INTERVAL).
+            """)
+
+    @Flag(help: "Print only the signing key's public half (base64), to pin in verify --key.") var publicKey = false
+
+    func run() async throws {
+        let signer = try checkpointSigner()
+        if publicKey {
+            print(signer.publicKey)
+            return
+        }
+        let started = ContinuousClock.now
+        let checkpoint = try await withStore { store in try await HistoryTree(store: store).signCheckpoint(with: signer) }
+        FileHandle.standardError.write(Data("checkpoint: \(checkpoint.size) events signed in \((ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds])))\n".utf8))
+        print(String(decoding: try JSONEncoder.sortedKeys.encode(checkpoint), as: UTF8.self))
+    }
+}
+
+struct ProofCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proof",
+        abstract: "Print the proof that a grant's events (or any stream's) are in the history the newest signed checkpoint covers.",
+        discussion: "A few hundred bytes an event; `grantledger verify-proof FILE` checks it without the database.")
+
+    @Argument(help: "A grant's id, or a stream id (pool-<uuid>, ...).") var id: String
+
+    func run() async throws {
+        let stream = UUID(uuidString: id).map { "grant-\($0.uuidString.lowercased())" } ?? id
+        let bundle = try await withStore { store in try await HistoryTree(store: store).proof(of: stream) }
+        print(String(decoding: try JSONEncoder.sortedKeys.encode(bundle), as: UTF8.self))
+    }
+}
+
+struct VerifyProof: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify-proof",
+        abstract: "Check a proof from `grantledger proof` or GET /v1/audit/proofs/... offline: signature, each event's content, hash and path.",
+        discussion: "Exits 1 when anything fails. Pin the signer with --key (its public key, base64), else the key in the checkpoint is taken as it is.")
+
+    @Argument(help: "The proof (JSON).") var file: String
+    @Option(help: "The public key (base64) the checkpoint must be signed with.") var key: String?
+
+    func run() throws {
+        let bundle = try JSONDecoder().decode(ProofBundle.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+        let failures = bundle.failures(trusting: key)
+        for failure in failures { FileHandle.standardError.write(Data("verify-proof: \(failure)\n".utf8)) }
+        guard failures.isEmpty else { throw ExitCode(1) }
+        print("\(bundle.events.count) event(s) of \(Set(bundle.events.map(\.stream)).sorted().joined(separator: ", ")) are in the history of \(bundle.checkpoint.size) events signed \(bundle.checkpoint.signedAt) by key \(bundle.checkpoint.keyId)\(key == nil ? " (key not pinned: pass --key)" : "")")
+    }
+}
+

@@ -43,7 +43,7 @@ struct BenchCommand: AsyncParsableCommand {
         configuration.options.maximumConnections = 48
         let migrator = try environment.migrator()
         let report = try await PostgresClient.withRunning(configuration, logger: environment.logger) { client in
-            try await migrator.migrate(client: client, logger: environment.logger)
+            try await environment.migrate(migrator, client: client)
             let store = EventStore(client: client, logger: environment.logger)
             let info = try await Self.runInfo(client, chosen)
             return try await Benchmark(store: store, logger: environment.logger, options: chosen).run(info: info)

@@ -13,7 +13,7 @@ struct DemoCommand: AsyncParsableCommand {
         let environment = try Environment.load()
         let migrator = try environment.migrator()
         let summary = try await PostgresClient.withRunning(try environment.postgresConfiguration(), logger: environment.logger) { client in
-            try await migrator.migrate(client: client, logger: environment.logger)
+            try await environment.migrate(migrator, client: client)
             let handler = CommandHandler(store: EventStore(client: client, logger: environment.logger))
             return try await Demo(handler: handler, progress: { print("demo: \($0)") }).load()
         }

@@ -9,7 +9,7 @@ struct Migrate: AsyncParsableCommand {
         let environment = try Environment.load()
         let migrator = try environment.migrator()
         let applied = try await PostgresClient.withRunning(try environment.postgresConfiguration(), logger: environment.logger) { client in
-            try await migrator.migrate(client: client, logger: environment.logger)
+            try await environment.migrate(migrator, client: client)
         }
         print(applied.isEmpty
             ? "database is up to date (\(migrator.migrations.count) migrations)"

@@ -14,7 +14,7 @@ struct Project: AsyncParsableCommand {
         let environment = try Environment.load()
         let migrator = try environment.migrator()
         try await PostgresClient.withRunning(try environment.postgresConfiguration(), logger: environment.logger) { client in
-            try await migrator.migrate(client: client, logger: environment.logger)
+            try await environment.migrate(migrator, client: client)
             let store = EventStore(client: client, logger: environment.logger)
             let listener = try DatabaseURL.connectionConfiguration(environment.databaseURL)
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -50,7 +50,7 @@ struct Rebuild: AsyncParsableCommand {
         let migrator = try environment.migrator()
         let selected = allProjections.filter { all || $0.name == name }
         let drifted = try await PostgresClient.withRunning(try environment.postgresConfiguration(), logger: environment.logger) { client in
-            try await migrator.migrate(client: client, logger: environment.logger)
+            try await environment.migrate(migrator, client: client)
             let rebuilder = Rebuilder(store: EventStore(client: client, logger: environment.logger), logger: environment.logger)
             let meter = ProgressLine(label: verify ? "verify" : "rebuild")
             let summaries = try await rebuilder.rebuildAll(selected, verify: verify, progress: meter.show) { summary in

@@ -12,7 +12,11 @@ import ServiceLifecycle
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Migrate, then serve the HTTP API until interrupted.",
-        discussion: "Reads DATABASE_URL, GRANTLEDGER_HOST (default 127.0.0.1), GRANTLEDGER_PORT (default 8080) and GRANTLEDGER_JWT_KEY (default: .data/jwt.key, generated once)."
+        discussion: """
+            Reads DATABASE_URL (and GRANTLEDGER_OWNER_URL, to migrate as the owner when that is another role), GRANTLEDGER_HOST (default 127.0.0.1), GRANTLEDGER_PORT (default 8080), GRANTLEDGER_JWT_KEY
+            (default: .data/jwt.key, generated once), GRANTLEDGER_SIGNING_KEY (default: .data/signing.key, generated once) and
+            GRANTLEDGER_CHECKPOINT_INTERVAL (seconds between signed checkpoints, default 3600; 0: only on demand).
+            """
     )
 
     @Flag(help: "Do not run the projection workers in this process (run `grantledger project` elsewhere).")
@@ -28,11 +32,12 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let api = APIConfiguration(host: variables["GRANTLEDGER_HOST"] ?? "127.0.0.1", port: port, jwtKey: try jwtKey(), runWorkers: !noWorkers,
                                    listener: try DatabaseURL.connectionConfiguration(environment.databaseURL), metrics: registry,
-                                   openAPIDocument: openAPIDocument())
+                                   openAPIDocument: openAPIDocument(), checkpointSigner: try checkpointSigner(),
+                                   checkpointInterval: try checkpointInterval())
         let postgres = try environment.postgresConfiguration()
         let migrator = try environment.migrator()
         _ = try await PostgresClient.withRunning(postgres, logger: environment.logger) { client in
-            try await migrator.migrate(client: client, logger: environment.logger)
+            try await environment.migrate(migrator, client: client)
             // Read models exist (perhaps still empty) before the first request.
             try await ProjectionRuntime(store: EventStore(client: client, logger: environment.logger), logger: environment.logger).prepare()
         }
@@ -55,4 +60,11 @@ struct ShutdownDeadlineService: Service {
         try? await gracefulShutdown()
         ShutdownDeadline.arm()
     }
+}
+
+/// GRANTLEDGER_CHECKPOINT_INTERVAL, in seconds (default an hour); nil for 0.
+func checkpointInterval() throws -> Duration? {
+    let text = ProcessInfo.processInfo.environment["GRANTLEDGER_CHECKPOINT_INTERVAL"] ?? "3600"
+    guard let seconds = Int(text), seconds >= 0 else { throw CommandFailure("GRANTLEDGER_CHECKPOINT_INTERVAL must be a whole number of seconds") }
+    return seconds == 0 ? nil : .seconds(seconds)
 }

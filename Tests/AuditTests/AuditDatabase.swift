@@ -42,6 +42,18 @@ enum AuditDatabase {
         }
     }
 
+    /// A database as `with` makes it, and a login role of the test's own that
+    /// is not its owner, for what the application's role may and may not do.
+    static func withApplicationRole(_ body: @Sendable (EventStore, String, String) async throws -> Void) async throws {
+        guard let base = ProcessInfo.processInfo.environment["DATABASE_URL"] else {
+            Issue.record("DATABASE_URL is not set: run the tests through ops/test")
+            return
+        }
+        try await TestDatabases.withRole(base: base, logger: logger) { role in
+            try await with { owner, url in try await body(owner, url, role) }
+        }
+    }
+
     /// Runs the projection workers until every read model has applied everything.
     static func project(_ store: EventStore) async throws {
         let runtime = ProjectionRuntime(store: store, pollInterval: .milliseconds(50), logger: logger)

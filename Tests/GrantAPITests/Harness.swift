@@ -1,3 +1,4 @@
+import Audit
 import EventStore
 import Foundation
 import HTTPTypes
@@ -94,7 +95,8 @@ enum Harness {
 
     /// Runs `body` against the API on a database of its own, dropped afterwards.
     /// Reads wait up to `consistencyWait` for their writes: generous, as other suites load the machine.
-    static func with(runWorkers: Bool = true, consistencyWait: Duration = .seconds(60), _ body: @Sendable (API) async throws -> Void) async throws {
+    static func with(runWorkers: Bool = true, consistencyWait: Duration = .seconds(60), checkpointSigner: CheckpointSigner? = nil,
+                     _ body: @Sendable (API) async throws -> Void) async throws {
         guard let base = ProcessInfo.processInfo.environment["DATABASE_URL"] else {
             Issue.record("DATABASE_URL is not set: run the tests through ops/test")
             return
@@ -117,7 +119,7 @@ enum Harness {
             let document = try String(contentsOf: root.appendingPathComponent("openapi.yaml"), encoding: .utf8)
             let app = try await buildApplication(
                 configuration: APIConfiguration(jwtKey: jwtKey, runWorkers: runWorkers, metrics: metrics, consistencyWait: consistencyWait,
-                                                openAPIDocument: document), store: store, logger: logger)
+                                                openAPIDocument: document, checkpointSigner: checkpointSigner), store: store, logger: logger)
             let auth = try await Authenticator(key: jwtKey)
             try await app.test(.router) { client in
                 try await body(API(client: client, store: store, auth: auth))

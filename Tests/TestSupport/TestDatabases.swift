@@ -1,4 +1,5 @@
 import EventStore
+import Foundation
 import Logging
 import PostgresNIO
 
@@ -24,6 +25,20 @@ public enum TestDatabases {
                 try await Task.sleep(for: .milliseconds(100))
             }
         }
+    }
+
+    /// A login role of its own for `body`, dropped afterwards (after the
+    /// databases it was granted on: the test's own are dropped inside `body`).
+    public static func withRole(base: String, logger: Logger, _ body: (String) async throws -> Void) async throws {
+        let role = "gl_role_\(UUID().uuidString.prefix(8).lowercased())"
+        try await admin(base, "CREATE ROLE \(role) LOGIN", logger: logger)
+        do {
+            try await body(role)
+        } catch {
+            try? await admin(base, "DROP ROLE IF EXISTS \(role)", logger: logger)
+            throw error
+        }
+        try await admin(base, "DROP ROLE IF EXISTS \(role)", logger: logger)
     }
 
     private static func admin(_ base: String, _ sql: String, logger: Logger) async throws {

@@ -1,0 +1,47 @@
+-- The server and workers may connect as a role of their own, apart from the
+-- role that ran these migrations and owns the history. Only an owner may
+-- disable a trigger, alter or drop a table or replace a function, so the
+-- application's role can append events and keep read models, but cannot
+-- switch off append-only, rewrite an event or a chain, or change how
+-- appends are checked. (The database's superuser still can: signed
+-- checkpoints, db/0017, are the evidence against that.)
+--
+-- `grantledger migrate` calls this after migrating when it runs as the
+-- owner (GRANTLEDGER_OWNER_URL) for another application role (DATABASE_URL).
+-- It is idempotent, and run on every migration so later tables are covered.
+CREATE FUNCTION grant_application_role(p_role name) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_object record;
+BEGIN
+    IF p_role = current_user THEN
+        RETURN;
+    END IF;
+    -- CREATE: a rebuild makes a schema for the generation it fills.
+    EXECUTE format('GRANT CONNECT, TEMPORARY, CREATE ON DATABASE %I TO %I', current_database(), p_role);
+    EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', p_role);
+    -- The history: read and appended to, never changed.
+    EXECUTE format('GRANT SELECT, INSERT ON events, idempotency_keys, signed_checkpoints TO %I', p_role);
+    -- Heads and idempotent results are written as appends complete.
+    EXECUTE format('GRANT UPDATE ON streams, idempotency_keys TO %I', p_role);
+    EXECUTE format('GRANT SELECT, INSERT ON streams TO %I', p_role);
+    EXECUTE format('GRANT SELECT ON schema_migrations TO %I', p_role);
+    -- Read models are derived from the history and rebuilt from it: the application owns them.
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON projection_checkpoints TO %I', p_role);
+    EXECUTE format('GRANT USAGE, CREATE ON SCHEMA read TO %I', p_role);
+    -- Read models a single role made before the roles were split (the owner
+    -- must be a member of the application's role to hand them over).
+    FOR v_object IN
+        SELECT n.nspname FROM pg_namespace n WHERE n.nspname LIKE 'proj\_%' AND n.nspowner <> p_role::regrole
+    LOOP
+        EXECUTE format('ALTER SCHEMA %I OWNER TO %I', v_object.nspname, p_role);
+    END LOOP;
+    FOR v_object IN
+        SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE (n.nspname LIKE 'proj\_%' OR n.nspname = 'read') AND c.relkind IN ('r', 'p', 'v', 'S') AND c.relowner <> p_role::regrole
+    LOOP
+        EXECUTE format('ALTER %s %I.%I OWNER TO %I',
+                       CASE v_object.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, v_object.nspname, v_object.relname, p_role);
+    END LOOP;
+END;
+$$;
