@@ -17,6 +17,10 @@ BEGIN
     IF p_role = current_user THEN
         RETURN;
     END IF;
+    -- The application's role may create schemas (below); one named like the
+    -- owner would come first in the owner's default search_path and could
+    -- shadow the history's tables and functions in the owner's sessions.
+    EXECUTE format('ALTER ROLE %I IN DATABASE %I SET search_path TO public', current_user, current_database());
     -- CREATE: a rebuild makes a schema for the generation it fills.
     EXECUTE format('GRANT CONNECT, TEMPORARY, CREATE ON DATABASE %I TO %I', current_database(), p_role);
     EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', p_role);

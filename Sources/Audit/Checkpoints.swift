@@ -30,12 +30,13 @@ public struct SignedCheckpoint: Codable, Sendable, Hashable {
         Data("grantledger-checkpoint/1\nsize=\(size)\nroot=\(root)\nlast-position=\(lastPosition.map(String.init) ?? "")\nsigned-at=\(signedAt)\n".utf8)
     }
 
-    /// True when the signature is `publicKey`'s over ``message`` and, when
-    /// `trusted` is given, the key is that one (base64).
+    /// True when the signature is `publicKey`'s over ``message``, `keyId`
+    /// names that key, the size is possible, and, when `trusted` is given,
+    /// the key is that one (base64).
     public func signatureHolds(trusting trusted: String? = nil) -> Bool {
         if let trusted, trusted != publicKey { return false }
-        guard let raw = Data(base64Encoded: publicKey), let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw),
-              let signed = Data(base64Encoded: signature) else { return false }
+        guard size >= 0, let raw = Data(base64Encoded: publicKey), let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw),
+              keyId == CheckpointSigner.keyId(of: raw), let signed = Data(base64Encoded: signature) else { return false }
         return key.isValidSignature(signed, for: message)
     }
 
@@ -63,7 +64,9 @@ public struct CheckpointSigner: Sendable {
     }
 
     public var publicKey: String { key.publicKey.rawRepresentation.base64EncodedString() }
-    public var keyId: String { Data(SHA256.hash(data: key.publicKey.rawRepresentation)).prefix(8).hexString }
+    public var keyId: String { Self.keyId(of: key.publicKey.rawRepresentation) }
+
+    static func keyId(of publicKey: Data) -> String { Data(SHA256.hash(data: publicKey)).prefix(8).hexString }
 
     public func sign(size: Int64, root: Data, lastPosition: Int64?, at date: Date = Date()) throws -> SignedCheckpoint {
         var checkpoint = SignedCheckpoint(size: size, root: root.hexString, lastPosition: lastPosition, signedAt: CivilTime.format(date),
@@ -86,16 +89,16 @@ public struct HistoryTree: Sendable {
     /// below the snapshot's xmax, read once every appender below it has
     /// ended (db/0016), so no event can join them later and a later call's
     /// leaves extend an earlier call's.
-    public func leaves(limit: Int64? = nil) async throws -> (hashes: [Data], positions: [Int64]) {
+    public func leaves(limit: Int64? = nil) async throws -> (hashes: LeafHashes, positions: [Int64]) {
         let bound = try await settledBound()
-        var hashes: [Data] = [], positions: [Int64] = []
+        var hashes = LeafHashes(), positions: [Int64] = []
         var after = Checkpoint.start
         while limit.map({ Int64(hashes.count) < $0 }) ?? true {
             let page = try await store.client.collect(
                 LeafPage(after: after, horizon: bound, limit: Int64(min(pageSize, Int(limit.map { $0 - Int64(hashes.count) } ?? Int64(pageSize))))),
                 logger: store.logger)
             for (transaction, position, hash) in page {
-                hashes.append(MerkleTree.leafHash(hash))
+                hashes.appendLeaf(of: hash)
                 positions.append(position)
                 after = Checkpoint(transactionId: transaction, position: position)
             }
@@ -128,7 +131,7 @@ public struct HistoryTree: Sendable {
     /// Signing the same size again with the same key gives the one already kept.
     public func signCheckpoint(with signer: CheckpointSigner) async throws -> SignedCheckpoint {
         let (hashes, positions) = try await leaves()
-        let root = MerkleTree.root(hashes[...])
+        let root = MerkleTree.root(hashes)
         let checkpoint = try signer.sign(size: Int64(hashes.count), root: root, lastPosition: positions.last)
         let document = String(decoding: try JSONEncoder.sortedKeys.encode(checkpoint), as: UTF8.self)
         // Kept checkpoints are never changed (db/0017): the first one kept for a size and key stands.
@@ -139,17 +142,37 @@ public struct HistoryTree: Sendable {
             """, logger: store.logger)
         let rows = try await store.client.query(
             "SELECT document::text FROM signed_checkpoints WHERE size = \(checkpoint.size) AND key_id = \(checkpoint.keyId)", logger: store.logger)
-        for try await kept in rows.decode(String.self) { return try JSONDecoder().decode(SignedCheckpoint.self, from: Data(kept.utf8)) }
+        for try await kept in rows.decode(String.self) {
+            // Anyone who may insert rows could have kept another document first: the one kept stands only if it is this one's equal.
+            if let stored = try? JSONDecoder().decode(SignedCheckpoint.self, from: Data(kept.utf8)),
+               stored.root == checkpoint.root, stored.lastPosition == checkpoint.lastPosition, stored.signatureHolds(trusting: signer.publicKey) {
+                return stored
+            }
+            store.logger.error("a checkpoint kept for this size is not what the key signs for this history; it is not served",
+                               metadata: ["size": "\(checkpoint.size)", "kept": "\(kept.prefix(300))"])
+        }
         return checkpoint
     }
 
-    /// The checkpoints kept, newest first.
-    public func checkpoints(limit: Int = 100) async throws -> [SignedCheckpoint] {
+    /// The checkpoints kept, newest first: only those whose signature holds
+    /// (by `key`, when given), so a row planted by whoever may insert them
+    /// is never served.
+    public func checkpoints(limit: Int = 100, trusting key: String?) async throws -> [SignedCheckpoint] {
         var kept: [SignedCheckpoint] = []
-        for try await document in try await store.client.query(
-            "SELECT document::text FROM signed_checkpoints ORDER BY size DESC, signed_at DESC LIMIT \(limit)", logger: store.logger
-        ).decode(String.self) {
-            kept.append(try JSONDecoder().decode(SignedCheckpoint.self, from: Data(document.utf8)))
+        var offset = 0
+        // Planted rows are skipped, not counted; the scan stops after 10,000, whatever they hold.
+        while kept.count < limit, offset < 10_000 {
+            var read = 0
+            for try await document in try await store.client.query("""
+                SELECT document::text FROM signed_checkpoints ORDER BY size DESC, signed_at DESC LIMIT 200 OFFSET \(offset)
+                """, logger: store.logger).decode(String.self) {
+                read += 1
+                guard kept.count < limit, let checkpoint = try? JSONDecoder().decode(SignedCheckpoint.self, from: Data(document.utf8)),
+                      checkpoint.signatureHolds(trusting: key) else { continue }
+                kept.append(checkpoint)
+            }
+            if read < 200 { break }
+            offset += read
         }
         return kept
     }
@@ -166,7 +189,7 @@ public struct HistoryTree: Sendable {
             guard checkpoint.size <= Int64(hashes.count) else {
                 return (checkpoint, "the history has \(hashes.count) events, fewer than the \(checkpoint.size) it covered: events were removed")
             }
-            guard MerkleTree.root(hashes[..<Int(checkpoint.size)]).hexString == checkpoint.root else {
+            guard MerkleTree.root(hashes, size: Int(checkpoint.size)).hexString == checkpoint.root else {
                 return (checkpoint, "the first \(checkpoint.size) events no longer have the signed root: the history was rewritten")
             }
             return (checkpoint, nil)
@@ -178,8 +201,9 @@ public struct HistoryTree: Sendable {
 struct LeafPage: PostgresPreparedStatement {
     static let sql = """
         SELECT transaction_id::text::int8, global_position, hash FROM events
-        WHERE (transaction_id, global_position) > ($1::text::xid8, $2) AND transaction_id < $3::text::xid8
-        ORDER BY transaction_id, global_position
+        WHERE (events.transaction_id, global_position) > ($1::text::xid8, $2) AND events.transaction_id < $3::text::xid8
+        -- Qualified: bare, the name is the int8 column above, which no index orders.
+        ORDER BY events.transaction_id, global_position
         LIMIT $4
         """
     typealias Row = (Int64, Int64, Data)

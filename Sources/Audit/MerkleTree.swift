@@ -26,37 +26,79 @@ public enum MerkleTree {
         return Data(hasher.finalize())
     }
 
-    /// The root of the tree of these leaf hashes (MTH); of no leaves, SHA-256 of nothing.
-    public static func root(_ leaves: ArraySlice<Data>) -> Data {
-        switch leaves.count {
-        case 0: return Data(SHA256.hash(data: Data()))
-        case 1: return leaves.first!
-        default:
-            let split = leaves.startIndex + largestPowerOfTwo(below: leaves.count)
-            return nodeHash(root(leaves[..<split]), root(leaves[split...]))
+    /// The root of the tree of the first `size` leaves (MTH); of none, SHA-256 of nothing.
+    public static func root(_ leaves: LeafHashes, size: Int? = nil) -> Data {
+        root(leaves, 0..<(size ?? leaves.count))
+    }
+
+    /// The root of the subtree of the leaves in `range`, built level by
+    /// level in one scratch buffer, an odd node carried up unhashed: the
+    /// same tree as RFC 9162's split at the largest power of two, with no
+    /// allocation per node.
+    static func root(_ leaves: LeafHashes, _ range: Range<Int>) -> Data {
+        guard !range.isEmpty else { return Data(SHA256.hash(data: Data())) }
+        var level = Array(leaves.bytes[(range.lowerBound * 32)..<(range.upperBound * 32)])
+        var count = range.count
+        level.withUnsafeMutableBytes { nodes in
+            var input = [UInt8](repeating: 0x01, count: 65)
+            while count > 1 {
+                for pair in stride(from: 0, to: count - 1, by: 2) {
+                    input.withUnsafeMutableBytes { input in
+                        input.baseAddress!.advanced(by: 1).copyMemory(from: nodes.baseAddress!.advanced(by: pair * 32), byteCount: 64)
+                        let digest = SHA256.hash(data: UnsafeRawBufferPointer(input))
+                        digest.withUnsafeBytes { nodes.baseAddress!.advanced(by: pair / 2 * 32).copyMemory(from: $0.baseAddress!, byteCount: 32) }
+                    }
+                }
+                if count % 2 == 1 {
+                    nodes.baseAddress!.advanced(by: count / 2 * 32).copyMemory(from: nodes.baseAddress!.advanced(by: (count - 1) * 32), byteCount: 32)
+                }
+                count = (count + 1) / 2
+            }
         }
+        return Data(level[0..<32])
     }
 
-    /// The audit path of leaf `index` among `leaves` (RFC 9162, 2.1.3.1).
-    public static func inclusionPath(index: Int, leaves: ArraySlice<Data>) -> [Data] {
-        guard leaves.count > 1 else { return [] }
-        let k = largestPowerOfTwo(below: leaves.count), split = leaves.startIndex + k
-        if index < k { return inclusionPath(index: index, leaves: leaves[..<split]) + [root(leaves[split...])] }
-        return inclusionPath(index: index - k, leaves: leaves[split...]) + [root(leaves[..<split])]
+    /// The audit path of leaf `index` in the tree of the first `size` leaves (RFC 9162, 2.1.3.1).
+    public static func inclusionPath(index: Int, leaves: LeafHashes, size: Int? = nil) -> [Data] {
+        inclusionPaths(indices: [index], leaves: leaves, size: size)[index] ?? []
     }
 
-    /// The proof that the tree of the first `size` leaves is a prefix of the tree of all `leaves` (RFC 9162, 2.1.4.1).
-    public static func consistencyProof(from size: Int, leaves: ArraySlice<Data>) -> [Data] {
-        guard size > 0, size < leaves.count else { return [] }
-        return subproof(size, leaves, complete: true)
+    /// The audit paths of several leaves at once: every node off their
+    /// paths is hashed once, however many paths need it.
+    public static func inclusionPaths(indices: [Int], leaves: LeafHashes, size: Int? = nil) -> [Int: [Data]] {
+        let size = size ?? leaves.count
+        var paths: [Int: [Data]] = [:]
+        let targets = Array(Set(indices.filter { $0 >= 0 && $0 < size })).sorted()
+        for index in targets { paths[index] = [] }
+        func walk(_ range: Range<Int>, _ targets: ArraySlice<Int>) -> Data {
+            guard !targets.isEmpty else { return root(leaves, range) }
+            guard range.count > 1 else { return leaves[range.lowerBound] }
+            let split = range.lowerBound + largestPowerOfTwo(below: range.count)
+            let cut = targets.firstIndex { $0 >= split } ?? targets.endIndex
+            let left = walk(range.lowerBound..<split, targets[..<cut]), right = walk(split..<range.upperBound, targets[cut...])
+            for index in targets[..<cut] { paths[index]!.append(right) }
+            for index in targets[cut...] { paths[index]!.append(left) }
+            return nodeHash(left, right)
+        }
+        if size > 0 { _ = walk(0..<size, targets[...]) }
+        return paths
     }
 
-    private static func subproof(_ m: Int, _ leaves: ArraySlice<Data>, complete: Bool) -> [Data] {
-        let n = leaves.count
-        if m == n { return complete ? [] : [root(leaves)] }
-        let k = largestPowerOfTwo(below: n), split = leaves.startIndex + k
-        if m <= k { return subproof(m, leaves[..<split], complete: complete) + [root(leaves[split...])] }
-        return subproof(m - k, leaves[split...], complete: false) + [root(leaves[..<split])]
+    /// The proof that the tree of the first `from` leaves is a prefix of the tree of the first `size` (RFC 9162, 2.1.4.1).
+    public static func consistencyProof(from: Int, leaves: LeafHashes, size: Int? = nil) -> [Data] {
+        let size = size ?? leaves.count
+        guard from > 0, from < size else { return [] }
+        return subproof(from, leaves, 0..<size, complete: true)
+    }
+
+    private static func subproof(_ m: Int, _ leaves: LeafHashes, _ range: Range<Int>, complete: Bool) -> [Data] {
+        let n = range.count
+        if m == n { return complete ? [] : [root(leaves, range)] }
+        let split = range.lowerBound + largestPowerOfTwo(below: n)
+        if m <= split - range.lowerBound {
+            return subproof(m, leaves, range.lowerBound..<split, complete: complete) + [root(leaves, split..<range.upperBound)]
+        }
+        return subproof(m - (split - range.lowerBound), leaves, split..<range.upperBound, complete: false) + [root(leaves, range.lowerBound..<split)]
     }
 
     /// Whether `path` proves the leaf with `leafHash` at `index` is in the tree of `size` leaves with `root` (RFC 9162, 2.1.3.2).
@@ -114,4 +156,37 @@ public enum MerkleTree {
         while k << 1 < n { k <<= 1 }
         return k
     }
+}
+
+/// Leaf hashes (``MerkleTree/leafHash(_:)``) side by side, 32 bytes each: a
+/// million of them are 32 MB in one allocation.
+public struct LeafHashes: Sendable {
+    public private(set) var bytes: [UInt8] = []
+
+    public init() {}
+
+    public init(_ hashes: [Data]) {
+        bytes.reserveCapacity(hashes.count * 32)
+        for hash in hashes { append(hash) }
+    }
+
+    public var count: Int { bytes.count / 32 }
+
+    public subscript(index: Int) -> Data { Data(bytes[(index * 32)..<(index * 32 + 32)]) }
+
+    /// Appends a leaf hash as it is.
+    public mutating func append(_ hash: Data) {
+        precondition(hash.count == 32, "a leaf hash is 32 bytes")
+        bytes.append(contentsOf: hash)
+    }
+
+    /// Appends the leaf hash of `data`: `SHA-256(0x00 || data)`.
+    public mutating func appendLeaf(of data: some DataProtocol) {
+        var hasher = SHA256()
+        hasher.update(data: [0x00])
+        hasher.update(data: data)
+        hasher.finalize().withUnsafeBytes { bytes.append(contentsOf: $0) }
+    }
+
+    public mutating func reserveCapacity(_ leaves: Int) { bytes.reserveCapacity(leaves * 32) }
 }

@@ -18,17 +18,21 @@ extension EventStore {
     /// through `COPY`: `feed` hands the events to the ``HistoryImport`` stream
     /// by stream, each stream's events in order, as many batches as it likes.
     /// Events are hashed and chained here exactly as `append_events` chains
-    /// them (recorded now, once for the whole import), so `verify` checks them
+    /// them (recorded at the database's clock as the import begins, once for
+    /// the whole import: db/0019 refuses any other time), so `verify` checks them
     /// like any other. Only new streams can be imported; a stream the store
     /// already holds, a wrong expected version or an invalid event fails the
     /// whole import and leaves the store untouched.
-    public func importHistory(recordedAt: Date = Date(), _ feed: (HistoryImport) async throws -> Void) async throws -> ImportSummary {
+    public func importHistory(_ feed: (HistoryImport) async throws -> Void) async throws -> ImportSummary {
         let summary = try await client.withConnection { connection in
             try await connection.query("BEGIN", logger: logger)
             do {
                 // Before anything is written, as every append: readers of all events wait for this transaction.
-                try await connection.query("SELECT append_lock(0)", logger: logger)
-                let history = HistoryImport(connection: connection, recordedAt: recordedAt, configuration: configuration, logger: logger)
+                var recordedMicros: Int64 = 0
+                for try await now in try await connection.query(
+                    "SELECT append_lock((extract(epoch FROM clock_timestamp()) * 1000000)::int8)", logger: logger
+                ).decode(Int64.self) { recordedMicros = now }
+                let history = HistoryImport(connection: connection, recordedMicros: recordedMicros, configuration: configuration, logger: logger)
                 try await feed(history)
                 let summary = try await history.finish()
                 try await connection.query("COMMIT", logger: logger)
@@ -54,7 +58,7 @@ extension EventStore {
     }
 }
 
-/// A history being loaded by ``EventStore/importHistory(recordedAt:_:)``.
+/// A history being loaded by ``EventStore/importHistory(_:)``.
 /// Not for use outside the closure it is handed to.
 public final class HistoryImport {
     private let connection: PostgresConnection
@@ -72,11 +76,11 @@ public final class HistoryImport {
     public static let eventColumns = ["event_id", "stream_id", "stream_version", "event_type", "schema_version",
                                "data", "metadata", "occurred_at", "recorded_at", "previous_hash", "hash"]
 
-    init(connection: PostgresConnection, recordedAt: Date, configuration: EventStore.Configuration, logger: Logger) {
+    init(connection: PostgresConnection, recordedMicros: Int64, configuration: EventStore.Configuration, logger: Logger) {
         self.connection = connection
         self.configuration = configuration
         self.logger = logger
-        self.recordedMicros = Self.microseconds(recordedAt)
+        self.recordedMicros = recordedMicros
     }
 
     /// Writes a batch: each write's stream is new to the store or continues

@@ -85,13 +85,18 @@ public struct Migrator: Sendable {
         try await client.withConnection { connection in
             try await connection.run("SELECT pg_advisory_lock(\(Self.lockKey))", logger: logger)
             do {
+                // Names resolve in pg_catalog (always first) and public alone: a schema the application's role may create
+                // (one named like the owner, first in the default search_path) cannot put its code in the owner's hands.
+                try await connection.run("SET search_path TO public", logger: logger)
                 let applied = try await apply(on: connection, logger: logger)
                 if let applicationRole {
-                    try await connection.query("SELECT grant_application_role(\(applicationRole))", logger: logger)
+                    try await connection.query("SELECT public.grant_application_role(\(applicationRole))", logger: logger)
                 }
+                try await connection.run("RESET search_path", logger: logger)
                 try await connection.run("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
                 return applied
             } catch {
+                try? await connection.run("RESET search_path", logger: logger)
                 try? await connection.run("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
                 throw error
             }

@@ -123,7 +123,8 @@ func addCheckpointRoutes(to routes: Routes, _ services: Services, signer: Checkp
     // Public: the point of a checkpoint is that anyone may keep a copy.
     routes.get("/v1/audit/checkpoints") { request, _ in
         let limit = try request.intQuery("limit", default: 100, range: 1...1_000)
-        return try jsonResponse(CheckpointList(checkpoints: try await tree.checkpoints(limit: limit), publicKey: signer?.publicKey))
+        return try jsonResponse(CheckpointList(checkpoints: try await tree.checkpoints(limit: limit, trusting: signer?.publicKey),
+                                               publicKey: signer?.publicKey))
     }
 
     routes.post("/v1/audit/checkpoints") { request, _ in
@@ -144,18 +145,20 @@ func addCheckpointRoutes(to routes: Routes, _ services: Services, signer: Checkp
         let id = try request.uuidParameter(context, "grantId")
         try await services.requireOwner(identity, grantId: id)
         do {
-            return try jsonResponse(try await tree.proof(of: "grant-\(id.uuidString.lowercased())"))
+            return try jsonResponse(try await tree.proof(of: "grant-\(id.uuidString.lowercased())", trusting: signer?.publicKey))
         } catch let error as ProofError {
             throw error.problem
         }
     }
 
+    // Behind a token: a proof reads up to the whole history.
     routes.get("/v1/audit/proofs/consistency") { request, _ in
+        _ = try await services.auth.require(request, Set(Role.allCases), to: "read proofs")
         let from = try request.intQuery("from", range: 1...Int.max)
         let to = try request.intQuery("to", range: 1...Int.max)
         guard from <= to else { throw Problem.badRequest(rule: "invalid-value", field: "from", "from must be at most to") }
         do {
-            return try jsonResponse(try await tree.consistency(from: Int64(from), to: Int64(to)))
+            return try jsonResponse(try await tree.consistency(from: Int64(from), to: Int64(to), trusting: signer?.publicKey))
         } catch let error as ProofError {
             throw error.problem
         }

@@ -11,7 +11,7 @@ import PostgresNIO
 ///
 /// `schemaVersion` may be left out (1), and `metadata` too. Every payload
 /// must decode as the event type it names. The whole file goes in through
-/// ``EventStore/importHistory(recordedAt:_:)``: one transaction, hashed and
+/// ``EventStore/importHistory(_:)``: one transaction, hashed and
 /// chained like any append, only into streams the store does not hold yet;
 /// any fault leaves the store as it was.
 public enum HistoryFile {

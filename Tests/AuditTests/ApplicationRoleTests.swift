@@ -55,6 +55,9 @@ struct ApplicationRoleTests {
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES (9999, 'x', 'x')",
                     "SET session_replication_role = replica",
                     "CREATE TABLE public.shadow (id int)",
+                    // Past the append lock, an event slipped in below every reader and checkpoint, or recorded in the past.
+                    Self.forgedInsert(transactionId: "'3'::xid8", recordedAt: "clock_timestamp()"),
+                    Self.forgedInsert(transactionId: "pg_current_xact_id()", recordedAt: "now() - interval '1 year'"),
                 ]
                 for statement in refused {
                     await #expect(throws: PSQLError.self, "\(statement)") {
@@ -64,13 +67,27 @@ struct ApplicationRoleTests {
                     do { try await client.query(PostgresQuery(unsafeSQL: statement), logger: AuditDatabase.logger) } catch let error as PSQLError {
                         denied = error.serverInfo?[.sqlState] ?? ""
                     }
-                    // 42501: insufficient privilege, "must be owner" included; GL007: the append-only trigger itself.
-                    #expect(["42501", "GL007"].contains(denied), "\(statement): \(denied)")
+                    // 42501: insufficient privilege, "must be owner" included; GL007, GL011: the history's own triggers.
+                    #expect(["42501", "GL007", "GL011"].contains(denied), "\(statement): \(denied)")
                 }
                 #expect(try await Verifier(store: store).verify().brokenLinks.isEmpty)
                 #expect(try await HistoryTree(store: store).check([checkpoint], trusting: signer.publicKey).allSatisfy { $0.1 == nil })
             }
         }
+    }
+
+    /// An insert of a copy of the first event into a stream of its own, past the append lock's check.
+    static func forgedInsert(transactionId: String, recordedAt: String) -> String {
+        """
+        DO $$ BEGIN
+          PERFORM set_config('grantledger.appending', pg_current_xact_id()::text, true);
+          INSERT INTO events (transaction_id, event_id, stream_id, stream_version, event_type, schema_version, data, metadata,
+                              occurred_at, recorded_at, previous_hash, hash)
+          SELECT \(transactionId), gen_random_uuid(), 'zz-forged', 1, event_type, schema_version, data, metadata,
+                 occurred_at, \(recordedAt), ''::bytea, hash
+          FROM events ORDER BY global_position LIMIT 1;
+        END $$
+        """
     }
 
     @Test("A role that does not own the schema is told to migrate as the owner, not given a bare permission error")

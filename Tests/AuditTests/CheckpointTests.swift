@@ -35,27 +35,32 @@ struct MerkleTreeTests {
     @Test("every inclusion and consistency proof of trees of 1 to 70 leaves verifies, and none verifies for another leaf or root")
     func proofs() {
         for size in 1...70 {
-            let leaves = Self.leaves(size)
-            let root = MerkleTree.root(leaves[...])
+            let leaves = Self.leaves(size), tree = LeafHashes(leaves)
+            let root = MerkleTree.root(tree)
             #expect(root == Self.levelRoot(leaves), "size \(size)")
             for index in 0..<size {
-                let path = MerkleTree.inclusionPath(index: index, leaves: leaves[...])
+                let path = MerkleTree.inclusionPath(index: index, leaves: tree)
                 #expect(path.count <= 7)
                 #expect(MerkleTree.verifyInclusion(leafHash: leaves[index], index: Int64(index), size: Int64(size), path: path, root: root))
                 #expect(!MerkleTree.verifyInclusion(leafHash: leaves[(index + 1) % size], index: Int64(index), size: Int64(size), path: path, root: root)
                         || size == 1)
                 // The size alone is not bound by a path (index 0 of 3 has the path of index 0 of 4); the signed root binds it.
                 #expect(!MerkleTree.verifyInclusion(leafHash: leaves[index], index: Int64(index), size: Int64(size), path: path,
-                                                    root: MerkleTree.root(Self.leaves(size + 1)[...])))
+                                                    root: MerkleTree.root(LeafHashes(Self.leaves(size + 1)))))
             }
+            // Every path at once (indices outside the tree ignored): each verifies.
+            let all = MerkleTree.inclusionPaths(indices: Array(0..<size) + [size, -1], leaves: tree)
+            #expect(all.count == size && (0..<size).allSatisfy {
+                MerkleTree.verifyInclusion(leafHash: leaves[$0], index: Int64($0), size: Int64(size), path: all[$0] ?? [], root: root)
+            })
             for first in 1..<size {
-                let proof = MerkleTree.consistencyProof(from: first, leaves: leaves[...])
-                let firstRoot = MerkleTree.root(leaves[..<first])
+                let proof = MerkleTree.consistencyProof(from: first, leaves: tree)
+                let firstRoot = MerkleTree.root(tree, size: first)
                 #expect(MerkleTree.verifyConsistency(first: Int64(first), second: Int64(size), firstRoot: firstRoot, secondRoot: root, proof: proof),
                         "\(first) of \(size)")
                 var other = leaves
                 other[first - 1] = MerkleTree.leafHash(Data("rewritten".utf8))
-                #expect(!MerkleTree.verifyConsistency(first: Int64(first), second: Int64(size), firstRoot: MerkleTree.root(other[..<first]),
+                #expect(!MerkleTree.verifyConsistency(first: Int64(first), second: Int64(size), firstRoot: MerkleTree.root(LeafHashes(other), size: first),
                                                      secondRoot: root, proof: proof))
             }
         }

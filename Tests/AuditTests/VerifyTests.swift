@@ -38,6 +38,7 @@ struct VerifyTests {
             // Behind the store's back: the owner lifts the append-only guard.
             try await AuditDatabase.execute(store, "ALTER TABLE events DISABLE TRIGGER events_append_only")
             try await AuditDatabase.execute(store, "ALTER TABLE events DISABLE TRIGGER events_append_locked")
+            try await AuditDatabase.execute(store, "ALTER TABLE events DISABLE TRIGGER events_placed_by_the_database")
             let expected: (position: Int64, check: String)
             var expectedStream = stream
             switch tamper {

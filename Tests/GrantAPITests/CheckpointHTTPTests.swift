@@ -33,6 +33,20 @@ struct CheckpointHTTPTests {
             let again = try JSONDecoder().decode(SignedCheckpoint.self, from: Data(try await api.post("/v1/audit/checkpoints", auditor).text.utf8))
             #expect(again == checkpoint)
 
+            // Rows planted by whoever may insert them (an impossible size, another key, a broken signature) are never served.
+            var planted = checkpoint
+            planted.size = -1
+            var otherKey = try CheckpointSigner(key: Curve25519.Signing.PrivateKey()).sign(size: 1_000_000, root: Data(count: 32), lastPosition: nil)
+            otherKey.keyId = checkpoint.keyId
+            var broken = checkpoint
+            broken.size += 1_000
+            for (index, document) in [planted, otherKey, broken].enumerated() {
+                let text = String(decoding: try JSONEncoder().encode(document), as: UTF8.self)
+                try await api.store.client.query("""
+                    INSERT INTO signed_checkpoints (size, key_id, root, signed_at, document)
+                    VALUES (\(900_000 + index), \(checkpoint.keyId), '\\x00'::bytea, now(), \(text)::json)
+                    """, logger: Harness.logger)
+            }
             let listed = try await api.get("/v1/audit/checkpoints", nil)
             #expect(listed.status == .ok)
             let list = try JSONDecoder().decode(ListedCheckpoints.self, from: Data(listed.text.utf8))
@@ -42,7 +56,11 @@ struct CheckpointHTTPTests {
             let proof = try await api.get(proofPath, applicant)
             #expect(proof.status == .ok, "\(proof.text)")
             let bundle = try JSONDecoder().decode(ProofBundle.self, from: Data(proof.text.utf8))
-            #expect(bundle.failures(trusting: signer.publicKey).isEmpty && bundle.events.count >= 1)
+            let grantStream = "grant-\(application.lowercased())"
+            #expect(bundle.checkpoint == checkpoint)
+            #expect(bundle.failures(trusting: signer.publicKey, stream: grantStream).isEmpty && bundle.events.count >= 1)
+            #expect(!bundle.failures(trusting: signer.publicKey, stream: "grant-\(UUID().uuidString.lowercased())").isEmpty)
+            #expect(!ProofBundle(checkpoint: checkpoint, events: []).failures(trusting: signer.publicKey).isEmpty, "an empty proof proves nothing")
             #expect(bundle.events.allSatisfy { $0.stream == "grant-\(application.lowercased())" })
             #expect(proof.text.utf8.count < 16_384, "a proof is small: \(proof.text.utf8.count) bytes")
             var forged = bundle
@@ -60,13 +78,17 @@ struct CheckpointHTTPTests {
             _ = try await programme.submittedApplication("Hjørring Gymnasium", requested: "50000.00")
             let later = try JSONDecoder().decode(SignedCheckpoint.self, from: Data(try await api.post("/v1/audit/checkpoints", auditor).text.utf8))
             #expect(later.size > checkpoint.size)
-            let consistency = try await api.get("/v1/audit/proofs/consistency?from=\(checkpoint.size)&to=\(later.size)", nil)
+            #expect(try await api.get("/v1/audit/proofs/consistency?from=\(checkpoint.size)&to=\(later.size)", nil).status == .unauthorized)
+            let consistency = try await api.get("/v1/audit/proofs/consistency?from=\(checkpoint.size)&to=\(later.size)", applicant)
             #expect(consistency.status == .ok, "\(consistency.text)")
             let extends = try JSONDecoder().decode(ConsistencyProof.self, from: Data(consistency.text.utf8))
-            #expect(extends.holds && extends.fromRoot == checkpoint.root && extends.toRoot == later.root)
-            #expect(try await api.get("/v1/audit/proofs/consistency?from=\(later.size)&to=\(checkpoint.size)", nil).rule == "invalid-value")
-            #expect(try await api.get("/v1/audit/proofs/consistency?from=1&to=\(later.size + 1_000)", nil).rule == "beyond-history")
-            #expect(try await api.get("/v1/audit/proofs/consistency?from=0&to=1", nil).status == .badRequest)
+            #expect(extends.failures(between: checkpoint, and: later, trusting: signer.publicKey).isEmpty)
+            #expect(!extends.failures(between: later, and: checkpoint, trusting: signer.publicKey).isEmpty)
+            #expect(try await api.get("/v1/audit/proofs/consistency?from=\(later.size)&to=\(checkpoint.size)", auditor).rule == "invalid-value")
+            #expect(try await api.get("/v1/audit/proofs/consistency?from=1&to=\(later.size + 1)", auditor).rule == "beyond-history",
+                    "no further than the newest checkpoint")
+            #expect(try await api.get("/v1/audit/proofs/consistency?from=0&to=1", auditor).status == .badRequest)
+            #expect(try await api.get("/v1/audit/proofs/consistency?to=1", auditor).rule == "missing-field")
         }
     }
 
