@@ -98,14 +98,15 @@ extension PostgresClient {
     /// the server closes a connection while a row stream waits for its
     /// consumer, as a restart does to a reader of a 5,000-event page; rows
     /// decoded on the connection's event loop as they arrive never make it
-    /// wait, and a closed connection fails the read instead. The statement
+    /// wait; and a statement written to a connection the server has just
+    /// closed (which never completes) fails the read instead. The statement
     /// is parsed per call (no named statement): a page of thousands of rows
     /// does not notice.
     public func collect<Statement: PostgresPreparedStatement>(_ statement: Statement, logger: Logger) async throws -> [Statement.Row] {
         let query = PostgresQuery(unsafeSQL: Statement.sql, binds: try statement.makeBindings())
         let rows = DecodedRows<Statement>(statement)
         _ = try await withConnection { connection in
-            try await connection.query(query, logger: logger) { try rows.decode($0) }.get()
+            try await connection.whileOpen { try await connection.query(query, logger: logger) { try rows.decode($0) }.get() }
         }
         return rows.taken()
     }

@@ -111,7 +111,11 @@ public struct EventStore: Sendable {
     private func write(_ batch: [PreparedAppend], chained: Bool = false) async -> [Result<AppendResult, any Error>] {
         guard !batch.isEmpty else { return [] }
         var results = [Result<AppendResult, any Error>?](repeating: nil, count: batch.count)
-        if batch.count > 1, let together = try? await client.withConnection({ try await appendTogether(batch, chained: chained, on: $0) }) {
+        // whileOpen: a statement written to a connection the server has just closed (a restart) never completes in
+        // PostgresNIO 1.33; the append fails instead, and is tried again alone on a fresh connection.
+        if batch.count > 1, let together = try? await client.withConnection({ connection in
+            try await connection.whileOpen { try await appendTogether(batch, chained: chained, on: connection) }
+        }) {
             results = together
         }
         var unwritten = UnwrittenStreams()
@@ -121,7 +125,10 @@ public struct EventStore: Sendable {
                     if chained, let stream = unwritten.loadedBy(batch[index].writes) {
                         throw EventStoreError.precedingAppendNotWritten(stream: stream)
                     }
-                    results[index] = .success(try await client.withConnection { try await appendAlone(batch[index], on: $0) })
+                    let append = batch[index]
+                    results[index] = .success(try await client.withConnection { connection in
+                        try await connection.whileOpen { try await appendAlone(append, on: connection) }
+                    })
                 } catch {
                     results[index] = .failure(error)
                 }
