@@ -60,5 +60,5 @@ extension Projection {
 /// All read models, in the order they are listed by `status`.
 public let allProjections: [any Projection] = [
     PoolBalancesProjection(), ApplicationsProjection(), AgendasProjection(), GrantsProjection(),
-    PublicGrantsProjection(), AuditLedgerProjection(),
+    PublicGrantsProjection(), AuditLedgerProjection(), UsersProjection(),
 ]

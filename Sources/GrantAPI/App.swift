@@ -112,6 +112,7 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     addCommandRoutes(to: routes, services)
     addReadRoutes(to: routes, services)
     addAuditRoutes(to: routes, services)
+    addUserRoutes(to: routes, services)
     addCheckpointRoutes(to: routes, services, signer: configuration.checkpointSigner)
     return (router, routes)
 }

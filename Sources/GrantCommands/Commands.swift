@@ -189,3 +189,37 @@ extension CommandHandler {
         return (application, call, pool, group)
     }
 }
+
+/// Users and their roles: the people behind the identities the API checks.
+extension CommandHandler {
+    /// A user's id: derived from their e-mail address, so one address is one user.
+    public static func userId(email: String) -> UUID { UUID.named("user/\(UserState.normalisedEmail(email))") }
+
+    public func inviteUser(_ command: InviteUser, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("InviteUser", context) { session in
+            let user = try await session.load(UserState.self, command.userId)
+            var groups: [UUID: Loaded<SteeringGroupState>] = [:]
+            for id in Set(command.roles.compactMap(\.groupId)).prefix(Limits.roles) {
+                groups[id] = try await session.load(SteeringGroupState.self, id)
+            }
+            // The membership each steering role names was checked against these versions of the groups.
+            return [user.write(try command.decide(user: user.state, groups: groups.mapValues(\.state)))] + groups.values.map { $0.unchanged() }
+        }
+    }
+
+    public func grantRole(_ command: GrantRole, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("GrantRole", context) { session in
+            let user = try await session.load(UserState.self, command.userId)
+            var group: Loaded<SteeringGroupState>?
+            if let id = command.grant.groupId { group = try await session.load(SteeringGroupState.self, id) }
+            return [user.write(try command.decide(user: user.state, group: group?.state))] + (group.map { [$0.unchanged()] } ?? [])
+        }
+    }
+
+    public func revokeRole(_ command: RevokeRole, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("RevokeRole", context) { session in
+            let user = try await session.load(UserState.self, command.userId)
+            return [user.write(try command.decide(user: user.state))]
+        }
+    }
+}

@@ -24,6 +24,8 @@ public enum Limits {
     public static let prose = 20_000
     /// A reason, a condition of a grant.
     public static let reason = 2_000
+    /// An e-mail address (RFC 5321's longest path).
+    public static let email = 254
 
     // MARK: Lists
     /// A steering group's members (and so a meeting's present and votes).
@@ -51,6 +53,8 @@ public enum Limits {
     public static let conditions = 50
     /// Tranches of one grant.
     public static let tranches = 20
+    /// Roles one user holds at once.
+    public static let roles = 20
 
     // MARK: Counts
     /// Students one application says it reaches.

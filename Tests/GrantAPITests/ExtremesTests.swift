@@ -78,6 +78,8 @@ struct ExtremesTests {
             }
             for call in created.calls { paths.append("/v1/calls/\(call)/applications?limit=500") }
             for group in created.groups { paths.append("/v1/steering-groups/\(group)/agenda") }
+            paths.append("/v1/users?limit=1000")
+            for user in created.users { paths += ["/v1/users/\(user)", "/v1/audit/streams/user-\(user.lowercased())/events"] }
             for application in created.applications {
                 paths += ["/v1/applications/\(application)", "/v1/audit/decisions/\(application)"]
             }
@@ -106,7 +108,7 @@ struct ExtremesTests {
     }
 
     struct Created {
-        var pools: [String] = [], calls: [String] = [], groups: [String] = [], applications: [String] = [], grants: [String] = []
+        var pools: [String] = [], calls: [String] = [], groups: [String] = [], applications: [String] = [], grants: [String] = [], users: [String] = []
         var callSums: [(pool: String, amount: String)] = []
     }
 
@@ -121,6 +123,18 @@ struct ExtremesTests {
         }
         let group = try await api.post("/v1/steering-groups", admin, body: body(["name": text(Limits.name), "members": members])).ok()["id"] as? String ?? ""
         created.groups.append(group)
+
+        // A user at every limit: the longest address (four-byte scalars in its local part), name and most roles, one revoked.
+        let domain = "@x\(currency.code.lowercased()).dk"
+        let email = String(repeating: "😀", count: Limits.email - domain.unicodeScalars.count) + domain
+        let roles: [[String: Any]] = (0..<Limits.roles).map { index in
+            index.isMultiple(of: 2) ? ["role": "applicant", "organisation": text(Limits.name, "Org \(index) ")]
+                                    : ["role": "steering", "groupId": group, "member": members[index]["id"] as? String ?? ""]
+        }
+        let user = try await api.post("/v1/users", admin, body: body(["email": email, "name": text(Limits.name), "roles": roles])).ok()["id"] as? String ?? ""
+        _ = try await api.post("/v1/users/\(user)/role-revocations", admin, body: body(roles[1].merging(["reason": text(Limits.reason)]) { a, _ in a })).ok()
+        _ = try await api.post("/v1/users/\(user)/roles", admin, body: body(["role": "auditor"])).ok()
+        created.users.append(user)
 
         let periods = (0..<Limits.periods).map { text(Limits.period, "P\($0) ") }
         let sources: [[String: Any]] = (0..<Limits.sources).map { index in

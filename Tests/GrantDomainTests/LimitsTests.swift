@@ -105,6 +105,14 @@ struct LimitsTests {
         let grant = GrantState.replay(decision.grant)
         let report = try FileReport(grantId: applicationId, reportId: UUID(), kind: .progress, summary: Self.text(Limits.prose), at: Self.at).decide(grant: grant)
         #expect(try Self.encodedSize(report) < Self.storeLimit)
+
+        let roles = (0..<Limits.roles).map { index in
+            index.isMultiple(of: 2) ? RoleGrant(role: .applicant, organisation: String(index) + Self.text(Limits.name - 2))
+                                    : RoleGrant(role: .steering, groupId: groupId, member: present[index])
+        }
+        let invited = try InviteUser(userId: UUID(), email: Self.text(Limits.email - 5) + "@x.dk", name: Self.text(Limits.name), roles: roles, at: Self.at)
+            .decide(user: .initial, groups: [groupId: group])
+        #expect(try Self.encodedSize(invited) < Self.storeLimit)
     }
 
     @Test("one more than a limit is refused, naming the field")

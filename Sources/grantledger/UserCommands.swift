@@ -1,0 +1,64 @@
+import ArgumentParser
+import EventStore
+import Foundation
+import GrantCommands
+import GrantDomain
+import PostgresNIO
+
+struct Users: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Invite users and list them with their roles (each change an event of the user's stream).",
+        subcommands: [Add.self, List.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Invite a user with a role: --role admin|auditor, --role applicant --organisation ORG, --role steering --group ID --member ID.")
+
+        @Argument(help: "The user's e-mail address: one address is one user.") var email: String
+        @Option(help: "The user's name.") var name: String
+        @Option(help: "admin, applicant, steering or auditor.") var role: String
+        @Option(help: "An applicant's organisation.") var organisation: String?
+        @Option(help: "A steering member's group (its id).") var group: String?
+        @Option(help: "A steering member's id in that group.") var member: String?
+
+        func run() async throws {
+            let groupId = try group.map { text in
+                guard let id = UUID(uuidString: text) else { throw ValidationError("--group must be a steering group's id (a UUID)") }
+                return id
+            }
+            guard let role = UserRole(rawValue: role) else { throw ValidationError("--role must be admin, applicant, steering or auditor") }
+            let grant = RoleGrant(role: role, organisation: organisation, groupId: groupId, member: member)
+            let id = CommandHandler.userId(email: email)
+            let result = try await withStore { store in
+                try await CommandHandler(store: store).inviteUser(
+                    InviteUser(userId: id, email: email, name: name, roles: [grant], at: Date()),
+                    CommandContext(actor: "cli:\(ProcessInfo.processInfo.environment["USER"] ?? "operator")", role: "admin"))
+            }
+            print("\(id.uuidString.lowercased())  \(email)  \(grant.description)  (event at position \(result.position))")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every user and the roles they hold now, folded from their streams.")
+
+        func run() async throws {
+            let users = try await withStore { store in
+                var users: [UserState] = []
+                for try await stream in try await store.client.query(
+                    "SELECT stream_id FROM streams WHERE stream_id LIKE 'user-%' ORDER BY stream_id", logger: store.logger
+                ).decode(String.self) {
+                    let events = try await store.readStream(try StreamID(stream))
+                    users.append(UserState.replay(try events.map {
+                        try EventCoding.decode(type: $0.type, schemaVersion: $0.schemaVersion, data: $0.data, among: UserState.eventTypes)
+                    }))
+                }
+                return users
+            }
+            for user in users.sorted(by: { ($0.invited?.email ?? "") < ($1.invited?.email ?? "") }) {
+                guard let invited = user.invited else { continue }
+                let roles = user.roles.isEmpty ? "no roles" : user.roles.map(\.description).joined(separator: "; ")
+                print("\(invited.userId.uuidString.lowercased())  \(invited.email)  \(invited.name)  \(roles)")
+            }
+        }
+    }
+}

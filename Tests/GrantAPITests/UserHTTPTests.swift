@@ -1,0 +1,64 @@
+import Foundation
+import GrantAPI
+import HTTPTypes
+import HummingbirdTesting
+import Testing
+
+@Suite("HTTP: users and their roles")
+struct UserHTTPTests {
+    @Test("An admin invites, grants and revokes; each is an event of the user's stream; the rules of a role are the domain's")
+    func usersAndRoles() async throws {
+        try await Harness.with { api in
+            let programme = try await Programme.create(api)
+            let admin = programme.admin
+            let invited = try await api.post("/v1/users", admin, """
+                {"email": "Kim.Nielsen@Aalborg-TG.dk", "name": "Kim Nielsen",
+                 "roles": [{"role": "applicant", "organisation": "Aalborg Tekniske Gymnasium"}]}
+                """)
+            #expect(invited.status == .created, "\(invited.text)")
+            let id = invited.string("id")
+
+            // One address is one user, however it is capitalised.
+            let again = try await api.post("/v1/users", admin, #"{"email": "kim.nielsen@aalborg-tg.dk", "name": "Kim"}"#)
+            #expect(again.status == .conflict && again.string("rule") == "already-exists", "\(again.text)")
+            let badEmail = try await api.post("/v1/users", admin, #"{"email": "kim@aalborg", "name": "Kim"}"#)
+            #expect(badEmail.status == .unprocessableContent && badEmail.string("field") == "email", "\(badEmail.text)")
+            let noOrganisation = try await api.post("/v1/users", admin, #"{"email": "x@y.dk", "name": "X", "roles": [{"role": "applicant"}]}"#)
+            #expect(noOrganisation.string("field") == "roles[0].organisation", "\(noOrganisation.text)")
+
+            // A steering role names a member of an existing group, as the group spells it.
+            let notMember = try await api.post("/v1/users/\(id)/roles", admin, #"{"role": "steering", "groupId": "\#(programme.group)", "member": "zoe"}"#)
+            #expect(notMember.status == .unprocessableContent && notMember.string("rule") == "not-a-member", "\(notMember.text)")
+            let steering = try await api.post("/v1/users/\(id)/roles", admin, #"{"role": "steering", "groupId": "\#(programme.group)", "member": "bo"}"#)
+            #expect(steering.status == .created, "\(steering.text)")
+            let twice = try await api.post("/v1/users/\(id)/roles", admin, #"{"role": "steering", "groupId": "\#(programme.group)", "member": "bo"}"#)
+            #expect(twice.status == .conflict, "\(twice.text)")
+
+            let auditor = try await api.token(.auditor)
+            var user = try await api.get("/v1/users/\(id)?after=\(steering.position)", auditor).ok()
+            #expect(user["email"] as? String == "Kim.Nielsen@Aalborg-TG.dk")
+            #expect((user["roles"] as? [[String: Any]])?.map { $0["role"] as? String } == ["applicant", "steering"])
+
+            let revoked = try await api.post("/v1/users/\(id)/role-revocations", admin,
+                                              #"{"role": "applicant", "organisation": "Aalborg Tekniske Gymnasium", "reason": "moved school"}"#)
+            #expect(revoked.status == .created, "\(revoked.text)")
+            let notHeld = try await api.post("/v1/users/\(id)/role-revocations", admin, #"{"role": "admin"}"#)
+            #expect(notHeld.status == .unprocessableContent && notHeld.string("field") == "grant", "\(notHeld.text)")
+            user = try await api.get("/v1/users/\(id)?after=\(revoked.position)", admin).ok()
+            #expect((user["roles"] as? [[String: Any]])?.map { $0["member"] as? String } == ["bo"])
+            let list = try await api.get("/v1/users?after=\(revoked.position)", auditor).ok()
+            #expect((list["items"] as? [[String: Any]])?.count == 1)
+
+            // Who gave what, when: the user's stream.
+            let stream = try await api.get("/v1/audit/streams/user-\(id.lowercased())/events", auditor).ok()
+            #expect((stream["items"] as? [[String: Any]])?.map { $0["type"] as? String } == ["UserInvited", "RoleGranted", "RoleGranted", "RoleRevoked"])
+
+            // Only admins change users; applicants and steering members do not even see them.
+            let applicant = try await programme.applicantToken("Aalborg Tekniske Gymnasium")
+            #expect(try await api.post("/v1/users", applicant, #"{"email": "a@b.dk", "name": "A"}"#).status == .forbidden)
+            #expect(try await api.post("/v1/users/\(id)/roles", auditor, #"{"role": "admin"}"#).status == .forbidden)
+            #expect(try await api.get("/v1/users", applicant).status == .forbidden)
+            #expect(try await api.get("/v1/users/\(UUID())", admin).status == .notFound)
+        }
+    }
+}
