@@ -6,7 +6,9 @@ import PostgresNIO
 
 /// Users and the roles they hold now, for the administrators' list and for
 /// checking, on every request, that a signed-in user still holds the role
-/// they act in. Who held what when is the users' streams themselves.
+/// they act in. Who held what when is the users' streams themselves. The
+/// commands give one address one stream; a history that holds two (an
+/// import) keeps the first here rather than stopping the read model.
 public struct UsersProjection: Projection {
     public init() {}
     public let name = "users"
@@ -31,6 +33,7 @@ public struct UsersProjection: Projection {
                 try await connection.query("""
                     INSERT INTO users VALUES (\(invited.userId), \(invited.email), \(UserState.normalisedEmail(invited.email)), \(invited.name),
                                               \(invited.occurredAt))
+                    ON CONFLICT DO NOTHING
                     """, logger: logger)
             case RoleGranted.eventType:
                 let granted = try decode(RoleGranted.self, event)

@@ -39,7 +39,40 @@ extension PostgresConnection {
     }
 }
 
-/// The one answer of ``PostgresConnection/whileOpen(_:)``: whichever comes first.
+extension PostgresConnection {
+    /// Runs one statement's work (`body`) on a pooled connection and answers
+    /// when it finishes, or when the connection has been closed for `grace`
+    /// without it finishing: PostgresNIO 1.33 never completes a statement
+    /// written to a connection the server has just closed. Unlike
+    /// ``whileOpen(_:)`` it registers nothing on the connection, which may
+    /// live for hours and serve millions of statements: it looks every
+    /// `interval`. The grace lets a result the server sent before closing
+    /// (a commit, then a shutdown) win over the close, so a committed
+    /// append is never reported as failed and tried again.
+    public func statement<T: Sendable>(interval: Duration = .milliseconds(500), grace: Duration = .seconds(2),
+                                       _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard !isClosed else { throw ConnectionClosed() }
+        let outcome = Outcome<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                let work = Task {
+                    do { outcome.finish(.success(try await body())) } catch { outcome.finish(.failure(error)) }
+                }
+                outcome.start(continuation, work)
+                outcome.watch(Task { [self] in
+                    while !isClosed { try await Task.sleep(for: interval) }
+                    try await Task.sleep(for: grace)
+                    outcome.finish(.failure(ConnectionClosed()))
+                })
+            }
+        } onCancel: {
+            outcome.cancelWork()
+        }
+    }
+}
+
+/// The one answer of ``PostgresConnection/whileOpen(_:)`` and
+/// ``PostgresConnection/statement(interval:grace:_:)``: whichever comes first.
 private final class Outcome<T: Sendable>: Sendable {
     private struct State {
         var continuation: CheckedContinuation<T, any Error>?
@@ -49,6 +82,8 @@ private final class Outcome<T: Sendable>: Sendable {
         /// Cancelled before `body` had started.
         var cancelled = false
         var done = false
+        /// Looks for the close; cancelled once there is an answer.
+        var watcher: Task<Void, any Error>?
     }
 
     private let state = Mutex(State())
@@ -66,6 +101,14 @@ private final class Outcome<T: Sendable>: Sendable {
         if let early { continuation.resume(with: early) }
     }
 
+    func watch(_ watcher: Task<Void, any Error>) {
+        let done = state.withLock { state in
+            if !state.done { state.watcher = watcher }
+            return state.done
+        }
+        if done { watcher.cancel() }
+    }
+
     /// Cancels `body` without answering: its end answers.
     func cancelWork() {
         let work: Task<Void, Never>? = state.withLock { state in
@@ -76,16 +119,18 @@ private final class Outcome<T: Sendable>: Sendable {
     }
 
     func finish(_ result: Result<T, any Error>) {
-        let (continuation, work): (CheckedContinuation<T, any Error>?, Task<Void, Never>?) = state.withLock { state in
-            guard !state.done else { return (nil, nil) }
+        let (continuation, work, watcher): (CheckedContinuation<T, any Error>?, Task<Void, Never>?, Task<Void, any Error>?) = state.withLock { state in
+            guard !state.done else { return (nil, nil, nil) }
             guard let continuation = state.continuation else {
                 if state.early == nil { state.early = result }
-                return (nil, nil)
+                return (nil, nil, nil)
             }
             state.done = true
             state.continuation = nil
-            return (continuation, state.work)
+            defer { state.watcher = nil }
+            return (continuation, state.work, state.watcher)
         }
+        watcher?.cancel()
         guard let continuation else { return }
         if case .failure = result { work?.cancel() }
         continuation.resume(with: result)
@@ -99,14 +144,14 @@ extension PostgresClient {
     /// consumer, as a restart does to a reader of a 5,000-event page; rows
     /// decoded on the connection's event loop as they arrive never make it
     /// wait; and a statement written to a connection the server has just
-    /// closed (which never completes) fails the read instead. The statement
+    /// closed (which never completes) fails the read soon after. The statement
     /// is parsed per call (no named statement): a page of thousands of rows
     /// does not notice.
     public func collect<Statement: PostgresPreparedStatement>(_ statement: Statement, logger: Logger) async throws -> [Statement.Row] {
         let query = PostgresQuery(unsafeSQL: Statement.sql, binds: try statement.makeBindings())
         let rows = DecodedRows<Statement>(statement)
         _ = try await withConnection { connection in
-            try await connection.whileOpen { try await connection.query(query, logger: logger) { try rows.decode($0) }.get() }
+            try await connection.statement { try await connection.query(query, logger: logger) { try rows.decode($0) }.get() }
         }
         return rows.taken()
     }

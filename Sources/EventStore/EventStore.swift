@@ -111,10 +111,10 @@ public struct EventStore: Sendable {
     private func write(_ batch: [PreparedAppend], chained: Bool = false) async -> [Result<AppendResult, any Error>] {
         guard !batch.isEmpty else { return [] }
         var results = [Result<AppendResult, any Error>?](repeating: nil, count: batch.count)
-        // whileOpen: a statement written to a connection the server has just closed (a restart) never completes in
-        // PostgresNIO 1.33; the append fails instead, and is tried again alone on a fresh connection.
+        // A statement written to a connection the server has just closed (a restart) never completes in
+        // PostgresNIO 1.33; the append fails soon after instead, and is tried again alone on a fresh connection.
         if batch.count > 1, let together = try? await client.withConnection({ connection in
-            try await connection.whileOpen { try await appendTogether(batch, chained: chained, on: connection) }
+            try await connection.statement { try await appendTogether(batch, chained: chained, on: connection) }
         }) {
             results = together
         }
@@ -127,7 +127,7 @@ public struct EventStore: Sendable {
                     }
                     let append = batch[index]
                     results[index] = .success(try await client.withConnection { connection in
-                        try await connection.whileOpen { try await appendAlone(append, on: connection) }
+                        try await connection.statement { try await appendAlone(append, on: connection) }
                     })
                 } catch {
                     results[index] = .failure(error)

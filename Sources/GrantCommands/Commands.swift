@@ -196,7 +196,10 @@ extension CommandHandler {
     public static func userId(email: String) -> UUID { UUID.named("user/\(UserState.normalisedEmail(email))") }
 
     public func inviteUser(_ command: InviteUser, _ context: CommandContext) async throws -> CommandResult {
-        try await execute("InviteUser", context) { session in
+        guard command.userId == Self.userId(email: command.email) else {
+            throw DomainError.invalidInput(field: "id", reason: "a user's id is the one their e-mail address gives: \(Self.userId(email: command.email))")
+        }
+        return try await execute("InviteUser", context) { session in
             let user = try await session.load(UserState.self, command.userId)
             var groups: [UUID: Loaded<SteeringGroupState>] = [:]
             for id in Set(command.roles.compactMap(\.groupId)).prefix(Limits.roles) {

@@ -85,10 +85,11 @@ public struct UserState: Aggregate, Hashable {
         return state
     }
 
-    /// An e-mail address as it identifies a user: trimmed and lowercased,
-    /// so `Anna@Skole.dk` and `anna@skole.dk` are one person.
+    /// An e-mail address as it identifies a user: trimmed, composed (NFC)
+    /// and lowercased, so `Anna@Skole.dk` and `anna@skole.dk`, or an `é` typed
+    /// as one character or as two, are one person.
     public static func normalisedEmail(_ email: String) -> String {
-        email.trimmingCharacters(in: .whitespaces).lowercased()
+        email.trimmingCharacters(in: .whitespaces).precomposedStringWithCanonicalMapping.lowercased()
     }
 }
 
@@ -98,8 +99,9 @@ public struct UserState: Aggregate, Hashable {
 func requireEmail(_ email: String, field: String) throws(DomainError) {
     try requireLine(email, field: field, maximum: Limits.email)
     let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+    // Invisible characters (U+200B, U+FEFF, ...) would make one address look like another.
     guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
-          !email.unicodeScalars.contains(where: { $0.properties.isWhitespace }) else {
+          !email.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .format }) else {
         throw .invalidInput(field: field, reason: "must be an e-mail address such as name@school.dk")
     }
 }
@@ -109,28 +111,31 @@ func requireEmail(_ email: String, field: String) throws(DomainError) {
 /// the grant as the group spells the member.
 func checkedGrant(_ grant: RoleGrant, field: String, group: SteeringGroupState?) throws(DomainError) -> RoleGrant {
     var checked = grant
+    // `roles[0].organisation` in an invitation; `organisation` where the grant is the body.
+    func path(_ name: String) -> String { field.isEmpty ? name : "\(field).\(name)" }
+    let whole = field.isEmpty ? "role" : field
     switch grant.role {
     case .admin, .auditor:
         guard grant.organisation == nil, grant.groupId == nil, grant.member == nil else {
-            throw .invalidInput(field: field, reason: "the \(grant.role.rawValue) role names no organisation, group or member")
+            throw .invalidInput(field: whole, reason: "the \(grant.role.rawValue) role names no organisation, group or member")
         }
     case .applicant:
         guard let organisation = grant.organisation else {
-            throw .invalidInput(field: "\(field).organisation", reason: "an applicant acts for an organisation: name it")
+            throw .invalidInput(field: path("organisation"), reason: "an applicant acts for an organisation: name it")
         }
-        try requireLine(organisation, field: "\(field).organisation")
+        try requireLine(organisation, field: path("organisation"))
         guard grant.groupId == nil, grant.member == nil else {
-            throw .invalidInput(field: field, reason: "the applicant role names an organisation, not a group or member")
+            throw .invalidInput(field: whole, reason: "the applicant role names an organisation, not a group or member")
         }
     case .steering:
         guard let groupId = grant.groupId else {
-            throw .invalidInput(field: "\(field).groupId", reason: "a steering member sits on a group: name it")
+            throw .invalidInput(field: path("groupId"), reason: "a steering member sits on a group: name it")
         }
         guard let member = grant.member else {
-            throw .invalidInput(field: "\(field).member", reason: "name the member of the group this user is")
+            throw .invalidInput(field: path("member"), reason: "name the member of the group this user is")
         }
         guard grant.organisation == nil else {
-            throw .invalidInput(field: "\(field).organisation", reason: "the steering role names a group and member, not an organisation")
+            throw .invalidInput(field: path("organisation"), reason: "the steering role names a group and member, not an organisation")
         }
         guard let group, group.created != nil else { throw .notFound(kind: "steering group", id: groupId.uuidString) }
         guard let stored = group.storedMember(member) else { throw .notAMember(member: member) }
@@ -185,10 +190,10 @@ public struct GrantRole: Hashable, Sendable {
 
     public func decide(user: UserState, group: SteeringGroupState?) throws(DomainError) -> [any DomainEvent] {
         guard user.invited != nil else { throw .notFound(kind: "user", id: userId.uuidString) }
-        let checked = try checkedGrant(grant, field: "grant", group: group)
+        let checked = try checkedGrant(grant, field: "", group: group)
         guard !user.roles.contains(checked) else { throw .alreadyExists(kind: "role", id: checked.description) }
         guard user.roles.count < Limits.roles else {
-            throw .invalidInput(field: "grant", reason: "a user holds at most \(Limits.roles) roles; revoke one first")
+            throw .invalidInput(field: "role", reason: "a user holds at most \(Limits.roles) roles; revoke one first")
         }
         return [RoleGranted(userId: userId, grant: checked, occurredAt: at)]
     }
@@ -212,7 +217,7 @@ public struct RevokeRole: Hashable, Sendable {
         if let reason { try requireProse(reason, field: "reason", maximum: Limits.reason, required: false) }
         // The grant as held (a member as the group spells it: Swift compares text canonically).
         guard let held = user.roles.first(where: { $0 == grant }) else {
-            throw .invalidInput(field: "grant", reason: "the user does not hold the role \(grant.description)")
+            throw .invalidInput(field: "role", reason: "the user does not hold the role \(grant.description)")
         }
         return [RoleRevoked(userId: userId, grant: held, reason: reason, occurredAt: at)]
     }

@@ -182,9 +182,10 @@ struct CommitOrderRaceTests {
             var checkpoint = Checkpoint.start
             var previous: Checkpoint?
             var mine = 0
-            // Other tests' open transactions may hold the newest events back
-            // for a while: keep reading until ours are all visible.
-            let deadline = ContinuousClock.now + .seconds(30)
+            // Other tests' appends in this database (a long import among them)
+            // hold the newest events back until they commit: keep reading until
+            // ours are all visible. The deadline only guards against a hang.
+            let deadline = ContinuousClock.now + .seconds(300)
             while mine < 10 && ContinuousClock.now < deadline {
                 let page = try await store.readAll(after: checkpoint, limit: 1_000)
                 guard let last = page.last else {
@@ -216,9 +217,10 @@ struct CommitOrderRaceTests {
                 ])
             }
             // Every event up to our last one, three at a time; then the same span typed.
+            // Other tests' appends here (an import) may hold ours back until they commit; the deadline only guards against a hang.
             var all: [RecordedEvent] = []
             var at = start
-            let deadline = ContinuousClock.now + .seconds(30)
+            let deadline = ContinuousClock.now + .seconds(300)
             while all.filter({ $0.streamId == stream.rawValue }).count < 12 && ContinuousClock.now < deadline {
                 let plain = try await store.readAll(after: at, limit: 3)
                 guard let last = plain.last else {

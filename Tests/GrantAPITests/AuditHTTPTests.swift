@@ -32,7 +32,7 @@ struct AuditHTTPTests {
             #expect(summary["outcome"] as? String == "approve" && (summary["recused"] as? [[String: Any]])?.first?["member"] as? String == "anna")
             let verify = try await api.get("/v1/audit/verify", auditor).ok()
             #expect(verify["ok"] as? Bool == true && (verify["eventsChecked"] as? Int ?? 0) >= 8)
-            // Commit order stops below transactions open anywhere in the cluster (other suites'): poll until they end.
+            // Commit order stops below appends still running in this database: poll until they end.
             var events: [String: Any] = [:]
             for _ in 0..<300 {
                 events = try await api.get("/v1/audit/events?limit=5", auditor).ok()

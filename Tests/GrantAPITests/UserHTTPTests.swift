@@ -43,7 +43,7 @@ struct UserHTTPTests {
                                               #"{"role": "applicant", "organisation": "Aalborg Tekniske Gymnasium", "reason": "moved school"}"#)
             #expect(revoked.status == .created, "\(revoked.text)")
             let notHeld = try await api.post("/v1/users/\(id)/role-revocations", admin, #"{"role": "admin"}"#)
-            #expect(notHeld.status == .unprocessableContent && notHeld.string("field") == "grant", "\(notHeld.text)")
+            #expect(notHeld.status == .unprocessableContent && notHeld.string("field") == "role", "\(notHeld.text)")
             user = try await api.get("/v1/users/\(id)?after=\(revoked.position)", admin).ok()
             #expect((user["roles"] as? [[String: Any]])?.map { $0["member"] as? String } == ["bo"])
             let list = try await api.get("/v1/users?after=\(revoked.position)", auditor).ok()
@@ -53,11 +53,23 @@ struct UserHTTPTests {
             let stream = try await api.get("/v1/audit/streams/user-\(id.lowercased())/events", auditor).ok()
             #expect((stream["items"] as? [[String: Any]])?.map { $0["type"] as? String } == ["UserInvited", "RoleGranted", "RoleGranted", "RoleRevoked"])
 
+            // A retry with the same key is the first answer, and writes nothing.
+            let retried = try await api.post("/v1/users", admin, #"{"email": "eva@skole.dk", "name": "Eva"}"#, key: "invite-eva")
+            let replayed = try await api.post("/v1/users", admin, #"{"email": "eva@skole.dk", "name": "Eva"}"#, key: "invite-eva")
+            #expect(retried.status == .created && replayed.string("id") == retried.string("id") && replayed.position == retried.position)
+            // A steering role revoked as the group spells the member.
+            let unseated = try await api.post("/v1/users/\(id)/role-revocations", admin,
+                                               #"{"role": "steering", "groupId": "\#(programme.group)", "member": "bo"}"#)
+            #expect(unseated.status == .created, "\(unseated.text)")
+            user = try await api.get("/v1/users/\(id)?after=\(unseated.position)", admin).ok()
+            #expect((user["roles"] as? [[String: Any]])?.isEmpty == true)
+
             // Only admins change users; applicants and steering members do not even see them.
             let applicant = try await programme.applicantToken("Aalborg Tekniske Gymnasium")
             #expect(try await api.post("/v1/users", applicant, #"{"email": "a@b.dk", "name": "A"}"#).status == .forbidden)
             #expect(try await api.post("/v1/users/\(id)/roles", auditor, #"{"role": "admin"}"#).status == .forbidden)
             #expect(try await api.get("/v1/users", applicant).status == .forbidden)
+            #expect(try await api.get("/v1/users", try await programme.steeringToken("bo")).status == .forbidden)
             #expect(try await api.get("/v1/users/\(UUID())", admin).status == .notFound)
         }
     }

@@ -1,0 +1,46 @@
+import Foundation
+import PostgresNIO
+import Testing
+import EventStore
+
+@Suite("A connection the server closes under a statement")
+struct ClosedConnectionTests {
+    @Test("a statement on a connection whose backend was terminated answers with an error, and the store appends on a fresh one",
+          .timeLimit(.minutes(1)))
+    func terminatedBackend() async throws {
+        try await TestDatabase.withStore { store in
+            try await store.client.withConnection { connection in
+                var pid: Int32 = 0
+                for try await value in try await connection.query("SELECT pg_backend_pid()", logger: TestDatabase.logger).decode(Int32.self) {
+                    pid = value
+                }
+                // From another session, as an operator or a failover would.
+                _ = try await store.client.query("SELECT pg_terminate_backend(\(pid))", logger: TestDatabase.logger).collect()
+                await #expect(throws: (any Error).self) {
+                    try await connection.statement(interval: .milliseconds(20), grace: .milliseconds(100)) {
+                        try await connection.query("SELECT 1", logger: TestDatabase.logger).collect().count
+                    }
+                }
+            }
+            let stream = TestDatabase.uniqueStream()
+            try await store.append(to: stream, expected: .noStream, events: [TestDatabase.event()])
+            #expect(try await TestDatabase.count(stream, in: store) == 1)
+        }
+    }
+
+    @Test("a statement that finishes answers with its result, however long the connection then lives")
+    func finishes() async throws {
+        try await TestDatabase.withStore { store in
+            try await store.client.withConnection { connection in
+                for round in 0..<200 {
+                    let value = try await connection.statement {
+                        var got = 0
+                        for try await one in try await connection.query("SELECT \(round)::int4", logger: TestDatabase.logger).decode(Int.self) { got = one }
+                        return got
+                    }
+                    #expect(value == round)
+                }
+            }
+        }
+    }
+}
