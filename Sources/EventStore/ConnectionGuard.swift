@@ -23,23 +23,11 @@ extension PostgresConnection {
     /// cancels `body` and waits for it, so the connection is never handed
     /// back while `body` still uses it.
     public func whileOpen<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        guard !isClosed else { throw ConnectionClosed() }
-        let outcome = Outcome<T>()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-                let work = Task {
-                    do { outcome.finish(.success(try await body())) } catch { outcome.finish(.failure(error)) }
-                }
-                outcome.start(continuation, work)
-                closeFuture.whenComplete { _ in outcome.finish(.failure(ConnectionClosed())) }
-            }
-        } onCancel: {
-            outcome.cancelWork()
+        try await guarded(body) { outcome in
+            closeFuture.whenComplete { _ in outcome.finish(.failure(ConnectionClosed())) }
         }
     }
-}
 
-extension PostgresConnection {
     /// Runs one statement's work (`body`) on a pooled connection and answers
     /// when it finishes, or when the connection has been closed for `grace`
     /// without it finishing: PostgresNIO 1.33 never completes a statement
@@ -51,6 +39,18 @@ extension PostgresConnection {
     /// append is never reported as failed and tried again.
     public func statement<T: Sendable>(interval: Duration = .milliseconds(500), grace: Duration = .seconds(2),
                                        _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await guarded(body) { outcome in
+            outcome.watch(Task { [self] in
+                while !isClosed { try await Task.sleep(for: interval) }
+                try await Task.sleep(for: grace)
+                outcome.finish(.failure(ConnectionClosed()))
+            })
+        }
+    }
+
+    /// `body` in a task of its own, answered by it or by what `watch` sets up on the outcome, whichever comes first.
+    private func guarded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T,
+                                      watch: (Outcome<T>) -> Void) async throws -> T {
         guard !isClosed else { throw ConnectionClosed() }
         let outcome = Outcome<T>()
         return try await withTaskCancellationHandler {
@@ -59,11 +59,7 @@ extension PostgresConnection {
                     do { outcome.finish(.success(try await body())) } catch { outcome.finish(.failure(error)) }
                 }
                 outcome.start(continuation, work)
-                outcome.watch(Task { [self] in
-                    while !isClosed { try await Task.sleep(for: interval) }
-                    try await Task.sleep(for: grace)
-                    outcome.finish(.failure(ConnectionClosed()))
-                })
+                watch(outcome)
             }
         } onCancel: {
             outcome.cancelWork()
