@@ -127,7 +127,9 @@ struct LiveServerTests {
             let answer = try send()
             #expect((400..<500).contains(answer.status) || (200..<300).contains(answer.status), "\(name): \(answer.status) \(answer.body.prefix(300))")
             #expect(answer.status < 300 || answer.headers["content-type"] == "application/problem+json", "\(name): \(answer.headers)")
-            #expect(ContinuousClock.now - started < .seconds(2), "\(name) held the request")
+            // A guard against a request held without end; that a position past the head is answered
+            // without waiting the read bound is LifecycleTests' (staleRead), with a bound long enough for a loaded machine.
+            #expect(ContinuousClock.now - started < .seconds(60), "\(name) held the request")
             #expect(server.isRunning && server.processIdentifier == pid && kill(pid, 0) == 0, "\(name) ended the server")
         }
         let stale = try get("/v1/public/grants?after=9223372036854775807", token: nil)
