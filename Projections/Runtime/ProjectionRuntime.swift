@@ -130,8 +130,9 @@ public struct ProjectionRuntime: Sendable {
         // Never hand a connection back to the pool still holding the lock, cancelled or not: the
         // pool may outlive this runtime, and an idle connection holding the lock kept every other
         // process's worker for this projection standing by until the pool closed it (60 s). If the
-        // pool is closing, the unlock fails and the session's end releases the lock.
-        try? await connection.run("SELECT pg_advisory_unlock(\(key))", logger: logger)
+        // pool is closing, the unlock fails and the session's end releases the lock. In a task of its
+        // own: a cancelled worker's statements may be refused before they are sent.
+        await Task { try? await connection.run("SELECT pg_advisory_unlock(\(key))", logger: logger) }.value
         return try outcome.get()
     }
 

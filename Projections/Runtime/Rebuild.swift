@@ -180,8 +180,10 @@ public struct Rebuilder: Sendable {
         }
     }
 
+    /// In a task of its own: a cancelled rebuild's statements may be refused before they are sent.
     private func release(_ projection: any Projection, on connection: PostgresConnection) async {
-        try? await connection.run("SELECT pg_advisory_unlock(\(Generations.rebuildLockKey(projection.name)))", logger: logger)
+        let key = Generations.rebuildLockKey(projection.name)
+        await Task { [logger] in try? await connection.run("SELECT pg_advisory_unlock(\(key))", logger: logger) }.value
     }
 
     private func createNext(_ projection: any Projection, on connection: PostgresConnection) async throws -> Generation {
