@@ -29,6 +29,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // Persistent hash maps for large aggregate states (see PoolState.commitments).
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        // bcrypt for passwords.
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        // The web pages' templates.
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // Pure domain: value types, commands, events, deciders. No I/O.
@@ -78,6 +82,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Who may sign in: passwords, one-time links, sessions, the throttle on guessing.
+        .target(
+            name: "Accounts",
+            dependencies: [
+                "EventStore", "GrantDomain", "GrantCommands",
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The benchmark: every hot path beside a raw PostgreSQL baseline.
         .target(
             name: "Bench",
@@ -92,8 +108,9 @@ let package = Package(
         .target(
             name: "GrantAPI",
             dependencies: [
-                "EventStore", "GrantDomain", "GrantCommands", "Projections", "Audit",
+                "Accounts", "EventStore", "GrantDomain", "GrantCommands", "Projections", "Audit",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -107,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "grantledger",
             dependencies: [
-                "EventStore", "GrantDomain", "GrantCommands", "Projections", "GrantAPI", "Audit", "Bench",
+                "Accounts", "EventStore", "GrantDomain", "GrantCommands", "Projections", "GrantAPI", "Audit", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -145,7 +162,7 @@ let package = Package(
         .testTarget(
             name: "GrantAPITests",
             dependencies: [
-                "Audit", "GrantAPI", "GrantCommands", "GrantDomain", "EventStore", "Projections", "TestSupport",
+                "Accounts", "Audit", "GrantAPI", "GrantCommands", "GrantDomain", "EventStore", "Projections", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -1,3 +1,4 @@
+import Accounts
 import Audit
 import EventStore
 import Foundation
@@ -7,6 +8,7 @@ import HummingbirdCore
 import Logging
 import PostgresNIO
 import Metrics
+import NIOCore
 import Projections
 import Prometheus
 import ServiceLifecycle
@@ -35,11 +37,17 @@ public struct APIConfiguration: Sendable {
     /// Signs checkpoints of the history, on demand and every `checkpointInterval`.
     public var checkpointSigner: CheckpointSigner?
     public var checkpointInterval: Duration?
+    /// bcrypt's cost for new passwords (GRANTLEDGER_BCRYPT_COST, default 12; tests use less).
+    public var bcryptCost: UInt8
+    /// Where people reach the pages (GRANTLEDGER_PUBLIC_URL): the links in
+    /// invitations, and Secure cookies when it is https.
+    public var publicURL: String
 
     public init(host: String = "127.0.0.1", port: Int = 8080, jwtKey: String, runWorkers: Bool = true,
                 listener: PostgresConnection.Configuration? = nil, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
                 bodyLimit: Int = defaultBodyLimit, consistencyWait: Duration = .seconds(2), openAPIDocument: String? = nil,
-                checkpointSigner: CheckpointSigner? = nil, checkpointInterval: Duration? = nil) {
+                checkpointSigner: CheckpointSigner? = nil, checkpointInterval: Duration? = nil, bcryptCost: UInt8 = 12,
+                publicURL: String? = nil) {
         self.host = host
         self.port = port
         self.jwtKey = jwtKey
@@ -51,6 +59,8 @@ public struct APIConfiguration: Sendable {
         self.openAPIDocument = openAPIDocument
         self.checkpointSigner = checkpointSigner
         self.checkpointInterval = checkpointInterval
+        self.bcryptCost = bcryptCost
+        self.publicURL = publicURL ?? "http://\(host):\(port)"
     }
 }
 
@@ -76,6 +86,21 @@ public func buildApplication(
     )
 }
 
+/// The request's context: Hummingbird's, and the peer's address (sign-in
+/// attempts are counted per address).
+public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    /// The peer's IP address as text ("unknown" for a test's in-process client).
+    var address: String { remoteAddress?.ipAddress ?? "unknown" }
+}
+
 /// Every route the API serves, as "METHOD /path/{parameter}": what openapi.yaml must describe.
 public func apiRoutes(configuration: APIConfiguration, store: EventStore, logger: Logger) async throws -> [String] {
     try await makeRouter(configuration: configuration, store: store, projections: ProjectionRuntime(store: store, logger: logger), logger: logger)
@@ -83,13 +108,15 @@ public func apiRoutes(configuration: APIConfiguration, store: EventStore, logger
 }
 
 func makeRouter(configuration: APIConfiguration, store: EventStore, projections: ProjectionRuntime, logger: Logger) async throws
-    -> (router: Router<BasicRequestContext>, routes: Routes) {
-    let router = Router()
+    -> (router: Router<AppRequestContext>, routes: Routes) {
+    let router = Router(context: AppRequestContext.self)
     // Outermost: count every answer, problems included.
     router.add(middleware: MetricsMiddleware())
     let routes = Routes(router: router)
     router.add(middleware: ProblemMiddleware(methods: routes.methods))
-    let services = Services(store: store, commands: CommandHandler(store: store), auth: try await Authenticator(key: configuration.jwtKey),
+    let accounts = Accounts(store: store, hasher: PasswordHasher(cost: configuration.bcryptCost))
+    let services = Services(store: store, commands: CommandHandler(store: store),
+                            auth: try await Authenticator(key: configuration.jwtKey, accounts: accounts),
                             bodyLimit: configuration.bodyLimit, consistencyWait: configuration.consistencyWait,
                             readCache: configuration.runWorkers ? ReadCache(changes: projections.changes) : nil, logger: logger)
     // Liveness alone: answers while the process does, touching nothing else.
@@ -113,6 +140,7 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     addReadRoutes(to: routes, services)
     addAuditRoutes(to: routes, services)
     addUserRoutes(to: routes, services)
+    addSessionRoutes(to: routes, services, accounts: accounts, publicURL: configuration.publicURL)
     addCheckpointRoutes(to: routes, services, signer: configuration.checkpointSigner)
     return (router, routes)
 }
@@ -120,18 +148,18 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
 /// Adds routes to the router and remembers them, so a test can hold them
 /// against openapi.yaml and a wrong method gets a 405 naming the right ones.
 final class Routes {
-    let router: Router<BasicRequestContext>
+    let router: Router<AppRequestContext>
     let methods = RouteMethods()
     private(set) var recorded: [String] = []
 
-    init(router: Router<BasicRequestContext>) { self.router = router }
+    init(router: Router<AppRequestContext>) { self.router = router }
 
-    func get(_ path: String, _ handler: @escaping @Sendable (Request, BasicRequestContext) async throws -> Response) {
+    func get(_ path: String, _ handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) {
         record("GET", path)
         router.get(RouterPath(path), use: handler)
     }
 
-    func post(_ path: String, _ handler: @escaping @Sendable (Request, BasicRequestContext) async throws -> Response) {
+    func post(_ path: String, _ handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) {
         record("POST", path)
         router.post(RouterPath(path), use: handler)
     }

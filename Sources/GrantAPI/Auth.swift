@@ -1,4 +1,7 @@
+import Accounts
 import Foundation
+import GrantDomain
+import HTTPTypes
 import Hummingbird
 import JWTKit
 import Synchronization
@@ -15,20 +18,66 @@ public enum Role: String, Codable, Sendable, CaseIterable {
     case auditor
 }
 
-/// The bearer of a verified token.
+/// Who sends a request, in the role they act in: a machine client's
+/// verified token, or a signed-in user's session (a browser's cookie or a
+/// `gls_` bearer token) with one of the roles the user holds now. Every
+/// route checks this and nothing else.
 public struct Identity: Sendable, Hashable {
+    /// Who the events name as their actor: the token's subject, or the user's e-mail address.
     public var subject: String
     public var role: Role
     /// The applicant's organisation.
     public var organisation: String?
     /// The steering-group member id.
     public var member: String?
+    /// The signed-in user, when it is one (not a machine client's token).
+    public var userId: UUID?
 
-    public init(subject: String, role: Role, organisation: String? = nil, member: String? = nil) {
+    public init(subject: String, role: Role, organisation: String? = nil, member: String? = nil, userId: UUID? = nil) {
         self.subject = subject
         self.role = role
         self.organisation = organisation
         self.member = member
+        self.userId = userId
+    }
+
+    /// The user acting in one of the roles they hold.
+    init(_ user: SignedInUser, acting grant: RoleGrant) {
+        self.init(subject: UserState.normalisedEmail(user.email), role: Role(grant.role), organisation: grant.organisation,
+                  member: grant.member, userId: user.userId)
+    }
+}
+
+extension Role {
+    init(_ role: UserRole) {
+        switch role {
+        case .admin: self = .admin
+        case .applicant: self = .applicant
+        case .steering: self = .steering
+        case .auditor: self = .auditor
+        }
+    }
+}
+
+/// Where a request's credentials came from.
+enum Credentials {
+    case machineToken(String)
+    case sessionToken(String)
+    case cookie(String)
+    case none
+
+    static let sessionCookie = "grantledger_session"
+
+    init(_ request: Request) {
+        if let header = request.headers[.authorization] {
+            guard header.lowercased().hasPrefix("bearer ") else { self = .machineToken(""); return }
+            let token = String(header.dropFirst(7))
+            self = token.hasPrefix("gls_") ? .sessionToken(token) : .machineToken(token)
+        } else if let cookie = request.cookies[Self.sessionCookie]?.value, !cookie.isEmpty {
+            self = .cookie(cookie)
+        } else {
+            self = .none
+        }
     }
 }
 
@@ -46,13 +95,18 @@ struct Claims: JWTPayload {
     }
 }
 
-/// Signs and verifies HS256 bearer tokens with the deployment's key.
+/// Resolves a request's credentials to an ``Identity``: HS256 bearer
+/// tokens signed with the deployment's key for machine clients, sessions
+/// (``Accounts``) for people.
 public struct Authenticator: Sendable {
     private let keys: JWTKeyCollection
     private let verified = VerifiedTokens()
+    /// Sessions are resolved here; nil where only tokens are signed (`grantledger token`).
+    let accounts: Accounts?
 
     /// `key` is the shared secret (GRANTLEDGER_JWT_KEY); at least 32 bytes.
-    public init(key: String) async throws {
+    public init(key: String, accounts: Accounts? = nil) async throws {
+        self.accounts = accounts
         guard key.utf8.count >= 32 else {
             throw Problem(.internalServerError, rule: "weak-key", title: "JWT key too short",
                           detail: "GRANTLEDGER_JWT_KEY must be at least 32 bytes")
@@ -70,10 +124,42 @@ public struct Authenticator: Sendable {
         return try await keys.sign(claims)
     }
 
-    /// The identity behind the request's bearer token; 401 without a valid one.
-    func identity(of request: Request) async throws -> Identity {
+    /// The signed-in user behind a session token or the request's cookie.
+    /// A cookie is taken for reading, and for a change only with the
+    /// session's CSRF token (a form's field, `csrf`, or `X-CSRF-Token`), so
+    /// another site cannot make a browser act.
+    func signedInUser(_ request: Request, csrf: String? = nil) async throws -> SignedInUser? {
+        guard let accounts else { return nil }
+        switch Credentials(request) {
+        case .sessionToken(let token):
+            guard let user = try await accounts.session(token: token), user.kind == .api else {
+                throw Problem.unauthorized("the session token is unknown, expired or signed out")
+            }
+            return user
+        case .cookie(let token):
+            guard let user = try await accounts.session(token: token), user.kind == .browser else { return nil }
+            if request.method != .get, request.method != .head {
+                let given = csrf ?? request.headers[.csrfToken]
+                guard let given, constantTimeEqual(given, user.csrfToken) else {
+                    throw Problem(.forbidden, rule: "csrf", title: "Form expired",
+                                  detail: "the form's security token does not match this session: reload the page and send it again")
+                }
+            }
+            return user
+        case .machineToken, .none:
+            return nil
+        }
+    }
+
+    /// The identity behind the request's credentials, acting in the first
+    /// role it holds; 401 without valid ones.
+    func identity(of request: Request, csrf: String? = nil) async throws -> Identity {
+        try await require(request, Set(Role.allCases), to: "sign in", csrf: csrf)
+    }
+
+    private func machineIdentity(_ request: Request) async throws -> Identity {
         guard let header = request.headers[.authorization] else {
-            throw Problem.unauthorized("send Authorization: Bearer <token> (grantledger token --role ROLE prints one)")
+            throw Problem.unauthorized("sign in, or send Authorization: Bearer <token> (grantledger token --role ROLE prints one)")
         }
         guard header.lowercased().hasPrefix("bearer ") else { throw Problem.unauthorized("the Authorization scheme must be Bearer") }
         let token = String(header.dropFirst(7))
@@ -96,8 +182,16 @@ public struct Authenticator: Sendable {
     }
 
     /// The identity, if its role is one of `roles`; 401 or 403 otherwise.
-    func require(_ request: Request, _ roles: Set<Role>, to action: String) async throws -> Identity {
-        let identity = try await identity(of: request)
+    /// A user acts in the first role they hold that may.
+    func require(_ request: Request, _ roles: Set<Role>, to action: String, csrf: String? = nil) async throws -> Identity {
+        if let user = try await signedInUser(request, csrf: csrf) {
+            guard let grant = user.roles.first(where: { roles.contains(Role($0.role)) }) else {
+                let held = user.roles.isEmpty ? "no roles" : user.roles.map(\.description).joined(separator: "; ")
+                throw Problem.forbidden("\(user.email) may not \(action): they hold \(held); allowed: \(roles.map(\.rawValue).sorted().joined(separator: ", "))")
+            }
+            return Identity(user, acting: grant)
+        }
+        let identity = try await machineIdentity(request)
         guard roles.contains(identity.role) else {
             throw Problem.forbidden("role \(identity.role.rawValue) may not \(action); allowed: \(roles.map(\.rawValue).sorted().joined(separator: ", "))")
         }
@@ -130,4 +224,15 @@ final class VerifiedTokens: Sendable {
             tokens[token] = (identity, expires)
         }
     }
+}
+
+/// Compares secrets in time that does not depend on where they differ.
+func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+    let a = Array(a.utf8), b = Array(b.utf8)
+    guard a.count == b.count else { return false }
+    return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+}
+
+extension HTTPField.Name {
+    static let csrfToken = Self("X-CSRF-Token")!
 }

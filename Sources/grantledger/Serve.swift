@@ -15,7 +15,9 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             Reads DATABASE_URL (and GRANTLEDGER_OWNER_URL, to migrate as the owner when that is another role), GRANTLEDGER_HOST (default 127.0.0.1), GRANTLEDGER_PORT (default 8080), GRANTLEDGER_JWT_KEY
             (default: .data/jwt.key, generated once), GRANTLEDGER_SIGNING_KEY (default: .data/signing.key, generated once) and
-            GRANTLEDGER_CHECKPOINT_INTERVAL (seconds between signed checkpoints, default 3600; 0: only on demand).
+            GRANTLEDGER_CHECKPOINT_INTERVAL (seconds between signed checkpoints, default 3600; 0: only on demand),
+            GRANTLEDGER_PUBLIC_URL (where people reach the pages, for sign-in links and Secure cookies; default http://HOST:PORT) and
+            GRANTLEDGER_BCRYPT_COST (bcrypt's cost for new passwords, 10-31, default 12).
             """
     )
 
@@ -33,7 +35,7 @@ struct Serve: AsyncParsableCommand {
         let api = APIConfiguration(host: variables["GRANTLEDGER_HOST"] ?? "127.0.0.1", port: port, jwtKey: try jwtKey(), runWorkers: !noWorkers,
                                    listener: try DatabaseURL.connectionConfiguration(environment.databaseURL), metrics: registry,
                                    openAPIDocument: openAPIDocument(), checkpointSigner: try checkpointSigner(),
-                                   checkpointInterval: try checkpointInterval())
+                                   checkpointInterval: try checkpointInterval(), bcryptCost: try bcryptCost(), publicURL: publicURL())
         let postgres = try environment.postgresConfiguration()
         let migrator = try environment.migrator()
         _ = try await PostgresClient.withRunning(postgres, logger: environment.logger) { client in
@@ -67,4 +69,22 @@ func checkpointInterval() throws -> Duration? {
     let text = ProcessInfo.processInfo.environment["GRANTLEDGER_CHECKPOINT_INTERVAL"] ?? "3600"
     guard let seconds = Int(text), seconds >= 0 else { throw CommandFailure("GRANTLEDGER_CHECKPOINT_INTERVAL must be a whole number of seconds") }
     return seconds == 0 ? nil : .seconds(seconds)
+}
+
+/// GRANTLEDGER_BCRYPT_COST: 12 unless set; below 10 only for tests (GRANTLEDGER_TESTING=1).
+func bcryptCost() throws -> UInt8 {
+    let variables = ProcessInfo.processInfo.environment
+    guard let text = variables["GRANTLEDGER_BCRYPT_COST"] else { return 12 }
+    let floor: UInt8 = variables["GRANTLEDGER_TESTING"] == "1" ? 4 : 10
+    guard let cost = UInt8(text), (floor...31).contains(cost) else {
+        throw CommandFailure("GRANTLEDGER_BCRYPT_COST must be \(floor) to 31")
+    }
+    return cost
+}
+
+/// GRANTLEDGER_PUBLIC_URL, else the address served on.
+func publicURL() -> String {
+    let variables = ProcessInfo.processInfo.environment
+    if let url = variables["GRANTLEDGER_PUBLIC_URL"], !url.isEmpty { return url }
+    return "http://\(variables["GRANTLEDGER_HOST"] ?? "127.0.0.1"):\(variables["GRANTLEDGER_PORT"] ?? "8080")"
 }

@@ -1,5 +1,7 @@
+import Accounts
 import ArgumentParser
 import EventStore
+import GrantAPI
 import Foundation
 import GrantCommands
 import GrantDomain
@@ -8,11 +10,12 @@ import PostgresNIO
 struct Users: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Invite users and list them with their roles (each change an event of the user's stream).",
-        subcommands: [Add.self, List.self])
+        subcommands: [Add.self, List.self, Link.self, SignOut.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Invite a user with a role: --role admin|auditor, --role applicant --organisation ORG, --role steering --group ID --member ID.")
+            abstract: "Invite a user with a role: --role admin|auditor, --role applicant --organisation ORG, --role steering --group ID --member ID.",
+            discussion: "Prints a one-time link (valid seven days) where the user sets a password; GRANTLEDGER_PUBLIC_URL is its address.")
 
         @Argument(help: "The user's e-mail address: one address is one user.") var email: String
         @Option(help: "The user's name.") var name: String
@@ -29,12 +32,14 @@ struct Users: AsyncParsableCommand {
             guard let role = UserRole(rawValue: role) else { throw ValidationError("--role must be admin, applicant, steering or auditor") }
             let grant = RoleGrant(role: role, organisation: organisation, groupId: groupId, member: member)
             let id = CommandHandler.userId(email: email)
-            let result = try await withStore { store in
-                try await CommandHandler(store: store).inviteUser(
+            let (result, token) = try await withStore { store in
+                let result = try await CommandHandler(store: store).inviteUser(
                     InviteUser(userId: id, email: email, name: name, roles: [grant], at: Date()),
                     CommandContext(actor: "cli:\(ProcessInfo.processInfo.environment["USER"] ?? "operator")", role: "admin"))
+                return (result, try await Accounts(store: store).issueInvitation(userId: id))
             }
             print("\(id.uuidString.lowercased())  \(email)  \(grant.description)  (event at position \(result.position))")
+            print("Set a password (once, within 7 days): \(invitationLink(publicURL(), token))")
         }
     }
 
@@ -59,6 +64,39 @@ struct Users: AsyncParsableCommand {
                 let roles = user.roles.isEmpty ? "no roles" : user.roles.map(\.description).joined(separator: "; ")
                 print("\(invited.userId.uuidString.lowercased())  \(invited.email)  \(invited.name)  \(roles)")
             }
+        }
+    }
+}
+
+extension Users {
+    struct Link: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a new one-time link where a user sets (or resets) their password; older links stop working.")
+
+        @Argument(help: "The user's e-mail address.") var email: String
+
+        func run() async throws {
+            let id = CommandHandler.userId(email: email)
+            let token = try await withStore { store in
+                guard try await Session(store: store).load(UserState.self, id).state.invited != nil else {
+                    throw CommandFailure("no user has the address \(email): invite them with `grantledger users add`")
+                }
+                return try await Accounts(store: store).issueInvitation(userId: id)
+            }
+            print(invitationLink(publicURL(), token))
+        }
+    }
+
+    struct SignOut: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sign-out", abstract: "End every session of a user, in browsers and API clients (a lost laptop).")
+
+        @Argument(help: "The user's e-mail address.") var email: String
+
+        func run() async throws {
+            let id = CommandHandler.userId(email: email)
+            let ended = try await withStore { store in try await Accounts(store: store).endSessions(userId: id) }
+            print("\(ended) session(s) of \(email) ended")
         }
     }
 }

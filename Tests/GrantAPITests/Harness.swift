@@ -119,7 +119,8 @@ enum Harness {
             let document = try String(contentsOf: root.appendingPathComponent("openapi.yaml"), encoding: .utf8)
             let app = try await buildApplication(
                 configuration: APIConfiguration(jwtKey: jwtKey, runWorkers: runWorkers, metrics: metrics, consistencyWait: consistencyWait,
-                                                openAPIDocument: document, checkpointSigner: checkpointSigner), store: store, logger: logger)
+                                                openAPIDocument: document, checkpointSigner: checkpointSigner,
+                                                bcryptCost: 4), store: store, logger: logger)
             let auth = try await Authenticator(key: jwtKey)
             try await app.test(.router) { client in
                 try await body(API(client: client, store: store, auth: auth))

@@ -1,0 +1,261 @@
+import EventStore
+import Foundation
+import GrantCommands
+import GrantDomain
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// Who may sign in and how: passwords, one-time links, sessions and the
+/// throttle on guessing, in the `accounts` schema beside the history
+/// (db/0020). Who a user is and which roles they hold are events; each
+/// session is resolved against the user's stream on every request, so a
+/// role revoked is gone at once, in every process, for browsers and API
+/// clients alike.
+///
+/// An external identity provider (OpenID Connect: MitID through NemLog-in,
+/// ID-porten) would replace ``signIn(email:password:address:kind:)``
+/// alone: it proves an e-mail address, and ``openSession(for:kind:address:)``
+/// does the rest.
+public struct Accounts: Sendable {
+    public static let sessionLifetime: Duration = .seconds(12 * 3600)
+    public static let invitationLifetime: Duration = .seconds(7 * 24 * 3600)
+
+    /// At most this many failed sign-ins within `window` ...
+    public struct Throttle: Sendable {
+        /// ... for one account from one address,
+        public var perAccountAndAddress = 5
+        /// ... for one account from anywhere (a distributed guess),
+        public var perAccount = 20
+        /// ... from one address for any accounts (a spray over many).
+        public var perAddress = 100
+        public var window: Duration = .seconds(15 * 60)
+        public init() {}
+    }
+
+    let store: EventStore
+    let hasher: PasswordHasher
+    let throttle: Throttle
+    /// A hash no password matches, checked when the account is unknown so
+    /// that the answer takes as long as for a known one; made at the first sign-in.
+    private let decoy = Decoy()
+
+    public init(store: EventStore, hasher: PasswordHasher = PasswordHasher(), throttle: Throttle = Throttle()) {
+        self.store = store
+        self.hasher = hasher
+        self.throttle = throttle
+    }
+
+    private func decoyHash() async throws -> String {
+        if let made = decoy.hash.withLock({ $0 }) { return made }
+        let made = try await hasher.hash(Secret.make().text)
+        decoy.hash.withLock { $0 = $0 ?? made }
+        return made
+    }
+
+    var client: PostgresClient { store.client }
+    var logger: Logger { store.logger }
+
+    // MARK: One-time links
+
+    /// A new link for `userId` to set a password with; older links stop working.
+    public func issueInvitation(userId: UUID) async throws -> String {
+        let secret = Secret.make()
+        let seconds = Double(Self.invitationLifetime.components.seconds)
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("DELETE FROM accounts.invitations WHERE user_id = \(userId)", logger: logger)
+            try await connection.query("""
+                INSERT INTO accounts.invitations (token_hash, user_id, expires_at)
+                VALUES (\(Data(secret.digest)), \(userId), now() + make_interval(secs => \(seconds)))
+                """, logger: logger)
+        }
+        return secret.text
+    }
+
+    /// The user a link is for, while it is valid.
+    public func invitedUser(token: String) async throws -> UserState? {
+        guard let userId = try await invitationUser(token) else { return nil }
+        let user = try await Session(store: store).load(UserState.self, userId).state
+        return user.invited == nil ? nil : user
+    }
+
+    private func invitationUser(_ token: String) async throws -> UUID? {
+        guard token.utf8.count < 200 else { return nil }
+        let rows = try await client.query(
+            "SELECT user_id FROM accounts.invitations WHERE token_hash = \(Data(Secret.digest(token))) AND expires_at > now()", logger: logger)
+        for try await userId in rows.decode(UUID.self) { return userId }
+        return nil
+    }
+
+    public enum PasswordChange: Sendable {
+        case set(OpenedSession)
+        case linkInvalid
+        case refused(reason: String)
+    }
+
+    /// Sets the password through a one-time link: the link is used up, the
+    /// user's other sessions end (a reset is often because one was lost),
+    /// and a new session begins.
+    public func setPassword(token: String, password: String, kind: SessionKind, address: String) async throws -> PasswordChange {
+        guard let user = try await invitedUser(token: token), let invited = user.invited else { return .linkInvalid }
+        if let reason = PasswordRule.problem(password, email: invited.email) { return .refused(reason: reason) }
+        let hash = try await hasher.hash(password)
+        let used = try await client.withTransaction(logger: logger) { connection in
+            var used = false
+            for try await _ in try await connection.query("""
+                DELETE FROM accounts.invitations WHERE token_hash = \(Data(Secret.digest(token))) AND expires_at > now() RETURNING user_id
+                """, logger: logger).decode(UUID.self) { used = true }
+            guard used else { return false }
+            try await connection.query("""
+                INSERT INTO accounts.credentials (user_id, password_hash) VALUES (\(invited.userId), \(hash))
+                ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, set_at = now()
+                """, logger: logger)
+            try await connection.query("DELETE FROM accounts.sessions WHERE user_id = \(invited.userId)", logger: logger)
+            return true
+        }
+        // Two tabs with one link: the second finds it used.
+        guard used else { return .linkInvalid }
+        return .set(try await openSession(for: invited.userId, kind: kind, address: address))
+    }
+
+    // MARK: Signing in
+
+    public enum SignIn: Sendable {
+        case signedIn(OpenedSession)
+        /// The same answer for an unknown address and a wrong password.
+        case refused
+        case throttled(retryAfter: Int)
+    }
+
+    public func signIn(email: String, password: String, address: String, kind: SessionKind) async throws -> SignIn {
+        let account = UserState.normalisedEmail(email)
+        let attempt = UUID.random()
+        // Counted before the password is checked, so parallel guesses all count.
+        try await client.query("""
+            INSERT INTO accounts.sign_in_failures (attempt, account_key, address) VALUES (\(attempt), \(account), \(address))
+            """, logger: logger)
+        if let retryAfter = try await throttled(account: account, address: address) {
+            try await forget(attempt)
+            return .throttled(retryAfter: retryAfter)
+        }
+        let userId = CommandHandler.userId(email: email)
+        var stored: String?
+        for try await hash in try await client.query(
+            "SELECT password_hash FROM accounts.credentials WHERE user_id = \(userId)", logger: logger).decode(String.self) { stored = hash }
+        // The decoy costs what a real check costs: an unknown address answers no sooner.
+        let checked = try await hasher.verify(password, against: stored == nil ? try await decoyHash() : stored!)
+        let matches = checked && stored != nil && password.count <= PasswordRule.maximum
+        guard matches else { return .refused }
+        try await client.query("""
+            DELETE FROM accounts.sign_in_failures WHERE attempt = \(attempt) OR (account_key = \(account) AND address = \(address))
+            """, logger: logger)
+        return .signedIn(try await openSession(for: userId, kind: kind, address: address))
+    }
+
+    private func forget(_ attempt: UUID) async throws {
+        try await client.query("DELETE FROM accounts.sign_in_failures WHERE attempt = \(attempt)", logger: logger)
+    }
+
+    /// Seconds until a try would be counted again, when one of the limits is passed.
+    private func throttled(account: String, address: String) async throws -> Int? {
+        let window = Double(throttle.window.components.seconds)
+        let rows = try await client.query("""
+            SELECT count(*) FILTER (WHERE account_key = \(account) AND address = \(address)),
+                   count(*) FILTER (WHERE account_key = \(account)),
+                   count(*) FILTER (WHERE address = \(address)),
+                   ceil(extract(epoch FROM min(failed_at) + make_interval(secs => \(window)) - now()))::int8
+            FROM accounts.sign_in_failures
+            WHERE failed_at > now() - make_interval(secs => \(window)) AND (account_key = \(account) OR address = \(address))
+            """, logger: logger)
+        for try await (pair, perAccount, perAddress, wait) in rows.decode((Int64, Int64, Int64, Int64?).self) {
+            // Each count includes the attempt being made.
+            if pair > throttle.perAccountAndAddress || perAccount > throttle.perAccount || perAddress > throttle.perAddress {
+                return Int(max(1, wait ?? 1))
+            }
+        }
+        return nil
+    }
+
+    // MARK: Sessions
+
+    /// Opens a session for a user whose identity has been proven (a
+    /// password here; an identity provider's assertion in future).
+    public func openSession(for userId: UUID, kind: SessionKind, address: String) async throws -> OpenedSession {
+        let secret = Secret.make(prefix: kind == .api ? "gls_" : "")
+        let csrf = Secret.make().text
+        let seconds = Double(Self.sessionLifetime.components.seconds)
+        var expires = Date()
+        for try await at in try await client.query("""
+            WITH expired AS (DELETE FROM accounts.sessions WHERE user_id = \(userId) AND expires_at <= now())
+            INSERT INTO accounts.sessions (token_hash, user_id, kind, csrf_token, address, expires_at)
+            VALUES (\(Data(secret.digest)), \(userId), \(kind.rawValue), \(csrf), \(address), now() + make_interval(secs => \(seconds)))
+            RETURNING expires_at
+            """, logger: logger).decode(Date.self) { expires = at }
+        return OpenedSession(token: secret.text, csrfToken: csrf, userId: userId, expiresAt: expires)
+    }
+
+    /// The signed-in user behind a session token, with the roles they hold
+    /// now (folded from their stream); nil when the session has ended.
+    public func session(token: String) async throws -> SignedInUser? {
+        guard !token.isEmpty, token.utf8.count < 200 else { return nil }
+        var found: (UUID, String, String)?
+        for try await row in try await client.query("""
+            SELECT user_id, kind, csrf_token FROM accounts.sessions WHERE token_hash = \(Data(Secret.digest(token))) AND expires_at > now()
+            """, logger: logger).decode((UUID, String, String).self) { found = row }
+        guard let (userId, kind, csrf) = found, let kind = SessionKind(rawValue: kind) else { return nil }
+        let user = try await Session(store: store).load(UserState.self, userId).state
+        guard let invited = user.invited else { return nil }
+        return SignedInUser(userId: userId, email: invited.email, name: invited.name, roles: user.roles, kind: kind, csrfToken: csrf)
+    }
+
+    /// Ends one session (signing out).
+    public func endSession(token: String) async throws {
+        try await client.query("DELETE FROM accounts.sessions WHERE token_hash = \(Data(Secret.digest(token)))", logger: logger)
+    }
+
+    /// Ends every session of the user, in browsers and API clients; returns how many.
+    @discardableResult
+    public func endSessions(userId: UUID) async throws -> Int {
+        var ended = 0
+        for try await _ in try await client.query(
+            "DELETE FROM accounts.sessions WHERE user_id = \(userId) RETURNING user_id", logger: logger).decode(UUID.self) { ended += 1 }
+        return ended
+    }
+
+    /// Whether the user has set a password yet.
+    public func hasPassword(userId: UUID) async throws -> Bool {
+        for try await _ in try await client.query("SELECT 1 FROM accounts.credentials WHERE user_id = \(userId)", logger: logger).decode(Int32.self) {
+            return true
+        }
+        return false
+    }
+}
+
+public enum SessionKind: String, Sendable {
+    /// A cookie: forms must carry the session's CSRF token.
+    case browser
+    /// A bearer token (`gls_...`) for a program acting as the user.
+    case api
+}
+
+public struct OpenedSession: Sendable {
+    /// Given to the client once; only its digest is kept.
+    public var token: String
+    public var csrfToken: String
+    public var userId: UUID
+    public var expiresAt: Date
+}
+
+public struct SignedInUser: Sendable {
+    public var userId: UUID
+    public var email: String
+    public var name: String
+    /// Held now: read from the user's stream on each request.
+    public var roles: [RoleGrant]
+    public var kind: SessionKind
+    public var csrfToken: String
+}
+
+private final class Decoy: Sendable {
+    let hash = Mutex<String?>(nil)
+}

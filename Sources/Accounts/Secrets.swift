@@ -1,0 +1,77 @@
+import Crypto
+import Foundation
+import HummingbirdBcrypt
+import NIOPosix
+
+/// A secret handed to a person or a browser once (a link, a session): 32
+/// random bytes in URL-safe base64. Only its SHA-256 is stored, so a copy
+/// of the database cannot be used to sign in.
+struct Secret: Sendable {
+    let text: String
+
+    static func make(prefix: String = "") -> Secret {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return Secret(text: prefix + Data(bytes).base64URL)
+    }
+
+    var digest: [UInt8] { Self.digest(text) }
+
+    static func digest(_ text: String) -> [UInt8] { Array(SHA256.hash(data: Data(text.utf8))) }
+}
+
+extension Data {
+    var base64URL: String {
+        base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}
+
+/// Passwords as bcrypt keeps them, worked out on NIO's thread pool (a hash
+/// at cost 12 takes a quarter of a second here: never on a task's executor).
+/// bcrypt reads 72 bytes at most and stops at a NUL, so it hashes the
+/// password's SHA-256 in base64 (44 characters) and a long passphrase
+/// counts in full.
+public struct PasswordHasher: Sendable {
+    /// log2 of bcrypt's rounds: 12 unless tests ask for less.
+    public let cost: UInt8
+
+    public init(cost: UInt8 = 12) {
+        precondition((4...31).contains(cost), "bcrypt's cost is 4 to 31")
+        self.cost = cost
+    }
+
+    public func hash(_ password: String) async throws -> String {
+        let input = Self.input(password)
+        let cost = cost
+        return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(input, cost: cost) }
+    }
+
+    public func verify(_ password: String, against hash: String) async throws -> Bool {
+        let input = Self.input(password)
+        return try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(input, hash: hash) }
+    }
+
+    private static func input(_ password: String) -> String {
+        Data(SHA256.hash(data: Data(password.utf8))).base64EncodedString()
+    }
+}
+
+/// What a password must be: long enough to resist guessing (NIST SP
+/// 800-63B: at least 8; we ask 10), at most 1,000 characters (hashing is
+/// bounded), one line, and not the user's own e-mail address.
+public enum PasswordRule {
+    public static let minimum = 10
+    public static let maximum = 1000
+
+    /// The reason `password` is refused, or nil.
+    public static func problem(_ password: String, email: String) -> String? {
+        if password.count < minimum { return "must be at least \(minimum) characters" }
+        if password.count > maximum { return "must be at most \(maximum) characters" }
+        if password.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            return "must not contain control characters or line breaks"
+        }
+        if password.lowercased() == email.lowercased() { return "must not be your e-mail address" }
+        return nil
+    }
+}
