@@ -1,5 +1,5 @@
--- Who may sign in, and how: what changes and expires, kept beside the
--- history rather than in it. Users and their roles are events (UserInvited,
+-- Who may sign in, and how, and what users keep between pages: what changes
+-- and expires, kept beside the history rather than in it. Users and their roles are events (UserInvited,
 -- RoleGranted, RoleRevoked); a password's hash, a one-time link and a
 -- browser session are not facts an auditor replays, and a password must be
 -- replaceable and a session deletable. Secrets are stored as SHA-256 of
@@ -49,6 +49,18 @@ CREATE TABLE accounts.sign_in_failures (
 );
 CREATE INDEX sign_in_failures_by_account ON accounts.sign_in_failures (account_key, failed_at);
 CREATE INDEX sign_in_failures_by_address ON accounts.sign_in_failures (address, failed_at);
+
+-- What a user typed into a form and has not yet made a command of: an
+-- application's fields that the domain does not accept yet (a draft is never
+-- lost), and the errors to show next to them after the redirect.
+CREATE TABLE accounts.form_drafts (
+    user_id uuid NOT NULL,
+    form_key text NOT NULL,
+    fields jsonb NOT NULL,
+    errors jsonb NOT NULL DEFAULT '[]',
+    saved_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, form_key)
+);
 
 -- db/0018's grants, and the application's use of the accounts.
 CREATE OR REPLACE FUNCTION grant_application_role(p_role name) RETURNS void

@@ -90,7 +90,7 @@ public struct Accounts: Sendable {
     public enum PasswordChange: Sendable {
         case set(OpenedSession)
         case linkInvalid
-        case refused(reason: String)
+        case refused(PasswordRule)
     }
 
     /// Sets the password through a one-time link: the link is used up, the
@@ -98,7 +98,7 @@ public struct Accounts: Sendable {
     /// and a new session begins.
     public func setPassword(token: String, password: String, kind: SessionKind, address: String) async throws -> PasswordChange {
         guard let user = try await invitedUser(token: token), let invited = user.invited else { return .linkInvalid }
-        if let reason = PasswordRule.problem(password, email: invited.email) { return .refused(reason: reason) }
+        if let rule = PasswordRule.broken(by: password, email: invited.email) { return .refused(rule) }
         let hash = try await hasher.hash(password)
         let used = try await client.withTransaction(logger: logger) { connection in
             var used = false
@@ -116,6 +116,22 @@ public struct Accounts: Sendable {
         // Two tabs with one link: the second finds it used.
         guard used else { return .linkInvalid }
         return .set(try await openSession(for: invited.userId, kind: kind, address: address))
+    }
+
+    /// Sets a password without a link: for the demo's users, whose
+    /// passwords are printed for anyone to try. Ends the user's sessions.
+    public func setPassword(userId: UUID, email: String, password: String) async throws {
+        if let rule = PasswordRule.broken(by: password, email: email) {
+            throw DomainError.invalidInput(field: "password", reason: rule.reason)
+        }
+        let hash = try await hasher.hash(password)
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("""
+                INSERT INTO accounts.credentials (user_id, password_hash) VALUES (\(userId), \(hash))
+                ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, set_at = now()
+                """, logger: logger)
+            try await connection.query("DELETE FROM accounts.sessions WHERE user_id = \(userId)", logger: logger)
+        }
     }
 
     // MARK: Signing in
@@ -220,6 +236,27 @@ public struct Accounts: Sendable {
         for try await _ in try await client.query(
             "DELETE FROM accounts.sessions WHERE user_id = \(userId) RETURNING user_id", logger: logger).decode(UUID.self) { ended += 1 }
         return ended
+    }
+
+    // MARK: What users typed
+
+    /// Keeps what a user typed into a form (JSON) with the errors to show, until it becomes a command.
+    public func keepFormDraft(userId: UUID, key: String, fields: String, errors: String) async throws {
+        try await client.query("""
+            INSERT INTO accounts.form_drafts (user_id, form_key, fields, errors) VALUES (\(userId), \(key), \(fields)::jsonb, \(errors)::jsonb)
+            ON CONFLICT (user_id, form_key) DO UPDATE SET fields = excluded.fields, errors = excluded.errors, saved_at = now()
+            """, logger: logger)
+    }
+
+    public func formDraft(userId: UUID, key: String) async throws -> (fields: String, errors: String)? {
+        for try await row in try await client.query(
+            "SELECT fields::text, errors::text FROM accounts.form_drafts WHERE user_id = \(userId) AND form_key = \(key)", logger: logger
+        ).decode((String, String).self) { return row }
+        return nil
+    }
+
+    public func dropFormDraft(userId: UUID, key: String) async throws {
+        try await client.query("DELETE FROM accounts.form_drafts WHERE user_id = \(userId) AND form_key = \(key)", logger: logger)
     }
 
     /// Whether the user has set a password yet.

@@ -60,18 +60,30 @@ public struct PasswordHasher: Sendable {
 /// What a password must be: long enough to resist guessing (NIST SP
 /// 800-63B: at least 8; we ask 10), at most 1,000 characters (hashing is
 /// bounded), one line, and not the user's own e-mail address.
-public enum PasswordRule {
+public enum PasswordRule: String, Sendable, CaseIterable {
+    case tooShort = "too-short"
+    case tooLong = "too-long"
+    case controlCharacters = "control-characters"
+    case isEmail = "is-email"
+
     public static let minimum = 10
     public static let maximum = 1000
 
-    /// The reason `password` is refused, or nil.
-    public static func problem(_ password: String, email: String) -> String? {
-        if password.count < minimum { return "must be at least \(minimum) characters" }
-        if password.count > maximum { return "must be at most \(maximum) characters" }
-        if password.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-            return "must not contain control characters or line breaks"
-        }
-        if password.lowercased() == email.lowercased() { return "must not be your e-mail address" }
+    /// The rule `password` breaks, or nil.
+    public static func broken(by password: String, email: String) -> PasswordRule? {
+        if password.count < minimum { return .tooShort }
+        if password.count > maximum { return .tooLong }
+        if password.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { return .controlCharacters }
+        if password.lowercased() == email.lowercased() { return .isEmail }
         return nil
+    }
+
+    public var reason: String {
+        switch self {
+        case .tooShort: "must be at least \(Self.minimum) characters"
+        case .tooLong: "must be at most \(Self.maximum) characters"
+        case .controlCharacters: "must not contain control characters or line breaks"
+        case .isEmail: "must not be your e-mail address"
+        }
     }
 }

@@ -141,6 +141,9 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     addAuditRoutes(to: routes, services)
     addUserRoutes(to: routes, services)
     addSessionRoutes(to: routes, services, accounts: accounts, publicURL: configuration.publicURL)
+    let pages = try await Pages(publicURL: configuration.publicURL)
+    addAccountPages(to: routes, services, pages: pages, accounts: accounts)
+    addApplicantPages(to: routes, services, pages: pages, accounts: accounts)
     addCheckpointRoutes(to: routes, services, signer: configuration.checkpointSigner)
     return (router, routes)
 }
@@ -162,6 +165,12 @@ final class Routes {
     func post(_ path: String, _ handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) {
         record("POST", path)
         router.post(RouterPath(path), use: handler)
+    }
+
+    /// A web page: answered like any route (405 for a wrong method), but not part of the API's document.
+    func page(_ method: String, _ path: String, _ handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Response) {
+        methods.add(method, path)
+        if method == "GET" { router.get(RouterPath(path), use: handler) } else { router.post(RouterPath(path), use: handler) }
     }
 
     private func record(_ method: String, _ path: String) {

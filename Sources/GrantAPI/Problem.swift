@@ -142,6 +142,9 @@ extension Problem {
             return Problem(.notFound, rule: error.rule, title: "No such \(kind)", detail: detail, figures: [("id", .string(id))])
         case .alreadyExists(let kind, let id):
             return Problem(.conflict, rule: error.rule, title: "The \(kind) already exists", detail: detail, figures: [("id", .string(id))])
+        case .ineligible(let rule, _):
+            return Problem(.unprocessableContent, rule: error.rule, title: title(error), detail: detail, field: Eligibility.field(of: rule),
+                           figures: figures(error))
         default:
             return Problem(.unprocessableContent, rule: error.rule, title: title(error), detail: detail, figures: figures(error))
         }

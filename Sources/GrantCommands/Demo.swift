@@ -61,7 +61,27 @@ public struct Demo: Sendable {
         try await loadStemProject(step)
         progress("applications, decisions and payments: Norway")
         try await loadNorway(step)
+        progress("users, one per role")
+        try await loadUsers(step)
         return summary
+    }
+
+    /// One user per role, to sign in as: an applicant whose grant (two
+    /// tranches paid) waits for its final report, a steering member, an
+    /// administrator, an auditor.
+    public static let users: [(email: String, name: String, grant: RoleGrant)] = [
+        ("jens.kristensen@demo.grantledger.dk", "Jens Kristensen", RoleGrant(role: .applicant, organisation: "Aalborg Tekniske Gymnasium")),
+        ("line.poulsen@demo.grantledger.dk", "Line Poulsen", RoleGrant(role: .steering, groupId: stemINord, member: "line-poulsen")),
+        ("maria.admin@demo.grantledger.dk", "Maria Sørensen", RoleGrant(role: .admin)),
+        ("revisor@demo.grantledger.dk", "Rigsrevisionen (demo)", RoleGrant(role: .auditor)),
+    ]
+
+    func loadUsers(_ step: Step) async throws {
+        for user in Self.users {
+            try await step("user/\(user.email)") { try await handler.inviteUser(
+                InviteUser(userId: CommandHandler.userId(email: user.email), email: user.email, name: user.name, roles: [user.grant],
+                           at: Self.date("2026-11-02")), $0) }
+        }
     }
 
     typealias Step = (String, (CommandContext) async throws -> CommandResult) async throws -> Void
@@ -97,6 +117,8 @@ public struct Demo: Sendable {
     }
 
     static let nordCall = UUID.named("call/teknologipagten-2024")
+    /// Open from November 2026 to September 2027: the demo applicant applies here.
+    public static let nordCall2027 = UUID.named("call/teknologipagten-2027")
     static let stemCall = UUID.named("call/stem-projektet-2019")
     static let schoolFundCall = UUID.named("call/klassesett-2024")
     static let transportCall = UUID.named("call/elevtransport-2024")
@@ -134,6 +156,9 @@ public struct Demo: Sendable {
         try await step("call/teknologipagten-2024") { try await handler.openCall(OpenCall(
             callId: Self.nordCall, poolId: Self.nordjyllandPool, title: "Teknologipagten ansøgningsrunde juni 2024",
             opensAt: Self.date("2024-06-03"), closesAt: Self.date("2024-08-30"), cap: Self.dkk("3000000.00"), at: Self.date("2024-05-27")), $0) }
+        try await step("call/teknologipagten-2027") { try await handler.openCall(OpenCall(
+            callId: Self.nordCall2027, poolId: Self.nordjyllandPool, title: "Teknologipagten ansøgningsrunde 2027",
+            opensAt: Self.date("2026-11-02"), closesAt: Self.date("2027-09-30"), cap: Self.dkk("3000000.00"), at: Self.date("2026-10-26")), $0) }
         try await step("call/stem-projektet-2019") { try await handler.openCall(OpenCall(
             callId: Self.stemCall, poolId: Self.stemProjectPool, title: "STEM-projektet partnerskoler", opensAt: Self.date("2019-02-01"),
             closesAt: Self.date("2019-10-31"), cap: nil, at: Self.date("2019-01-21")), $0) }

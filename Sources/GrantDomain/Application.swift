@@ -294,6 +294,16 @@ public struct WithdrawApplication: Hashable, Sendable {
 
 /// The eligibility rules of DOMAIN.md, checked in a fixed order.
 public enum Eligibility {
+    /// The field of the application a rule judges, to show a refusal next to it.
+    public static func field(of rule: String) -> String? {
+        switch rule {
+        case "minimum-amount", "maximum-amount": "requested"
+        case "organisation-allowed": "organisation"
+        case "project-leader-member-of-group": "projectLeader"
+        default: nil
+        }
+    }
+
     public static func check(_ content: ApplicationContent, rules: EligibilityRules, group: SteeringGroupState?) throws(DomainError) -> [EligibilityCheck] {
         var checks: [EligibilityCheck] = []
         func record(_ rule: String, _ passed: Bool, _ detail: String) throws(DomainError) {
@@ -302,7 +312,10 @@ public enum Eligibility {
         }
         if let groupId = rules.leaderMemberOfGroup {
             let name = group?.created?.name ?? groupId.uuidString
-            let isMember = group?.members[content.projectLeader] != nil
+            // People write the leader's name; the group knows members by id and name.
+            let leader = content.projectLeader.trimmingCharacters(in: .whitespaces)
+            let isMember = group?.members[leader] != nil
+                || group?.created?.members.contains { $0.name.compare(leader, options: [.caseInsensitive]) == .orderedSame } == true
             try record("project-leader-member-of-group", isMember,
                        "project leader \(content.projectLeader) \(isMember ? "is" : "is not") a member of \(name)")
         }

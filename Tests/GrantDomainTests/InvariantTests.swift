@@ -278,6 +278,11 @@ struct SubmissionTests {
                         message: "eligibility rule project-leader-member-of-group failed: project leader zoe is not a member of STEM i Nord") {
             try world.submit(id)
         }
+        // The leader as people write them: the member's name, in any case, counts as the member; a near miss does not.
+        let named = try world.draft(World.content(leader: "anne madsen"))
+        try world.submit(named)
+        let nearMiss = try world.draft(World.content(leader: "Anne Madse"))
+        #expect(throws: DomainError.self) { try world.submit(nearMiss) }
     }
 
     @Test("the organisation must be one of the eligible ones")

@@ -1,0 +1,477 @@
+import Accounts
+import EventStore
+import Foundation
+import GrantCommands
+import GrantDomain
+import Hummingbird
+
+/// The applicant's pages: their applications and grants, the open calls,
+/// the application form, and the public list of awards. Every change is
+/// the API's command with the API's checks (`requireOwner`, the deciders).
+func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, accounts: Accounts) {
+    let handler = services.commands
+
+    routes.page("GET", "/") { request, _ in
+        try await services.page(request, pages: pages) {
+            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+            guard page.user != nil else { return Pages.redirect("/sign-in") }
+            let identity = try await services.auth.require(request, [.applicant], to: "see an organisation's applications")
+            let organisation = identity.organisation ?? ""
+            _ = try await services.waitForReadModels(request, ["applications", "grants"])
+            let reads = ReadModels(client: services.store.client, logger: services.logger)
+            let applications = try await reads.applications(organisation: organisation, limit: 500)
+            let grants = try await reads.grants(organisation: organisation, limit: 500, details: true)
+            let language = page.language
+            var deadlines: [UUID: Date] = [:]
+            let session = Session(store: services.store)
+            for callId in Set(applications.filter { $0.status == "draft" }.map(\.callId)) {
+                deadlines[callId] = try await session.load(CallState.self, callId).state.opened?.closesAt
+            }
+            let applicationItems: [[String: Any]] = applications.map { application in
+                var item: [String: Any] = ["title": application.title, "href": "/applications/\(application.id.uuidString.lowercased())",
+                                           "statusKey": application.status, "status": language.applicationStatus(application),
+                                           "requested": language.money(application.requested)]
+                if let granted = application.granted { item["granted"] = language.money(granted) }
+                if let next = language.nextStep(application, deadline: deadlines[application.callId]) { item["next"] = next }
+                return item
+            }
+            let grantItems: [[String: Any]] = grants.map { grant in
+                var item: [String: Any] = ["title": grant.title, "href": "/grants/\(grant.id.uuidString.lowercased())", "statusKey": grant.status,
+                                           "status": language.word("grant.\(grant.status)"), "amount": language.money(grant.granted),
+                                           "paid": language.money(grant.paid)]
+                if grant.status == "active", (grant.tranches ?? []).contains(where: { $0.status == "scheduled" && $0.trigger != "signing" }),
+                   !(grant.reports ?? []).contains(where: { $0.status == "filed" }) {
+                    item["next"] = language.word("next.report")
+                }
+                return item
+            }
+            return pages.render("home", ["title": language.word("myApplications"), "organisation": organisation,
+                                         "applications": applicationItems, "hasApplications": !applicationItems.isEmpty,
+                                         "grants": grantItems, "hasGrants": !grantItems.isEmpty], page)
+        }
+    }
+
+    routes.page("GET", "/calls") { request, _ in
+        try await services.page(request, pages: pages) {
+            let page = try await services.pageContext(request, pages: pages)
+            _ = try await services.auth.require(request, [.applicant], to: "apply")
+            let language = page.language
+            let reads = ReadModels(client: services.store.client, logger: services.logger)
+            let session = Session(store: services.store)
+            let now = Date()
+            var items: [[String: Any]] = []
+            for pool in try await reads.pools(nil) {
+                let rules = try await session.load(PoolState.self, pool.id).state.created?.eligibility ?? EligibilityRules()
+                for call in try await reads.calls(pool: pool.id) where call.opensAt <= now && now < call.closesAt {
+                    var item: [String: Any] = ["id": call.id.uuidString.lowercased(), "title": call.title, "programme": pool.name, "owner": pool.owner,
+                                               "opens": language.day(call.opensAt), "closes": language.moment(call.closesAt),
+                                               "budgetLeft": language.money(pool.totals.available), "rules": language.rules(rules)]
+                    if let cap = call.cap { item["cap"] = language.money(cap) }
+                    items.append(item)
+                }
+            }
+            return pages.render("calls", ["title": language.word("openCalls"), "calls": items, "hasCalls": !items.isEmpty], page)
+        }
+    }
+
+    routes.page("GET", "/applications/new") { request, _ in
+        try await services.page(request, pages: pages) {
+            _ = try await services.auth.require(request, [.applicant], to: "draft applications")
+            guard let call = request.uri.queryParameters["call"].flatMap({ UUID(uuidString: String($0)) }) else {
+                throw Problem.notFound("call", "")
+            }
+            // The new application's id is chosen now, so saving twice (a double click, Back and again) is one application.
+            return Pages.redirect("/applications/\(UUID.random().uuidString.lowercased())/edit?call=\(call.uuidString.lowercased())")
+        }
+    }
+
+    routes.page("GET", "/applications/:applicationId/edit") { request, context in
+        try await services.page(request, pages: pages) {
+            let id = try request.uuidParameter(context, "applicationId")
+            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+            let identity = try await services.auth.require(request, [.applicant], to: "draft applications")
+            guard let userId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            let session = Session(store: services.store)
+            let application = try await session.load(ApplicationState.self, id).state
+            var form: ApplicationForm
+            var errors = FieldErrors()
+            var unsaved = false
+            if let kept = try await accounts.formDraft(userId: userId, key: formKey(id)) {
+                form = try JSONDecoder().decode(ApplicationForm.self, from: Data(kept.fields.utf8))
+                errors = try JSONDecoder().decode(FieldErrors.self, from: Data(kept.errors.utf8))
+                unsaved = true
+            } else if let content = application.content, let drafted = application.drafted {
+                try await services.requireOwner(identity, applicationId: id)
+                form = ApplicationForm(content, callId: drafted.callId, language: page.language)
+            } else {
+                form = ApplicationForm()
+                form.callId = request.uri.queryParameters["call"].map(String.init) ?? ""
+                form.projectLeader = page.user?.name ?? ""
+            }
+            if application.drafted != nil { try await services.requireOwner(identity, applicationId: id) }
+            guard let callId = UUID(uuidString: form.callId), let call = try await session.load(CallState.self, callId).state.opened else {
+                throw Problem.notFound("call", form.callId)
+            }
+            let pool = try await session.load(PoolState.self, call.poolId).state
+            return pages.render("application-form", applicationFormValues(form, errors: errors, unsaved: unsaved && !errors.draftSaved, id: id,
+                                                                            call: call, pool: pool, isNew: application.drafted == nil,
+                                                                            language: page.language), page,
+                                status: errors.isEmpty ? .ok : .unprocessableContent)
+        }
+    }
+
+    routes.page("POST", "/applications/:applicationId/edit") { request, context in
+        try await services.page(request, pages: pages) {
+            let id = try request.uuidParameter(context, "applicationId")
+            let fields = try await FormFields.read(request, limit: services.bodyLimit)
+            let identity = try await services.auth.require(request, [.applicant], to: "draft applications", csrf: fields["csrf"])
+            guard let userId = identity.userId, let organisation = identity.organisation else { throw Problem.forbidden("sign in as a user to use the pages") }
+            let language = Language(request)
+            let form = ApplicationForm(fields)
+            let editPage = "/applications/\(id.uuidString.lowercased())/edit"
+            let command = CommandContext(actor: identity.subject, role: identity.role.rawValue)
+
+            /// Keeps what was typed with the errors, and shows the form again (by GET: a reload does not send it twice).
+            /// `saved`: the draft itself was taken, only submitting was refused.
+            func keep(_ errors: FieldErrors, saved: Bool) async throws -> Response {
+                var errors = errors
+                errors.draftSaved = saved
+                let encoder = JSONEncoder()
+                try await accounts.keepFormDraft(userId: userId, key: formKey(id), fields: String(decoding: try encoder.encode(form), as: UTF8.self),
+                                                 errors: String(decoding: try encoder.encode(errors), as: UTF8.self))
+                return Pages.redirect(editPage + "#error-summary")
+            }
+
+            let session = Session(store: services.store)
+            let application = try await session.load(ApplicationState.self, id).state
+            if application.drafted != nil { try await services.requireOwner(identity, applicationId: id) }
+            guard let callId = UUID(uuidString: form.callId), let call = try await session.load(CallState.self, callId).state.opened else {
+                throw Problem.notFound("call", form.callId)
+            }
+            let pool = try await session.load(PoolState.self, call.poolId).state
+            let rules = pool.created?.eligibility
+            let content: ApplicationContent
+            switch form.content(organisation: organisation, currency: pool.currency, language: language) {
+            case .failure(let errors): return try await keep(errors, saved: false)
+            case .success(let read): content = read
+            }
+            do {
+                if application.drafted == nil {
+                    _ = try await handler.draftApplication(DraftApplication(applicationId: id, callId: callId, content: content, at: Date()), command)
+                } else if let held = application.content, held != content {
+                    _ = try await handler.amendApplication(AmendApplication(applicationId: id, content: content, at: Date()), command)
+                }
+            } catch {
+                return try await keep(FieldErrors(error, language: language, content: content, rules: rules), saved: false)
+            }
+            try await accounts.dropFormDraft(userId: userId, key: formKey(id))
+            guard fields["action"] == "submit" else { return Pages.redirect(editPage + "?flash=draftSaved") }
+            do {
+                let result = try await handler.submitApplication(SubmitApplication(applicationId: id, at: Date()), command)
+                return Pages.redirect("/applications/\(id.uuidString.lowercased())?flash=submitted&after=\(result.position)")
+            } catch {
+                return try await keep(FieldErrors(error, language: language, content: content, rules: rules), saved: true)
+            }
+        }
+    }
+
+    routes.page("GET", "/applications/:applicationId") { request, context in
+        try await services.page(request, pages: pages) {
+            let id = try request.uuidParameter(context, "applicationId")
+            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+            let identity = try await services.auth.require(request, [.applicant], to: "read applications")
+            try await services.requireOwner(identity, applicationId: id)
+            let application = try await Session(store: services.store).load(ApplicationState.self, id).state
+            guard let content = application.content, let drafted = application.drafted else { throw Problem.notFound("application", id.uuidString) }
+            _ = try await services.waitForReadModels(request, ["applications", "grants"])
+            let reads = ReadModels(client: services.store.client, logger: services.logger)
+            let view = try await reads.application(id)
+            let language = page.language
+            let lowered = id.uuidString.lowercased()
+            var values: [String: Any] = [
+                "title": content.title, "statusKey": application.status.rawValue, "organisation": content.organisation,
+                "projectLeader": content.projectLeader, "requested": language.money(content.requested),
+                "partners": content.partners.isEmpty ? "–" : content.partners.joined(separator: ", "),
+                "focusAreas": content.focusAreas.isEmpty ? "–" : content.focusAreas.joined(separator: ", "),
+                "version": String(application.version), "draftedAt": language.moment(drafted.occurredAt),
+                "description": content.description.isEmpty ? "–" : content.description,
+                "editHref": "/applications/\(lowered)/edit", "withdrawAction": "/applications/\(lowered)/withdraw",
+                "canEdit": application.status == .draft || application.status == .returnedForRevision,
+                "canWithdraw": [.draft, .submitted, .returnedForRevision].contains(application.status),
+            ]
+            let deadline = try await Session(store: services.store).load(CallState.self, drafted.callId).state.opened?.closesAt
+            if let view {
+                values["status"] = language.applicationStatus(view)
+                if let next = language.nextStep(view, deadline: deadline) { values["next"] = next }
+                if let reason = view.decisionReason, !reason.isEmpty { values["decisionReason"] = reason }
+                if let granted = view.granted { values["granted"] = language.money(granted) }
+            } else {
+                values["status"] = language.word("status.\(application.status.rawValue)")
+            }
+            if let students = content.studentsReached { values["studentsReached"] = String(students) }
+            if let submitted = application.submittedAt { values["submittedAt"] = language.moment(submitted) }
+            if application.status == .approved,
+               let grant = try await reads.grants(organisation: content.organisation, limit: 500).first(where: { $0.applicationId == id }) {
+                values["grantHref"] = "/grants/\(grant.id.uuidString.lowercased())"
+            }
+            return pages.render("application", values, page)
+        }
+    }
+
+    routes.page("POST", "/applications/:applicationId/withdraw") { request, context in
+        try await services.page(request, pages: pages) {
+            let id = try request.uuidParameter(context, "applicationId")
+            let fields = try await FormFields.read(request, limit: services.bodyLimit)
+            let identity = try await services.auth.require(request, [.applicant], to: "withdraw applications", csrf: fields["csrf"])
+            try await services.requireOwner(identity, applicationId: id)
+            let result = try await handler.withdrawApplication(WithdrawApplication(applicationId: id, reason: fields.text("reason"), at: Date()),
+                                                               CommandContext(actor: identity.subject, role: identity.role.rawValue))
+            return Pages.redirect("/applications/\(id.uuidString.lowercased())?flash=withdrawnMessage&after=\(result.position)")
+        }
+    }
+
+    routes.page("GET", "/grants/:grantId") { request, context in
+        try await services.page(request, pages: pages) {
+            let id = try request.uuidParameter(context, "grantId")
+            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+            let identity = try await services.auth.require(request, [.applicant], to: "read grants")
+            try await services.requireOwner(identity, grantId: id)
+            _ = try await services.waitForReadModels(request, ["grants"])
+            guard let grant = try await ReadModels(client: services.store.client, logger: services.logger).grants(id: id, details: true).first else {
+                throw Problem.notFound("grant", id.uuidString)
+            }
+            let language = page.language
+            let payments = grant.paymentRequests ?? []
+            var values: [String: Any] = [
+                "title": grant.title, "statusKey": grant.status, "status": language.word("grant.\(grant.status)"), "organisation": grant.organisation,
+                "granted": language.money(grant.granted), "paid": language.money(grant.paid), "remaining": language.money(grant.remaining),
+                "period": grant.period, "awardedAt": language.day(grant.awardedAt), "conditions": grant.conditions,
+                "tranches": (grant.tranches ?? []).map { tranche -> [String: Any] in
+                    let paid = payments.last { $0.tranche == tranche.number && $0.status == "paid" }
+                    var row: [String: Any] = ["number": tranche.number, "amount": language.money(tranche.amount),
+                                              "trigger": language.word("trigger.\(tranche.trigger)"), "status": language.word("tranche.\(tranche.status)")]
+                    if let paid, let reference = paid.reference {
+                        row["reference"] = reference + (paid.paidAt.map { " (\(language.day($0)))" } ?? "")
+                    }
+                    return row
+                },
+                "reports": (grant.reports ?? []).map { report -> [String: Any] in
+                    ["kind": language.word(report.kind == "final" ? "reportFinal" : "reportProgress"), "filedAt": language.day(report.filedAt),
+                     "status": language.word("reportStatus.\(report.status)"), "summary": report.summary]
+                },
+                "hasReports": !(grant.reports ?? []).isEmpty,
+                "canReport": grant.status == "active",
+                "reportAction": "/grants/\(id.uuidString.lowercased())/reports",
+                "reportId": UUID.random().uuidString.lowercased(),
+            ]
+            if grant.status == "active", (grant.tranches ?? []).contains(where: { $0.status == "scheduled" && $0.trigger != "signing" }),
+               !(grant.reports ?? []).contains(where: { $0.status == "filed" }) {
+                values["next"] = language.word("next.report")
+            }
+            if let userId = identity.userId, let kept = try await accounts.formDraft(userId: userId, key: reportKey(id)) {
+                let form = try JSONDecoder().decode([String: String].self, from: Data(kept.fields.utf8))
+                let errors = try JSONDecoder().decode(FieldErrors.self, from: Data(kept.errors.utf8))
+                values["summary"] = form["summary"] ?? ""
+                values["finalChosen"] = form["kind"] == "final"
+                values["reportId"] = form["reportId"] ?? values["reportId"]!
+                if let error = errors["summary"] { values["summaryError"] = error }
+                values["errors"] = errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] }
+                values["hasErrors"] = !errors.isEmpty
+            }
+            return pages.render("grant", values, page)
+        }
+    }
+
+    routes.page("POST", "/grants/:grantId/reports") { request, context in
+        try await services.page(request, pages: pages) {
+            let id = try request.uuidParameter(context, "grantId")
+            let fields = try await FormFields.read(request, limit: services.bodyLimit)
+            let identity = try await services.auth.require(request, [.applicant], to: "file reports", csrf: fields["csrf"])
+            guard let userId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            try await services.requireOwner(identity, grantId: id)
+            let grantPage = "/grants/\(id.uuidString.lowercased())"
+            let reportId = UUID(uuidString: fields.text("reportId")) ?? .random()
+            let kind = ReportKind(rawValue: fields.text("kind")) ?? .progress
+            do {
+                let result = try await handler.fileReport(FileReport(grantId: id, reportId: reportId, kind: kind, summary: fields.text("summary"), at: Date()),
+                                                          CommandContext(actor: identity.subject, role: identity.role.rawValue))
+                try await accounts.dropFormDraft(userId: userId, key: reportKey(id))
+                return Pages.redirect(grantPage + "?flash=reportFiled&after=\(result.position)")
+            } catch DomainError.alreadyExists {
+                // The same form sent twice (a double click): the report is there.
+                try await accounts.dropFormDraft(userId: userId, key: reportKey(id))
+                return Pages.redirect(grantPage + "?flash=reportFiled")
+            } catch {
+                let kept = ["summary": fields.text("summary"), "kind": kind.rawValue, "reportId": reportId.uuidString.lowercased()]
+                let encoder = JSONEncoder()
+                try await accounts.keepFormDraft(userId: userId, key: reportKey(id), fields: String(decoding: try encoder.encode(kept), as: UTF8.self),
+                                                 errors: String(decoding: try encoder.encode(FieldErrors(error, language: Language(request))), as: UTF8.self))
+                return Pages.redirect(grantPage + "#write-report")
+            }
+        }
+    }
+
+    routes.page("GET", "/awarded") { request, _ in
+        try await services.page(request, pages: pages) {
+            let page = try await services.pageContext(request, pages: pages)
+            _ = try await services.waitForReadModels(request, ["public_grants"])
+            let language = page.language
+            let grants = try await ReadModels(client: services.store.client, logger: services.logger).publicGrants()
+            let items: [[String: Any]] = grants.map { grant in
+                ["recipient": grant.recipient, "title": grant.title, "programme": grant.poolName, "amount": language.money(grant.amount),
+                 "awardedOn": language.day(isoDay: grant.awardedOn)]
+            }
+            return pages.render("awarded", ["title": language.word("awardedGrants"), "grants": items, "hasGrants": !items.isEmpty], page)
+        }
+    }
+}
+
+private func reportKey(_ grantId: UUID) -> String { "report-\(grantId.uuidString.lowercased())" }
+
+/// Where a user's unsaved typing for an application is kept.
+private func formKey(_ applicationId: UUID) -> String { "application-\(applicationId.uuidString.lowercased())" }
+
+/// The form's values for the template: each field with its label, hint, value and error.
+private func applicationFormValues(_ form: ApplicationForm, errors: FieldErrors, unsaved: Bool, id: UUID, call: CallOpened, pool: PoolState,
+                                   isNew: Bool, language: Language) -> [String: Any] {
+    func field(_ name: String, _ value: String, hint: Bool = false, rows: Int = 0, inputmode: String? = nil) -> [String: Any] {
+        var field: [String: Any] = ["name": name, "label": language.word(name == "title" ? "title" : name), "value": value,
+                                    "errorPrefix": language.word("errorPrefix")]
+        var describedBy: [String] = []
+        if hint, let text = language.words["\(name)Hint"] {
+            field["hint"] = text
+            describedBy.append("\(name)-hint")
+        }
+        if let error = errors[name] {
+            field["error"] = error
+            describedBy.append("\(name)-error")
+        }
+        if !describedBy.isEmpty { field["describedBy"] = describedBy.joined(separator: " ") }
+        if rows > 0 { field["rows"] = rows }
+        if let inputmode { field["inputmode"] = inputmode }
+        return field
+    }
+    let periods = pool.periodOrder
+    let lineCount = min(form.budget.count + ApplicationForm.spareLines, Limits.budgetLines)
+    let budget: [[String: Any]] = (0..<lineCount).map { index in
+        let line = index < form.budget.count ? form.budget[index] : ApplicationForm.Line()
+        var row: [String: Any] = ["index": index, "number": index + 1, "category": line.category, "amount": line.amount,
+                                  "periods": periods.map { ["value": $0, "selected": $0 == line.period] as [String: Any] }]
+        let lineErrors = ["category", "period", "amount"].compactMap { errors["budget[\(index)].\($0)"] }
+        if let first = lineErrors.first { row["error"] = first }
+        return row
+    }
+    var values: [String: Any] = [
+        "title": language.word(isNew ? "newApplication" : "editTitle"),
+        "heading": form.title.isEmpty ? language.word("newApplication") : form.title,
+        "callTitle": call.title, "callId": call.callId.uuidString.lowercased(), "deadline": language.moment(call.closesAt),
+        "action": "/applications/\(id.uuidString.lowercased())/edit", "currency": pool.currency.code,
+        "f": [
+            "title": field("title", form.title), "projectLeader": field("projectLeader", form.projectLeader),
+            "description": field("description", form.description, rows: 6), "focusAreas": field("focusAreas", form.focusAreas, hint: true, rows: 3),
+            "partners": field("partners", form.partners, hint: true, rows: 4),
+            "studentsReached": field("studentsReached", form.studentsReached, hint: true, inputmode: "numeric"),
+            "requested": field("requested", form.requested, hint: true, inputmode: "decimal"),
+            "expectedOutcomes": field("expectedOutcomes", form.expectedOutcomes, rows: 5),
+        ] as [String: Any],
+        "budget": budget,
+        "errors": errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] },
+        "hasErrors": !errors.isEmpty, "unsaved": unsaved,
+    ]
+    if let budgetError = errors["budget"] { values["budgetError"] = budgetError }
+    return values
+}
+
+extension FieldErrors {
+    /// A refusal as errors to show: next to the field the rule names (a
+    /// domain rule, or the eligibility check's field), else at the top; in
+    /// the reader's language where the rule is a common one, with the
+    /// figures as the language writes them.
+    init(_ error: any Error, language: Language, content: ApplicationContent? = nil, rules: EligibilityRules? = nil) {
+        self.init()
+        let (field, message) = language.refusal(error, content: content, rules: rules)
+        add(field, message)
+    }
+}
+
+extension Language {
+    func refusal(_ error: any Error, content: ApplicationContent?, rules: EligibilityRules?) -> (field: String, message: String) {
+        let da = self == .da
+        switch error {
+        case DomainError.invalidInput(let field, let reason):
+            if reason == "must not be empty" { return (field, da ? "Skal udfyldes." : "Must be filled in.") }
+            if reason.hasPrefix("must be positive") { return (field, da ? "Skal være mere end 0." : "Must be more than 0.") }
+            if reason.hasPrefix("longer than"), let limit = reason.split(separator: " ").compactMap({ Int($0) }).first {
+                return (field, da ? "Må højst have \(limit) tegn." : "At most \(limit) characters.")
+            }
+            return (field, reason.prefix(1).uppercased() + reason.dropFirst())
+        case DomainError.ineligible(let rule, let detail):
+            let field = Eligibility.field(of: rule) ?? "application"
+            switch (rule, content, rules) {
+            case ("maximum-amount", let content?, let rules?) where rules.maximumAmount != nil:
+                let (asked, most) = (money(content.requested), money(rules.maximumAmount!))
+                return (field, da ? "Det ansøgte beløb, \(asked), er over programmets maksimum på \(most)."
+                                  : "The amount requested, \(asked), is above the programme's maximum of \(most).")
+            case ("minimum-amount", let content?, let rules?) where rules.minimumAmount != nil:
+                let (asked, least) = (money(content.requested), money(rules.minimumAmount!))
+                return (field, da ? "Det ansøgte beløb, \(asked), er under programmets minimum på \(least)."
+                                  : "The amount requested, \(asked), is below the programme's minimum of \(least).")
+            case ("project-leader-member-of-group", let content?, _):
+                return (field, da ? "Projektlederen, \(content.projectLeader), er ikke medlem af programmets styregruppe. Skriv navnet, som styregruppen kender det."
+                                  : "The project leader, \(content.projectLeader), is not a member of the programme's steering group. Write the name as the group knows it.")
+            default:
+                return (field, detail.prefix(1).uppercased() + detail.dropFirst())
+            }
+        case DomainError.callNotOpen(_, _, let closesAt, _):
+            return ("application", da ? "Opslaget er lukket: fristen var \(moment(closesAt))." : "The call is closed: the deadline was \(moment(closesAt)).")
+        default:
+            guard let problem = Problem.from(error) else { return ("application", String(describing: error)) }
+            return (problem.field ?? "application", problem.detail.prefix(1).uppercased() + problem.detail.dropFirst())
+        }
+    }
+}
+
+extension Language {
+    func applicationStatus(_ application: ApplicationView) -> String {
+        if application.status == "approved", let granted = application.granted, granted != application.requested {
+            return word("status.partly")
+        }
+        return word("status.\(application.status)")
+    }
+
+    func nextStep(_ application: ApplicationView, deadline: Date?) -> String? {
+        switch application.status {
+        case "draft": deadline.map { word("next.draft", ["date": moment($0)]) }
+        case "returned-for-revision": word("next.returned-for-revision")
+        case "submitted": word("next.submitted")
+        default: nil
+        }
+    }
+
+    /// A pool's eligibility rules in words.
+    func rules(_ rules: EligibilityRules) -> [String] {
+        var lines: [String] = []
+        if let organisations = rules.organisations {
+            lines.append((self == .da ? "Ansøgeren er en af: " : "The applicant is one of: ") + organisations.joined(separator: ", "))
+        }
+        if let minimum = rules.minimumAmount { lines.append((self == .da ? "Mindst " : "At least ") + money(minimum)) }
+        if let maximum = rules.maximumAmount { lines.append((self == .da ? "Højst " : "At most ") + money(maximum)) }
+        if rules.leaderMemberOfGroup != nil {
+            lines.append(self == .da ? "Projektlederen er medlem af programmets styregruppe." : "The project leader is a member of the programme's steering group.")
+        }
+        return lines
+    }
+
+    /// `2026-03-01` as the language writes a day.
+    func day(isoDay text: String) -> String {
+        let parts = text.split(separator: "-").compactMap { Int($0) }
+        guard parts.count == 3, let date = Calendar.copenhagen.date(from: DateComponents(year: parts[0], month: parts[1], day: parts[2], hour: 12))
+        else { return text }
+        return day(date)
+    }
+
+    func money(_ total: MoneyTotal) -> String {
+        guard let minor = Int64(exactly: total.minorUnits) else { return total.description }
+        return money(Money(minorUnits: minor, currency: total.currency))
+    }
+}

@@ -1,0 +1,163 @@
+import Accounts
+import EventStore
+import Foundation
+import GrantDomain
+import HTTPTypes
+import Hummingbird
+import Mustache
+
+/// Renders the pages: swift-mustache templates (escaped by default) read
+/// once from the target's resources, each page in the reader's language,
+/// with the signed-in user and the session's CSRF token at hand.
+struct Pages: Sendable {
+    let library: MustacheLibrary
+    let stylesheet: ByteBuffer
+    /// Cookies are Secure when people reach the pages over https.
+    let secureCookies: Bool
+
+    init(publicURL: String) async throws {
+        guard let folder = Bundle.module.url(forResource: "Templates", withExtension: nil) else {
+            throw Problem(.internalServerError, rule: "no-templates", title: "Templates missing",
+                          detail: "the pages' templates were not found beside the executable")
+        }
+        library = try await MustacheLibrary(directory: folder.path)
+        stylesheet = ByteBuffer(string: try String(contentsOf: folder.appendingPathComponent("site.css"), encoding: .utf8))
+        secureCookies = publicURL.lowercased().hasPrefix("https://")
+    }
+
+    /// A page: the template filled with `values` and what every page shows.
+    func render(_ template: String, _ values: [String: Any], _ page: PageContext, status: HTTPResponse.Status = .ok) -> Response {
+        var context = values
+        context["lang"] = page.language.rawValue
+        context["t"] = page.language.words
+        context["csrf"] = page.csrf
+        context["languages"] = Language.allCases.map { language in
+            ["code": language.rawValue, "label": language == .da ? "Dansk" : "English", "current": language == page.language,
+             "href": "/language/\(language.rawValue)?back=\(page.path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/")"] as [String: Any]
+        }
+        if let user = page.user {
+            context["user"] = ["name": user.name, "email": user.email,
+                               "roleLine": user.roles.map { page.language.role($0) }.joined(separator: ", ")] as [String: Any]
+        }
+        if let flash = page.flash { context["flash"] = flash }
+        let html = library.render(context, withTemplate: template) ?? "template \(template) is missing"
+        var headers = Self.securityHeaders
+        headers[.contentType] = "text/html; charset=utf-8"
+        headers[.contentLanguage] = page.language.rawValue
+        headers[.vary] = "Accept-Language, Cookie"
+        var response = Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
+        if let cookie = page.setCookie { response.setCookie(cookie) }
+        return response
+    }
+
+    /// Pages are not framed, run no script but their own, send forms only here, and are not cached (they show a user's own work).
+    static let securityHeaders: HTTPFields = [
+        .contentSecurityPolicy: "default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        .xContentTypeOptions: "nosniff",
+        .referrerPolicy: "same-origin",
+        .cacheControl: "no-store",
+    ]
+
+    /// 303 See Other: after a form, the browser GETs the result, so a reload or Back never sends the form again.
+    static func redirect(_ location: String, cookies: [Cookie] = []) -> Response {
+        var response = Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
+        for cookie in cookies { response.setCookie(cookie) }
+        return response
+    }
+
+    func sessionCookie(_ session: OpenedSession) -> Cookie {
+        Cookie(name: Credentials.sessionCookie, value: session.token, maxAge: Int(Accounts.sessionLifetime.components.seconds), path: "/",
+               secure: secureCookies, httpOnly: true, sameSite: .lax)
+    }
+
+    func clearedSessionCookie() -> Cookie {
+        Cookie(name: Credentials.sessionCookie, value: "", maxAge: 0, path: "/", secure: secureCookies, httpOnly: true, sameSite: .lax)
+    }
+
+    /// Before sign-in there is no session to hold a CSRF token: a random
+    /// one in a cookie of its own must match the form's (double submit).
+    func signInCookie(_ token: String) -> Cookie {
+        Cookie(name: PageContext.signInCSRFCookie, value: token, maxAge: 3600, path: "/", secure: secureCookies, httpOnly: true, sameSite: .strict)
+    }
+}
+
+/// What every page knows about its request.
+struct PageContext {
+    static let signInCSRFCookie = "grantledger_form"
+
+    /// 244 random bits in hexadecimal: two random UUIDs' worth.
+    static func newFormToken() -> String {
+        (UUID.random().uuidString + UUID.random().uuidString).replacingOccurrences(of: "-", with: "").lowercased()
+    }
+
+    var language: Language
+    var user: SignedInUser?
+    /// The session's CSRF token, or the sign-in form's.
+    var csrf: String
+    var path: String
+    var flash: String?
+    var setCookie: Cookie?
+}
+
+extension Language {
+    func role(_ grant: RoleGrant) -> String {
+        switch (self, grant.role) {
+        case (.da, .admin): "administrator"
+        case (.en, .admin): "administrator"
+        case (.da, .auditor): "revisor"
+        case (.en, .auditor): "auditor"
+        case (.da, .applicant): "ansøger for \(grant.organisation ?? "")"
+        case (.en, .applicant): "applicant for \(grant.organisation ?? "")"
+        case (.da, .steering): "styregruppemedlem"
+        case (.en, .steering): "steering group member"
+        }
+    }
+
+    /// A word, with `{name}` placeholders filled.
+    func word(_ key: String, _ values: [String: String] = [:]) -> String {
+        var text = words[key] ?? key
+        for (name, value) in values { text = text.replacingOccurrences(of: "{\(name)}", with: value) }
+        return text
+    }
+}
+
+/// A form's fields as `application/x-www-form-urlencoded` sends them.
+struct FormFields: Sendable {
+    private(set) var values: [String: String] = [:]
+
+    static func read(_ request: Request, limit: Int) async throws -> FormFields {
+        let body = try await request.body.collect(upTo: limit)
+        return FormFields(encoded: String(buffer: body))
+    }
+
+    init(encoded: String) {
+        for pair in encoded.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = Self.decode(parts[0]) else { continue }
+            values[name] = parts.count > 1 ? Self.decode(parts[1]) ?? "" : ""
+        }
+    }
+
+    subscript(_ name: String) -> String? { values[name] }
+
+    /// A field's text, trimmed; "" when absent.
+    func text(_ name: String) -> String { (values[name] ?? "").trimmingCharacters(in: .whitespacesAndNewlines) }
+
+    private static func decode(_ part: Substring) -> String? {
+        part.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+    }
+}
+
+extension HTTPField.Name {
+    static let contentSecurityPolicy = Self("Content-Security-Policy")!
+    static let xContentTypeOptions = Self("X-Content-Type-Options")!
+    static let referrerPolicy = Self("Referrer-Policy")!
+    static let contentLanguage = Self("Content-Language")!
+}
+
+/// A path on this site to go back to after signing in: never another site's (`//evil`, `https:`).
+func localPath(_ text: String?) -> String {
+    guard let text, text.hasPrefix("/"), !text.hasPrefix("//"), !text.hasPrefix("/\\"),
+          !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return "/" }
+    return text
+}
