@@ -98,7 +98,7 @@ let package = Package(
         .target(
             name: "Bench",
             dependencies: [
-                "EventStore", "GrantDomain", "GrantCommands", "Projections", "Audit", "GrantAPI",
+                "Accounts", "EventStore", "GrantDomain", "GrantCommands", "Projections", "Audit", "GrantAPI",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

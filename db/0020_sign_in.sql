@@ -50,6 +50,15 @@ CREATE TABLE accounts.sign_in_failures (
 CREATE INDEX sign_in_failures_by_account ON accounts.sign_in_failures (account_key, failed_at);
 CREATE INDEX sign_in_failures_by_address ON accounts.sign_in_failures (address, failed_at);
 
+-- Addresses a user has signed in from: the per-account limit on failures
+-- does not lock a user out from where they sign in every day.
+CREATE TABLE accounts.known_addresses (
+    user_id uuid NOT NULL,
+    address text NOT NULL,
+    last_seen timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, address)
+);
+
 -- What a user typed into a form and has not yet made a command of: an
 -- application's fields that the domain does not accept yet (a draft is never
 -- lost), and the errors to show next to them after the redirect.

@@ -25,7 +25,8 @@ public struct Accounts: Sendable {
     public struct Throttle: Sendable {
         /// ... for one account from one address,
         public var perAccountAndAddress = 5
-        /// ... for one account from anywhere (a distributed guess),
+        /// ... for one account from addresses it has never signed in from (a
+        /// distributed guess; where the user signs in every day stays open),
         public var perAccount = 20
         /// ... from one address for any accounts (a spray over many).
         public var perAddress = 100
@@ -44,6 +45,20 @@ public struct Accounts: Sendable {
         self.store = store
         self.hasher = hasher
         self.throttle = throttle
+    }
+
+    /// Makes the decoy hash now, so that the first sign-in for an unknown address costs what any other does.
+    public func prepare() async throws {
+        _ = try await decoyHash()
+    }
+
+    /// Deletes what has expired: sessions, links, failures past any window, and typing and addresses unused for half a year.
+    public func sweep() async throws {
+        try await client.query("DELETE FROM accounts.sessions WHERE expires_at <= now()", logger: logger)
+        try await client.query("DELETE FROM accounts.invitations WHERE expires_at <= now()", logger: logger)
+        try await client.query("DELETE FROM accounts.sign_in_failures WHERE failed_at < now() - interval '1 day'", logger: logger)
+        try await client.query("DELETE FROM accounts.known_addresses WHERE last_seen < now() - interval '180 days'", logger: logger)
+        try await client.query("DELETE FROM accounts.form_drafts WHERE saved_at < now() - interval '180 days'", logger: logger)
     }
 
     private func decoyHash() async throws -> String {
@@ -144,27 +159,43 @@ public struct Accounts: Sendable {
     }
 
     public func signIn(email: String, password: String, address: String, kind: SessionKind) async throws -> SignIn {
+        // No user has such an address: nothing to count, nothing to check.
+        guard email.count <= Limits.email, password.count <= PasswordRule.maximum else { return .refused }
         let account = UserState.normalisedEmail(email)
+        let userId = CommandHandler.userId(email: email)
         let attempt = UUID.random()
         // Counted before the password is checked, so parallel guesses all count.
         try await client.query("""
             INSERT INTO accounts.sign_in_failures (attempt, account_key, address) VALUES (\(attempt), \(account), \(address))
             """, logger: logger)
-        if let retryAfter = try await throttled(account: account, address: address) {
+        if let retryAfter = try await throttled(account: account, userId: userId, address: address) {
             try await forget(attempt)
             return .throttled(retryAfter: retryAfter)
         }
-        let userId = CommandHandler.userId(email: email)
         var stored: String?
         for try await hash in try await client.query(
             "SELECT password_hash FROM accounts.credentials WHERE user_id = \(userId)", logger: logger).decode(String.self) { stored = hash }
         // The decoy costs what a real check costs: an unknown address answers no sooner.
-        let checked = try await hasher.verify(password, against: stored == nil ? try await decoyHash() : stored!)
-        let matches = checked && stored != nil && password.count <= PasswordRule.maximum
-        guard matches else { return .refused }
+        let checked: Bool
+        do {
+            checked = try await hasher.verify(password, against: stored == nil ? try await decoyHash() : stored!)
+        } catch {
+            try await forget(attempt)
+            throw error
+        }
+        guard checked, let stored else { return .refused }
         try await client.query("""
             DELETE FROM accounts.sign_in_failures WHERE attempt = \(attempt) OR (account_key = \(account) AND address = \(address))
             """, logger: logger)
+        try await client.query("""
+            INSERT INTO accounts.known_addresses (user_id, address) VALUES (\(userId), \(address))
+            ON CONFLICT (user_id, address) DO UPDATE SET last_seen = now()
+            """, logger: logger)
+        // A password hashed at another cost than today's is hashed again while it is at hand.
+        if PasswordHasher.cost(of: stored) != hasher.cost {
+            let rehashed = try await hasher.hash(password)
+            try await client.query("UPDATE accounts.credentials SET password_hash = \(rehashed) WHERE user_id = \(userId)", logger: logger)
+        }
         return .signedIn(try await openSession(for: userId, kind: kind, address: address))
     }
 
@@ -173,19 +204,20 @@ public struct Accounts: Sendable {
     }
 
     /// Seconds until a try would be counted again, when one of the limits is passed.
-    private func throttled(account: String, address: String) async throws -> Int? {
+    private func throttled(account: String, userId: UUID, address: String) async throws -> Int? {
         let window = Double(throttle.window.components.seconds)
         let rows = try await client.query("""
             SELECT count(*) FILTER (WHERE account_key = \(account) AND address = \(address)),
                    count(*) FILTER (WHERE account_key = \(account)),
                    count(*) FILTER (WHERE address = \(address)),
-                   ceil(extract(epoch FROM min(failed_at) + make_interval(secs => \(window)) - now()))::int8
+                   ceil(extract(epoch FROM min(failed_at) + make_interval(secs => \(window)) - now()))::int8,
+                   EXISTS (SELECT 1 FROM accounts.known_addresses WHERE user_id = \(userId) AND address = \(address))
             FROM accounts.sign_in_failures
             WHERE failed_at > now() - make_interval(secs => \(window)) AND (account_key = \(account) OR address = \(address))
             """, logger: logger)
-        for try await (pair, perAccount, perAddress, wait) in rows.decode((Int64, Int64, Int64, Int64?).self) {
+        for try await (pair, perAccount, perAddress, wait, known) in rows.decode((Int64, Int64, Int64, Int64?, Bool).self) {
             // Each count includes the attempt being made.
-            if pair > throttle.perAccountAndAddress || perAccount > throttle.perAccount || perAddress > throttle.perAddress {
+            if pair > throttle.perAccountAndAddress || (perAccount > throttle.perAccount && !known) || perAddress > throttle.perAddress {
                 return Int(max(1, wait ?? 1))
             }
         }

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HummingbirdBcrypt
 import NIOPosix
+import Synchronization
 
 /// A secret handed to a person or a browser once (a link, a session): 32
 /// random bytes in URL-safe base64. Only its SHA-256 is stored, so a copy
@@ -35,25 +36,57 @@ extension Data {
 public struct PasswordHasher: Sendable {
     /// log2 of bcrypt's rounds: 12 unless tests ask for less.
     public let cost: UInt8
+    /// Hashes under way or waiting: past `capacity`, a request is turned
+    /// away at once (``Busy``) rather than queued behind a flood of sign-ins.
+    private let gate: Gate
 
-    public init(cost: UInt8 = 12) {
+    /// Too many passwords are being checked: try again in a moment.
+    public struct Busy: Error {}
+
+    public init(cost: UInt8 = 12, capacity: Int = 32) {
         precondition((4...31).contains(cost), "bcrypt's cost is 4 to 31")
         self.cost = cost
+        gate = Gate(capacity: capacity)
     }
 
     public func hash(_ password: String) async throws -> String {
         let input = Self.input(password)
         let cost = cost
-        return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(input, cost: cost) }
+        return try await gate.through { try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(input, cost: cost) } }
     }
 
     public func verify(_ password: String, against hash: String) async throws -> Bool {
         let input = Self.input(password)
-        return try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(input, hash: hash) }
+        return try await gate.through { try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(input, hash: hash) } }
+    }
+
+    /// The cost a stored hash was made with (`$2b$12$...`).
+    public static func cost(of hash: String) -> UInt8? {
+        let parts = hash.split(separator: "$")
+        return parts.count >= 2 ? UInt8(parts[1]) : nil
     }
 
     private static func input(_ password: String) -> String {
         Data(SHA256.hash(data: Data(password.utf8))).base64EncodedString()
+    }
+}
+
+/// Counts work under way and refuses more than `capacity`.
+final class Gate: Sendable {
+    private let inFlight = Mutex(0)
+    private let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func through<T: Sendable>(_ work: () async throws -> T) async throws -> T {
+        let admitted = inFlight.withLock { count in
+            guard count < capacity else { return false }
+            count += 1
+            return true
+        }
+        guard admitted else { throw PasswordHasher.Busy() }
+        defer { inFlight.withLock { $0 -= 1 } }
+        return try await work()
     }
 }
 

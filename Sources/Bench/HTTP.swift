@@ -1,3 +1,4 @@
+import Accounts
 import EventStore
 import Foundation
 import GrantAPI
@@ -20,6 +21,11 @@ struct HTTPWorkload {
             return []
         }
         let (poolId, applicationId, callId) = try await setUp()
+        // A signed-in applicant: the browser's cookie for the pages, an API session (same resolution) for their JSON.
+        let accounts = Accounts(store: benchmark.store, hasher: PasswordHasher(cost: 4))
+        let userId = try await benchmarkUser()
+        let browser = try await accounts.openSession(for: userId, kind: .browser, address: "bench").token
+        let apiSession = try await accounts.openSession(for: userId, kind: .api, address: "bench").token
         let key = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let authenticator = try await Authenticator(key: key)
         let admin = try await authenticator.token(for: Identity(subject: "bench-admin", role: .admin))
@@ -63,6 +69,17 @@ struct HTTPWorkload {
             + #""description": "Load", "focusAreas": ["robotics"], "requested": {"amount": "1000.00", "currency": "DKK"}}"#
         let post = try await load(wrk, "\(base)/v1/applications", connections: 16, token: applicant, label: "POST draft application", postBody: body)
         figures.append(post.figure("HTTP POST /v1/applications (draft), 16 connections", baseline: nil))
+
+        // Rendered pages beside the JSON of the same data, both as the signed-in applicant.
+        let organisation = Self.organisation.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        for (label, page, json) in [("application page", "/applications/\(applicationId)", "/v1/applications/\(applicationId)"),
+                                    ("dashboard", "/", "/v1/applications?organisation=\(organisation)&limit=500")] {
+            let data = try await load(wrk, base + json, connections: 16, token: apiSession, label: "JSON for the \(label)")
+            let rendered = try await load(wrk, base + page, connections: 16, token: nil, label: "\(label) (HTML)",
+                                          headers: ["Cookie": "grantledger_session=\(browser)"])
+            figures.append(rendered.figure("HTTP GET \(label) as HTML, 16 connections", baseline: data.rate, baselineName: "GET \(json.prefix { $0 != "?" }) (JSON)",
+                                           target: "≥ 0.5, p99 ≤ 20 ms"))
+        }
         return figures
     }
 
@@ -76,6 +93,16 @@ struct HTTPWorkload {
         _ = try await benchmark.handler.draftApplication(
             DraftApplication(applicationId: application, callId: call, content: content, at: Date()), Benchmark.admin)
         return (pool, application, call)
+    }
+
+    /// The applicant the pages are read as: a user of the bench's organisation.
+    func benchmarkUser() async throws -> UUID {
+        let email = "bench.applicant@bench.example"
+        let id = CommandHandler.userId(email: email)
+        _ = try await benchmark.handler.inviteUser(
+            InviteUser(userId: id, email: email, name: "Bench Applicant", roles: [RoleGrant(role: .applicant, organisation: Self.organisation)], at: Date()),
+            Benchmark.admin)
+        return id
     }
 
     /// Polls with curl until the URL answers 200 (the server is up and its read models have caught up).
@@ -108,9 +135,9 @@ struct HTTPWorkload {
         var p50: Double, p95: Double, p99: Double, p999: Double, max: Double
         var failures: Int
 
-        func figure(_ name: String, baseline: Double?, target: String? = nil) -> Figure {
+        func figure(_ name: String, baseline: Double?, baselineName: String = "GET /livez", target: String? = nil) -> Figure {
             var figure = Figure(figure: failures > 0 ? "\(name) (\(failures) non-2xx)" : name, value: rate, unit: "requests/s",
-                                baseline: baseline, baselineName: baseline.map { _ in "GET /livez" }, ratio: baseline.map { rate / $0 }, target: target)
+                                baseline: baseline, baselineName: baseline.map { _ in baselineName }, ratio: baseline.map { rate / $0 }, target: target)
             figure.p50Ms = p50
             figure.p95Ms = p95
             figure.p99Ms = p99
@@ -130,11 +157,13 @@ struct HTTPWorkload {
         """
 
     /// wrk on two threads for the configured time; its latency distribution and rate parsed from its report.
-    func load(_ wrk: String, _ url: String, connections: Int, token: String?, label: String, postBody: String? = nil) async throws -> Result {
+    func load(_ wrk: String, _ url: String, connections: Int, token: String?, label: String, postBody: String? = nil,
+              headers: [String: String] = [:]) async throws -> Result {
         let progress = Progress(label: "http \(label)")
         progress.show("\(connections) connections for \(seconds) s")
         var arguments = ["-t2", "-c\(connections)", "-d\(seconds)s"]
         if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
+        for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
         var lua = Self.latencyReport
         if let postBody {
             let escaped = postBody.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")

@@ -4,6 +4,7 @@ import EventStore
 import Foundation
 import GrantCommands
 import Hummingbird
+import HTTPTypes
 import HummingbirdCore
 import Logging
 import PostgresNIO
@@ -42,12 +43,14 @@ public struct APIConfiguration: Sendable {
     /// Where people reach the pages (GRANTLEDGER_PUBLIC_URL): the links in
     /// invitations, and Secure cookies when it is https.
     public var publicURL: String
+    /// Proxies whose X-Forwarded-For is believed (GRANTLEDGER_TRUSTED_PROXIES).
+    public var trustedProxies: Set<String>
 
     public init(host: String = "127.0.0.1", port: Int = 8080, jwtKey: String, runWorkers: Bool = true,
                 listener: PostgresConnection.Configuration? = nil, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
                 bodyLimit: Int = defaultBodyLimit, consistencyWait: Duration = .seconds(2), openAPIDocument: String? = nil,
                 checkpointSigner: CheckpointSigner? = nil, checkpointInterval: Duration? = nil, bcryptCost: UInt8 = 12,
-                publicURL: String? = nil) {
+                publicURL: String? = nil, trustedProxies: Set<String> = []) {
         self.host = host
         self.port = port
         self.jwtKey = jwtKey
@@ -61,6 +64,7 @@ public struct APIConfiguration: Sendable {
         self.checkpointInterval = checkpointInterval
         self.bcryptCost = bcryptCost
         self.publicURL = publicURL ?? "http://\(host):\(port)"
+        self.trustedProxies = trustedProxies
     }
 }
 
@@ -69,8 +73,10 @@ public func buildApplication(
     configuration: APIConfiguration, store: EventStore, logger: Logger
 ) async throws -> some ApplicationProtocol {
     let projections = ProjectionRuntime(store: store, logger: logger)
-    let router = try await makeRouter(configuration: configuration, store: store, projections: projections, logger: logger).router
-    var services: [any Service] = [PostgresClientService(client: store.client), NotifierService(store: store)]
+    let accounts = Accounts(store: store, hasher: PasswordHasher(cost: configuration.bcryptCost))
+    try await accounts.prepare()
+    let router = try await makeRouter(configuration: configuration, store: store, projections: projections, accounts: accounts, logger: logger).router
+    var services: [any Service] = [PostgresClientService(client: store.client), NotifierService(store: store), AccountsSweeper(accounts: accounts, logger: logger)]
     if configuration.runWorkers { services.append(ProjectionService(runtime: projections)) }
     if let listener = configuration.listener { services.append(ListenerService(store: store, configuration: listener)) }
     if let signer = configuration.checkpointSigner, let interval = configuration.checkpointInterval {
@@ -98,26 +104,69 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     }
 
     /// The peer's IP address as text ("unknown" for a test's in-process client).
-    var address: String { remoteAddress?.ipAddress ?? "unknown" }
+    var peer: String { remoteAddress?.ipAddress ?? "unknown" }
+
+    /// Where a request comes from, for counting sign-in attempts: the peer,
+    /// or behind a proxy we trust, the nearest address it forwarded for that
+    /// we do not; an IPv6 address by its /64, which one holder has whole.
+    func clientAddress(_ request: Request, trustedProxies: Set<String>) -> String {
+        var address = peer
+        if trustedProxies.contains(address), let forwarded = request.headers[values: .xForwardedFor].last {
+            let hops = forwarded.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            address = hops.last { !trustedProxies.contains($0) } ?? address
+        }
+        return Self.network(address)
+    }
+
+    static func network(_ address: String) -> String {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        guard address.contains(":"), inet_pton(AF_INET6, address, &bytes) == 1 else { return address }
+        // An IPv4 address written as IPv6 (::ffff:a.b.c.d) is that IPv4 address.
+        if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
+            return bytes[12...].map(String.init).joined(separator: ".")
+        }
+        return stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":") + "::/64"
+    }
+}
+
+extension HTTPField.Name {
+    static let xForwardedFor = Self("X-Forwarded-For")!
+}
+
+/// Deletes expired sessions, links and counts every hour.
+struct AccountsSweeper: Service {
+    let accounts: Accounts
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await accounts.sweep() } catch is CancellationError { return } catch {
+                    logger.error("could not delete expired sign-in data", metadata: ["error": "\(String(reflecting: error))"])
+                }
+                try await Task.sleep(for: .seconds(3600))
+            }
+        }
+    }
 }
 
 /// Every route the API serves, as "METHOD /path/{parameter}": what openapi.yaml must describe.
 public func apiRoutes(configuration: APIConfiguration, store: EventStore, logger: Logger) async throws -> [String] {
-    try await makeRouter(configuration: configuration, store: store, projections: ProjectionRuntime(store: store, logger: logger), logger: logger)
-        .routes.recorded
+    try await makeRouter(configuration: configuration, store: store, projections: ProjectionRuntime(store: store, logger: logger),
+                         accounts: Accounts(store: store), logger: logger).routes.recorded
 }
 
-func makeRouter(configuration: APIConfiguration, store: EventStore, projections: ProjectionRuntime, logger: Logger) async throws
+func makeRouter(configuration: APIConfiguration, store: EventStore, projections: ProjectionRuntime, accounts: Accounts, logger: Logger) async throws
     -> (router: Router<AppRequestContext>, routes: Routes) {
     let router = Router(context: AppRequestContext.self)
     // Outermost: count every answer, problems included.
     router.add(middleware: MetricsMiddleware())
     let routes = Routes(router: router)
     router.add(middleware: ProblemMiddleware(methods: routes.methods))
-    let accounts = Accounts(store: store, hasher: PasswordHasher(cost: configuration.bcryptCost))
     let services = Services(store: store, commands: CommandHandler(store: store),
                             auth: try await Authenticator(key: configuration.jwtKey, accounts: accounts),
                             bodyLimit: configuration.bodyLimit, consistencyWait: configuration.consistencyWait,
+                            trustedProxies: configuration.trustedProxies,
                             readCache: configuration.runWorkers ? ReadCache(changes: projections.changes) : nil, logger: logger)
     // Liveness alone: answers while the process does, touching nothing else.
     routes.get("/livez") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok"))) }

@@ -190,7 +190,8 @@ extension Services {
         let application = try await Session(store: store).load(ApplicationState.self, applicationId)
         guard let content = application.state.content else { throw DomainError.notFound(kind: "application", id: applicationId.uuidString) }
         guard content.organisation == identity.organisation else {
-            throw Problem.forbidden("application \(applicationId.uuidString) belongs to another organisation")
+            throw Problem(.forbidden, rule: "not-owner", title: "Your role may not do this",
+                          detail: "application \(applicationId.uuidString) belongs to another organisation")
         }
     }
 
@@ -199,7 +200,7 @@ extension Services {
         let grant = try await Session(store: store).load(GrantState.self, grantId)
         guard let awarded = grant.state.awarded else { throw DomainError.notFound(kind: "grant", id: grantId.uuidString) }
         guard awarded.organisation == identity.organisation else {
-            throw Problem.forbidden("grant \(grantId.uuidString) belongs to another organisation")
+            throw Problem(.forbidden, rule: "not-owner", title: "Your role may not do this", detail: "grant \(grantId.uuidString) belongs to another organisation")
         }
     }
 

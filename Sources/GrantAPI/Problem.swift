@@ -1,3 +1,4 @@
+import Accounts
 import Audit
 import EventStore
 import Foundation
@@ -104,6 +105,8 @@ extension Problem {
     static func from(_ error: any Error) -> Problem? {
         switch error {
         case let problem as Problem: return problem
+        case is PasswordHasher.Busy:
+            return Problem(.serviceUnavailable, rule: "busy", title: "Too many sign-ins at once", detail: "too many passwords are being checked; try again in a moment")
         case let domain as DomainError: return from(domain)
         case let decoding as DecodingError: return from(decoding)
         case let ambiguous as AmbiguousJSON: return .badRequest(rule: ambiguous.rule.rawValue, field: ambiguous.field, ambiguous.description)

@@ -10,6 +10,11 @@ struct SignInRequest: Decodable {
     var password: String
 }
 
+struct SignInLinkRequest: Decodable {
+    /// The user has a password: make a link anyway, which replaces it.
+    var reset: Bool?
+}
+
 struct SessionRevocationRequest: Decodable {
     /// Every session of the user, not only this one.
     var everywhere: Bool?
@@ -56,7 +61,7 @@ extension Problem {
 func addSessionRoutes(to routes: Routes, _ services: Services, accounts: Accounts, publicURL: String) {
     routes.post("/v1/sessions") { request, context in
         let body = try await CommandBody.read(request, limit: services.bodyLimit).decode(SignInRequest.self)
-        switch try await accounts.signIn(email: body.email, password: body.password, address: context.address, kind: .api) {
+        switch try await accounts.signIn(email: body.email, password: body.password, address: context.clientAddress(request, trustedProxies: services.trustedProxies), kind: .api) {
         case .signedIn(let session):
             return try jsonResponse(OpenedSessionView(token: session.token, userId: session.userId, expiresAt: session.expiresAt),
                                     status: .created, headers: [.cacheControl: "no-store"])
@@ -92,14 +97,16 @@ func addSessionRoutes(to routes: Routes, _ services: Services, accounts: Account
 
     routes.post("/v1/users/:userId/invitations") { request, context in
         let id = try request.uuidParameter(context, "userId")
-        _ = try await services.auth.require(request, [.admin], to: "send sign-in links")
-        guard try await Session(store: services.store).load(UserState.self, id).state.invited != nil else {
-            throw Problem.notFound("user", id.uuidString)
+        return try await services.command(request, [.admin], "send sign-in links", SignInLinkRequest.self) { body, scope in
+            // The link is recorded (who made it, and whether it replaces a password) before it exists.
+            _ = try await services.commands.issueSignInLink(
+                IssueSignInLink(userId: id, hasPassword: try await accounts.hasPassword(userId: id), reset: body.reset ?? false, at: Date()),
+                scope.context)
+            let token = try await accounts.issueInvitation(userId: id)
+            return try jsonResponse(InvitationView(userId: id, link: invitationLink(publicURL, token),
+                                                   expiresAt: Date().addingTimeInterval(Double(Accounts.invitationLifetime.components.seconds))),
+                                    status: .created, headers: [.cacheControl: "no-store"])
         }
-        let token = try await accounts.issueInvitation(userId: id)
-        return try jsonResponse(InvitationView(userId: id, link: invitationLink(publicURL, token),
-                                               expiresAt: Date().addingTimeInterval(Double(Accounts.invitationLifetime.components.seconds))),
-                                status: .created, headers: [.cacheControl: "no-store"])
     }
 
     routes.post("/v1/users/:userId/session-revocations") { request, context in

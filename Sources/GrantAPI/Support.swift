@@ -16,6 +16,7 @@ struct Services: Sendable {
     let auth: Authenticator
     let bodyLimit: Int
     let consistencyWait: Duration
+    let trustedProxies: Set<String>
     /// Present when this process runs the projection workers.
     let readCache: ReadCache?
     let logger: Logger

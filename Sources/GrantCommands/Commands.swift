@@ -219,6 +219,13 @@ extension CommandHandler {
         }
     }
 
+    public func issueSignInLink(_ command: IssueSignInLink, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("IssueSignInLink", context) { session in
+            let user = try await session.load(UserState.self, command.userId)
+            return [user.write(try command.decide(user: user.state))]
+        }
+    }
+
     public func revokeRole(_ command: RevokeRole, _ context: CommandContext) async throws -> CommandResult {
         try await execute("RevokeRole", context) { session in
             let user = try await session.load(UserState.self, command.userId)

@@ -65,6 +65,17 @@ public struct RoleRevoked: DomainEvent {
     public var occurredAt: Date
 }
 
+/// A one-time link to set a password was made for the user: whoever
+/// holds it can become the user, so who made it, and whether it replaced a
+/// password the user had, is history.
+public struct SignInLinkIssued: DomainEvent {
+    public static let eventType = "SignInLinkIssued"
+    public var userId: UUID
+    /// The user had a password, which the link lets someone replace.
+    public var reset: Bool
+    public var occurredAt: Date
+}
+
 public struct UserState: Aggregate, Hashable {
     public var invited: UserInvited?
     /// The roles held now, in the order they were granted.
@@ -72,7 +83,7 @@ public struct UserState: Aggregate, Hashable {
 
     public static let initial = UserState()
     public static func streamName(_ id: UUID) -> String { "user-\(id.lowercasedText)" }
-    public static let eventTypes: [any DomainEvent.Type] = [UserInvited.self, RoleGranted.self, RoleRevoked.self]
+    public static let eventTypes: [any DomainEvent.Type] = [UserInvited.self, RoleGranted.self, RoleRevoked.self, SignInLinkIssued.self]
 
     public consuming func evolve(_ event: any DomainEvent) -> UserState {
         var state = consume self
@@ -220,5 +231,29 @@ public struct RevokeRole: Hashable, Sendable {
             throw .invalidInput(field: "role", reason: "the user does not hold the role \(grant.description)")
         }
         return [RoleRevoked(userId: userId, grant: held, reason: reason, occurredAt: at)]
+    }
+}
+
+public struct IssueSignInLink: Hashable, Sendable {
+    public var userId: UUID
+    /// The user has a password already (the caller knows: passwords are not history).
+    public var hasPassword: Bool
+    /// Asked for on purpose: a link for a user with a password replaces it.
+    public var reset: Bool
+    public var at: Date
+
+    public init(userId: UUID, hasPassword: Bool, reset: Bool, at: Date) {
+        self.userId = userId
+        self.hasPassword = hasPassword
+        self.reset = reset
+        self.at = at
+    }
+
+    public func decide(user: UserState) throws(DomainError) -> [any DomainEvent] {
+        guard user.invited != nil else { throw .notFound(kind: "user", id: userId.uuidString) }
+        guard !hasPassword || reset else {
+            throw .invalidInput(field: "reset", reason: "the user has a password: a link would let its holder replace it; ask for a reset on purpose")
+        }
+        return [SignInLinkIssued(userId: userId, reset: hasPassword, occurredAt: at)]
     }
 }

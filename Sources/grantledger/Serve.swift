@@ -17,7 +17,8 @@ struct Serve: AsyncParsableCommand {
             (default: .data/jwt.key, generated once), GRANTLEDGER_SIGNING_KEY (default: .data/signing.key, generated once) and
             GRANTLEDGER_CHECKPOINT_INTERVAL (seconds between signed checkpoints, default 3600; 0: only on demand),
             GRANTLEDGER_PUBLIC_URL (where people reach the pages, for sign-in links and Secure cookies; default http://HOST:PORT) and
-            GRANTLEDGER_BCRYPT_COST (bcrypt's cost for new passwords, 10-31, default 12).
+            GRANTLEDGER_BCRYPT_COST (bcrypt's cost for new passwords, 10-31, default 12) and GRANTLEDGER_TRUSTED_PROXIES (comma-separated
+            addresses of proxies whose X-Forwarded-For names the client, for counting sign-in attempts; default none).
             """
     )
 
@@ -35,7 +36,9 @@ struct Serve: AsyncParsableCommand {
         let api = APIConfiguration(host: variables["GRANTLEDGER_HOST"] ?? "127.0.0.1", port: port, jwtKey: try jwtKey(), runWorkers: !noWorkers,
                                    listener: try DatabaseURL.connectionConfiguration(environment.databaseURL), metrics: registry,
                                    openAPIDocument: openAPIDocument(), checkpointSigner: try checkpointSigner(),
-                                   checkpointInterval: try checkpointInterval(), bcryptCost: try bcryptCost(), publicURL: publicURL())
+                                   checkpointInterval: try checkpointInterval(), bcryptCost: try bcryptCost(), publicURL: publicURL(),
+                                   trustedProxies: Set((variables["GRANTLEDGER_TRUSTED_PROXIES"] ?? "").split(separator: ",")
+                                       .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }))
         let postgres = try environment.postgresConfiguration()
         let migrator = try environment.migrator()
         _ = try await PostgresClient.withRunning(postgres, logger: environment.logger) { client in

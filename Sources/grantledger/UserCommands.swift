@@ -35,8 +35,10 @@ struct Users: AsyncParsableCommand {
             let (result, token) = try await withStore { store in
                 let result = try await CommandHandler(store: store).inviteUser(
                     InviteUser(userId: id, email: email, name: name, roles: [grant], at: Date()),
-                    CommandContext(actor: "cli:\(ProcessInfo.processInfo.environment["USER"] ?? "operator")", role: "admin"))
-                return (result, try await Accounts(store: store).issueInvitation(userId: id))
+                    cliActor)
+                let accounts = Accounts(store: store)
+                _ = try await CommandHandler(store: store).issueSignInLink(IssueSignInLink(userId: id, hasPassword: false, reset: false, at: Date()), cliActor)
+                return (result, try await accounts.issueInvitation(userId: id))
             }
             print("\(id.uuidString.lowercased())  \(email)  \(grant.description)  (event at position \(result.position))")
             print("Set a password (once, within 7 days): \(invitationLink(publicURL(), token))")
@@ -74,6 +76,7 @@ extension Users {
             abstract: "Print a new one-time link where a user sets (or resets) their password; older links stop working.")
 
         @Argument(help: "The user's e-mail address.") var email: String
+        @Flag(help: "The user has a password: make a link anyway, which replaces it (recorded as a reset).") var reset = false
 
         func run() async throws {
             let id = CommandHandler.userId(email: email)
@@ -81,7 +84,10 @@ extension Users {
                 guard try await Session(store: store).load(UserState.self, id).state.invited != nil else {
                     throw CommandFailure("no user has the address \(email): invite them with `grantledger users add`")
                 }
-                return try await Accounts(store: store).issueInvitation(userId: id)
+                let accounts = Accounts(store: store)
+                _ = try await CommandHandler(store: store).issueSignInLink(
+                    IssueSignInLink(userId: id, hasPassword: try await accounts.hasPassword(userId: id), reset: reset, at: Date()), cliActor)
+                return try await accounts.issueInvitation(userId: id)
             }
             print(invitationLink(publicURL(), token))
         }
@@ -100,3 +106,6 @@ extension Users {
         }
     }
 }
+
+/// Who the command line acts as: the operator's login.
+let cliActor = CommandContext(actor: "cli:\(ProcessInfo.processInfo.environment["USER"] ?? "operator")", role: "admin")

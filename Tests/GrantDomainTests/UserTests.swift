@@ -119,4 +119,19 @@ struct UserTests {
         user = user.evolve(try RevokeRole(userId: Self.userId, grant: many[0], at: Self.at).decide(user: user)[0])
         #expect(try GrantRole(userId: Self.userId, grant: RoleGrant(role: .admin), at: Self.at).decide(user: user, group: nil).count == 1)
     }
+
+    @Test("a sign-in link for a user with a password is made only as a reset asked for, and says so")
+    func signInLinks() throws {
+        let user = try Self.invited()
+        let first = try IssueSignInLink(userId: Self.userId, hasPassword: false, reset: false, at: Self.at).decide(user: user)
+        #expect((first.first as? SignInLinkIssued)?.reset == false)
+        #expect(throws: DomainError.invalidInput(field: "reset", reason: "the user has a password: a link would let its holder replace it; ask for a reset on purpose")) {
+            try IssueSignInLink(userId: Self.userId, hasPassword: true, reset: false, at: Self.at).decide(user: user)
+        }
+        let reset = try IssueSignInLink(userId: Self.userId, hasPassword: true, reset: true, at: Self.at).decide(user: user)
+        #expect((reset.first as? SignInLinkIssued)?.reset == true)
+        #expect(throws: DomainError.notFound(kind: "user", id: Self.userId.uuidString)) {
+            try IssueSignInLink(userId: Self.userId, hasPassword: false, reset: false, at: Self.at).decide(user: .initial)
+        }
+    }
 }

@@ -11,8 +11,8 @@ extension Services {
     func pageContext(_ request: Request, pages: Pages, flash: String? = nil) async throws -> PageContext {
         let language = Language(request)
         let user = try await auth.signedInUser(request)
-        var context = PageContext(language: language, user: user, csrf: user?.csrfToken ?? "", path: request.uri.path,
-                                  flash: flash.map { language.word($0) })
+        var context = PageContext(language: language, user: user, csrf: user?.csrfToken ?? "", path: request.uri.description,
+                                  flash: flash.flatMap { PageContext.flashes.contains($0) ? language.word($0) : nil })
         if user == nil {
             // Forms shown before sign-in carry the cookie's token; one is made when there is none.
             if let token = request.cookies[PageContext.signInCSRFCookie]?.value, token.count >= 32 {
@@ -42,14 +42,16 @@ extension Services {
             case (_, "csrf"):
                 return pages.render("error", ["title": language.word("formExpiredTitle"), "heading": language.word("formExpiredTitle"),
                                               "message": language.word("formExpired")], context, status: .forbidden)
+            // Another organisation's work is, to a page, not there: a page does not confirm that it exists.
+            case (.notFound, _), (_, "not-owner"), (.badRequest, _):
+                return pages.render("error", ["title": language.word("notFoundTitle"), "heading": language.word("notFoundTitle"),
+                                              "message": language.word("notFound")], context, status: .notFound)
             case (.forbidden, _):
                 return pages.render("error", ["title": language.word("forbiddenTitle"), "heading": language.word("forbiddenTitle"),
                                               "message": problem.detail], context, status: .forbidden)
-            case (.notFound, _), (.badRequest, _):
-                return pages.render("error", ["title": language.word("notFoundTitle"), "heading": language.word("notFoundTitle"),
-                                              "message": language.word("notFound")], context, status: .notFound)
             default:
-                throw error
+                guard problem.status.code < 500 else { throw error }
+                return pages.render("error", ["title": problem.title, "heading": problem.title, "message": problem.detail], context, status: problem.status)
             }
         }
     }
@@ -64,7 +66,7 @@ func addAccountPages(to routes: Routes, _ services: Services, pages: Pages, acco
 
     routes.page("GET", "/language/:language") { request, context in
         let language = Language(rawValue: context.parameters.get("language") ?? "") ?? .da
-        let back = localPath(request.uri.queryParameters["back"].map(String.init)?.removingPercentEncoding)
+        let back = localPath(request.uri.queryParameters["back"].map(String.init))
         return Pages.redirect(back, cookies: [Cookie(name: Language.cookie, value: language.rawValue, maxAge: 365 * 86_400, path: "/",
                                                      secure: pages.secureCookies, httpOnly: true, sameSite: .lax)])
     }
@@ -72,7 +74,7 @@ func addAccountPages(to routes: Routes, _ services: Services, pages: Pages, acco
     routes.page("GET", "/sign-in") { request, _ in
         try await services.page(request, pages: pages) {
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
-            let next = localPath(request.uri.queryParameters["next"].map(String.init)?.removingPercentEncoding)
+            let next = localPath(request.uri.queryParameters["next"].map(String.init))
             if page.user != nil { return Pages.redirect(next) }
             var values: [String: Any] = ["title": page.language.word("signInTitle"), "next": next]
             switch request.uri.queryParameters["error"].map(String.init) {
@@ -89,13 +91,16 @@ func addAccountPages(to routes: Routes, _ services: Services, pages: Pages, acco
     routes.page("POST", "/sign-in") { request, context in
         try await services.page(request, pages: pages) {
             let form = try await FormFields.read(request, limit: services.bodyLimit)
-            guard let cookie = request.cookies[PageContext.signInCSRFCookie]?.value, let given = form["csrf"], constantTimeEqual(cookie, given) else {
+            guard let cookie = request.cookies[PageContext.signInCSRFCookie]?.value, cookie.count >= 32, let given = form["csrf"],
+                  constantTimeEqual(cookie, given) else {
                 throw Problem(.forbidden, rule: "csrf", title: "Form expired", detail: "the sign-in form's token does not match")
             }
             let next = localPath(form["next"])
             let back = next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"
-            switch try await accounts.signIn(email: form.text("email"), password: form["password"] ?? "", address: context.address, kind: .browser) {
+            switch try await accounts.signIn(email: form.text("email"), password: form["password"] ?? "", address: context.clientAddress(request, trustedProxies: services.trustedProxies), kind: .browser) {
             case .signedIn(let session):
+                // A session this browser held before (another user's, or an old one) ends: one browser, one session.
+                if case .cookie(let previous) = Credentials(request) { try await accounts.endSession(token: previous) }
                 return Pages.redirect(next, cookies: [pages.sessionCookie(session)])
             case .refused:
                 return Pages.redirect("/sign-in?error=refused&next=\(back)")
@@ -155,10 +160,11 @@ func addAccountPages(to routes: Routes, _ services: Services, pages: Pages, acco
         try await services.page(request, pages: pages) {
             let token = context.parameters.get("token") ?? ""
             let form = try await FormFields.read(request, limit: services.bodyLimit)
-            guard let cookie = request.cookies[PageContext.signInCSRFCookie]?.value, let given = form["csrf"], constantTimeEqual(cookie, given) else {
+            guard let cookie = request.cookies[PageContext.signInCSRFCookie]?.value, cookie.count >= 32, let given = form["csrf"],
+                  constantTimeEqual(cookie, given) else {
                 throw Problem(.forbidden, rule: "csrf", title: "Form expired", detail: "the form's token does not match")
             }
-            switch try await accounts.setPassword(token: token, password: form["password"] ?? "", kind: .browser, address: context.address) {
+            switch try await accounts.setPassword(token: token, password: form["password"] ?? "", kind: .browser, address: context.clientAddress(request, trustedProxies: services.trustedProxies)) {
             case .set(let session):
                 return Pages.redirect("/?flash=passwordSet", cookies: [pages.sessionCookie(session)])
             case .linkInvalid:

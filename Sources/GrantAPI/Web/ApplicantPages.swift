@@ -85,38 +85,43 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
         }
     }
 
+    /// The form: as posted (`posted`), else as kept after a refusal, else the application as it stands, else empty for a new one.
+    @Sendable func showForm(_ request: Request, _ id: UUID, posted: (form: ApplicationForm, errors: FieldErrors)? = nil) async throws -> Response {
+        let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+        let identity = try await services.auth.require(request, [.applicant], to: "draft applications")
+        guard let userId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+        let session = Session(store: services.store)
+        let application = try await session.load(ApplicationState.self, id).state
+        if application.drafted != nil { try await services.requireOwner(identity, applicationId: id) }
+        var form = ApplicationForm()
+        var errors = FieldErrors()
+        var unsaved = false
+        if let posted {
+            (form, errors, unsaved) = (posted.form, posted.errors, true)
+        } else if let kept = try await accounts.formDraft(userId: userId, key: formKey(id)) {
+            form = try JSONDecoder().decode(ApplicationForm.self, from: Data(kept.fields.utf8))
+            errors = try JSONDecoder().decode(FieldErrors.self, from: Data(kept.errors.utf8))
+            unsaved = true
+        } else if let content = application.content, let drafted = application.drafted {
+            form = ApplicationForm(content, callId: drafted.callId, language: page.language)
+        } else {
+            form.callId = request.uri.queryParameters["call"].map(String.init) ?? ""
+            form.projectLeader = page.user?.name ?? ""
+        }
+        guard let callId = application.drafted?.callId ?? UUID(uuidString: form.callId),
+              let call = try await session.load(CallState.self, callId).state.opened else {
+            throw Problem.notFound("call", form.callId)
+        }
+        let pool = try await session.load(PoolState.self, call.poolId).state
+        var values = applicationFormValues(form, errors: errors, unsaved: unsaved && !errors.draftSaved, id: id, call: call, pool: pool,
+                                           isNew: application.drafted == nil, language: page.language)
+        values["isSubmitted"] = application.status == .submitted
+        return pages.render("application-form", values, page, status: posted != nil ? .forbidden : errors.isEmpty ? .ok : .unprocessableContent)
+    }
+
     routes.page("GET", "/applications/:applicationId/edit") { request, context in
         try await services.page(request, pages: pages) {
-            let id = try request.uuidParameter(context, "applicationId")
-            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
-            let identity = try await services.auth.require(request, [.applicant], to: "draft applications")
-            guard let userId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
-            let session = Session(store: services.store)
-            let application = try await session.load(ApplicationState.self, id).state
-            var form: ApplicationForm
-            var errors = FieldErrors()
-            var unsaved = false
-            if let kept = try await accounts.formDraft(userId: userId, key: formKey(id)) {
-                form = try JSONDecoder().decode(ApplicationForm.self, from: Data(kept.fields.utf8))
-                errors = try JSONDecoder().decode(FieldErrors.self, from: Data(kept.errors.utf8))
-                unsaved = true
-            } else if let content = application.content, let drafted = application.drafted {
-                try await services.requireOwner(identity, applicationId: id)
-                form = ApplicationForm(content, callId: drafted.callId, language: page.language)
-            } else {
-                form = ApplicationForm()
-                form.callId = request.uri.queryParameters["call"].map(String.init) ?? ""
-                form.projectLeader = page.user?.name ?? ""
-            }
-            if application.drafted != nil { try await services.requireOwner(identity, applicationId: id) }
-            guard let callId = UUID(uuidString: form.callId), let call = try await session.load(CallState.self, callId).state.opened else {
-                throw Problem.notFound("call", form.callId)
-            }
-            let pool = try await session.load(PoolState.self, call.poolId).state
-            return pages.render("application-form", applicationFormValues(form, errors: errors, unsaved: unsaved && !errors.draftSaved, id: id,
-                                                                            call: call, pool: pool, isNew: application.drafted == nil,
-                                                                            language: page.language), page,
-                                status: errors.isEmpty ? .ok : .unprocessableContent)
+            try await showForm(request, try request.uuidParameter(context, "applicationId"))
         }
     }
 
@@ -124,10 +129,18 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
         try await services.page(request, pages: pages) {
             let id = try request.uuidParameter(context, "applicationId")
             let fields = try await FormFields.read(request, limit: services.bodyLimit)
-            let identity = try await services.auth.require(request, [.applicant], to: "draft applications", csrf: fields["csrf"])
-            guard let userId = identity.userId, let organisation = identity.organisation else { throw Problem.forbidden("sign in as a user to use the pages") }
             let language = Language(request)
             let form = ApplicationForm(fields)
+            let identity: Identity
+            do {
+                identity = try await services.auth.require(request, [.applicant], to: "draft applications", csrf: fields["csrf"])
+            } catch let problem as Problem where problem.rule == "csrf" {
+                // Signed in again in another tab, say: the form comes back as typed, with this session's token, saved nowhere.
+                var expired = FieldErrors()
+                expired.add("application", language.word("formExpired"))
+                return try await showForm(request, id, posted: (form, expired))
+            }
+            guard let userId = identity.userId, let organisation = identity.organisation else { throw Problem.forbidden("sign in as a user to use the pages") }
             let editPage = "/applications/\(id.uuidString.lowercased())/edit"
             let command = CommandContext(actor: identity.subject, role: identity.role.rawValue)
 
@@ -145,7 +158,9 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             let session = Session(store: services.store)
             let application = try await session.load(ApplicationState.self, id).state
             if application.drafted != nil { try await services.requireOwner(identity, applicationId: id) }
-            guard let callId = UUID(uuidString: form.callId), let call = try await session.load(CallState.self, callId).state.opened else {
+            // An application's call is its own, whatever the form says; a new one's is the form's.
+            guard let callId = application.drafted?.callId ?? UUID(uuidString: form.callId),
+                  let call = try await session.load(CallState.self, callId).state.opened else {
                 throw Problem.notFound("call", form.callId)
             }
             let pool = try await session.load(PoolState.self, call.poolId).state
@@ -165,6 +180,9 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                 return try await keep(FieldErrors(error, language: language, content: content, rules: rules), saved: false)
             }
             try await accounts.dropFormDraft(userId: userId, key: formKey(id))
+            if application.status == .submitted {
+                return Pages.redirect("/applications/\(id.uuidString.lowercased())?flash=amended")
+            }
             guard fields["action"] == "submit" else { return Pages.redirect(editPage + "?flash=draftSaved") }
             do {
                 let result = try await handler.submitApplication(SubmitApplication(applicationId: id, at: Date()), command)
@@ -188,6 +206,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             let view = try await reads.application(id)
             let language = page.language
             let lowered = id.uuidString.lowercased()
+            let deadline = try await Session(store: services.store).load(CallState.self, drafted.callId).state.opened?.closesAt
             var values: [String: Any] = [
                 "title": content.title, "statusKey": application.status.rawValue, "organisation": content.organisation,
                 "projectLeader": content.projectLeader, "requested": language.money(content.requested),
@@ -196,10 +215,11 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                 "version": String(application.version), "draftedAt": language.moment(drafted.occurredAt),
                 "description": content.description.isEmpty ? "–" : content.description,
                 "editHref": "/applications/\(lowered)/edit", "withdrawAction": "/applications/\(lowered)/withdraw",
-                "canEdit": application.status == .draft || application.status == .returnedForRevision,
+                // A submitted application may be amended until the deadline (the domain's rule decides when it is sent).
+                "canEdit": application.status == .draft || application.status == .returnedForRevision
+                    || (application.status == .submitted && (deadline.map { Date() < $0 } ?? false)),
                 "canWithdraw": [.draft, .submitted, .returnedForRevision].contains(application.status),
             ]
-            let deadline = try await Session(store: services.store).load(CallState.self, drafted.callId).state.opened?.closesAt
             if let view {
                 values["status"] = language.applicationStatus(view)
                 if let next = language.nextStep(view, deadline: deadline) { values["next"] = next }
@@ -401,6 +421,12 @@ extension Language {
         case DomainError.invalidInput(let field, let reason):
             if reason == "must not be empty" { return (field, da ? "Skal udfyldes." : "Must be filled in.") }
             if reason.hasPrefix("must be positive") { return (field, da ? "Skal være mere end 0." : "Must be more than 0.") }
+            if reason.contains("decimals;"), let digits = reason.split(separator: " ").compactMap({ Int($0) }).first {
+                return (field, da ? "Højst \(digits) decimaler." : "At most \(digits) decimals.")
+            }
+            if reason.hasSuffix("is too large") || reason.contains("is over the limit") {
+                return (field, da ? "Beløbet er for stort." : "The amount is too large.")
+            }
             if reason.hasPrefix("longer than"), let limit = reason.split(separator: " ").compactMap({ Int($0) }).first {
                 return (field, da ? "Må højst have \(limit) tegn." : "At most \(limit) characters.")
             }

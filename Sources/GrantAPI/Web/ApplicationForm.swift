@@ -56,19 +56,19 @@ struct ApplicationForm: Codable, Sendable, Equatable {
     func content(organisation: String, currency: Currency, language: Language) -> Result<ApplicationContent, FieldErrors> {
         var errors = FieldErrors()
         func amount(_ text: String, field: String) -> Money? {
-            guard let canonical = language.parseAmount(text) else {
+            guard let canonical = language.parseAmount(text, currency: currency) else {
                 errors.add(field, language.word("amountUnreadable", ["example": language.plainAmount(Money(minorUnits: 25_000_000, currency: currency))]))
                 return nil
             }
             do { return try Money(canonical, currency, field: field) } catch {
-                errors.add(field, error.description)
+                errors.add(field, language.refusal(error, content: nil, rules: nil).message)
                 return nil
             }
         }
         let requestedMoney = requested.isEmpty ? Money.zero(currency) : amount(requested, field: "requested")
         var students: Int?
         if !studentsReached.isEmpty {
-            if let number = Int(studentsReached.filter { !$0.isWhitespace && $0 != "." && $0 != "," }) { students = number } else {
+            if let number = language.parseCount(studentsReached) { students = number } else {
                 errors.add("studentsReached", language.word("numberUnreadable"))
             }
         }
@@ -123,29 +123,55 @@ extension Language {
     }
 
     /// An amount typed as people type them, as the domain reads amounts
-    /// (`250000.50`): thousands marks dropped, the decimal mark a point. A
-    /// mark followed by exactly three digits is a thousands mark unless it
-    /// is this language's decimal mark; any other last mark is the decimal one.
-    func parseAmount(_ text: String) -> String? {
-        var text = text.trimmingCharacters(in: .whitespaces)
-        for suffix in ["kr.", "kr", "DKK", "NOK", "EUR", "SEK"] where text.hasSuffix(suffix) || text.hasPrefix(suffix) {
-            text = text.replacingOccurrences(of: suffix, with: "")
+    /// (`250000.50`), or nil. Strict, so that nothing is misread: digits in
+    /// groups of three between this language's grouping marks (`.` in
+    /// Danish, `,` in English; a space also), one decimal mark after them;
+    /// the other mark only as a decimal with one or two digits after
+    /// (`250000.50` typed in Danish). The currency may stand at either end,
+    /// as its code or, for krone, `kr.`; another currency is refused.
+    package func parseAmount(_ typed: String, currency: Currency = .dkk) -> String? {
+        var text = typed.trimmingCharacters(in: .whitespaces)
+        let names = [currency.code] + (["DKK", "NOK", "SEK"].contains(currency.code) ? ["kr.", "kr"] : [])
+        for name in names {
+            if text.hasSuffix(name) { text.removeLast(name.count); break }
+            if text.hasPrefix(name) { text.removeFirst(name.count); break }
         }
-        text = text.filter { !$0.isWhitespace && $0 != "'" }
-        let negative = text.hasPrefix("-") || text.hasPrefix("−")
-        if negative { text.removeFirst() }
-        guard !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "." || $0 == ",") }), text.first?.isNumber == true else { return nil }
-        let decimalMark: Character = self == .da ? "," : "."
+        text = text.trimmingCharacters(in: .whitespaces)
+        var negative = false
+        if text.hasPrefix("-") || text.hasPrefix("−") {
+            negative = true
+            text.removeFirst()
+        }
+        let (decimalMark, groupMark): (Character, Character) = self == .da ? (",", ".") : (".", ",")
+        guard !text.isEmpty, text.allSatisfy({ ($0.isASCII && $0.isNumber) || $0 == decimalMark || $0 == groupMark || $0 == " " }) else {
+            return nil
+        }
         var whole = text, fraction = ""
-        if let last = text.lastIndex(where: { $0 == "." || $0 == "," }) {
-            let after = text[text.index(after: last)...]
-            if text[last] == decimalMark || after.count != 3 {
-                whole = String(text[..<last])
-                fraction = String(after)
-            }
+        let decimals = text.filter { $0 == decimalMark }.count
+        if decimals == 1, let mark = text.firstIndex(of: decimalMark) {
+            whole = String(text[..<mark])
+            fraction = String(text[text.index(after: mark)...])
+        } else if decimals == 0, !text.contains(" "), text.filter({ $0 == groupMark }).count == 1, let mark = text.firstIndex(of: groupMark),
+                  (1...2).contains(text.distance(from: mark, to: text.endIndex) - 1) {
+            // The other language's decimal mark: never a grouping mark with one or two digits after it.
+            whole = String(text[..<mark])
+            fraction = String(text[text.index(after: mark)...])
+        } else if decimals > 1 {
+            return nil
         }
-        whole.removeAll { $0 == "." || $0 == "," }
-        guard !whole.isEmpty, fraction.allSatisfy(\.isNumber) else { return nil }
-        return (negative ? "-" : "") + whole + (fraction.isEmpty ? "" : "." + fraction)
+        guard fraction.allSatisfy({ $0.isASCII && $0.isNumber }), decimals == 0 || !fraction.isEmpty else { return nil }
+        let groups = whole.split(whereSeparator: { $0 == groupMark || $0 == " " }).map(String.init)
+        let separators = whole.filter { $0 == groupMark || $0 == " " }.count
+        guard !groups.isEmpty, groups.count == separators + 1, groups.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }) else { return nil }
+        if groups.count > 1 {
+            guard (1...3).contains(groups[0].count), groups.dropFirst().allSatisfy({ $0.count == 3 }) else { return nil }
+        }
+        return (negative ? "-" : "") + groups.joined() + (fraction.isEmpty ? "" : "." + fraction)
+    }
+
+    /// A whole number typed with or without grouping marks (`1.200`), or nil.
+    func parseCount(_ typed: String) -> Int? {
+        guard let read = parseAmount(typed), !read.contains("."), !read.hasPrefix("-") else { return nil }
+        return Int(read)
     }
 }

@@ -5,7 +5,7 @@ import Hummingbird
 
 /// The languages the pages speak: Danish first (the programmes are
 /// Danish), English for everyone else.
-enum Language: String, CaseIterable, Sendable {
+package enum Language: String, CaseIterable, Sendable {
     case da, en
 
     static let cookie = "grantledger_language"
@@ -34,7 +34,7 @@ enum Language: String, CaseIterable, Sendable {
 
     /// An amount as the language writes it: `1.234.567,00 kr.` and
     /// `DKK 1,234,567.00`; other currencies by code (`1.234.567,00 NOK`).
-    func money(_ money: Money) -> String {
+    package func money(_ money: Money) -> String {
         let decimal = money.amount
         let negative = decimal.hasPrefix("-")
         let digits = negative ? String(decimal.dropFirst()) : decimal
@@ -55,7 +55,7 @@ enum Language: String, CaseIterable, Sendable {
     }
 
     /// A day as the language writes it: `6. december 2026`, `6 December 2026`.
-    func day(_ date: Date) -> String {
+    package func day(_ date: Date) -> String {
         let parts = Calendar.copenhagen.dateComponents([.year, .month, .day], from: date)
         let month = months[(parts.month ?? 1) - 1]
         switch self {
@@ -87,13 +87,9 @@ enum Language: String, CaseIterable, Sendable {
 
 extension Calendar {
     /// Programmes run on Danish time; pages show it whatever the server's zone.
-    static let copenhagen: Calendar = {
+    package static let copenhagen: Calendar = {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "Europe/Copenhagen") ?? .gmt
         return calendar
     }()
-}
-
-extension HTTPField.Name {
-    static let acceptLanguage = Self("Accept-Language")!
 }

@@ -33,7 +33,8 @@ struct Pages: Sendable {
         context["csrf"] = page.csrf
         context["languages"] = Language.allCases.map { language in
             ["code": language.rawValue, "label": language == .da ? "Dansk" : "English", "current": language == page.language,
-             "href": "/language/\(language.rawValue)?back=\(page.path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/")"] as [String: Any]
+             "href": "/language/\(language.rawValue)?back=\(Self.withoutFlash(page.path).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/")"]
+                as [String: Any]
         }
         if let user = page.user {
             context["user"] = ["name": user.name, "email": user.email,
@@ -48,6 +49,14 @@ struct Pages: Sendable {
         var response = Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
         if let cookie = page.setCookie { response.setCookie(cookie) }
         return response
+    }
+
+    /// A page's address without its one-time message, to come back to.
+    static func withoutFlash(_ path: String) -> String {
+        guard var components = URLComponents(string: path) else { return "/" }
+        components.queryItems = components.queryItems?.filter { $0.name != "flash" }
+        if components.queryItems?.isEmpty == true { components.queryItems = nil }
+        return components.string ?? "/"
     }
 
     /// Pages are not framed, run no script but their own, send forms only here, and are not cached (they show a user's own work).
@@ -84,6 +93,9 @@ struct Pages: Sendable {
 /// What every page knows about its request.
 struct PageContext {
     static let signInCSRFCookie = "grantledger_form"
+    /// The messages a page may be asked to show after a redirect (`?flash=`): no other text.
+    static let flashes: Set<String> = ["passwordSet", "signedOut", "signedOutEverywhere", "draftSaved", "submitted", "withdrawnMessage",
+                                       "reportFiled", "amended"]
 
     /// 244 random bits in hexadecimal: two random UUIDs' worth.
     static func newFormToken() -> String {
@@ -134,7 +146,9 @@ struct FormFields: Sendable {
         for pair in encoded.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard let name = Self.decode(parts[0]) else { continue }
-            values[name] = parts.count > 1 ? Self.decode(parts[1]) ?? "" : ""
+            // NUL is no character anyone types, and PostgreSQL's text cannot hold it.
+            values[name.replacingOccurrences(of: "\u{0}", with: "")] = (parts.count > 1 ? Self.decode(parts[1]) ?? "" : "")
+                .replacingOccurrences(of: "\u{0}", with: "")
         }
     }
 

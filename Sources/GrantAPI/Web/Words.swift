@@ -1,9 +1,9 @@
 /// Every word the pages show, in each language. A key missing in one
 /// language is a test failure (`WebPageTests`), not an English word in a Danish page.
-enum Words {
-    static let table: [Language: [String: String]] = [.da: danish, .en: english]
+package enum Words {
+    package static let table: [Language: [String: String]] = [.da: danish, .en: english]
 
-    static let danish: [String: String] = [
+    package static let danish: [String: String] = [
         "skipToContent": "Gå til indholdet", "mainNavigation": "Hovedmenu", "language": "Sprog",
         "myApplications": "Mine ansøgninger", "openCalls": "Åbne opslag", "awardedGrants": "Bevilgede tilskud",
         "signIn": "Log ind", "signOut": "Log ud", "signOutEverywhere": "Log ud på alle enheder",
@@ -60,11 +60,13 @@ enum Words {
         "trigger.signing": "underskrift", "trigger.progress-report": "godkendt statusrapport", "trigger.final-report": "godkendt slutrapport",
         "tranche.scheduled": "Planlagt", "tranche.requested": "Anmodet", "tranche.approved": "Godkendt", "tranche.paid": "Udbetalt",
         "tranche.cancelled": "Annulleret", "reportStatus.filed": "Venter på godkendelse", "reportStatus.approved": "Godkendt",
+        "saveAmendment": "Gem ændringen", "amended": "Ændringen er gemt; styregruppen ser den nye version.",
+        "amendHint": "Ansøgningen er indsendt. Du kan ændre den indtil fristen; styregruppen behandler den nyeste version.",
         "amountUnreadable": "Skriv et beløb som {example}.", "numberUnreadable": "Skriv et helt tal, fx 120.",
         "field.requested": "Ansøgt beløb", "field.budget": "Budget", "field.title": "Titel",
     ]
 
-    static let english: [String: String] = [
+    package static let english: [String: String] = [
         "skipToContent": "Skip to content", "mainNavigation": "Main menu", "language": "Language",
         "myApplications": "My applications", "openCalls": "Open calls", "awardedGrants": "Awarded grants",
         "signIn": "Sign in", "signOut": "Sign out", "signOutEverywhere": "Sign out on all devices",
@@ -121,6 +123,8 @@ enum Words {
         "trigger.signing": "signing", "trigger.progress-report": "an approved progress report", "trigger.final-report": "an approved final report",
         "tranche.scheduled": "Scheduled", "tranche.requested": "Requested", "tranche.approved": "Approved", "tranche.paid": "Paid",
         "tranche.cancelled": "Cancelled", "reportStatus.filed": "Waiting for approval", "reportStatus.approved": "Approved",
+        "saveAmendment": "Save the amendment", "amended": "The amendment is saved; the steering group sees the new version.",
+        "amendHint": "The application is submitted. You can change it until the deadline; the steering group decides on the newest version.",
         "amountUnreadable": "Write an amount such as {example}.", "numberUnreadable": "Write a whole number, e.g. 120.",
         "field.requested": "Amount requested", "field.budget": "Budget", "field.title": "Title",
     ]

@@ -1,0 +1,179 @@
+import Accounts
+import Foundation
+import GrantAPI
+import GrantCommands
+import GrantDomain
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+@Suite("Web pages: languages, forms and who may see what")
+struct WebPageTests {
+    @Test("Money and days as each language writes them; every word in both languages")
+    func languages() throws {
+        let million = Money(minorUnits: 123_456_700, currency: .dkk)
+        #expect(Language.da.money(million) == "1.234.567,00 kr.")
+        #expect(Language.en.money(million) == "DKK 1,234,567.00")
+        #expect(Language.da.money(Money(minorUnits: 123_456_700, currency: .nok)) == "1.234.567,00 NOK")
+        #expect(Language.en.money(Money(minorUnits: 123_456_700, currency: .nok)) == "NOK 1,234,567.00")
+        #expect(Language.da.money(Money(minorUnits: -5_000, currency: .dkk)) == "−50,00 kr.")
+        #expect(Language.en.money(Money(minorUnits: 99, currency: .eur)) == "EUR 0.99")
+        let day = try #require(Calendar.copenhagen.date(from: DateComponents(year: 2026, month: 3, day: 1, hour: 12)))
+        #expect(Language.da.day(day) == "1. marts 2026")
+        #expect(Language.en.day(day) == "1 March 2026")
+        #expect(Set(Words.danish.keys) == Set(Words.english.keys), "\(Set(Words.danish.keys).symmetricDifference(Words.english.keys))")
+    }
+
+    @Test("Amounts are read as people type them in each language; what is not an amount is not guessed")
+    func amounts() {
+        let danish: [(String, String?)] = [
+            ("250.000,00", "250000.00"), ("250000", "250000"), ("250.000", "250000"), ("1,5", "1.5"), ("250000.50", "250000.50"),
+            ("1.500,5", "1500.5"), ("250 000 kr.", "250000"), ("DKK 1.234", "1234"), ("-12,50", "-12.50"), ("1.500.000,25", "1500000.25"),
+            (String(repeating: "9", count: 40), String(repeating: "9", count: 40)),
+            // Never misread: a trailing mark, two decimal marks, broken groups, another currency, letters or other digits
+            // ("1.5" has no grouping reading, so it is a decimal; "1.500" in English is 1.5 with three decimals, which the domain refuses).
+            ("250.000,00.", nil), ("12,50.", nil), ("1.2.3", nil), ("1,,5", nil), ("15.00.0", nil), ("1..2", nil), ("1.5", "1.5"),
+            ("100 EUR", nil), ("5kr0kr", nil), ("12e3", nil), ("mange penge", nil), ("١٢٣", nil), ("", nil), (",50", nil), ("-", nil),
+        ]
+        for (typed, read) in danish { #expect(Language.da.parseAmount(typed) == read, "da \(typed)") }
+        let english: [(String, String?)] = [("250,000.00", "250000.00"), ("1,500", "1500"), ("1.5", "1.5"), ("1,50", "1.50"), ("DKK 12", "12"),
+                                            ("1,500.", nil), ("1.500", "1.500"), ("1,5000", nil)]
+        for (typed, read) in english { #expect(Language.en.parseAmount(typed) == read, "en \(typed)") }
+        #expect(Language.da.parseAmount("1.000 NOK", currency: .nok) == "1000")
+        #expect(Language.da.parseAmount("1.000 NOK", currency: .dkk) == nil)
+    }
+
+    @Test("A page speaks the language asked for, a switch overrides it, and pages are neither framed, sniffed nor cached")
+    func negotiation() async throws {
+        try await Harness.with { api in
+            func awarded(_ headers: HTTPFields) async throws -> TestResponse {
+                try await api.client.execute(uri: "/awarded", method: .get, headers: headers)
+            }
+            let danish = try await awarded([.acceptLanguage: "da-DK,da;q=0.9,en;q=0.8"])
+            #expect(danish.status == .ok && danish.text.contains("<html lang=\"da\">") && danish.text.contains("Bevilgede tilskud"))
+            let english = try await awarded([.acceptLanguage: "en-GB,en;q=0.9"])
+            #expect(english.text.contains("<html lang=\"en\">") && english.text.contains("Awarded grants"))
+            // Norwegian readers get Danish, and the q-values count.
+            #expect(try await awarded([.acceptLanguage: "nb-NO"]).text.contains("lang=\"da\""))
+            #expect(try await awarded([.acceptLanguage: "de;q=1, en;q=0.8, da;q=0.5"]).text.contains("lang=\"en\""))
+            #expect(try await awarded([.acceptLanguage: "en", .cookie: "grantledger_language=da"]).text.contains("lang=\"da\""))
+            let switched = try await api.client.execute(uri: "/language/en?back=%2Fawarded", method: .get)
+            #expect(switched.status == .seeOther && switched.headers[.location] == "/awarded")
+            #expect(switched.headers[values: .setCookie].contains { $0.hasPrefix("grantledger_language=en") })
+            // Back to this site only.
+            let away = try await api.client.execute(uri: "/language/en?back=%2F%2Fevil.example", method: .get)
+            #expect(away.headers[.location] == "/")
+            #expect(danish.headers[HTTPField.Name("Content-Security-Policy")!]?.contains("frame-ancestors 'none'") == true)
+            #expect(danish.headers[HTTPField.Name("X-Content-Type-Options")!] == "nosniff")
+            #expect(danish.headers[.cacheControl] == "no-store")
+        }
+    }
+
+    @Test("The browser's session: signed in by the form with its token, every form needs the session's token, and an applicant sees only its own")
+    func sessionsAndForms() async throws {
+        try await Harness.with { api in
+            let programme = try await Programme.create(api)
+            let accounts = Accounts(store: api.store, hasher: PasswordHasher(cost: 4))
+            for (email, organisation) in [("kim@aalborg.dk", "Aalborg Tekniske Gymnasium"), ("eva@hjorring.dk", "Hjørring Gymnasium")] {
+                #expect(try await api.post("/v1/users", programme.admin, """
+                    {"email": "\(email)", "name": "\(email)", "roles": [{"role": "applicant", "organisation": "\(organisation)"}]}
+                    """).status == .created)
+                try await accounts.setPassword(userId: CommandHandler.userId(email: email), email: email, password: "a long enough password")
+            }
+            let kim = try await Browser.signIn(api, "kim@aalborg.dk", "a long enough password")
+            let eva = try await Browser.signIn(api, "eva@hjorring.dk", "a long enough password")
+
+            // The sign-in form's own token: without it, or with another, nothing happens.
+            let form = try await api.client.execute(uri: "/sign-in", method: .get)
+            let formCookie = try #require(Browser.cookie(form, "grantledger_form"))
+            let noToken = try await Browser.post(api, "/sign-in", "email=kim%40aalborg.dk&password=a+long+enough+password", cookie: "grantledger_form=\(formCookie)")
+            #expect(noToken.status == .forbidden && noToken.text.contains("Formularen er udløbet"))
+            // A wrong password goes back to the form (by GET), saying only that something is wrong.
+            let wrong = try await Browser.post(api, "/sign-in", "csrf=\(formCookie)&email=kim%40aalborg.dk&password=nope&next=%2F%2Fevil.example",
+                                               cookie: "grantledger_form=\(formCookie)")
+            #expect(wrong.status == .seeOther && wrong.headers[.location]?.hasPrefix("/sign-in?error=refused") == true)
+            // After sign-in, back to this site only.
+            let signedIn = try await Browser.post(api, "/sign-in", "csrf=\(formCookie)&email=kim%40aalborg.dk&password=a+long+enough+password&next=%2F%2Fevil.example",
+                                                  cookie: "grantledger_form=\(formCookie)")
+            #expect(signedIn.headers[.location] == "/")
+            let setCookie = signedIn.headers[values: .setCookie].first { $0.hasPrefix("grantledger_session=") } ?? ""
+            #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Lax") && setCookie.contains("Path=/"), "\(setCookie)")
+
+            // Kim drafts through the API's command; Eva, of another school, can neither see nor change it.
+            let token = try await programme.applicantToken("Aalborg Tekniske Gymnasium")
+            let drafted = try await api.post("/v1/applications", token, """
+                {"callId": "\(programme.call)", "organisation": "Aalborg Tekniske Gymnasium", "projectLeader": "anna", "title": "Robotter",
+                 "description": "", "requested": {"amount": "100000.00", "currency": "DKK"}}
+                """)
+            let id = drafted.string("id").lowercased()
+            #expect(try await Browser.get(api, "/applications/\(id)", kim).status == .ok)
+            // To a page, another organisation's work is not there: not even its existence shows.
+            let foreign = try await Browser.get(api, "/applications/\(id)", eva)
+            #expect(foreign.status == .notFound && !foreign.text.contains("another organisation") && !foreign.text.contains("Robotter"))
+            #expect(try await Browser.get(api, "/applications/\(id)/edit", eva).status == .notFound)
+            let evaToken = try #require(Browser.csrf(try await Browser.get(api, "/", eva)))
+            let evaWithdraws = try await Browser.post(api, "/applications/\(id)/withdraw", "csrf=\(evaToken)&reason=x", cookie: "grantledger_session=\(eva.session)")
+            #expect(evaWithdraws.status == .notFound)
+            let evaEdits = try await Browser.post(api, "/applications/\(id)/edit", "csrf=\(evaToken)&call=\(programme.call)&title=Stolen&requested=1",
+                                                  cookie: "grantledger_session=\(eva.session)")
+            #expect(evaEdits.status == .notFound)
+            // Kim's own form without Kim's token (Eva's, or none) is refused: another site cannot make Kim's browser act.
+            let kimWithoutToken = try await Browser.post(api, "/applications/\(id)/withdraw", "reason=x", cookie: "grantledger_session=\(kim.session)")
+            #expect(kimWithoutToken.status == .forbidden)
+            let kimWithEvasToken = try await Browser.post(api, "/applications/\(id)/withdraw", "csrf=\(evaToken)", cookie: "grantledger_session=\(kim.session)")
+            #expect(kimWithEvasToken.status == .forbidden)
+            let stillDraft = try await api.get("/v1/applications/\(id)?after=\(drafted.position)", token).ok()
+            #expect(stillDraft["status"] as? String == "draft")
+            let kimToken = try #require(Browser.csrf(try await Browser.get(api, "/", kim)))
+            let withdrawn = try await Browser.post(api, "/applications/\(id)/withdraw", "csrf=\(kimToken)&reason=Ikke+i+%C3%A5r",
+                                                   cookie: "grantledger_session=\(kim.session)")
+            #expect(withdrawn.status == .seeOther && withdrawn.headers[.location]?.hasPrefix("/applications/\(id)?flash=withdrawnMessage") == true)
+
+            // A revoked role is gone from the pages at the next request.
+            let kimId = CommandHandler.userId(email: "kim@aalborg.dk").uuidString
+            #expect(try await api.post("/v1/users/\(kimId)/role-revocations", programme.admin,
+                                       #"{"role": "applicant", "organisation": "Aalborg Tekniske Gymnasium"}"#).status == .created)
+            #expect(try await Browser.get(api, "/", kim).status == .forbidden)
+            // Signed out, the cookie is worth nothing.
+            let out = try await Browser.post(api, "/sign-out", "csrf=\(try #require(Browser.csrf(try await Browser.get(api, "/awarded", eva))))",
+                                             cookie: "grantledger_session=\(eva.session)")
+            #expect(out.status == .seeOther)
+            #expect(try await Browser.get(api, "/", eva).headers[.location]?.hasPrefix("/sign-in") == true)
+        }
+    }
+}
+
+/// A browser, reduced to its cookies.
+enum Browser {
+    struct Signed { let session: String }
+
+    static func signIn(_ api: API, _ email: String, _ password: String) async throws -> Signed {
+        let form = try await api.client.execute(uri: "/sign-in", method: .get)
+        let token = cookie(form, "grantledger_form") ?? ""
+        let body = "csrf=\(token)&email=\(email.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)&password=\(password.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
+        let answer = try await post(api, "/sign-in", body, cookie: "grantledger_form=\(token)")
+        return Signed(session: cookie(answer, "grantledger_session") ?? "")
+    }
+
+    static func get(_ api: API, _ path: String, _ user: Signed) async throws -> TestResponse {
+        try await api.client.execute(uri: path, method: .get, headers: [.cookie: "grantledger_session=\(user.session)"])
+    }
+
+    static func post(_ api: API, _ path: String, _ form: String, cookie: String) async throws -> TestResponse {
+        try await api.client.execute(uri: path, method: .post, headers: [.contentType: "application/x-www-form-urlencoded", .cookie: cookie],
+                                     body: ByteBuffer(string: form))
+    }
+
+    static func cookie(_ response: TestResponse, _ name: String) -> String? {
+        response.headers[values: .setCookie].first { $0.hasPrefix("\(name)=") }
+            .map { String($0.dropFirst(name.count + 1).prefix { $0 != ";" }) }
+    }
+
+    /// The CSRF token a page's forms carry.
+    static func csrf(_ response: TestResponse) -> String? {
+        guard let range = response.text.range(of: #"name="csrf" value=""#) else { return nil }
+        return String(response.text[range.upperBound...].prefix { $0 != "\"" })
+    }
+}
