@@ -103,6 +103,11 @@ def test_unreadable_input_is_kept_with_the_error(page):
     expect(page.get_by_label("Projektets titel")).to_have_value("Mange penge")
     page.reload()
     expect(page.get_by_label("Ansøgt beløb")).to_have_value("mange penge")
+    # Not yet a draft to the programme, but found on the start page.
+    page.get_by_role("link", name="Mine ansøgninger").first.click()
+    expect(page.get_by_role("heading", name="Ikke gemt som kladde endnu")).to_be_visible()
+    page.get_by_role("link", name="Mange penge").click()
+    expect(page.get_by_label("Ansøgt beløb")).to_have_value("mange penge")
 
 
 def test_report_for_the_paid_tranche(page):
@@ -115,12 +120,15 @@ def test_report_for_the_paid_tranche(page):
     check(page, "grant")
     page.get_by_role("button", name="Send rapporten").click()
     expect(page.locator("#summary-error")).to_be_visible()
-    page.get_by_label("Slutrapport").check()
+    # The report due is chosen: the progress report is in, so the final one.
+    expect(page.get_by_label("Slutrapport")).to_be_checked()
     page.get_by_label("Rapporten").fill("Tre hold piger har bygget robotter; 64 elever nået.")
     page.get_by_role("button", name="Send rapporten").click()
     expect(page.get_by_role("status")).to_have_text("Rapporten er sendt.")
     expect(page.get_by_text("Tre hold piger har bygget robotter")).to_be_visible()
-    expect(page.get_by_text("Venter på godkendelse")).to_be_visible()
+    expect(page.locator(".card .status", has_text="Venter på godkendelse")).to_be_visible()
+    # One report at a time: the form is gone until this one is approved.
+    expect(page.get_by_role("button", name="Send rapporten")).to_have_count(0)
 
 
 def test_english_and_its_money(page):

@@ -40,6 +40,8 @@ public struct Accounts: Sendable {
     /// A hash no password matches, checked when the account is unknown so
     /// that the answer takes as long as for a known one; made at the first sign-in.
     private let decoy = Decoy()
+    /// Users' states by the version of their stream they were folded at.
+    private let users = FoldedUsers()
 
     public init(store: EventStore, hasher: PasswordHasher = PasswordHasher(), throttle: Throttle = Throttle()) {
         self.store = store
@@ -243,15 +245,27 @@ public struct Accounts: Sendable {
     }
 
     /// The signed-in user behind a session token, with the roles they hold
-    /// now (folded from their stream); nil when the session has ended.
+    /// now; nil when the session has ended. One round trip: the session and
+    /// the version of the user's stream; the user's state is folded again
+    /// only when that version has moved, so a role granted or revoked
+    /// counts from the next request, in every process.
     public func session(token: String) async throws -> SignedInUser? {
         guard !token.isEmpty, token.utf8.count < 200 else { return nil }
-        var found: (UUID, String, String)?
+        var found: (UUID, String, String, Int64)?
         for try await row in try await client.query("""
-            SELECT user_id, kind, csrf_token FROM accounts.sessions WHERE token_hash = \(Data(Secret.digest(token))) AND expires_at > now()
-            """, logger: logger).decode((UUID, String, String).self) { found = row }
-        guard let (userId, kind, csrf) = found, let kind = SessionKind(rawValue: kind) else { return nil }
-        let user = try await Session(store: store).load(UserState.self, userId).state
+            SELECT s.user_id, s.kind, s.csrf_token, coalesce(st.version, 0)
+            FROM accounts.sessions s LEFT JOIN public.streams st ON st.stream_id = 'user-' || s.user_id::text
+            WHERE s.token_hash = \(Data(Secret.digest(token))) AND s.expires_at > now()
+            """, logger: logger).decode((UUID, String, String, Int64).self) { found = row }
+        guard let (userId, kind, csrf, version) = found, let kind = SessionKind(rawValue: kind) else { return nil }
+        let user: UserState
+        if let known = users.state(userId, version: version) {
+            user = known
+        } else {
+            let loaded = try await Session(store: store).load(UserState.self, userId)
+            user = loaded.state
+            users.store(userId, version: loaded.version, state: loaded.state)
+        }
         guard let invited = user.invited else { return nil }
         return SignedInUser(userId: userId, email: invited.email, name: invited.name, roles: user.roles, kind: kind, csrfToken: csrf)
     }
@@ -285,6 +299,16 @@ public struct Accounts: Sendable {
             "SELECT fields::text, errors::text FROM accounts.form_drafts WHERE user_id = \(userId) AND form_key = \(key)", logger: logger
         ).decode((String, String).self) { return row }
         return nil
+    }
+
+    /// The user's kept forms whose key starts with `prefix`, newest first.
+    public func formDrafts(userId: UUID, prefix: String) async throws -> [(key: String, fields: String)] {
+        var drafts: [(key: String, fields: String)] = []
+        for try await row in try await client.query("""
+            SELECT form_key, fields::text FROM accounts.form_drafts
+            WHERE user_id = \(userId) AND starts_with(form_key, \(prefix)) ORDER BY saved_at DESC LIMIT 100
+            """, logger: logger).decode((String, String).self) { drafts.append(row) }
+        return drafts
     }
 
     public func dropFormDraft(userId: UUID, key: String) async throws {
@@ -327,4 +351,21 @@ public struct SignedInUser: Sendable {
 
 private final class Decoy: Sendable {
     let hash = Mutex<String?>(nil)
+}
+
+/// Users as last folded, each with its stream's version: good while the version is.
+private final class FoldedUsers: Sendable {
+    static let capacity = 10_000
+    private let states = Mutex<[UUID: (version: Int64, state: UserState)]>([:])
+
+    func state(_ userId: UUID, version: Int64) -> UserState? {
+        states.withLock { states in states[userId].flatMap { $0.version == version ? $0.state : nil } }
+    }
+
+    func store(_ userId: UUID, version: Int64, state: UserState) {
+        states.withLock { states in
+            if states.count >= Self.capacity { states.removeAll(keepingCapacity: true) }
+            states[userId] = (version, state)
+        }
+    }
 }

@@ -184,15 +184,18 @@ extension Services {
         return try await handle(try body.decode(Body.self), scope)
     }
 
-    /// 403 unless the applicant acts for the organisation that owns the application.
-    func requireOwner(_ identity: Identity, applicationId: UUID) async throws {
-        guard identity.role == .applicant else { return }
+    /// 403 unless the applicant acts for the organisation that owns the
+    /// application; the application as it stands, read for the check.
+    @discardableResult
+    func requireOwner(_ identity: Identity, applicationId: UUID) async throws -> ApplicationState {
         let application = try await Session(store: store).load(ApplicationState.self, applicationId)
+        guard identity.role == .applicant else { return application.state }
         guard let content = application.state.content else { throw DomainError.notFound(kind: "application", id: applicationId.uuidString) }
         guard content.organisation == identity.organisation else {
             throw Problem(.forbidden, rule: "not-owner", title: "Your role may not do this",
                           detail: "application \(applicationId.uuidString) belongs to another organisation")
         }
+        return application.state
     }
 
     func requireOwner(_ identity: Identity, grantId: UUID) async throws {

@@ -30,7 +30,7 @@ struct WebPageTests {
     func amounts() {
         let danish: [(String, String?)] = [
             ("250.000,00", "250000.00"), ("250000", "250000"), ("250.000", "250000"), ("1,5", "1.5"), ("250000.50", "250000.50"),
-            ("1.500,5", "1500.5"), ("250 000 kr.", "250000"), ("DKK 1.234", "1234"), ("-12,50", "-12.50"), ("1.500.000,25", "1500000.25"),
+            ("1.500,5", "1500.5"), ("250 000 kr.", "250000"), ("DKK 1.234", "1234"), ("-12,50", "-12.50"), ("1.500.000,25", "1500000.25"), ("300.000,-", "300000"), ("300 000,-", "300000"),
             (String(repeating: "9", count: 40), String(repeating: "9", count: 40)),
             // Never misread: a trailing mark, two decimal marks, broken groups, another currency, letters or other digits
             // ("1.5" has no grouping reading, so it is a decimal; "1.500" in English is 1.5 with three decimals, which the domain refuses).

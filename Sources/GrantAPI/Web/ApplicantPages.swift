@@ -4,18 +4,20 @@ import Foundation
 import GrantCommands
 import GrantDomain
 import Hummingbird
+import Synchronization
 
 /// The applicant's pages: their applications and grants, the open calls,
 /// the application form, and the public list of awards. Every change is
 /// the API's command with the API's checks (`requireOwner`, the deciders).
 func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, accounts: Accounts) {
     let handler = services.commands
+    let openedCalls = OpenedCalls()
 
     routes.page("GET", "/") { request, _ in
         try await services.page(request, pages: pages) {
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
             guard page.user != nil else { return Pages.redirect("/sign-in") }
-            let identity = try await services.auth.require(request, [.applicant], to: "see an organisation's applications")
+            let identity = try await services.auth.require(request, [.applicant], to: "see an organisation's applications", signedIn: page.user)
             let organisation = identity.organisation ?? ""
             _ = try await services.waitForReadModels(request, ["applications", "grants"])
             let reads = ReadModels(client: services.store.client, logger: services.logger)
@@ -25,15 +27,31 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             var deadlines: [UUID: Date] = [:]
             let session = Session(store: services.store)
             for callId in Set(applications.filter { $0.status == "draft" }.map(\.callId)) {
-                deadlines[callId] = try await session.load(CallState.self, callId).state.opened?.closesAt
+                deadlines[callId] = try await openedCalls.call(callId, services.store)?.closesAt
             }
             let applicationItems: [[String: Any]] = applications.map { application in
                 var item: [String: Any] = ["title": application.title, "href": "/applications/\(application.id.uuidString.lowercased())",
-                                           "statusKey": application.status, "status": language.applicationStatus(application),
+                                           "statusKey": application.status,
+                                           "status": language.applicationStatus(application.status, requested: application.requested, granted: application.granted),
                                            "requested": language.money(application.requested)]
                 if let granted = application.granted { item["granted"] = language.money(granted) }
-                if let next = language.nextStep(application, deadline: deadlines[application.callId]) { item["next"] = next }
+                if let next = language.nextStep(application.status, deadline: deadlines[application.callId]) {
+                    item["next"] = next
+                    if ["draft", "returned-for-revision"].contains(application.status) {
+                        item["nextHref"] = "/applications/\(application.id.uuidString.lowercased())/edit"
+                    }
+                }
                 return item
+            }
+            // Typing the domain has not taken yet: never lost, and found here.
+            let known = Set(applications.map { formKey($0.id) })
+            var kept: [[String: Any]] = []
+            if let userId = identity.userId {
+                for draft in try await accounts.formDrafts(userId: userId, prefix: "application-") where !known.contains(draft.key) {
+                    let form = try? JSONDecoder().decode(ApplicationForm.self, from: Data(draft.fields.utf8))
+                    let title = form?.title.isEmpty == false ? form!.title : language.word("untitled")
+                    kept.append(["title": title, "href": "/applications/\(draft.key.dropFirst("application-".count))/edit"])
+                }
             }
             let grantItems: [[String: Any]] = grants.map { grant in
                 var item: [String: Any] = ["title": grant.title, "href": "/grants/\(grant.id.uuidString.lowercased())", "statusKey": grant.status,
@@ -42,10 +60,12 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                 if grant.status == "active", (grant.tranches ?? []).contains(where: { $0.status == "scheduled" && $0.trigger != "signing" }),
                    !(grant.reports ?? []).contains(where: { $0.status == "filed" }) {
                     item["next"] = language.word("next.report")
+                    item["nextHref"] = "/grants/\(grant.id.uuidString.lowercased())#write-report"
                 }
                 return item
             }
             return pages.render("home", ["title": language.word("myApplications"), "organisation": organisation,
+                                         "kept": kept, "hasKept": !kept.isEmpty,
                                          "applications": applicationItems, "hasApplications": !applicationItems.isEmpty,
                                          "grants": grantItems, "hasGrants": !grantItems.isEmpty], page)
         }
@@ -54,7 +74,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
     routes.page("GET", "/calls") { request, _ in
         try await services.page(request, pages: pages) {
             let page = try await services.pageContext(request, pages: pages)
-            _ = try await services.auth.require(request, [.applicant], to: "apply")
+            _ = try await services.auth.require(request, [.applicant], to: "apply", signedIn: page.user)
             let language = page.language
             let reads = ReadModels(client: services.store.client, logger: services.logger)
             let session = Session(store: services.store)
@@ -88,7 +108,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
     /// The form: as posted (`posted`), else as kept after a refusal, else the application as it stands, else empty for a new one.
     @Sendable func showForm(_ request: Request, _ id: UUID, posted: (form: ApplicationForm, errors: FieldErrors)? = nil) async throws -> Response {
         let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
-        let identity = try await services.auth.require(request, [.applicant], to: "draft applications")
+        let identity = try await services.auth.require(request, [.applicant], to: "draft applications", signedIn: page.user)
         guard let userId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
         let session = Session(store: services.store)
         let application = try await session.load(ApplicationState.self, id).state
@@ -197,16 +217,18 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
         try await services.page(request, pages: pages) {
             let id = try request.uuidParameter(context, "applicationId")
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
-            let identity = try await services.auth.require(request, [.applicant], to: "read applications")
-            try await services.requireOwner(identity, applicationId: id)
-            let application = try await Session(store: services.store).load(ApplicationState.self, id).state
+            let identity = try await services.auth.require(request, [.applicant], to: "read applications", signedIn: page.user)
+            let application = try await services.requireOwner(identity, applicationId: id)
             guard let content = application.content, let drafted = application.drafted else { throw Problem.notFound("application", id.uuidString) }
             _ = try await services.waitForReadModels(request, ["applications", "grants"])
             let reads = ReadModels(client: services.store.client, logger: services.logger)
-            let view = try await reads.application(id)
+            // The decision's reason and the meeting are the read model's; an undecided application is all in its stream.
+            let decided: [ApplicationStatus] = [.approved, .rejected, .returnedForRevision]
+            let view = decided.contains(application.status) ? try await reads.application(id) : nil
             let language = page.language
             let lowered = id.uuidString.lowercased()
-            let deadline = try await Session(store: services.store).load(CallState.self, drafted.callId).state.opened?.closesAt
+            let open: [ApplicationStatus] = [.draft, .submitted, .returnedForRevision]
+            let deadline = open.contains(application.status) ? try await openedCalls.call(drafted.callId, services.store)?.closesAt : nil
             var values: [String: Any] = [
                 "title": content.title, "statusKey": application.status.rawValue, "organisation": content.organisation,
                 "projectLeader": content.projectLeader, "requested": language.money(content.requested),
@@ -220,15 +242,14 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                     || (application.status == .submitted && (deadline.map { Date() < $0 } ?? false)),
                 "canWithdraw": [.draft, .submitted, .returnedForRevision].contains(application.status),
             ]
-            if let view {
-                values["status"] = language.applicationStatus(view)
-                if let next = language.nextStep(view, deadline: deadline) { values["next"] = next }
-                if let reason = view.decisionReason, !reason.isEmpty { values["decisionReason"] = reason }
-                if let granted = view.granted { values["granted"] = language.money(granted) }
-            } else {
-                values["status"] = language.word("status.\(application.status.rawValue)")
-            }
+            values["status"] = language.applicationStatus(application.status.rawValue, requested: content.requested, granted: application.granted)
+            if let next = language.nextStep(application.status.rawValue, deadline: deadline) { values["next"] = next }
+            if let reason = view?.decisionReason, !reason.isEmpty { values["decisionReason"] = reason }
+            if let granted = application.granted { values["granted"] = language.money(granted) }
             if let students = content.studentsReached { values["studentsReached"] = String(students) }
+            values["budget"] = content.budget.map { ["category": $0.category, "period": $0.period, "amount": language.money($0.amount)] }
+            values["hasBudget"] = !content.budget.isEmpty
+            if !content.expectedOutcomes.isEmpty { values["expectedOutcomes"] = content.expectedOutcomes }
             if let submitted = application.submittedAt { values["submittedAt"] = language.moment(submitted) }
             if application.status == .approved,
                let grant = try await reads.grants(organisation: content.organisation, limit: 500).first(where: { $0.applicationId == id }) {
@@ -254,7 +275,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
         try await services.page(request, pages: pages) {
             let id = try request.uuidParameter(context, "grantId")
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
-            let identity = try await services.auth.require(request, [.applicant], to: "read grants")
+            let identity = try await services.auth.require(request, [.applicant], to: "read grants", signedIn: page.user)
             try await services.requireOwner(identity, grantId: id)
             _ = try await services.waitForReadModels(request, ["grants"])
             guard let grant = try await ReadModels(client: services.store.client, logger: services.logger).grants(id: id, details: true).first else {
@@ -280,7 +301,11 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                      "status": language.word("reportStatus.\(report.status)"), "summary": report.summary]
                 },
                 "hasReports": !(grant.reports ?? []).isEmpty,
-                "canReport": grant.status == "active",
+                // One report at a time: while one waits for approval, the next cannot be written.
+                "canReport": grant.status == "active" && !(grant.reports ?? []).contains { $0.status == "filed" },
+                "reportWaiting": grant.status == "active" && (grant.reports ?? []).contains { $0.status == "filed" },
+                // The report due: the final one once a progress report is in.
+                "finalChosen": (grant.reports ?? []).contains { $0.kind == "progress" },
                 "reportAction": "/grants/\(id.uuidString.lowercased())/reports",
                 "reportId": UUID.random().uuidString.lowercased(),
             ]
@@ -347,6 +372,22 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
 }
 
 private func reportKey(_ grantId: UUID) -> String { "report-\(grantId.uuidString.lowercased())" }
+
+/// Calls as opened: a call's stream holds its opening alone, so once read it
+/// is known for good (a page shows each application's deadline).
+final class OpenedCalls: Sendable {
+    private let calls = Mutex<[UUID: CallOpened]>([:])
+
+    func call(_ id: UUID, _ store: EventStore) async throws -> CallOpened? {
+        if let known = calls.withLock({ $0[id] }) { return known }
+        guard let opened = try await Session(store: store).load(CallState.self, id).state.opened else { return nil }
+        calls.withLock { calls in
+            if calls.count >= 10_000 { calls.removeAll(keepingCapacity: true) }
+            calls[id] = opened
+        }
+        return opened
+    }
+}
 
 /// Where a user's unsaved typing for an application is kept.
 private func formKey(_ applicationId: UUID) -> String { "application-\(applicationId.uuidString.lowercased())" }
@@ -420,6 +461,13 @@ extension Language {
         switch error {
         case DomainError.invalidInput(let field, let reason):
             if reason == "must not be empty" { return (field, da ? "Skal udfyldes." : "Must be filled in.") }
+            if reason.hasPrefix("lines add up to"), let content {
+                let numbers = reason.split(separator: " ").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: ",")) }
+                    .compactMap { try? Money($0, content.requested.currency) }
+                if numbers.count == 2 {
+                    return (field, word("budgetMismatch", ["total": money(numbers[0]), "requested": money(numbers[1])]))
+                }
+            }
             if reason.hasPrefix("must be positive") { return (field, da ? "Skal være mere end 0." : "Must be more than 0.") }
             if reason.contains("decimals;"), let digits = reason.split(separator: " ").compactMap({ Int($0) }).first {
                 return (field, da ? "Højst \(digits) decimaler." : "At most \(digits) decimals.")
@@ -436,12 +484,12 @@ extension Language {
             switch (rule, content, rules) {
             case ("maximum-amount", let content?, let rules?) where rules.maximumAmount != nil:
                 let (asked, most) = (money(content.requested), money(rules.maximumAmount!))
-                return (field, da ? "Det ansøgte beløb, \(asked), er over programmets maksimum på \(most)."
-                                  : "The amount requested, \(asked), is above the programme's maximum of \(most).")
+                return (field, sentence(da ? "Det ansøgte beløb, \(asked), er over programmets maksimum på \(most)"
+                                           : "The amount requested, \(asked), is above the programme's maximum of \(most)"))
             case ("minimum-amount", let content?, let rules?) where rules.minimumAmount != nil:
                 let (asked, least) = (money(content.requested), money(rules.minimumAmount!))
-                return (field, da ? "Det ansøgte beløb, \(asked), er under programmets minimum på \(least)."
-                                  : "The amount requested, \(asked), is below the programme's minimum of \(least).")
+                return (field, sentence(da ? "Det ansøgte beløb, \(asked), er under programmets minimum på \(least)"
+                                           : "The amount requested, \(asked), is below the programme's minimum of \(least)"))
             case ("project-leader-member-of-group", let content?, _):
                 return (field, da ? "Projektlederen, \(content.projectLeader), er ikke medlem af programmets styregruppe. Skriv navnet, som styregruppen kender det."
                                   : "The project leader, \(content.projectLeader), is not a member of the programme's steering group. Write the name as the group knows it.")
@@ -458,15 +506,16 @@ extension Language {
 }
 
 extension Language {
-    func applicationStatus(_ application: ApplicationView) -> String {
-        if application.status == "approved", let granted = application.granted, granted != application.requested {
-            return word("status.partly")
-        }
-        return word("status.\(application.status)")
+    /// A sentence ends with one full stop, also after "kr.".
+    func sentence(_ text: String) -> String { text.hasSuffix(".") ? text : text + "." }
+
+    func applicationStatus(_ status: String, requested: Money, granted: Money?) -> String {
+        if status == "approved", let granted, granted != requested { return word("status.partly") }
+        return word("status.\(status)")
     }
 
-    func nextStep(_ application: ApplicationView, deadline: Date?) -> String? {
-        switch application.status {
+    func nextStep(_ status: String, deadline: Date?) -> String? {
+        switch status {
         case "draft": deadline.map { word("next.draft", ["date": moment($0)]) }
         case "returned-for-revision": word("next.returned-for-revision")
         case "submitted": word("next.submitted")

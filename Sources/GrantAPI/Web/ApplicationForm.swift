@@ -131,6 +131,8 @@ extension Language {
     /// as its code or, for krone, `kr.`; another currency is refused.
     package func parseAmount(_ typed: String, currency: Currency = .dkk) -> String? {
         var text = typed.trimmingCharacters(in: .whitespaces)
+        // "300.000,-": whole kroner, as Danes write them.
+        if text.hasSuffix(",-") || text.hasSuffix(".-") { text.removeLast(2) }
         let names = [currency.code] + (["DKK", "NOK", "SEK"].contains(currency.code) ? ["kr.", "kr"] : [])
         for name in names {
             if text.hasSuffix(name) { text.removeLast(name.count); break }
