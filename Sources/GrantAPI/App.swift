@@ -193,6 +193,7 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     let pages = try await Pages(publicURL: configuration.publicURL)
     addAccountPages(to: routes, services, pages: pages, accounts: accounts)
     addApplicantPages(to: routes, services, pages: pages, accounts: accounts)
+    addAdminPages(to: routes, services, pages: pages, accounts: accounts, publicURL: configuration.publicURL)
     addCheckpointRoutes(to: routes, services, signer: configuration.checkpointSigner)
     return (router, routes)
 }

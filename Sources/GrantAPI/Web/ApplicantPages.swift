@@ -16,7 +16,11 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
     routes.page("GET", "/") { request, _ in
         try await services.page(request, pages: pages) {
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
-            guard page.user != nil else { return Pages.redirect("/sign-in") }
+            guard let user = page.user else { return Pages.redirect("/sign-in") }
+            // An administrator who is not also an applicant starts at the users.
+            if !user.roles.contains(where: { $0.role == .applicant }), user.roles.contains(where: { $0.role == .admin }) {
+                return Pages.redirect("/admin/users")
+            }
             let identity = try await services.auth.require(request, [.applicant], to: "see an organisation's applications", signedIn: page.user)
             let organisation = identity.organisation ?? ""
             _ = try await services.waitForReadModels(request, ["applications", "grants"])

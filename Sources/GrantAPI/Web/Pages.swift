@@ -38,7 +38,9 @@ struct Pages: Sendable {
         }
         if let user = page.user {
             context["user"] = ["name": user.name, "email": user.email,
-                               "roleLine": user.roles.map { page.language.role($0) }.joined(separator: ", ")] as [String: Any]
+                               "roleLine": user.roles.map { page.language.role($0) }.joined(separator: ", "),
+                               "applicant": user.roles.contains { $0.role == .applicant }, "admin": user.roles.contains { $0.role == .admin }]
+                as [String: Any]
         }
         if let flash = page.flash { context["flash"] = flash }
         let html = library.render(context, withTemplate: template) ?? "template \(template) is missing"
@@ -95,7 +97,7 @@ struct PageContext {
     static let signInCSRFCookie = "grantledger_form"
     /// The messages a page may be asked to show after a redirect (`?flash=`): no other text.
     static let flashes: Set<String> = ["passwordSet", "signedOut", "signedOutEverywhere", "draftSaved", "submitted", "withdrawnMessage",
-                                       "reportFiled", "amended"]
+                                       "reportFiled", "amended", "roleRevoked", "userSignedOut"]
 
     /// 244 random bits in hexadecimal: two random UUIDs' worth.
     static func newFormToken() -> String {

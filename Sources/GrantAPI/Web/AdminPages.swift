@@ -1,0 +1,161 @@
+import Accounts
+import EventStore
+import Foundation
+import GrantCommands
+import GrantDomain
+import Hummingbird
+
+/// Users and roles for administrators: invite (the one-time link is shown
+/// once), revoke a role, make a new link, sign a user out everywhere. Each
+/// change is the API's command; links and sessions are the accounts'.
+func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accounts: Accounts, publicURL: String) {
+    let handler = services.commands
+    let linkKey = "admin-link", inviteKey = "admin-invite"
+
+    routes.page("GET", "/admin/users") { request, _ in
+        try await services.page(request, pages: pages) {
+            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+            let identity = try await services.auth.require(request, [.admin], to: "manage users", signedIn: page.user)
+            guard let adminId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            _ = try await services.waitForReadModels(request, ["users"])
+            let language = page.language
+            let reads = ReadModels(client: services.store.client, logger: services.logger)
+            let users: [[String: Any]] = try await reads.users(id: nil, cursor: nil, limit: 1000).map { user in
+                let roles: [[String: Any]] = user.roles.compactMap { role in
+                    guard let kind = UserRole(rawValue: role.role) else { return nil }
+                    let grant = RoleGrant(role: kind, organisation: role.organisation, groupId: role.groupId, member: role.member)
+                    let value = (try? String(decoding: JSONEncoder().encode(grant), as: UTF8.self)) ?? ""
+                    return ["label": language.role(grant) + (role.member.map { " (\($0))" } ?? ""), "value": value]
+                }
+                return ["userId": user.id.uuidString.lowercased(), "name": user.name, "email": user.email, "roles": roles]
+            }
+            var values: [String: Any] = ["title": language.word("users"), "users": users]
+            // A link made on the last request: shown this once.
+            if let made = try await accounts.formDraft(userId: adminId, key: linkKey),
+               let link = try? JSONDecoder().decode([String: String].self, from: Data(made.fields.utf8)) {
+                values["link"] = link["link"] ?? ""
+                values["linkEmail"] = link["email"] ?? ""
+                try await accounts.dropFormDraft(userId: adminId, key: linkKey)
+            }
+            var typed: [String: String] = [:]
+            var errors = FieldErrors()
+            if let kept = try await accounts.formDraft(userId: adminId, key: inviteKey) {
+                typed = (try? JSONDecoder().decode([String: String].self, from: Data(kept.fields.utf8))) ?? [:]
+                errors = (try? JSONDecoder().decode(FieldErrors.self, from: Data(kept.errors.utf8))) ?? FieldErrors()
+            }
+            func field(_ name: String, label: String, hint: String? = nil) -> [String: Any] {
+                var field: [String: Any] = ["name": name, "label": language.word(label), "value": typed[name] ?? "",
+                                            "errorPrefix": language.word("errorPrefix")]
+                if let hint { field["hint"] = language.word(hint); field["describedBy"] = "\(name)-hint" }
+                if let error = errors[name] { field["error"] = error }
+                return field
+            }
+            values["f"] = ["email": field("email", label: "email"), "name": field("name", label: "name"),
+                           "organisation": field("organisation", label: "organisation", hint: "organisationHint")] as [String: Any]
+            values["roleChoices"] = UserRole.allCases.map { role in
+                ["value": role.rawValue, "label": language.word("role.\(role.rawValue)"), "selected": (typed["role"] ?? "applicant") == role.rawValue]
+                    as [String: Any]
+            }
+            values["members"] = try await memberChoices(services)
+            values["errors"] = errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] }
+            values["hasErrors"] = !errors.isEmpty
+            return pages.render("users", values, page)
+        }
+    }
+
+    routes.page("POST", "/admin/users") { request, _ in
+        try await services.page(request, pages: pages) {
+            let fields = try await FormFields.read(request, limit: services.bodyLimit)
+            let identity = try await services.auth.require(request, [.admin], to: "invite users", csrf: fields["csrf"])
+            guard let adminId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            let language = Language(request)
+            let command = CommandContext(actor: identity.subject, role: identity.role.rawValue)
+            let role = UserRole(rawValue: fields.text("role")) ?? .applicant
+            let member = fields.text("member").split(separator: "|", maxSplits: 1).map(String.init)
+            let grant = RoleGrant(role: role, organisation: role == .applicant ? fields.text("organisation") : nil,
+                                  groupId: role == .steering ? member.first.flatMap(UUID.init(uuidString:)) : nil,
+                                  member: role == .steering && member.count == 2 ? member[1] : nil)
+            let email = fields.text("email")
+            let userId = CommandHandler.userId(email: email)
+            do {
+                let invited = try await handler.inviteUser(InviteUser(userId: userId, email: email, name: fields.text("name"), roles: [grant], at: Date()),
+                                                           command)
+                _ = try await handler.issueSignInLink(IssueSignInLink(userId: userId, hasPassword: false, reset: false, at: Date()), command)
+                let token = try await accounts.issueInvitation(userId: userId)
+                try await keepLink(adminId, email: email, link: invitationLink(publicURL, token))
+                try await accounts.dropFormDraft(userId: adminId, key: inviteKey)
+                return Pages.redirect("/admin/users?after=\(invited.position)")
+            } catch let error where Problem.from(error).map({ $0.status.code < 500 }) ?? false {
+                var errors = FieldErrors()
+                let refusal = language.refusal(error, content: nil, rules: nil)
+                // The role's parts are named as the form names them.
+                let field = refusal.field.hasPrefix("roles[0].") ? String(refusal.field.dropFirst("roles[0].".count)) : refusal.field
+                errors.add(field == "groupId" ? "member" : field, refusal.message)
+                let typed = ["email": email, "name": fields.text("name"), "role": role.rawValue, "organisation": fields.text("organisation")]
+                try await accounts.keepFormDraft(userId: adminId, key: inviteKey, fields: String(decoding: try JSONEncoder().encode(typed), as: UTF8.self),
+                                                 errors: String(decoding: try JSONEncoder().encode(errors), as: UTF8.self))
+                return Pages.redirect("/admin/users#invite")
+            }
+        }
+    }
+
+    routes.page("POST", "/admin/users/:userId/revoke") { request, context in
+        try await services.page(request, pages: pages) {
+            let id = try request.uuidParameter(context, "userId")
+            let fields = try await FormFields.read(request, limit: services.bodyLimit)
+            let identity = try await services.auth.require(request, [.admin], to: "revoke roles", csrf: fields["csrf"])
+            guard let grant = try? JSONDecoder().decode(RoleGrant.self, from: Data(fields.text("grant").utf8)) else {
+                throw Problem.badRequest(rule: "invalid-value", field: "grant", "grant must be a role as the page wrote it")
+            }
+            let result = try await handler.revokeRole(RevokeRole(userId: id, grant: grant, at: Date()),
+                                                      CommandContext(actor: identity.subject, role: identity.role.rawValue))
+            return Pages.redirect("/admin/users?flash=roleRevoked&after=\(result.position)")
+        }
+    }
+
+    routes.page("POST", "/admin/users/:userId/link") { request, context in
+        try await services.page(request, pages: pages) {
+            let id = try request.uuidParameter(context, "userId")
+            let fields = try await FormFields.read(request, limit: services.bodyLimit)
+            let identity = try await services.auth.require(request, [.admin], to: "send sign-in links", csrf: fields["csrf"])
+            guard let adminId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            let user = try await Session(store: services.store).load(UserState.self, id).state
+            guard let invited = user.invited else { throw Problem.notFound("user", id.uuidString) }
+            // Asked for from this page on purpose: for a user with a password, recorded as a reset.
+            _ = try await handler.issueSignInLink(IssueSignInLink(userId: id, hasPassword: try await accounts.hasPassword(userId: id), reset: true, at: Date()),
+                                                  CommandContext(actor: identity.subject, role: identity.role.rawValue))
+            try await keepLink(adminId, email: invited.email, link: invitationLink(publicURL, try await accounts.issueInvitation(userId: id)))
+            return Pages.redirect("/admin/users")
+        }
+    }
+
+    routes.page("POST", "/admin/users/:userId/sign-out") { request, context in
+        try await services.page(request, pages: pages) {
+            let id = try request.uuidParameter(context, "userId")
+            let fields = try await FormFields.read(request, limit: services.bodyLimit)
+            _ = try await services.auth.require(request, [.admin], to: "sign users out", csrf: fields["csrf"])
+            try await accounts.endSessions(userId: id)
+            return Pages.redirect("/admin/users?flash=userSignedOut")
+        }
+    }
+
+    /// A link to show the admin on the next page, once.
+    @Sendable func keepLink(_ adminId: UUID, email: String, link: String) async throws {
+        try await accounts.keepFormDraft(userId: adminId, key: linkKey,
+                                         fields: String(decoding: try JSONEncoder().encode(["email": email, "link": link]), as: UTF8.self), errors: "[]")
+    }
+}
+
+/// Every member of every programme's steering group, as "group — member" choices.
+private func memberChoices(_ services: Services) async throws -> [[String: Any]] {
+    let reads = ReadModels(client: services.store.client, logger: services.logger)
+    let session = Session(store: services.store)
+    var choices: [[String: Any]] = []
+    for groupId in Set(try await reads.pools(nil).map(\.steeringGroupId)).sorted(by: { $0.uuidString < $1.uuidString }) {
+        guard let group = try await session.load(SteeringGroupState.self, groupId).state.created else { continue }
+        for member in group.members {
+            choices.append(["value": "\(groupId.uuidString.lowercased())|\(member.id)", "label": "\(group.name) — \(member.name) (\(member.id))"])
+        }
+    }
+    return choices
+}

@@ -1,0 +1,64 @@
+"""An administrator invites, sees the one-time link once, revokes a role,
+and the user's open session feels it at the next request; a second server
+process on the same database knows the same sessions."""
+import os
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from conftest import BASE, check, sign_in
+
+ADMIN = ("maria.admin@demo.grantledger.dk", "demo-admin-2026")
+
+
+def test_invite_link_once_revoke_at_once(browser, page):
+    sign_in(page, ADMIN)
+    expect(page).to_have_url(re.compile(r"/admin/users"))
+    check(page, "users")
+    email = f"ny-{uuid.uuid4().hex[:6]}@aalborg-tg.dk"
+    page.get_by_label("E-mailadresse").fill(email)
+    page.get_by_label("Navn").fill("Ny Lærer")
+    page.get_by_label("Rolle", exact=True).select_option("applicant")
+    page.get_by_label("Organisation").fill("Aalborg Tekniske Gymnasium")
+    page.get_by_role("button", name="Invitér").click()
+    link = page.get_by_label(re.compile("Link til")).input_value()
+    assert "/invitations/" in link
+    # Shown once: a reload does not show it again.
+    page.reload()
+    expect(page.get_by_label(re.compile("Link til"))).to_have_count(0)
+
+    teacher = browser.new_context(base_url=BASE, locale="da-DK", extra_http_headers={"Accept-Language": "da"})
+    tab = teacher.new_page()
+    tab.goto(link)
+    tab.get_by_label("Ny adgangskode").fill("en god lang adgangskode")
+    tab.get_by_role("button", name="Gem adgangskoden og log ind").click()
+    expect(tab.get_by_role("heading", level=1)).to_have_text("Mine ansøgninger")
+
+    # Revoked in the admin's page: the teacher's next request is refused.
+    row = page.get_by_role("row", name=re.compile(email))
+    row.get_by_role("button", name=re.compile("Fjern")).click()
+    expect(page.get_by_role("status")).to_contain_text("Rollen er fjernet")
+    tab.reload()
+    expect(tab.get_by_role("heading", level=1)).to_have_text("Det må du ikke")
+
+    # An invitation the domain refuses (no organisation for an applicant) says so next to the field, keeping what was typed.
+    page.get_by_label("E-mailadresse").fill(f"uden-{uuid.uuid4().hex[:6]}@skole.dk")
+    page.get_by_label("Navn").fill("Uden Skole")
+    page.get_by_role("button", name="Invitér").click()
+    expect(page.locator("#organisation-error")).to_be_visible()
+    expect(page.get_by_label("Navn")).to_have_value("Uden Skole")
+    teacher.close()
+
+
+@pytest.mark.skipif(not os.environ.get("GL_WEB_URL_2"), reason="no second server")
+def test_a_second_process_knows_the_session(page):
+    sign_in(page, ("jens.kristensen@demo.grantledger.dk", "demo-applicant-2026"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mine ansøgninger")
+    # The same browser (cookies are per host, not per port) asks the other process.
+    page.goto(os.environ["GL_WEB_URL_2"] + "/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mine ansøgninger")
+    page.get_by_role("button", name="Log ud").click()
+    page.goto(BASE + "/")
+    expect(page).to_have_url(re.compile(r"/sign-in"))
