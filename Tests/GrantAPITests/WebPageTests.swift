@@ -104,11 +104,15 @@ struct WebPageTests {
             // Kim drafts through the API's command; Eva, of another school, can neither see nor change it.
             let token = try await programme.applicantToken("Aalborg Tekniske Gymnasium")
             let drafted = try await api.post("/v1/applications", token, """
-                {"callId": "\(programme.call)", "organisation": "Aalborg Tekniske Gymnasium", "projectLeader": "anna", "title": "Robotter",
+                {"callId": "\(programme.call)", "organisation": "Aalborg Tekniske Gymnasium", "projectLeader": "anna", "title": "Robotter <script>alert('x')</script> & \\"co\\"",
                  "description": "", "requested": {"amount": "100000.00", "currency": "DKK"}}
                 """)
             let id = drafted.string("id").lowercased()
-            #expect(try await Browser.get(api, "/applications/\(id)", kim).status == .ok)
+            let own = try await Browser.get(api, "/applications/\(id)", kim)
+            #expect(own.status == .ok)
+            // What an applicant typed is text on the page, never markup.
+            #expect(own.text.contains("Robotter &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;co&quot;") && !own.text.contains("<script>"),
+                    "\(own.text.prefix(2000))")
             // To a page, another organisation's work is not there: not even its existence shows.
             let foreign = try await Browser.get(api, "/applications/\(id)", eva)
             #expect(foreign.status == .notFound && !foreign.text.contains("another organisation") && !foreign.text.contains("Robotter"))

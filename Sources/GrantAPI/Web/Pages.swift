@@ -20,6 +20,8 @@ struct Pages: Sendable {
             throw Problem(.internalServerError, rule: "no-templates", title: "Templates missing",
                           detail: "the pages' templates were not found beside the executable")
         }
+        // Each template opens with {{% CONTENT_TYPE: HTML-UTF8 }}: the same escaping, a scan of bytes instead of characters.
+        MustacheContentTypes.register(HTMLEscaping(), named: "HTML-UTF8")
         library = try await MustacheLibrary(directory: folder.path)
         stylesheet = ByteBuffer(string: try String(contentsOf: folder.appendingPathComponent("site.css"), encoding: .utf8))
         secureCookies = publicURL.lowercased().hasPrefix("https://")
@@ -176,4 +178,31 @@ func localPath(_ text: String?) -> String {
     guard let text, text.hasPrefix("/"), !text.hasPrefix("//"), !text.hasPrefix("/\\"),
           !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return "/" }
     return text
+}
+
+/// HTML escaping of `<`, `>`, `&`, `"` and `'`, as swift-mustache's own,
+/// but over UTF-8 bytes: text without them (almost all) is returned as it
+/// is after one scan; swift-mustache's walks Characters and builds a new
+/// String for every value, which was a tenth of a page's time.
+struct HTMLEscaping: MustacheContentType {
+    func escapeText(_ text: String) -> String {
+        var text = text
+        return text.withUTF8 { bytes in
+            guard bytes.contains(where: { $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "&")
+                                          || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "'") }) else { return nil }
+            var escaped: [UInt8] = []
+            escaped.reserveCapacity(bytes.count + 16)
+            for byte in bytes {
+                switch byte {
+                case UInt8(ascii: "<"): escaped.append(contentsOf: "&lt;".utf8)
+                case UInt8(ascii: ">"): escaped.append(contentsOf: "&gt;".utf8)
+                case UInt8(ascii: "&"): escaped.append(contentsOf: "&amp;".utf8)
+                case UInt8(ascii: "\""): escaped.append(contentsOf: "&quot;".utf8)
+                case UInt8(ascii: "'"): escaped.append(contentsOf: "&#39;".utf8)
+                default: escaped.append(byte)
+                }
+            }
+            return String(decoding: escaped, as: UTF8.self)
+        } ?? text
+    }
 }
