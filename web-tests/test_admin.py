@@ -47,8 +47,13 @@ def test_invite_link_once_revoke_at_once(browser, page):
     page.get_by_label("E-mailadresse").fill(f"uden-{uuid.uuid4().hex[:6]}@skole.dk")
     page.get_by_label("Navn").fill("Uden Skole")
     page.get_by_role("button", name="Invitér").click()
-    expect(page.locator("#organisation-error")).to_be_visible()
+    expect(page.locator("#organisation-error")).to_contain_text("Skal udfyldes")
     expect(page.get_by_label("Navn")).to_have_value("Uden Skole")
+    # One address is one user.
+    page.get_by_label("E-mailadresse").fill(email.upper())
+    page.get_by_label("Organisation").fill("Aalborg Tekniske Gymnasium")
+    page.get_by_role("button", name="Invitér").click()
+    expect(page.locator("#email-error")).to_contain_text("Der er allerede en bruger")
     teacher.close()
 
 

@@ -479,6 +479,19 @@ extension Language {
             if reason.hasSuffix("is too large") || reason.contains("is over the limit") {
                 return (field, da ? "Beløbet er for stort." : "The amount is too large.")
             }
+            if reason.hasSuffix("is not a budget period of the pool") {
+                return (field, da ? "Perioden er ikke en af puljens budgetperioder." : "The period is not one of the pool's budget periods.")
+            }
+            if reason.hasSuffix("appears twice") { return (field, da ? "Står der to gange." : "Appears twice.") }
+            if reason.hasPrefix("must be an e-mail address") {
+                return (field, da ? "Skal være en e-mailadresse, fx navn@skole.dk." : "Must be an e-mail address, e.g. name@school.dk.")
+            }
+            if reason.hasPrefix("an applicant acts for an organisation") {
+                return (field, da ? "En ansøger søger for en organisation: skriv dens navn." : "An applicant applies for an organisation: name it.")
+            }
+            if reason.hasPrefix("a steering member sits on a group") || reason.hasPrefix("name the member of the group") {
+                return (field, da ? "Vælg gruppen og medlemmet, brugeren er." : "Choose the group and the member the user is.")
+            }
             if reason.hasPrefix("longer than"), let limit = reason.split(separator: " ").compactMap({ Int($0) }).first {
                 return (field, da ? "Må højst have \(limit) tegn." : "At most \(limit) characters.")
             }
@@ -500,6 +513,8 @@ extension Language {
             default:
                 return (field, detail.prefix(1).uppercased() + detail.dropFirst())
             }
+        case DomainError.alreadyExists(let kind, _) where kind == "user":
+            return ("email", da ? "Der er allerede en bruger med den e-mailadresse." : "A user with that e-mail address exists already.")
         case DomainError.callNotOpen(_, _, let closesAt, _):
             return ("application", da ? "Opslaget er lukket: fristen var \(moment(closesAt))." : "The call is closed: the deadline was \(moment(closesAt)).")
         default:
