@@ -286,18 +286,28 @@ public struct Accounts: Sendable {
 
     // MARK: What users typed
 
-    /// Keeps what a user typed into a form (JSON) with the errors to show, until it becomes a command.
-    public func keepFormDraft(userId: UUID, key: String, fields: String, errors: String) async throws {
+    /// Keeps what a user typed into a form with the errors to show, until it becomes a command.
+    public func keepFormDraft(userId: UUID, key: String, fields: some Encodable, errors: some Encodable) async throws {
+        let encoder = JSONEncoder()
+        let fields = String(decoding: try encoder.encode(fields), as: UTF8.self)
+        let errors = String(decoding: try encoder.encode(errors), as: UTF8.self)
         try await client.query("""
             INSERT INTO accounts.form_drafts (user_id, form_key, fields, errors) VALUES (\(userId), \(key), \(fields)::jsonb, \(errors)::jsonb)
             ON CONFLICT (user_id, form_key) DO UPDATE SET fields = excluded.fields, errors = excluded.errors, saved_at = now()
             """, logger: logger)
     }
 
-    public func formDraft(userId: UUID, key: String) async throws -> (fields: String, errors: String)? {
-        for try await row in try await client.query(
+    /// What was kept for the form, as the types it was kept as; nil when nothing (or another shape) is kept.
+    public func formDraft<Fields: Decodable, Errors: Decodable>(userId: UUID, key: String, as fields: Fields.Type, errors: Errors.Type)
+        async throws -> (fields: Fields, errors: Errors)? {
+        for try await (fields, errors) in try await client.query(
             "SELECT fields::text, errors::text FROM accounts.form_drafts WHERE user_id = \(userId) AND form_key = \(key)", logger: logger
-        ).decode((String, String).self) { return row }
+        ).decode((String, String).self) {
+            let decoder = JSONDecoder()
+            guard let kept = try? decoder.decode(Fields.self, from: Data(fields.utf8)),
+                  let shown = try? decoder.decode(Errors.self, from: Data(errors.utf8)) else { return nil }
+            return (kept, shown)
+        }
         return nil
     }
 

@@ -185,7 +185,8 @@ public struct Authenticator: Sendable {
     /// A user acts in the first role they hold that may.
     /// A page that has resolved the user already passes it as `signedIn` (for reading: no CSRF to check).
     func require(_ request: Request, _ roles: Set<Role>, to action: String, csrf: String? = nil, signedIn: SignedInUser? = nil) async throws -> Identity {
-        if let user = try await signedIn.asyncOrElse({ try await signedInUser(request, csrf: csrf) }) {
+        let user: SignedInUser? = if let signedIn { signedIn } else { try await signedInUser(request, csrf: csrf) }
+        if let user {
             guard let grant = user.roles.first(where: { roles.contains(Role($0.role)) }) else {
                 let held = user.roles.isEmpty ? "no roles" : user.roles.map(\.description).joined(separator: "; ")
                 throw Problem.forbidden("\(user.email) may not \(action): they hold \(held); allowed: \(roles.map(\.rawValue).sorted().joined(separator: ", "))")
@@ -236,12 +237,4 @@ func constantTimeEqual(_ a: String, _ b: String) -> Bool {
 
 extension HTTPField.Name {
     static let csrfToken = Self("X-CSRF-Token")!
-}
-
-extension Optional where Wrapped: Sendable {
-    /// The value, or `fallback`'s when there is none.
-    func asyncOrElse(_ fallback: () async throws -> Wrapped?) async rethrows -> Wrapped? {
-        if let self { return self }
-        return try await fallback()
-    }
 }

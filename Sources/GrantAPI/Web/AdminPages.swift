@@ -31,17 +31,15 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
             }
             var values: [String: Any] = ["title": language.word("users"), "users": users]
             // A link made on the last request: shown this once.
-            if let made = try await accounts.formDraft(userId: adminId, key: linkKey),
-               let link = try? JSONDecoder().decode([String: String].self, from: Data(made.fields.utf8)) {
+            if let (link, _) = try await accounts.formDraft(userId: adminId, key: linkKey, as: [String: String].self, errors: [String].self) {
                 values["link"] = link["link"] ?? ""
                 values["linkEmail"] = link["email"] ?? ""
                 try await accounts.dropFormDraft(userId: adminId, key: linkKey)
             }
             var typed: [String: String] = [:]
             var errors = FieldErrors()
-            if let kept = try await accounts.formDraft(userId: adminId, key: inviteKey) {
-                typed = (try? JSONDecoder().decode([String: String].self, from: Data(kept.fields.utf8))) ?? [:]
-                errors = (try? JSONDecoder().decode(FieldErrors.self, from: Data(kept.errors.utf8))) ?? FieldErrors()
+            if let kept = try await accounts.formDraft(userId: adminId, key: inviteKey, as: [String: String].self, errors: FieldErrors.self) {
+                (typed, errors) = kept
             }
             func field(_ name: String, label: String, hint: String? = nil) -> [String: Any] {
                 var field: [String: Any] = ["name": name, "label": language.word(label), "value": typed[name] ?? "",
@@ -92,8 +90,7 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
                 let field = refusal.field.hasPrefix("roles[0].") ? String(refusal.field.dropFirst("roles[0].".count)) : refusal.field
                 errors.add(field == "groupId" ? "member" : field, refusal.message)
                 let typed = ["email": email, "name": fields.text("name"), "role": role.rawValue, "organisation": fields.text("organisation")]
-                try await accounts.keepFormDraft(userId: adminId, key: inviteKey, fields: String(decoding: try JSONEncoder().encode(typed), as: UTF8.self),
-                                                 errors: String(decoding: try JSONEncoder().encode(errors), as: UTF8.self))
+                try await accounts.keepFormDraft(userId: adminId, key: inviteKey, fields: typed, errors: errors)
                 return Pages.redirect("/admin/users#invite")
             }
         }
@@ -141,8 +138,7 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
 
     /// A link to show the admin on the next page, once.
     @Sendable func keepLink(_ adminId: UUID, email: String, link: String) async throws {
-        try await accounts.keepFormDraft(userId: adminId, key: linkKey,
-                                         fields: String(decoding: try JSONEncoder().encode(["email": email, "link": link]), as: UTF8.self), errors: "[]")
+        try await accounts.keepFormDraft(userId: adminId, key: linkKey, fields: ["email": email, "link": link], errors: [String]())
     }
 }
 

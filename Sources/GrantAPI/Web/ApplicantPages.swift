@@ -122,10 +122,8 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
         var unsaved = false
         if let posted {
             (form, errors, unsaved) = (posted.form, posted.errors, true)
-        } else if let kept = try await accounts.formDraft(userId: userId, key: formKey(id)) {
-            form = try JSONDecoder().decode(ApplicationForm.self, from: Data(kept.fields.utf8))
-            errors = try JSONDecoder().decode(FieldErrors.self, from: Data(kept.errors.utf8))
-            unsaved = true
+        } else if let kept = try await accounts.formDraft(userId: userId, key: formKey(id), as: ApplicationForm.self, errors: FieldErrors.self) {
+            (form, errors, unsaved) = (kept.fields, kept.errors, true)
         } else if let content = application.content, let drafted = application.drafted {
             form = ApplicationForm(content, callId: drafted.callId, language: page.language)
         } else {
@@ -173,9 +171,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             func keep(_ errors: FieldErrors, saved: Bool) async throws -> Response {
                 var errors = errors
                 errors.draftSaved = saved
-                let encoder = JSONEncoder()
-                try await accounts.keepFormDraft(userId: userId, key: formKey(id), fields: String(decoding: try encoder.encode(form), as: UTF8.self),
-                                                 errors: String(decoding: try encoder.encode(errors), as: UTF8.self))
+                try await accounts.keepFormDraft(userId: userId, key: formKey(id), fields: form, errors: errors)
                 return Pages.redirect(editPage + "#error-summary")
             }
 
@@ -317,9 +313,8 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                !(grant.reports ?? []).contains(where: { $0.status == "filed" }) {
                 values["next"] = language.word("next.report")
             }
-            if let userId = identity.userId, let kept = try await accounts.formDraft(userId: userId, key: reportKey(id)) {
-                let form = try JSONDecoder().decode([String: String].self, from: Data(kept.fields.utf8))
-                let errors = try JSONDecoder().decode(FieldErrors.self, from: Data(kept.errors.utf8))
+            if let userId = identity.userId,
+               let (form, errors) = try await accounts.formDraft(userId: userId, key: reportKey(id), as: [String: String].self, errors: FieldErrors.self) {
                 values["summary"] = form["summary"] ?? ""
                 values["finalChosen"] = form["kind"] == "final"
                 values["reportId"] = form["reportId"] ?? values["reportId"]!
@@ -352,9 +347,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                 return Pages.redirect(grantPage + "?flash=reportFiled")
             } catch {
                 let kept = ["summary": fields.text("summary"), "kind": kind.rawValue, "reportId": reportId.uuidString.lowercased()]
-                let encoder = JSONEncoder()
-                try await accounts.keepFormDraft(userId: userId, key: reportKey(id), fields: String(decoding: try encoder.encode(kept), as: UTF8.self),
-                                                 errors: String(decoding: try encoder.encode(FieldErrors(error, language: Language(request))), as: UTF8.self))
+                try await accounts.keepFormDraft(userId: userId, key: reportKey(id), fields: kept, errors: FieldErrors(error, language: Language(request)))
                 return Pages.redirect(grantPage + "#write-report")
             }
         }
