@@ -249,15 +249,17 @@ public struct Accounts: Sendable {
     /// the version of the user's stream; the user's state is folded again
     /// only when that version has moved, so a role granted or revoked
     /// counts from the next request, in every process.
-    public func session(token: String) async throws -> SignedInUser? {
+    public func session(token: String, alongside stream: String? = nil) async throws -> SignedInUser? {
         guard !token.isEmpty, token.utf8.count < 200 else { return nil }
-        var found: (UUID, String, String, Int64)?
+        var found: (UUID, String, String, Int64, Int64, Bool)?
         for try await row in try await client.query("""
-            SELECT s.user_id, s.kind, s.csrf_token, coalesce(st.version, 0)
+            SELECT s.user_id, s.kind, s.csrf_token, coalesce(st.version, 0),
+                   coalesce((SELECT version FROM public.streams WHERE stream_id = \(stream ?? "")), 0),
+                   EXISTS (SELECT FROM accounts.form_drafts f WHERE f.user_id = s.user_id)
             FROM accounts.sessions s LEFT JOIN public.streams st ON st.stream_id = 'user-' || s.user_id::text
             WHERE s.token_hash = \(Data(Secret.digest(token))) AND s.expires_at > now()
-            """, logger: logger).decode((UUID, String, String, Int64).self) { found = row }
-        guard let (userId, kind, csrf, version) = found, let kind = SessionKind(rawValue: kind) else { return nil }
+            """, logger: logger).decode((UUID, String, String, Int64, Int64, Bool).self) { found = row }
+        guard let (userId, kind, csrf, version, streamVersion, keptForms) = found, let kind = SessionKind(rawValue: kind) else { return nil }
         let user: UserState
         if let known = users.state(userId, version: version) {
             user = known
@@ -267,7 +269,8 @@ public struct Accounts: Sendable {
             users.store(userId, version: loaded.version, state: loaded.state)
         }
         guard let invited = user.invited else { return nil }
-        return SignedInUser(userId: userId, email: invited.email, name: invited.name, roles: user.roles, kind: kind, csrfToken: csrf)
+        return SignedInUser(userId: userId, email: invited.email, name: invited.name, roles: user.roles, kind: kind, csrfToken: csrf,
+                            streamVersion: stream == nil ? nil : streamVersion, hasKeptForms: keptForms)
     }
 
     /// Ends one session (signing out).
@@ -357,6 +360,12 @@ public struct SignedInUser: Sendable {
     public var roles: [RoleGrant]
     public var kind: SessionKind
     public var csrfToken: String
+    /// The version of the stream asked about alongside the session (0: none
+    /// yet), read in the same query: a page about one thing needs no second
+    /// round trip to know whether the state this process folded is current.
+    public var streamVersion: Int64?
+    /// Whether typing the domain has not taken yet is kept for the user (``formDrafts(userId:prefix:)``).
+    public var hasKeptForms: Bool
 }
 
 private final class Decoy: Sendable {

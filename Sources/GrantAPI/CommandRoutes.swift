@@ -187,8 +187,9 @@ extension Services {
     /// 403 unless the applicant acts for the organisation that owns the
     /// application; the application as it stands, read for the check.
     @discardableResult
-    func requireOwner(_ identity: Identity, applicationId: UUID) async throws -> ApplicationState {
-        let application = try await Session(store: store).load(ApplicationState.self, applicationId)
+    /// `version`: the application stream's version, when the caller has read it.
+    func requireOwner(_ identity: Identity, applicationId: UUID, version: Int64? = nil) async throws -> ApplicationState {
+        let application = try await commands.current(ApplicationState.self, applicationId, known: version)
         guard identity.role == .applicant else { return application.state }
         guard let content = application.state.content else { throw DomainError.notFound(kind: "application", id: applicationId.uuidString) }
         guard content.organisation == identity.organisation else {
@@ -198,9 +199,9 @@ extension Services {
         return application.state
     }
 
-    func requireOwner(_ identity: Identity, grantId: UUID) async throws {
+    func requireOwner(_ identity: Identity, grantId: UUID, version: Int64? = nil) async throws {
         guard identity.role == .applicant else { return }
-        let grant = try await Session(store: store).load(GrantState.self, grantId)
+        let grant = try await commands.current(GrantState.self, grantId, known: version)
         guard let awarded = grant.state.awarded else { throw DomainError.notFound(kind: "grant", id: grantId.uuidString) }
         guard awarded.organisation == identity.organisation else {
             throw Problem(.forbidden, rule: "not-owner", title: "Your role may not do this", detail: "grant \(grantId.uuidString) belongs to another organisation")

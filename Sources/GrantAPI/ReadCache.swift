@@ -4,8 +4,9 @@ import Hummingbird
 import Projections
 import Synchronization
 
-/// The answers of the busiest reads (a pool, an application), kept as JSON
-/// while the read model they came from is unchanged: a stamp of this
+/// The answers of the busiest reads (a pool, an application as JSON; an
+/// organisation's applications and grants for its pages), kept while the
+/// read model they came from is unchanged: a stamp of this
 /// process's own projection workers (``ReadModelChanges``), taken before the
 /// read, must still be current. Without workers here, or while another
 /// process applies the read model, nothing is kept. A request with `?after=`
@@ -13,7 +14,8 @@ import Synchronization
 /// another process shows within ``maximumAge`` even if no event follows it.
 final class ReadCache: Sendable {
     struct Entry: Sendable {
-        let body: ByteBuffer
+        /// JSON for the API; the values themselves for pages.
+        let value: any Sendable
         /// The organisation an applicant must belong to, for reads that have one.
         let owner: String?
         let stamp: UInt64
@@ -41,7 +43,7 @@ final class ReadCache: Sendable {
     /// that miss it together. (Without that, the 64 connections of the bench
     /// all read the database when an entry expired: p99 4.7 -> 16 ms.)
     func entry(_ key: String, stamp: UInt64,
-               read: @escaping @Sendable () async throws -> (body: ByteBuffer, owner: String?)) async throws -> (Entry, status: String) {
+               read: @escaping @Sendable () async throws -> (value: any Sendable, owner: String?)) async throws -> (Entry, status: String) {
         if let kept = entry(key, stamp: stamp) { return (kept, "grantledger; hit") }
         let flight = Flight(key: key, stamp: stamp)
         let (task, joined) = reading.withLock { reading in
@@ -49,8 +51,8 @@ final class ReadCache: Sendable {
             let task = Task {
                 // Runs after the insert below: that holds the lock this takes.
                 defer { self.reading.withLock { $0[flight] = nil } }
-                let (body, owner) = try await read()
-                let entry = Entry(body: body, owner: owner, stamp: stamp, storedAt: .now)
+                let (value, owner) = try await read()
+                let entry = Entry(value: value, owner: owner, stamp: stamp, storedAt: .now)
                 self.store(key, entry)
                 return entry
             }
@@ -66,6 +68,21 @@ final class ReadCache: Sendable {
             if entries.count >= Self.capacity, entries[key] == nil { entries.removeAll(keepingCapacity: true) }
             entries[key] = entry
         }
+    }
+}
+
+extension Services {
+    /// A value read from one read model for a page, kept while that read
+    /// model is unchanged, as ``cachedRead(_:_:_:from:key:_:authorize:)``
+    /// keeps the API's JSON; read afresh when the request waits for a write
+    /// (`after`). The caller authorises: `key` must name whose value it is.
+    func cachedValue<Value: Sendable>(_ key: String, from projection: String, after: Int64?,
+                                      _ load: @escaping @Sendable (ReadModels) async throws -> Value) async throws -> Value {
+        let reads = ReadModels(client: store.client, logger: logger)
+        guard after == nil, let cache = readCache, let stamp = cache.changes.stamp(projection) else { return try await load(reads) }
+        let (entry, _) = try await cache.entry("\(Value.self) \(key)", stamp: stamp) { (try await load(reads), nil) }
+        if let value = entry.value as? Value { return value }
+        return try await load(reads)
     }
 }
 
@@ -92,14 +109,16 @@ extension Services {
                 let (value, owner) = try await load(reads)
                 return (ByteBuffer(bytes: try apiEncoder.encode(value)), owner)
             }
-            try authorize(identity, entry.owner)
-            return Response(status: .ok, headers: [.contentType: "application/json", .cacheStatus: status],
-                            body: ResponseBody(byteBuffer: entry.body))
+            if let body = entry.value as? ByteBuffer {
+                try authorize(identity, entry.owner)
+                return Response(status: .ok, headers: [.contentType: "application/json", .cacheStatus: status],
+                                body: ResponseBody(byteBuffer: body))
+            }
         }
         let (value, owner) = try await load(reads)
         try authorize(identity, owner)
         let body = ByteBuffer(bytes: try apiEncoder.encode(value))
-        if let stamp { readCache?.store(key, ReadCache.Entry(body: body, owner: owner, stamp: stamp, storedAt: .now)) }
+        if let stamp { readCache?.store(key, ReadCache.Entry(value: body, owner: owner, stamp: stamp, storedAt: .now)) }
         var response = Response(status: .ok, headers: [.contentType: "application/json", .cacheStatus: "grantledger; fwd=miss"],
                                 body: ResponseBody(byteBuffer: body))
         consistency.apply(to: &response, after: after)

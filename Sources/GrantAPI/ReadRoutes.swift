@@ -220,32 +220,38 @@ struct ReadModels: Sendable {
                 repaid: try money(repaid, currency), remaining: MoneyTotal(try money(amount, currency)) - MoneyTotal(try money(paid, currency)),
                 conditions: conditions, awardedAt: awardedAt))
         }
-        guard details, grants.count == 1 else { return grants }
-        let grant = grants[0], code = grant.granted.currency.code
-        var tranches: [GrantView.Tranche] = []
-        for try await (number, amount, trigger, status) in try await client.query(
-            "SELECT number, amount, trigger, status FROM read.grant_tranches WHERE grant_id = \(grant.id) ORDER BY number", logger: logger
-        ).decode((Int, Int64, String, String).self) {
-            tranches.append(.init(number: number, amount: try money(amount, code), trigger: trigger, status: status))
+        guard details, !grants.isEmpty else { return grants }
+        // Each grant's tranches, reports and payment requests: three queries for all the grants, not three for each.
+        let ids = grants.map(\.id)
+        let currencies = Dictionary(grants.map { ($0.id, $0.granted.currency.code) }, uniquingKeysWith: { first, _ in first })
+        var tranches: [UUID: [GrantView.Tranche]] = [:]
+        for try await (grant, number, amount, trigger, status) in try await client.query("""
+            SELECT grant_id, number, amount, trigger, status FROM read.grant_tranches WHERE grant_id = ANY(\(ids)) ORDER BY grant_id, number
+            """, logger: logger).decode((UUID, Int, Int64, String, String).self) {
+            tranches[grant, default: []].append(.init(number: number, amount: try money(amount, currencies[grant] ?? ""), trigger: trigger, status: status))
         }
-        var reports: [GrantView.Report] = []
-        for try await (id, kind, summary, status, filedAt, approvedAt, approvedBy) in try await client.query("""
-            SELECT report_id, kind, summary, status, filed_at, approved_at, approved_by FROM read.grant_reports
-            WHERE grant_id = \(grant.id) ORDER BY filed_at, report_id
-            """, logger: logger).decode((UUID, String, String, String, Date, Date?, String?).self) {
-            reports.append(.init(id: id, kind: kind, summary: summary, status: status, filedAt: filedAt, approvedAt: approvedAt, approvedBy: approvedBy))
+        var reports: [UUID: [GrantView.Report]] = [:]
+        for try await (grant, id, kind, summary, status, filedAt, approvedAt, approvedBy) in try await client.query("""
+            SELECT grant_id, report_id, kind, summary, status, filed_at, approved_at, approved_by FROM read.grant_reports
+            WHERE grant_id = ANY(\(ids)) ORDER BY grant_id, filed_at, report_id
+            """, logger: logger).decode((UUID, UUID, String, String, String, Date, Date?, String?).self) {
+            reports[grant, default: []].append(.init(id: id, kind: kind, summary: summary, status: status, filedAt: filedAt,
+                                                     approvedAt: approvedAt, approvedBy: approvedBy))
         }
-        var payments: [GrantView.PaymentRequest] = []
-        for try await (id, tranche, amount, status, requestedBy, requestedAt, approvedBy, approvedAt, reference, paidAt) in try await client.query("""
-            SELECT payment_request_id, tranche, amount, status, requested_by, requested_at, approved_by, approved_at, reference, paid_at
-            FROM read.payment_requests WHERE grant_id = \(grant.id) ORDER BY requested_at, payment_request_id
-            """, logger: logger).decode((UUID, Int, Int64, String, String, Date, String?, Date?, String?, Date?).self) {
-            payments.append(.init(id: id, tranche: tranche, amount: try money(amount, code), status: status, requestedBy: requestedBy,
-                                  requestedAt: requestedAt, approvedBy: approvedBy, approvedAt: approvedAt, reference: reference, paidAt: paidAt))
+        var payments: [UUID: [GrantView.PaymentRequest]] = [:]
+        for try await (grant, id, tranche, amount, status, requestedBy, requestedAt, approvedBy, approvedAt, reference, paidAt) in try await client.query("""
+            SELECT grant_id, payment_request_id, tranche, amount, status, requested_by, requested_at, approved_by, approved_at, reference, paid_at
+            FROM read.payment_requests WHERE grant_id = ANY(\(ids)) ORDER BY grant_id, requested_at, payment_request_id
+            """, logger: logger).decode((UUID, UUID, Int, Int64, String, String, Date, String?, Date?, String?, Date?).self) {
+            payments[grant, default: []].append(.init(id: id, tranche: tranche, amount: try money(amount, currencies[grant] ?? ""), status: status,
+                                                      requestedBy: requestedBy, requestedAt: requestedAt, approvedBy: approvedBy,
+                                                      approvedAt: approvedAt, reference: reference, paidAt: paidAt))
         }
-        grants[0].tranches = tranches
-        grants[0].reports = reports
-        grants[0].paymentRequests = payments
+        for index in grants.indices {
+            grants[index].tranches = tranches[grants[index].id] ?? []
+            grants[index].reports = reports[grants[index].id] ?? []
+            grants[index].paymentRequests = payments[grants[index].id] ?? []
+        }
         return grants
     }
 

@@ -270,6 +270,20 @@ public struct CommandHandler: Sendable {
         self.maximumAttempts = maximumAttempts
     }
 
+    /// The aggregate as the store holds it now: the state this process
+    /// folded last, moved on by the events after it (one read, of only
+    /// those; none when the caller read the stream's version as `known`
+    /// and that is the version folded). For pages and checks that show or
+    /// test a state, not decide on it.
+    public func current<A: Aggregate>(_ type: A.Type, _ id: UUID, known version: Int64? = nil) async throws -> Loaded<A> {
+        let stream = try StreamID(A.streamName(id))
+        if version == 0 { return Loaded(state: A.initial, version: 0, stream: stream) }
+        if let version, let folded = states.state(A.self, stream), folded.version == version {
+            return Loaded(state: folded.state, version: version, stream: stream)
+        }
+        return try await Session(store: store, cache: states).load(type, id)
+    }
+
     public func execute(
         _ command: String, _ context: CommandContext,
         _ plan: @escaping @Sendable (Session) async throws -> [PendingWrite]

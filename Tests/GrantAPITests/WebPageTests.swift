@@ -26,6 +26,52 @@ struct WebPageTests {
         #expect(Set(Words.danish.keys) == Set(Words.english.keys), "\(Set(Words.danish.keys).symmetricDifference(Words.english.keys))")
     }
 
+    @Test("Templates get their words written in when the server starts; a word missing in a language stops it, naming the word")
+    func translatedTemplates() throws {
+        #expect(try Language.da.translate(template: "<a>{{t.signIn}}</a>{{> head}}{{title}}", named: "x") == "<a>Log ind</a>{{> head.da}}{{title}}")
+        #expect(try Language.en.translate(template: "{{t.signIn}}{{>foot}}", named: "x") == "Sign in{{> foot.en}}")
+        #expect(throws: Problem.self) { try Language.da.translate(template: "{{t.noSuchWord}}", named: "x") }
+        do {
+            _ = try Language.en.translate(template: "{{t.noSuchWord}}", named: "broken")
+        } catch let problem as Problem {
+            #expect(problem.detail.contains("noSuchWord") && problem.detail.contains("broken"))
+        }
+    }
+
+    @Test("The start page shows every grant of the organisation with what it waits for, and no other organisation's")
+    func startPageGrants() async throws {
+        try await Harness.with { api in
+            let programme = try await Programme.create(api)
+            let school = "Hjørring Gymnasium"
+            let applications = [try await programme.submittedApplication(school, requested: "100000.00", title: "Robotter"),
+                                try await programme.submittedApplication(school, requested: "50000.00", title: "Droner")]
+            let meeting = try await programme.meeting(applications)
+            let bo = try await programme.steeringToken("bo")
+            for application in applications {
+                // Carl works for the school: he is recused.
+                let decision = try await api.post("/v1/meetings/\(meeting)/decisions", bo,
+                                                  Programme.approval(application, amount: "40000.00", votes: ["anna", "bo"]))
+                #expect(decision.status == .created, "\(decision.text)")
+            }
+            let accounts = Accounts(store: api.store, hasher: PasswordHasher(cost: 4))
+            for (email, organisation) in [("eva@hjorring.dk", school), ("kim@aalborg.dk", "Aalborg Tekniske Gymnasium")] {
+                #expect(try await api.post("/v1/users", programme.admin, """
+                    {"email": "\(email)", "name": "\(email)", "roles": [{"role": "applicant", "organisation": "\(organisation)"}]}
+                    """).status == .created)
+                try await accounts.setPassword(userId: CommandHandler.userId(email: email), email: email, password: "a long enough password")
+            }
+            let eva = try await Browser.signIn(api, "eva@hjorring.dk", "a long enough password")
+            let start = try await Browser.get(api, "/?after=\(try await api.head())", eva)
+            #expect(start.status == .ok)
+            for application in applications {
+                #expect(start.text.contains("/grants/\(application.lowercased())#write-report"), "\(start.text)")
+            }
+            let kim = try await Browser.signIn(api, "kim@aalborg.dk", "a long enough password")
+            let other = try await Browser.get(api, "/?after=\(try await api.head())", kim)
+            #expect(other.status == .ok && !other.text.contains("Robotter") && !other.text.contains("/grants/"))
+        }
+    }
+
     @Test("Amounts are read as people type them in each language; what is not an amount is not guessed")
     func amounts() {
         let danish: [(String, String?)] = [

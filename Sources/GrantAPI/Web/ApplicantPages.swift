@@ -23,15 +23,18 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             }
             let identity = try await services.auth.require(request, [.applicant], to: "see an organisation's applications", signedIn: page.user)
             let organisation = identity.organisation ?? ""
-            _ = try await services.waitForReadModels(request, ["applications", "grants"])
-            let reads = ReadModels(client: services.store.client, logger: services.logger)
-            let applications = try await reads.applications(organisation: organisation, limit: 500)
-            let grants = try await reads.grants(organisation: organisation, limit: 500, details: true)
+            let (after, _) = try await services.waitForReadModels(request, ["applications", "grants"])
+            let applications = try await services.cachedValue(organisation, from: "applications", after: after) { reads in
+                try await reads.applications(organisation: organisation, limit: 500)
+            }
+            let grants = try await services.cachedValue(organisation, from: "grants", after: after) { reads in
+                try await reads.grants(organisation: organisation, limit: 500, details: true)
+            }
             let language = page.language
-            var deadlines: [UUID: Date] = [:]
-            let session = Session(store: services.store)
+            // A draft's next step names its call's deadline: worded once per call, not per draft.
+            var draftSteps: [UUID: String] = [:]
             for callId in Set(applications.filter { $0.status == "draft" }.map(\.callId)) {
-                deadlines[callId] = try await openedCalls.call(callId, services.store)?.closesAt
+                draftSteps[callId] = language.nextStep("draft", deadline: try await openedCalls.call(callId, services.store)?.closesAt)
             }
             let applicationItems: [[String: Any]] = applications.map { application in
                 var item: [String: Any] = ["title": application.title, "href": "/applications/\(application.id.uuidString.lowercased())",
@@ -39,7 +42,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                                            "status": language.applicationStatus(application.status, requested: application.requested, granted: application.granted),
                                            "requested": language.money(application.requested)]
                 if let granted = application.granted { item["granted"] = language.money(granted) }
-                if let next = language.nextStep(application.status, deadline: deadlines[application.callId]) {
+                if let next = application.status == "draft" ? draftSteps[application.callId] : language.nextStep(application.status, deadline: nil) {
                     item["next"] = next
                     if ["draft", "returned-for-revision"].contains(application.status) {
                         item["nextHref"] = "/applications/\(application.id.uuidString.lowercased())/edit"
@@ -50,7 +53,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             // Typing the domain has not taken yet: never lost, and found here.
             let known = Set(applications.map { formKey($0.id) })
             var kept: [[String: Any]] = []
-            if let userId = identity.userId {
+            if let userId = identity.userId, user.hasKeptForms {
                 for draft in try await accounts.formDrafts(userId: userId, prefix: "application-") where !known.contains(draft.key) {
                     let form = try? JSONDecoder().decode(ApplicationForm.self, from: Data(draft.fields.utf8))
                     let title = form?.title.isEmpty == false ? form!.title : language.word("untitled")
@@ -81,11 +84,10 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             _ = try await services.auth.require(request, [.applicant], to: "apply", signedIn: page.user)
             let language = page.language
             let reads = ReadModels(client: services.store.client, logger: services.logger)
-            let session = Session(store: services.store)
             let now = Date()
             var items: [[String: Any]] = []
             for pool in try await reads.pools(nil) {
-                let rules = try await session.load(PoolState.self, pool.id).state.created?.eligibility ?? EligibilityRules()
+                let rules = try await handler.current(PoolState.self, pool.id).state.created?.eligibility ?? EligibilityRules()
                 for call in try await reads.calls(pool: pool.id) where call.opensAt <= now && now < call.closesAt {
                     var item: [String: Any] = ["id": call.id.uuidString.lowercased(), "title": call.title, "programme": pool.name, "owner": pool.owner,
                                                "opens": language.day(call.opensAt), "closes": language.moment(call.closesAt),
@@ -114,15 +116,15 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
         let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
         let identity = try await services.auth.require(request, [.applicant], to: "draft applications", signedIn: page.user)
         guard let userId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
-        let session = Session(store: services.store)
-        let application = try await session.load(ApplicationState.self, id).state
+        let application = try await handler.current(ApplicationState.self, id).state
         if application.drafted != nil { try await services.requireOwner(identity, applicationId: id) }
         var form = ApplicationForm()
         var errors = FieldErrors()
         var unsaved = false
         if let posted {
             (form, errors, unsaved) = (posted.form, posted.errors, true)
-        } else if let kept = try await accounts.formDraft(userId: userId, key: formKey(id), as: ApplicationForm.self, errors: FieldErrors.self) {
+        } else if page.user?.hasKeptForms == true,
+                  let kept = try await accounts.formDraft(userId: userId, key: formKey(id), as: ApplicationForm.self, errors: FieldErrors.self) {
             (form, errors, unsaved) = (kept.fields, kept.errors, true)
         } else if let content = application.content, let drafted = application.drafted {
             form = ApplicationForm(content, callId: drafted.callId, language: page.language)
@@ -131,10 +133,10 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             form.projectLeader = page.user?.name ?? ""
         }
         guard let callId = application.drafted?.callId ?? UUID(uuidString: form.callId),
-              let call = try await session.load(CallState.self, callId).state.opened else {
+              let call = try await handler.current(CallState.self, callId).state.opened else {
             throw Problem.notFound("call", form.callId)
         }
-        let pool = try await session.load(PoolState.self, call.poolId).state
+        let pool = try await handler.current(PoolState.self, call.poolId).state
         var values = applicationFormValues(form, errors: errors, unsaved: unsaved && !errors.draftSaved, id: id, call: call, pool: pool,
                                            isNew: application.drafted == nil, language: page.language)
         values["isSubmitted"] = application.status == .submitted
@@ -175,15 +177,14 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                 return Pages.redirect(editPage + "#error-summary")
             }
 
-            let session = Session(store: services.store)
-            let application = try await session.load(ApplicationState.self, id).state
+            let application = try await handler.current(ApplicationState.self, id).state
             if application.drafted != nil { try await services.requireOwner(identity, applicationId: id) }
             // An application's call is its own, whatever the form says; a new one's is the form's.
             guard let callId = application.drafted?.callId ?? UUID(uuidString: form.callId),
-                  let call = try await session.load(CallState.self, callId).state.opened else {
+                  let call = try await handler.current(CallState.self, callId).state.opened else {
                 throw Problem.notFound("call", form.callId)
             }
-            let pool = try await session.load(PoolState.self, call.poolId).state
+            let pool = try await handler.current(PoolState.self, call.poolId).state
             let rules = pool.created?.eligibility
             let content: ApplicationContent
             switch form.content(organisation: organisation, currency: pool.currency, language: language) {
@@ -216,9 +217,10 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
     routes.page("GET", "/applications/:applicationId") { request, context in
         try await services.page(request, pages: pages) {
             let id = try request.uuidParameter(context, "applicationId")
-            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init),
+                                                      showing: ApplicationState.streamName(id))
             let identity = try await services.auth.require(request, [.applicant], to: "read applications", signedIn: page.user)
-            let application = try await services.requireOwner(identity, applicationId: id)
+            let application = try await services.requireOwner(identity, applicationId: id, version: page.user?.streamVersion)
             guard let content = application.content, let drafted = application.drafted else { throw Problem.notFound("application", id.uuidString) }
             _ = try await services.waitForReadModels(request, ["applications", "grants"])
             let reads = ReadModels(client: services.store.client, logger: services.logger)
@@ -274,9 +276,10 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
     routes.page("GET", "/grants/:grantId") { request, context in
         try await services.page(request, pages: pages) {
             let id = try request.uuidParameter(context, "grantId")
-            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init),
+                                                      showing: GrantState.streamName(id))
             let identity = try await services.auth.require(request, [.applicant], to: "read grants", signedIn: page.user)
-            try await services.requireOwner(identity, grantId: id)
+            try await services.requireOwner(identity, grantId: id, version: page.user?.streamVersion)
             _ = try await services.waitForReadModels(request, ["grants"])
             guard let grant = try await ReadModels(client: services.store.client, logger: services.logger).grants(id: id, details: true).first else {
                 throw Problem.notFound("grant", id.uuidString)
@@ -313,7 +316,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                !(grant.reports ?? []).contains(where: { $0.status == "filed" }) {
                 values["next"] = language.word("next.report")
             }
-            if let userId = identity.userId,
+            if let userId = identity.userId, page.user?.hasKeptForms == true,
                let (form, errors) = try await accounts.formDraft(userId: userId, key: reportKey(id), as: [String: String].self, errors: FieldErrors.self) {
                 values["summary"] = form["summary"] ?? ""
                 values["finalChosen"] = form["kind"] == "final"
