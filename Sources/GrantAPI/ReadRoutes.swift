@@ -186,6 +186,24 @@ struct ReadModels: Sendable {
         return applications
     }
 
+    /// The day of the meeting on whose agenda each application now stands:
+    /// the latest meeting whose agenda holds it, unless that meeting already
+    /// decided it (returned for revision, resubmitted, not on an agenda yet).
+    func agendaMeetings(_ applications: [UUID]) async throws -> [UUID: Date] {
+        guard !applications.isEmpty else { return [:] }
+        var meetings: [UUID: Date] = [:]
+        for try await (application, heldAt, decidedThere) in try await client.query("""
+            SELECT DISTINCT ON (item.id) item.id, m.held_at, m.meeting_id IS NOT DISTINCT FROM a.meeting_id
+            FROM read.meetings m CROSS JOIN LATERAL unnest(m.agenda) AS item(id)
+            LEFT JOIN read.applications a ON a.application_id = item.id
+            WHERE m.agenda && \(applications) AND item.id = ANY(\(applications))
+            ORDER BY item.id, m.held_at DESC, m.meeting_id
+            """, logger: logger).decode((UUID, Date, Bool).self) where !decidedThere {
+            meetings[application] = heldAt
+        }
+        return meetings
+    }
+
     func agenda(group: UUID) async throws -> [AgendaItemView] {
         let rows = try await client.query("""
             SELECT application_id, pool_id, call_id, organisation, title, requested, currency, version, submitted_at

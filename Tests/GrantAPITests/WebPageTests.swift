@@ -38,21 +38,11 @@ struct WebPageTests {
         }
     }
 
-    @Test("The start page shows every grant of the organisation with what it waits for, and no other organisation's")
-    func startPageGrants() async throws {
+    @Test("The start page says which meeting's agenda an application is on, then every grant with what it waits for, and no other organisation's")
+    func startPageStatuses() async throws {
         try await Harness.with { api in
             let programme = try await Programme.create(api)
             let school = "Hjørring Gymnasium"
-            let applications = [try await programme.submittedApplication(school, requested: "100000.00", title: "Robotter"),
-                                try await programme.submittedApplication(school, requested: "50000.00", title: "Droner")]
-            let meeting = try await programme.meeting(applications)
-            let bo = try await programme.steeringToken("bo")
-            for application in applications {
-                // Carl works for the school: he is recused.
-                let decision = try await api.post("/v1/meetings/\(meeting)/decisions", bo,
-                                                  Programme.approval(application, amount: "40000.00", votes: ["anna", "bo"]))
-                #expect(decision.status == .created, "\(decision.text)")
-            }
             let accounts = Accounts(store: api.store, hasher: PasswordHasher(cost: 4))
             for (email, organisation) in [("eva@hjorring.dk", school), ("kim@aalborg.dk", "Aalborg Tekniske Gymnasium")] {
                 #expect(try await api.post("/v1/users", programme.admin, """
@@ -61,8 +51,27 @@ struct WebPageTests {
                 try await accounts.setPassword(userId: CommandHandler.userId(email: email), email: email, password: "a long enough password")
             }
             let eva = try await Browser.signIn(api, "eva@hjorring.dk", "a long enough password")
+            let applications = [try await programme.submittedApplication(school, requested: "100000.00", title: "Robotter"),
+                                try await programme.submittedApplication(school, requested: "50000.00", title: "Droner")]
+            let waiting = try await Browser.get(api, "/?after=\(try await api.head())", eva)
+            #expect(waiting.text.components(separatedBy: "Indsendt, venter på styregruppen").count == 3 && !waiting.text.contains("dagsordenen"))
+
+            let meeting = try await programme.meeting(applications)
+            let today = Language.da.day(Date())
+            let onAgenda = try await Browser.get(api, "/?after=\(try await api.head())", eva)
+            #expect(onAgenda.text.components(separatedBy: "På dagsordenen for mødet \(today)").count == 3, "\(onAgenda.text)")
+            let page = try await Browser.get(api, "/applications/\(applications[0].lowercased())", eva)
+            #expect(page.text.contains("Styregruppen behandler ansøgningen på mødet \(today)."))
+
+            let bo = try await programme.steeringToken("bo")
+            for application in applications {
+                // Carl works for the school: he is recused.
+                let decision = try await api.post("/v1/meetings/\(meeting)/decisions", bo,
+                                                  Programme.approval(application, amount: "40000.00", votes: ["anna", "bo"]))
+                #expect(decision.status == .created, "\(decision.text)")
+            }
             let start = try await Browser.get(api, "/?after=\(try await api.head())", eva)
-            #expect(start.status == .ok)
+            #expect(start.status == .ok && !start.text.contains("dagsordenen"))
             for application in applications {
                 #expect(start.text.contains("/grants/\(application.lowercased())#write-report"), "\(start.text)")
             }

@@ -23,7 +23,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             }
             let identity = try await services.auth.require(request, [.applicant], to: "see an organisation's applications", signedIn: page.user)
             let organisation = identity.organisation ?? ""
-            let (after, _) = try await services.waitForReadModels(request, ["applications", "grants"])
+            let (after, _) = try await services.waitForReadModels(request, ["applications", "grants", "agendas"])
             let applications = try await services.cachedValue(organisation, from: "applications", after: after) { reads in
                 try await reads.applications(organisation: organisation, limit: 500)
             }
@@ -36,13 +36,17 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             for callId in Set(applications.filter { $0.status == "draft" }.map(\.callId)) {
                 draftSteps[callId] = language.nextStep("draft", deadline: try await openedCalls.call(callId, services.store)?.closesAt)
             }
+            let meetings = try await ReadModels(client: services.store.client, logger: services.logger).agendaMeetings(applications.filter { $0.status == "submitted" }.map(\.id))
             let applicationItems: [[String: Any]] = applications.map { application in
+                let meeting = meetings[application.id]
                 var item: [String: Any] = ["title": application.title, "href": "/applications/\(application.id.uuidString.lowercased())",
                                            "statusKey": application.status,
-                                           "status": language.applicationStatus(application.status, requested: application.requested, granted: application.granted),
+                                           "status": language.applicationStatus(application.status, requested: application.requested,
+                                                                                granted: application.granted, meeting: meeting),
                                            "requested": language.money(application.requested)]
                 if let granted = application.granted { item["granted"] = language.money(granted) }
-                if let next = application.status == "draft" ? draftSteps[application.callId] : language.nextStep(application.status, deadline: nil) {
+                if let next = application.status == "draft" ? draftSteps[application.callId]
+                    : language.nextStep(application.status, deadline: nil, meeting: meeting) {
                     item["next"] = next
                     if ["draft", "returned-for-revision"].contains(application.status) {
                         item["nextHref"] = "/applications/\(application.id.uuidString.lowercased())/edit"
@@ -222,7 +226,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             let identity = try await services.auth.require(request, [.applicant], to: "read applications", signedIn: page.user)
             let application = try await services.requireOwner(identity, applicationId: id, version: page.user?.streamVersion)
             guard let content = application.content, let drafted = application.drafted else { throw Problem.notFound("application", id.uuidString) }
-            _ = try await services.waitForReadModels(request, ["applications", "grants"])
+            _ = try await services.waitForReadModels(request, ["applications", "grants", "agendas"])
             let reads = ReadModels(client: services.store.client, logger: services.logger)
             // The decision's reason and the meeting are the read model's; an undecided application is all in its stream.
             let decided: [ApplicationStatus] = [.approved, .rejected, .returnedForRevision]
@@ -244,8 +248,10 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                     || (application.status == .submitted && (deadline.map { Date() < $0 } ?? false)),
                 "canWithdraw": [.draft, .submitted, .returnedForRevision].contains(application.status),
             ]
-            values["status"] = language.applicationStatus(application.status.rawValue, requested: content.requested, granted: application.granted)
-            if let next = language.nextStep(application.status.rawValue, deadline: deadline) { values["next"] = next }
+            let meeting = application.status == .submitted ? try await reads.agendaMeetings([id])[id] : nil
+            values["status"] = language.applicationStatus(application.status.rawValue, requested: content.requested, granted: application.granted,
+                                                          meeting: meeting)
+            if let next = language.nextStep(application.status.rawValue, deadline: deadline, meeting: meeting) { values["next"] = next }
             if let reason = view?.decisionReason, !reason.isEmpty { values["decisionReason"] = reason }
             if let granted = application.granted { values["granted"] = language.money(granted) }
             if let students = content.studentsReached { values["studentsReached"] = String(students) }
@@ -524,16 +530,18 @@ extension Language {
     /// A sentence ends with one full stop, also after "kr.".
     func sentence(_ text: String) -> String { text.hasSuffix(".") ? text : text + "." }
 
-    func applicationStatus(_ status: String, requested: Money, granted: Money?) -> String {
+    /// `meeting`: the day of the meeting whose agenda a submitted application is on.
+    func applicationStatus(_ status: String, requested: Money, granted: Money?, meeting: Date? = nil) -> String {
         if status == "approved", let granted, granted != requested { return word("status.partly") }
+        if status == "submitted", let meeting { return word("status.onAgenda", ["date": day(meeting)]) }
         return word("status.\(status)")
     }
 
-    func nextStep(_ status: String, deadline: Date?) -> String? {
+    func nextStep(_ status: String, deadline: Date?, meeting: Date? = nil) -> String? {
         switch status {
         case "draft": deadline.map { word("next.draft", ["date": moment($0)]) }
         case "returned-for-revision": word("next.returned-for-revision")
-        case "submitted": word("next.submitted")
+        case "submitted": meeting.map { word("next.onAgenda", ["date": day($0)]) } ?? word("next.submitted")
         default: nil
         }
     }
