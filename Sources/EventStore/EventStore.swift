@@ -254,6 +254,17 @@ public struct EventStore: Sendable {
         return events
     }
 
+    /// The streams of a category (`user` for `user-…`), by name.
+    public func streams(category: String) async throws -> [StreamID] {
+        var streams: [StreamID] = []
+        for try await name in try await client.query("""
+            SELECT stream_id FROM streams WHERE starts_with(stream_id, \(category + "-")) ORDER BY stream_id
+            """, logger: logger).decode(String.self) {
+            streams.append(try StreamID(name))
+        }
+        return streams
+    }
+
     /// Up to `limit` events after `checkpoint`, in commit order. Only events
     /// of transactions older than every transaction still running are
     /// returned, so an event that commits later can never land behind a

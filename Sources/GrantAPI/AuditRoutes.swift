@@ -1,6 +1,7 @@
 import Audit
 import EventStore
 import Foundation
+import GrantDomain
 import Hummingbird
 import NIOCore
 
@@ -25,6 +26,13 @@ func addAuditRoutes(to routes: Routes, _ services: Services) {
             throw Problem.badRequest(rule: "invalid-value", field: "basis", "basis must be recorded or occurred")
         }
         return basis
+    }
+
+    routes.get("/v1/audit/roles") { request, _ in
+        _ = try await services.auth.require(request, auditors, to: "replay who held which role")
+        let asOf = try instant(request.uri.queryParameters["asOf"].map(String.init), field: "asOf")
+        let role = try request.enumQuery("role", UserRole.self)
+        return try jsonResponse(try await RoleReplay(store: services.store).roles(asOf: asOf, basis: try basis(request), role: role))
     }
 
     routes.get("/v1/audit/streams/:streamId/events") { request, context in

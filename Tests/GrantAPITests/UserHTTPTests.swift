@@ -1,5 +1,6 @@
 import Foundation
 import GrantAPI
+import GrantDomain
 import HTTPTypes
 import HummingbirdTesting
 import Testing
@@ -71,6 +72,46 @@ struct UserHTTPTests {
             #expect(try await api.get("/v1/users", applicant).status == .forbidden)
             #expect(try await api.get("/v1/users", try await programme.steeringToken("bo")).status == .forbidden)
             #expect(try await api.get("/v1/users/\(UUID())", admin).status == .notFound)
+        }
+    }
+
+    @Test("Who held which role at an instant, and who gave it to them: replayed from every user's stream")
+    func rolesAsOf() async throws {
+        try await Harness.with { api in
+            let programme = try await Programme.create(api)
+            let maria = programme.admin
+            let jens = try await api.token(.admin, subject: "admin:jens")
+            let lene = try await api.post("/v1/users", maria, #"{"email": "lene@region.dk", "name": "Lene", "roles": [{"role": "admin"}]}"#)
+            #expect(lene.status == .created, "\(lene.text)")
+            let id = lene.string("id")
+            #expect(try await api.post("/v1/users/\(id)/roles", jens, #"{"role": "auditor"}"#).status == .created)
+            let auditor = try await api.token(.auditor)
+            // Her admin role is revoked; the auditor role stays.
+            let before = try await api.get("/v1/audit/roles", auditor).ok()
+            let auditorGrant = try #require((before["holdings"] as? [[String: Any]])?.first { $0["role"] as? String == "auditor" })
+            let recorded = try #require((auditorGrant["grantedRecordedAt"] as? String).flatMap { try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse($0) })
+            // A millisecond after that (the time is rounded to one), and before the revocation, dated by the same clock 10 ms later at the earliest.
+            let instant = CivilTime.format(recorded.addingTimeInterval(0.001))
+            try await Task.sleep(for: .milliseconds(10))
+            #expect(try await api.post("/v1/users/\(id)/role-revocations", maria, #"{"role": "admin", "reason": "left"}"#).status == .created)
+
+            // As of the moment the auditor role was granted: both, each with who gave it, acting as what.
+            let then = try await api.get("/v1/audit/roles?asOf=\(instant.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)", auditor).ok()
+            let held = (then["holdings"] as? [[String: Any]]) ?? []
+            #expect(held.map { "\($0["email"] as? String ?? "") \($0["role"] as? String ?? "") \($0["grantedBy"] as? String ?? "") \($0["grantedByRole"] as? String ?? "")" }
+                    == ["lene@region.dk admin admin:maria admin", "lene@region.dk auditor admin:jens admin"], "\(held)")
+            // Now: the admin role is gone, from the list and from the admins.
+            let now = try await api.get("/v1/audit/roles", auditor).ok()
+            #expect((now["holdings"] as? [[String: Any]])?.map { $0["role"] as? String } == ["auditor"])
+            let admins = try await api.get("/v1/audit/roles?role=admin", auditor).ok()
+            #expect((admins["holdings"] as? [[String: Any]])?.isEmpty == true && admins["users"] as? Int == 1)
+            // Before she was invited: nobody.
+            let earlier = try await api.get("/v1/audit/roles?asOf=2020-01-01", auditor).ok()
+            #expect((earlier["holdings"] as? [[String: Any]])?.isEmpty == true)
+
+            #expect(try await api.get("/v1/audit/roles?asOf=yesterday", auditor).string("field") == "asOf")
+            #expect(try await api.get("/v1/audit/roles?role=king", auditor).string("field") == "role")
+            #expect(try await api.get("/v1/audit/roles", try await programme.applicantToken("Hjørring Gymnasium")).status == .forbidden)
         }
     }
 }
