@@ -72,15 +72,18 @@ final class ReadCache: Sendable {
 }
 
 extension Services {
-    /// A value read from one read model for a page, kept while that read
-    /// model is unchanged, as ``cachedRead(_:_:_:from:key:_:authorize:)``
-    /// keeps the API's JSON; read afresh when the request waits for a write
-    /// (`after`). The caller authorises: `key` must name whose value it is.
-    func cachedValue<Value: Sendable>(_ key: String, from projection: String, after: Int64?,
+    /// A value read from read models for a page, kept while they are
+    /// unchanged, as ``cachedRead(_:_:_:from:key:_:authorize:)`` keeps the
+    /// API's JSON; read afresh when the request waits for a write (`after`).
+    /// The caller authorises: `key` must name whose value it is.
+    func cachedValue<Value: Sendable>(_ key: String, from projections: [String], after: Int64?,
                                       _ load: @escaping @Sendable (ReadModels) async throws -> Value) async throws -> Value {
         let reads = ReadModels(client: store.client, logger: logger)
-        guard after == nil, let cache = readCache, let stamp = cache.changes.stamp(projection) else { return try await load(reads) }
-        let (entry, _) = try await cache.entry("\(Value.self) \(key)", stamp: stamp) { (try await load(reads), nil) }
+        // Stamps taken before the read: a change while reading leaves the value stale at once.
+        let stamps = projections.map { readCache?.changes.stamp($0) }
+        guard after == nil, let cache = readCache, let first = stamps.first ?? nil, !stamps.contains(nil) else { return try await load(reads) }
+        let others = stamps.dropFirst().map { String($0 ?? 0) }.joined(separator: " ")
+        let (entry, _) = try await cache.entry("\(Value.self) \(key) \(others)", stamp: first) { (try await load(reads), nil) }
         if let value = entry.value as? Value { return value }
         return try await load(reads)
     }

@@ -23,63 +23,67 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             }
             let identity = try await services.auth.require(request, [.applicant], to: "see an organisation's applications", signedIn: page.user)
             let organisation = identity.organisation ?? ""
-            let (after, _) = try await services.waitForReadModels(request, ["applications", "grants", "agendas"])
-            let applications = try await services.cachedValue(organisation, from: "applications", after: after) { reads in
-                try await reads.applications(organisation: organisation, limit: 500)
-            }
-            let grants = try await services.cachedValue(organisation, from: "grants", after: after) { reads in
-                try await reads.grants(organisation: organisation, limit: 500, details: true)
-            }
             let language = page.language
-            // A draft's next step names its call's deadline: worded once per call, not per draft.
-            var draftSteps: [UUID: String] = [:]
-            for callId in Set(applications.filter { $0.status == "draft" }.map(\.callId)) {
-                draftSteps[callId] = language.nextStep("draft", deadline: try await openedCalls.call(callId, services.store)?.closesAt)
-            }
-            let meetings = try await ReadModels(client: services.store.client, logger: services.logger).agendaMeetings(applications.filter { $0.status == "submitted" }.map(\.id))
-            let applicationItems: [[String: Any]] = applications.map { application in
-                let meeting = meetings[application.id]
-                var item: [String: Any] = ["title": application.title, "href": "/applications/\(application.id.uuidString.lowercased())",
-                                           "statusKey": application.status,
-                                           "status": language.applicationStatus(application.status, requested: application.requested,
-                                                                                granted: application.granted, meeting: meeting),
-                                           "requested": language.money(application.requested)]
-                if let granted = application.granted { item["granted"] = language.money(granted) }
-                if let next = application.status == "draft" ? draftSteps[application.callId]
-                    : language.nextStep(application.status, deadline: nil, meeting: meeting) {
-                    item["next"] = next
-                    if ["draft", "returned-for-revision"].contains(application.status) {
-                        item["nextHref"] = "/applications/\(application.id.uuidString.lowercased())/edit"
-                    }
-                }
-                return item
+            let (after, _) = try await services.waitForReadModels(request, ["applications", "grants", "agendas"])
+            // The lists are the same for everyone of the organisation until one of their read models changes: rendered once for all.
+            let lists = try await services.cachedValue("\(organisation) \(language.rawValue)", from: ["applications", "grants", "agendas"], after: after) {
+                try await startPageLists(organisation, language, $0)
             }
             // Typing the domain has not taken yet: never lost, and found here.
-            let known = Set(applications.map { formKey($0.id) })
             var kept: [[String: Any]] = []
             if let userId = identity.userId, user.hasKeptForms {
-                for draft in try await accounts.formDrafts(userId: userId, prefix: "application-") where !known.contains(draft.key) {
+                for draft in try await accounts.formDrafts(userId: userId, prefix: "application-") where !lists.applications.contains(draft.key) {
                     let form = try? JSONDecoder().decode(ApplicationForm.self, from: Data(draft.fields.utf8))
                     let title = form?.title.isEmpty == false ? form!.title : language.word("untitled")
                     kept.append(["title": title, "href": "/applications/\(draft.key.dropFirst("application-".count))/edit"])
                 }
             }
-            let grantItems: [[String: Any]] = grants.map { grant in
-                var item: [String: Any] = ["title": grant.title, "href": "/grants/\(grant.id.uuidString.lowercased())", "statusKey": grant.status,
-                                           "status": language.word("grant.\(grant.status)"), "amount": language.money(grant.granted),
-                                           "paid": language.money(grant.paid)]
-                if grant.status == "active", (grant.tranches ?? []).contains(where: { $0.status == "scheduled" && $0.trigger != "signing" }),
-                   !(grant.reports ?? []).contains(where: { $0.status == "filed" }) {
-                    item["next"] = language.word("next.report")
-                    item["nextHref"] = "/grants/\(grant.id.uuidString.lowercased())#write-report"
-                }
-                return item
-            }
             return pages.render("home", ["title": language.word("myApplications"), "organisation": organisation,
-                                         "kept": kept, "hasKept": !kept.isEmpty,
-                                         "applications": applicationItems, "hasApplications": !applicationItems.isEmpty,
-                                         "grants": grantItems, "hasGrants": !grantItems.isEmpty], page)
+                                         "kept": kept, "hasKept": !kept.isEmpty, "lists": lists.html], page)
         }
+    }
+
+    /// The start page's applications and grants, each with its status and next step.
+    @Sendable func startPageLists(_ organisation: String, _ language: Language, _ reads: ReadModels) async throws -> StartPageLists {
+        let applications = try await reads.applications(organisation: organisation, limit: 500)
+        let grants = try await reads.grants(organisation: organisation, limit: 500, details: true)
+        // A draft's next step names its call's deadline: worded once per call, not per draft.
+        var draftSteps: [UUID: String] = [:]
+        for callId in Set(applications.filter { $0.status == "draft" }.map(\.callId)) {
+            draftSteps[callId] = language.nextStep("draft", deadline: try await openedCalls.call(callId, services.store)?.closesAt)
+        }
+        let meetings = try await reads.agendaMeetings(applications.filter { $0.status == "submitted" }.map(\.id))
+        let applicationItems: [[String: Any]] = applications.map { application in
+            let meeting = meetings[application.id]
+            var item: [String: Any] = ["title": application.title, "href": "/applications/\(application.id.uuidString.lowercased())",
+                                       "statusKey": application.status,
+                                       "status": language.applicationStatus(application.status, requested: application.requested,
+                                                                            granted: application.granted, meeting: meeting),
+                                       "requested": language.money(application.requested)]
+            if let granted = application.granted { item["granted"] = language.money(granted) }
+            if let next = application.status == "draft" ? draftSteps[application.callId]
+                : language.nextStep(application.status, deadline: nil, meeting: meeting) {
+                item["next"] = next
+                if ["draft", "returned-for-revision"].contains(application.status) {
+                    item["nextHref"] = "/applications/\(application.id.uuidString.lowercased())/edit"
+                }
+            }
+            return item
+        }
+        let grantItems: [[String: Any]] = grants.map { grant in
+            var item: [String: Any] = ["title": grant.title, "href": "/grants/\(grant.id.uuidString.lowercased())", "statusKey": grant.status,
+                                       "status": language.word("grant.\(grant.status)"), "amount": language.money(grant.granted),
+                                       "paid": language.money(grant.paid)]
+            if grant.status == "active", (grant.tranches ?? []).contains(where: { $0.status == "scheduled" && $0.trigger != "signing" }),
+               !(grant.reports ?? []).contains(where: { $0.status == "filed" }) {
+                item["next"] = language.word("next.report")
+                item["nextHref"] = "/grants/\(grant.id.uuidString.lowercased())#write-report"
+            }
+            return item
+        }
+        let html = pages.fragment("home-lists", ["applications": applicationItems, "hasApplications": !applicationItems.isEmpty,
+                                                 "grants": grantItems, "hasGrants": !grantItems.isEmpty], language: language)
+        return StartPageLists(html: html, applications: Set(applications.map { formKey($0.id) }))
     }
 
     routes.page("GET", "/calls") { request, _ in
@@ -393,6 +397,12 @@ final class OpenedCalls: Sendable {
         }
         return opened
     }
+}
+
+/// The start page's lists, rendered, and the form keys of the applications in them.
+struct StartPageLists: Sendable {
+    let html: String
+    let applications: Set<String>
 }
 
 /// Where a user's unsaved typing for an application is kept.

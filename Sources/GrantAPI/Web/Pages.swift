@@ -63,6 +63,11 @@ struct Pages: Sendable {
         return response
     }
 
+    /// Part of a page, alone: what many readers share, to be kept and put in a page with `{{{name}}}`.
+    func fragment(_ template: String, _ values: [String: Any], language: Language) -> String {
+        library.render(PageValues(values), withTemplate: "\(template).\(language.rawValue)") ?? "template \(template) is missing"
+    }
+
     /// A page's address without its one-time message, to come back to.
     static func withoutFlash(_ path: String) -> String {
         guard var components = URLComponents(string: path) else { return "/" }
