@@ -245,10 +245,11 @@ public struct Accounts: Sendable {
     }
 
     /// The signed-in user behind a session token, with the roles they hold
-    /// now; nil when the session has ended. One round trip: the session and
-    /// the version of the user's stream; the user's state is folded again
-    /// only when that version has moved, so a role granted or revoked
-    /// counts from the next request, in every process.
+    /// now; nil when the session has ended. One round trip: the session,
+    /// the version of the user's stream, whether typing is kept for the user,
+    /// and the version of `stream` (the one a page shows); the user's state
+    /// is folded again only when its version has moved, so a role granted or
+    /// revoked counts from the next request, in every process.
     public func session(token: String, alongside stream: String? = nil) async throws -> SignedInUser? {
         guard !token.isEmpty, token.utf8.count < 200 else { return nil }
         var found: (UUID, String, String, Int64, Int64, Bool)?

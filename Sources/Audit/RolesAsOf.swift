@@ -45,6 +45,7 @@ public struct RolesAsOf: Encodable, Sendable {
 
     public var asOf: Date
     public var basis: TimeBasis
+    /// Users invited by then, with roles or without.
     public var users: Int
     public var holdings: [Holding]
 }
@@ -58,22 +59,25 @@ public struct RoleReplay: Sendable {
     public func roles(asOf: Date, basis: TimeBasis, role: UserRole? = nil) async throws -> RolesAsOf {
         let streams = try await store.streams(category: "user")
         var holdings: [RolesAsOf.Holding] = []
+        var users = 0
         // A few hundred streams a round trip: a programme has tens or hundreds of users.
         for start in stride(from: 0, to: streams.count, by: 500) {
             let chunk = streams[start..<min(start + 500, streams.count)]
             let read = try await store.readStreams(chunk.map { ($0, 1) })
             for stream in chunk {
-                holdings += try Self.held(read[stream.rawValue] ?? [], asOf: asOf, basis: basis).filter { role == nil || $0.role == role }
+                guard let held = try Self.held(read[stream.rawValue] ?? [], asOf: asOf, basis: basis) else { continue }
+                users += 1
+                holdings += held.filter { role == nil || $0.role == role }
             }
         }
         holdings.sort { ($0.email, $0.grantedAtPosition) < ($1.email, $1.grantedAtPosition) }
-        return RolesAsOf(asOf: asOf, basis: basis, users: streams.count, holdings: holdings)
+        return RolesAsOf(asOf: asOf, basis: basis, users: users, holdings: holdings)
     }
 
     /// One user's roles at `asOf`, from the stream's events: those recorded
     /// by then in the order recorded, or those that occurred by then in the
-    /// order they occurred.
-    static func held(_ events: [RecordedEvent], asOf: Date, basis: TimeBasis) throws -> [RolesAsOf.Holding] {
+    /// order they occurred; nil if the user was not invited by then.
+    static func held(_ events: [RecordedEvent], asOf: Date, basis: TimeBasis) throws -> [RolesAsOf.Holding]? {
         var counted = events.filter { (basis == .recorded ? $0.recordedAt : $0.occurredAt) <= asOf }
         if basis == .occurred { counted.sort { ($0.occurredAt, $0.streamVersion) < ($1.occurredAt, $1.streamVersion) } }
         var invited: UserInvited?
@@ -87,7 +91,7 @@ public struct RoleReplay: Sendable {
             default: break
             }
         }
-        guard let invited else { return [] }
+        guard let invited else { return nil }
         return try held.map { grant, event in
             let metadata = try event.decodedMetadata()
             return RolesAsOf.Holding(userId: invited.userId, email: invited.email, name: invited.name, role: grant.role,

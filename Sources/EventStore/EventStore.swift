@@ -254,7 +254,9 @@ public struct EventStore: Sendable {
         return events
     }
 
-    /// The streams of a category (`user` for `user-…`), by name.
+    /// The streams of a category (`user` for `user-…`), by name: a scan
+    /// of the stream heads, for audit questions across a category, not for
+    /// a hot path. A category must not be another's prefix with `-`.
     public func streams(category: String) async throws -> [StreamID] {
         var streams: [StreamID] = []
         for try await name in try await client.query("""

@@ -186,8 +186,8 @@ extension Services {
 
     /// 403 unless the applicant acts for the organisation that owns the
     /// application; the application as it stands, read for the check.
-    @discardableResult
     /// `version`: the application stream's version, when the caller has read it.
+    @discardableResult
     func requireOwner(_ identity: Identity, applicationId: UUID, version: Int64? = nil) async throws -> ApplicationState {
         let application = try await commands.current(ApplicationState.self, applicationId, known: version)
         guard identity.role == .applicant else { return application.state }

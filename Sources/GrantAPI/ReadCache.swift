@@ -18,7 +18,8 @@ final class ReadCache: Sendable {
         let value: any Sendable
         /// The organisation an applicant must belong to, for reads that have one.
         let owner: String?
-        let stamp: UInt64
+        /// The stamps of the read models it came from, in the order the reader named them.
+        let stamp: [UInt64]
         let storedAt: ContinuousClock.Instant
     }
 
@@ -27,12 +28,12 @@ final class ReadCache: Sendable {
 
     let changes: ReadModelChanges
     private let entries = Mutex<[String: Entry]>([:])
-    private struct Flight: Hashable { let key: String, stamp: UInt64 }
+    private struct Flight: Hashable { let key: String, stamp: [UInt64] }
     private let reading = Mutex<[Flight: Task<Entry, any Error>]>([:])
 
     init(changes: ReadModelChanges) { self.changes = changes }
 
-    func entry(_ key: String, stamp: UInt64) -> Entry? {
+    func entry(_ key: String, stamp: [UInt64]) -> Entry? {
         entries.withLock { entries in
             guard let entry = entries[key], entry.stamp == stamp, ContinuousClock.now - entry.storedAt < Self.maximumAge else { return nil }
             return entry
@@ -42,7 +43,7 @@ final class ReadCache: Sendable {
     /// The entry for `key` at `stamp`: kept, or read once for all requests
     /// that miss it together. (Without that, the 64 connections of the bench
     /// all read the database when an entry expired: p99 4.7 -> 16 ms.)
-    func entry(_ key: String, stamp: UInt64,
+    func entry(_ key: String, stamp: [UInt64],
                read: @escaping @Sendable () async throws -> (value: any Sendable, owner: String?)) async throws -> (Entry, status: String) {
         if let kept = entry(key, stamp: stamp) { return (kept, "grantledger; hit") }
         let flight = Flight(key: key, stamp: stamp)
@@ -80,10 +81,9 @@ extension Services {
                                       _ load: @escaping @Sendable (ReadModels) async throws -> Value) async throws -> Value {
         let reads = ReadModels(client: store.client, logger: logger)
         // Stamps taken before the read: a change while reading leaves the value stale at once.
-        let stamps = projections.map { readCache?.changes.stamp($0) }
-        guard after == nil, let cache = readCache, let first = stamps.first ?? nil, !stamps.contains(nil) else { return try await load(reads) }
-        let others = stamps.dropFirst().map { String($0 ?? 0) }.joined(separator: " ")
-        let (entry, _) = try await cache.entry("\(Value.self) \(key) \(others)", stamp: first) { (try await load(reads), nil) }
+        let stamps = projections.compactMap { readCache?.changes.stamp($0) }
+        guard after == nil, let cache = readCache, stamps.count == projections.count else { return try await load(reads) }
+        let (entry, _) = try await cache.entry("\(Value.self) \(key)", stamp: stamps) { (try await load(reads), nil) }
         if let value = entry.value as? Value { return value }
         return try await load(reads)
     }
@@ -108,7 +108,7 @@ extension Services {
         let stamp = readCache?.changes.stamp(projection)
         let reads = ReadModels(client: store.client, logger: logger)
         if after == nil, let stamp, let cache = readCache {
-            let (entry, status) = try await cache.entry(key, stamp: stamp) {
+            let (entry, status) = try await cache.entry(key, stamp: [stamp]) {
                 let (value, owner) = try await load(reads)
                 return (ByteBuffer(bytes: try apiEncoder.encode(value)), owner)
             }
@@ -121,7 +121,7 @@ extension Services {
         let (value, owner) = try await load(reads)
         try authorize(identity, owner)
         let body = ByteBuffer(bytes: try apiEncoder.encode(value))
-        if let stamp { readCache?.store(key, ReadCache.Entry(value: body, owner: owner, stamp: stamp, storedAt: .now)) }
+        if let stamp { readCache?.store(key, ReadCache.Entry(value: body, owner: owner, stamp: [stamp], storedAt: .now)) }
         var response = Response(status: .ok, headers: [.contentType: "application/json", .cacheStatus: "grantledger; fwd=miss"],
                                 body: ResponseBody(byteBuffer: body))
         consistency.apply(to: &response, after: after)

@@ -273,8 +273,9 @@ public struct CommandHandler: Sendable {
     /// The aggregate as the store holds it now: the state this process
     /// folded last, moved on by the events after it (one read, of only
     /// those; none when the caller read the stream's version as `known`
-    /// and that is the version folded). For pages and checks that show or
-    /// test a state, not decide on it.
+    /// and that is the version folded). For pages that show a state and
+    /// checks made before a command (an application's organisation, which
+    /// no event changes), not for deciding: a command loads its own.
     public func current<A: Aggregate>(_ type: A.Type, _ id: UUID, known version: Int64? = nil) async throws -> Loaded<A> {
         let stream = try StreamID(A.streamName(id))
         if version == 0 { return Loaded(state: A.initial, version: 0, stream: stream) }

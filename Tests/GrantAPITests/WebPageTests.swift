@@ -31,6 +31,9 @@ struct WebPageTests {
         #expect(try Language.da.translate(template: "<a>{{t.signIn}}</a>{{> head}}{{title}}", named: "x") == "<a>Log ind</a>{{> head.da}}{{title}}")
         #expect(try Language.en.translate(template: "{{t.signIn}}{{>foot}}", named: "x") == "Sign in{{> foot.en}}")
         #expect(throws: Problem.self) { try Language.da.translate(template: "{{t.noSuchWord}}", named: "x") }
+        // A word used any other way would render blank: refused too.
+        #expect(throws: Problem.self) { try Language.da.translate(template: "{{#t.signIn}}x{{/t.signIn}}", named: "x") }
+        #expect(throws: Problem.self) { try Language.da.translate(template: "{{ t.signIn }}", named: "x") }
         do {
             _ = try Language.en.translate(template: "{{t.noSuchWord}}", named: "broken")
         } catch let problem as Problem {

@@ -121,11 +121,13 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
 
     /// The form: as posted (`posted`), else as kept after a refusal, else the application as it stands, else empty for a new one.
     @Sendable func showForm(_ request: Request, _ id: UUID, posted: (form: ApplicationForm, errors: FieldErrors)? = nil) async throws -> Response {
-        let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+        let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init),
+                                                  showing: ApplicationState.streamName(id))
         let identity = try await services.auth.require(request, [.applicant], to: "draft applications", signedIn: page.user)
         guard let userId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
-        let application = try await handler.current(ApplicationState.self, id).state
-        if application.drafted != nil { try await services.requireOwner(identity, applicationId: id) }
+        let loaded = try await handler.current(ApplicationState.self, id, known: page.user?.streamVersion)
+        let application = loaded.state
+        if application.drafted != nil { try await services.requireOwner(identity, applicationId: id, version: loaded.version) }
         var form = ApplicationForm()
         var errors = FieldErrors()
         var unsaved = false
@@ -185,8 +187,9 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                 return Pages.redirect(editPage + "#error-summary")
             }
 
-            let application = try await handler.current(ApplicationState.self, id).state
-            if application.drafted != nil { try await services.requireOwner(identity, applicationId: id) }
+            let loaded = try await handler.current(ApplicationState.self, id)
+            let application = loaded.state
+            if application.drafted != nil { try await services.requireOwner(identity, applicationId: id, version: loaded.version) }
             // An application's call is its own, whatever the form says; a new one's is the form's.
             guard let callId = application.drafted?.callId ?? UUID(uuidString: form.callId),
                   let call = try await handler.current(CallState.self, callId).state.opened else {

@@ -150,9 +150,9 @@ extension Language {
     package func translate(template text: String, named template: String) throws -> String {
         let escaping = HTMLEscaping()
         var missing: [String] = []
-        let worded = text.replacing(#/\{\{t\.([A-Za-z0-9.]+)\}\}/#) { match in
+        let worded = text.replacing(#/\{\{t\.([A-Za-z0-9.-]+)\}\}/#) { match in
             let key = String(match.output.1)
-            guard let word = words[key] else {
+            guard let word = words[key], !word.contains("{{"), !word.contains("}}") else {
                 missing.append(key)
                 return ""
             }
@@ -160,7 +160,12 @@ extension Language {
         }
         guard missing.isEmpty else {
             throw Problem(.internalServerError, rule: "missing-words", title: "Words missing",
-                          detail: "template \(template) uses words \(rawValue) has not: \(missing.joined(separator: ", "))")
+                          detail: "template \(template) uses words \(rawValue) has not (or that hold {{ or }}): \(missing.joined(separator: ", "))")
+        }
+        // Words are only written in as {{t.key}}: a section or spacing around one would render blank, the page having no `t`.
+        if let stray = worded.firstMatch(of: #/\{\{[#^/&{]?\s*t\.[^}]*\}\}/#) {
+            throw Problem(.internalServerError, rule: "missing-words", title: "Words missing",
+                          detail: "template \(template) uses a word as \(stray.output): write {{t.key}}")
         }
         return worded.replacing(#/\{\{>\s*([A-Za-z0-9-]+)\s*\}\}/#) { match in "{{> \(match.output.1).\(rawValue)}}" }
     }
