@@ -194,6 +194,7 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     addAccountPages(to: routes, services, pages: pages, accounts: accounts)
     addApplicantPages(to: routes, services, pages: pages, accounts: accounts)
     addAdminPages(to: routes, services, pages: pages, accounts: accounts, publicURL: configuration.publicURL)
+    addAuditPages(to: routes, services, pages: pages)
     addCheckpointRoutes(to: routes, services, signer: configuration.checkpointSigner)
     return (router, routes)
 }

@@ -84,6 +84,33 @@ struct WebPageTests {
         }
     }
 
+    @Test("An auditor sees who held which role on a day, and who gave it; a bad day is named next to its field; an applicant may not look")
+    func auditorRoles() async throws {
+        try await Harness.with { api in
+            let programme = try await Programme.create(api)
+            let accounts = Accounts(store: api.store, hasher: PasswordHasher(cost: 4))
+            for (email, role) in [("revisor@region.dk", #"{"role": "auditor"}"#),
+                                  ("eva@hjorring.dk", #"{"role": "applicant", "organisation": "Hjørring Gymnasium"}"#)] {
+                #expect(try await api.post("/v1/users", programme.admin, #"{"email": "\#(email)", "name": "\#(email)", "roles": [\#(role)]}"#).status == .created)
+                try await accounts.setPassword(userId: CommandHandler.userId(email: email), email: email, password: "a long enough password")
+            }
+            let auditor = try await Browser.signIn(api, "revisor@region.dk", "a long enough password")
+            // An auditor starts at the roles.
+            #expect(try await Browser.get(api, "/", auditor).headers[.location] == "/audit/roles")
+            let now = try await Browser.get(api, "/audit/roles", auditor)
+            #expect(now.status == .ok && now.text.contains("ansøger for Hjørring Gymnasium") && now.text.contains("admin:maria (Administrator)"), "\(now.text)")
+            let before = try await Browser.get(api, "/audit/roles?day=2020-01-01&time=&basis=occurred&role=", auditor)
+            #expect(before.text.contains("Ingen havde en rolle på det tidspunkt.") && before.text.contains("som det var da"))
+            let onlyAuditors = try await Browser.get(api, "/audit/roles?role=auditor", auditor)
+            #expect(onlyAuditors.text.contains("revisor@region.dk") && !onlyAuditors.text.contains("Hjørring"))
+            let badDay = try await Browser.get(api, "/audit/roles?day=2026-02-31&time=25:00", auditor)
+            #expect(badDay.status == .unprocessableContent && badDay.text.contains("id=\"day-error\"") && badDay.text.contains("error-summary"), "\(badDay.status) \(badDay.text)")
+            #expect(try await Browser.get(api, "/audit/roles?day=2026-03-01&time=25:00", auditor).text.contains("id=\"time-error\""))
+            let eva = try await Browser.signIn(api, "eva@hjorring.dk", "a long enough password")
+            #expect(try await Browser.get(api, "/audit/roles", eva).status == .forbidden)
+        }
+    }
+
     @Test("Amounts are read as people type them in each language; what is not an amount is not guessed")
     func amounts() {
         let danish: [(String, String?)] = [

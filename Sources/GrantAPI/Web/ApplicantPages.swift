@@ -17,9 +17,10 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
         try await services.page(request, pages: pages) {
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
             guard let user = page.user else { return Pages.redirect("/sign-in") }
-            // An administrator who is not also an applicant starts at the users.
-            if !user.roles.contains(where: { $0.role == .applicant }), user.roles.contains(where: { $0.role == .admin }) {
-                return Pages.redirect("/admin/users")
+            // An administrator who is not also an applicant starts at the users; an auditor at the roles over time.
+            if !user.roles.contains(where: { $0.role == .applicant }) {
+                if user.roles.contains(where: { $0.role == .admin }) { return Pages.redirect("/admin/users") }
+                if user.roles.contains(where: { $0.role == .auditor }) { return Pages.redirect("/audit/roles") }
             }
             let identity = try await services.auth.require(request, [.applicant], to: "see an organisation's applications", signedIn: page.user)
             let organisation = identity.organisation ?? ""

@@ -1,0 +1,52 @@
+"""An auditor replays who held which role, and when; reads only: the
+administrator's pages and every form that changes something are refused."""
+import re
+from datetime import date, timedelta
+
+from playwright.sync_api import expect
+
+from conftest import check, sign_in
+
+AUDITOR = ("revisor@demo.grantledger.dk", "demo-auditor-2026")
+
+
+def test_roles_over_time(page):
+    sign_in(page, AUDITOR)
+    expect(page).to_have_url(re.compile(r"/audit/roles"))
+    check(page, "audit-roles")
+    # Today: the demo applicant holds the applicant role, given by whoever invited him.
+    row = page.get_by_role("row", name=re.compile("jens.kristensen@demo.grantledger.dk"))
+    expect(row).to_contain_text("ansøger for Aalborg Tekniske Gymnasium")
+
+    # Long before the demo: nobody held anything.
+    page.get_by_label("Dato").fill("2020-01-01")
+    page.get_by_role("radio", name="Som det var da").check()
+    page.get_by_role("button", name="Vis rollerne").click()
+    expect(page).to_have_url(re.compile(r"day=2020-01-01.*basis=occurred"))
+    expect(page.get_by_text("Ingen havde en rolle på det tidspunkt.")).to_be_visible()
+    # The choices stay as made, so the question can be changed and asked again.
+    expect(page.get_by_label("Dato")).to_have_value("2020-01-01")
+    expect(page.get_by_role("radio", name="Som det var da")).to_be_checked()
+
+    # Only the administrators, as of tomorrow's end.
+    page.get_by_label("Dato").fill((date.today() + timedelta(days=1)).isoformat())
+    page.get_by_label("Rolle").select_option("admin")
+    page.get_by_role("button", name="Vis rollerne").click()
+    expect(page.get_by_role("row", name=re.compile("maria.admin@demo.grantledger.dk"))).to_be_visible()
+    expect(page.get_by_role("row", name=re.compile("jens.kristensen"))).to_have_count(0)
+
+
+def test_an_auditor_changes_nothing(page):
+    sign_in(page, AUDITOR)
+    # The administrator's page is not the auditor's.
+    page.goto("/admin/users")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Det må du ikke")
+    # Nor is an applicant's form: refused, not a blank page.
+    page.goto("/calls")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Det må du ikke")
+    # A form posted with the auditor's own session and token is still refused by role.
+    token = page.request.get("/audit/roles").text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', token).group(1)
+    answer = page.request.post("/admin/users", form={"csrf": csrf, "email": "x@skole.dk", "name": "X", "role": "admin"},
+                               max_redirects=0)
+    assert answer.status == 403
