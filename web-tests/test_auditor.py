@@ -50,3 +50,14 @@ def test_an_auditor_changes_nothing(page):
     answer = page.request.post("/admin/users", form={"csrf": csrf, "email": "x@skole.dk", "name": "X", "role": "admin"},
                                max_redirects=0)
     assert answer.status == 403
+
+
+def test_verification_from_the_page(page):
+    sign_in(page, AUDITOR)
+    page.get_by_role("link", name="Kontrol").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Kontrollér historikken")
+    page.get_by_role("button", name="Kontrollér nu").click()
+    # The progress is written as it goes, then the result.
+    expect(page.locator("ol.progress li").first).to_contain_text("hændelser kontrolleret")
+    expect(page.locator("#verification-result")).to_contain_text("Historikken er intakt")
+    check(page, "audit-verify")

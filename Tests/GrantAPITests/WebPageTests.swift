@@ -7,6 +7,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import PostgresNIO
 import Testing
 
 @Suite("Web pages: languages, forms and who may see what")
@@ -108,6 +109,42 @@ struct WebPageTests {
             #expect(try await Browser.get(api, "/audit/roles?day=2026-03-01&time=25:00", auditor).text.contains("id=\"time-error\""))
             let eva = try await Browser.signIn(api, "eva@hjorring.dk", "a long enough password")
             #expect(try await Browser.get(api, "/audit/roles", eva).status == .forbidden)
+        }
+    }
+
+    @Test("Verification from the page: progress as it goes, then the result; a changed event is named as the first broken link")
+    func verificationPage() async throws {
+        try await Harness.with { api in
+            let programme = try await Programme.create(api)
+            _ = try await programme.submittedApplication("Hjørring Gymnasium", requested: "100000.00")
+            let accounts = Accounts(store: api.store, hasher: PasswordHasher(cost: 4))
+            #expect(try await api.post("/v1/users", programme.admin, #"{"email": "revisor@region.dk", "name": "Revisor", "roles": [{"role": "auditor"}]}"#)
+                .status == .created)
+            try await accounts.setPassword(userId: CommandHandler.userId(email: "revisor@region.dk"), email: "revisor@region.dk", password: "a long enough password")
+            let auditor = try await Browser.signIn(api, "revisor@region.dk", "a long enough password")
+            let events = try await api.eventCount()
+
+            let start = try await Browser.get(api, "/audit/verify", auditor)
+            #expect(start.status == .ok && start.text.contains("Kontrollér nu") && !start.text.contains("verification-result"))
+            let clean = try await Browser.get(api, "/audit/verify?run=1", auditor)
+            #expect(clean.status == .ok && clean.text.contains("hændelser kontrolleret</li>"), "\(clean.text)")
+            #expect(clean.text.contains("Historikken er intakt: \(events) hændelser"), "\(clean.text)")
+            #expect(clean.text.hasSuffix("</html>\n"))
+
+            // Behind the store's back: an amount changed in the history.
+            for statement in ["ALTER TABLE events DISABLE TRIGGER events_append_only",
+                              "UPDATE events SET data = (data::jsonb || '{\"forged\": true}')::json WHERE global_position = 3"] {
+                try await api.store.client.query(PostgresQuery(unsafeSQL: statement), logger: api.store.logger)
+            }
+            let broken = try await Browser.get(api, "/audit/verify?run=1", auditor)
+            #expect(broken.text.contains("Historikken er ændret") && broken.text.contains("Første brudte led") && broken.text.contains("content-hash"),
+                    "\(broken.text)")
+            #expect(broken.text.contains("<dt>Position</dt><dd>3</dd>"), "\(broken.text)")
+
+            #expect(try await api.post("/v1/users", programme.admin, #"{"email": "eva@hjorring.dk", "name": "Eva", "roles": [{"role": "applicant", "organisation": "Hjørring Gymnasium"}]}"#).status == .created)
+            try await accounts.setPassword(userId: CommandHandler.userId(email: "eva@hjorring.dk"), email: "eva@hjorring.dk", password: "a long enough password")
+            let eva = try await Browser.signIn(api, "eva@hjorring.dk", "a long enough password")
+            #expect(try await Browser.get(api, "/audit/verify?run=1", eva).status == .forbidden)
         }
     }
 

@@ -47,6 +47,68 @@ func addAuditPages(to routes: Routes, _ services: Services, pages: Pages) {
     }
 }
 
+/// Verification from a page: the same check as `grantledger verify`,
+/// with its progress written into the page as it goes (the HTML is
+/// streamed: no script), then the result: events, streams and ledger
+/// entries checked, and the first broken link if any.
+func addVerificationPage(to routes: Routes, _ services: Services, pages: Pages) {
+    routes.page("GET", "/audit/verify") { request, _ in
+        try await services.page(request, pages: pages) {
+            let page = try await services.pageContext(request, pages: pages)
+            _ = try await services.auth.require(request, [.auditor, .admin], to: "verify the history", signedIn: page.user)
+            let language = page.language
+            guard request.uri.queryParameters["run"] == "1" else {
+                return pages.render("audit-verify", ["title": language.word("verifyTitle")], page)
+            }
+            // The page around the progress: rendered once, split where the progress goes.
+            let marker = "<!-- progress -->"
+            let parts = pages.html("audit-verify", ["title": language.word("verifyTitle"), "running": true, "progress": marker], page)
+                .components(separatedBy: marker)
+            guard parts.count == 2 else { throw Problem(.internalServerError, rule: "template", title: "Template broken", detail: "audit-verify has no progress") }
+            return pages.response(ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: parts[0]))
+                let (ticks, ticking) = AsyncStream.makeStream(of: (Int64, Int64).self, bufferingPolicy: .bufferingNewest(1))
+                let verification = Task {
+                    defer { ticking.finish() }
+                    return try await Verifier(store: services.store).verify { done, total in ticking.yield((done, total)) }
+                }
+                let report: VerificationReport
+                do {
+                    var shown: Int64 = 0
+                    // A part that checked only the ledger moves no event count: one line per count reached.
+                    for await (done, total) in ticks where done > shown {
+                        shown = done
+                        let line = language.word("verifyProgress", ["done": language.count(done), "total": language.count(total)])
+                        try await writer.write(ByteBuffer(string: "<li>\(HTMLEscaping().escapeText(line))</li>\n"))
+                    }
+                    report = try await verification.value
+                } catch {
+                    // The reader left, or the database failed: stop checking; say so if the page is still read.
+                    verification.cancel()
+                    services.logger.error("verification from the page failed", metadata: ["error": "\(String(reflecting: error))"])
+                    try? await writer.write(ByteBuffer(string: pages.fragment("audit-verify-result", ["summary": language.word("verifyError")],
+                                                                              language: language) + parts[1]))
+                    try? await writer.finish(nil)
+                    return
+                }
+                var values: [String: Any] = [
+                    "ok": report.ok,
+                    "summary": language.word(report.ok ? "verifyPassed" : "verifyFailed",
+                                             ["events": language.count(report.eventsChecked), "streams": language.count(report.streamsChecked),
+                                              "entries": language.count(report.ledgerEntriesChecked), "broken": language.count(report.brokenLinkCount)]),
+                ]
+                if let link = report.firstBrokenLink {
+                    values["firstBroken"] = ["position": String(link.position), "stream": link.streamId,
+                                             "version": link.streamVersion.map(String.init) ?? "–", "check": link.check, "detail": link.detail]
+                }
+                try await writer.write(ByteBuffer(string: pages.fragment("audit-verify-result", values, language: language)))
+                try await writer.write(ByteBuffer(string: parts[1]))
+                try await writer.finish(nil)
+            }, page)
+        }
+    }
+}
+
 /// The instant a day (`2026-03-01`, from a date field) and a time of day
 /// (`14:30`, optional: without it, the end of the day) name in Copenhagen;
 /// now when both are empty; nil with the field's error when one is not.

@@ -41,17 +41,27 @@ package enum Language: String, CaseIterable, Sendable {
         let parts = digits.split(separator: ".", maxSplits: 1)
         let whole = String(parts[0])
         let fraction = parts.count > 1 ? String(parts[1]) : ""
-        var grouped = ""
-        for (index, character) in whole.enumerated() {
-            if index > 0, (whole.count - index) % 3 == 0 { grouped.append(self == .da ? "." : ",") }
-            grouped.append(character)
-        }
-        let number = (negative ? "−" : "") + grouped + (fraction.isEmpty ? "" : (self == .da ? "," : ".") + fraction)
+        let number = (negative ? "−" : "") + grouped(whole) + (fraction.isEmpty ? "" : (self == .da ? "," : ".") + fraction)
         let code = money.currency.description
         switch self {
         case .da: return code == "DKK" ? "\(number) kr." : "\(number) \(code)"
         case .en: return "\(code) \(number)"
         }
+    }
+
+    /// A count as the language writes it: `1.146.533`, `1,146,533`.
+    package func count(_ count: Int64) -> String {
+        count < 0 ? "−" + grouped(String(count.magnitude)) : grouped(String(count))
+    }
+
+    /// Digits in groups of three: `1.234.567`, `1,234,567`.
+    private func grouped(_ digits: String) -> String {
+        var grouped = ""
+        for (index, character) in digits.enumerated() {
+            if index > 0, (digits.count - index) % 3 == 0 { grouped.append(self == .da ? "." : ",") }
+            grouped.append(character)
+        }
+        return grouped
     }
 
     /// A day as the language writes it: `6. december 2026`, `6 December 2026`.

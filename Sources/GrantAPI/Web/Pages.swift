@@ -38,6 +38,11 @@ struct Pages: Sendable {
 
     /// A page: the template filled with `values` and what every page shows.
     func render(_ template: String, _ values: [String: Any], _ page: PageContext, status: HTTPResponse.Status = .ok) -> Response {
+        response(ResponseBody(byteBuffer: ByteBuffer(string: html(template, values, page))), page, status: status)
+    }
+
+    /// A page's HTML: the template filled with `values` and what every page shows.
+    func html(_ template: String, _ values: [String: Any], _ page: PageContext) -> String {
         var context = values
         context["lang"] = page.language.rawValue
         context["csrf"] = page.csrf
@@ -54,12 +59,16 @@ struct Pages: Sendable {
                 as [String: Any]
         }
         if let flash = page.flash { context["flash"] = flash }
-        let html = library.render(PageValues(context), withTemplate: "\(template).\(page.language.rawValue)") ?? "template \(template) is missing"
+        return library.render(PageValues(context), withTemplate: "\(template).\(page.language.rawValue)") ?? "template \(template) is missing"
+    }
+
+    /// A page's response around `body`, with the headers every page has.
+    func response(_ body: ResponseBody, _ page: PageContext, status: HTTPResponse.Status = .ok) -> Response {
         var headers = Self.securityHeaders
         headers[.contentType] = "text/html; charset=utf-8"
         headers[.contentLanguage] = page.language.rawValue
         headers[.vary] = "Accept-Language, Cookie"
-        var response = Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
+        var response = Response(status: status, headers: headers, body: body)
         if let cookie = page.setCookie { response.setCookie(cookie) }
         return response
     }
