@@ -61,3 +61,18 @@ def test_verification_from_the_page(page):
     expect(page.locator("ol.progress li").first).to_contain_text("hændelser kontrolleret")
     expect(page.locator("#verification-result")).to_contain_text("Historikken er intakt")
     check(page, "audit-verify")
+
+
+def test_a_decisions_trail(page):
+    sign_in(page, AUDITOR)
+    page.get_by_role("link", name="Beslutninger").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Beslutninger")
+    check(page, "audit-decisions")
+    # The demo school's approved grant, as the steering group decided it.
+    row = page.get_by_role("row", name=re.compile("Aalborg Tekniske Gymnasium")).first
+    row.get_by_role("link").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Beslutningens spor")
+    timeline = page.locator("ol.timeline")
+    for step in ["Opslag åbnet", "Ansøgning indsendt", "Møde afholdt", "Beslutning registreret", "Tilskud givet"]:
+        expect(timeline).to_contain_text(step)
+    check(page, "audit-decision")

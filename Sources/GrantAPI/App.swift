@@ -196,6 +196,7 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     addAdminPages(to: routes, services, pages: pages, accounts: accounts, publicURL: configuration.publicURL)
     addAuditPages(to: routes, services, pages: pages)
     addVerificationPage(to: routes, services, pages: pages)
+    addDecisionPages(to: routes, services, pages: pages)
     addCheckpointRoutes(to: routes, services, signer: configuration.checkpointSigner)
     return (router, routes)
 }

@@ -148,6 +148,39 @@ struct WebPageTests {
         }
     }
 
+    @Test("An auditor lists the decisions and follows one's trail: meeting, attendance, votes, recusals, grant and money, each with who and when")
+    func decisionTrail() async throws {
+        try await Harness.with { api in
+            let programme = try await Programme.create(api)
+            let application = try await programme.submittedApplication("Hjørring Gymnasium", requested: "100000.00", title: "Robotter i Hjørring")
+            let meeting = try await programme.meeting([application])
+            // Carl works for the school: he is recused.
+            let decision = try await api.post("/v1/meetings/\(meeting)/decisions", try await programme.steeringToken("bo"),
+                                              Programme.approval(application, amount: "80000.00", votes: ["anna", "bo"]))
+            #expect(decision.status == .created, "\(decision.text)")
+            let accounts = Accounts(store: api.store, hasher: PasswordHasher(cost: 4))
+            for (email, role) in [("revisor@region.dk", #"{"role": "auditor"}"#),
+                                  ("eva@hjorring.dk", #"{"role": "applicant", "organisation": "Hjørring Gymnasium"}"#)] {
+                #expect(try await api.post("/v1/users", programme.admin, #"{"email": "\#(email)", "name": "\#(email)", "roles": [\#(role)]}"#).status == .created)
+                try await accounts.setPassword(userId: CommandHandler.userId(email: email), email: email, password: "a long enough password")
+            }
+            let auditor = try await Browser.signIn(api, "revisor@region.dk", "a long enough password")
+            let list = try await Browser.get(api, "/audit/decisions?after=\(try await api.head())", auditor)
+            #expect(list.status == .ok && list.text.contains("href=\"/audit/decisions/\(application.lowercased())\"") && list.text.contains("80.000,00 kr."),
+                    "\(list.text)")
+            let trail = try await Browser.get(api, "/audit/decisions/\(application.lowercased())", auditor)
+            #expect(trail.status == .ok)
+            for expected in ["Beslutningens spor: Robotter i Hjørring", "<dd>Bevilling</dd>", "anna: for; bo: for", "carl (Hjørring Gymnasium)",
+                             "<dd>anna, bo, carl</dd>", "Opslag åbnet", "Ansøgning indsendt", "Møde afholdt", "Beslutning registreret",
+                             "Tilskud givet", "Midler bundet i puljen", "<dd>80.000,00 kr.</dd>", "Report by June", "admin:maria (Administrator)"] {
+                #expect(trail.text.contains(expected), "\(expected)")
+            }
+            #expect(try await Browser.get(api, "/audit/decisions/\(UUID().uuidString.lowercased())", auditor).status == .notFound)
+            let eva = try await Browser.signIn(api, "eva@hjorring.dk", "a long enough password")
+            #expect(try await Browser.get(api, "/audit/decisions/\(application.lowercased())", eva).status == .forbidden)
+        }
+    }
+
     @Test("Amounts are read as people type them in each language; what is not an amount is not guessed")
     func amounts() {
         let danish: [(String, String?)] = [

@@ -142,3 +142,110 @@ func asOfInstant(day: String, time: String, language: Language, errors: inout Fi
     }
     return instant
 }
+
+/// Decisions for auditors: the decided applications, and each decision's
+/// trail as a timeline: the call, the application's versions, the meeting
+/// with attendance, quorum, votes and recusals, the grant, every later
+/// change and payment, and the pool's money movements, each with who did
+/// it, in which role, by which command, when it happened and when it was
+/// recorded. The same trail as `GET /v1/audit/decisions/{id}`.
+func addDecisionPages(to routes: Routes, _ services: Services, pages: Pages) {
+    routes.page("GET", "/audit/decisions") { request, _ in
+        try await services.page(request, pages: pages) {
+            let page = try await services.pageContext(request, pages: pages)
+            _ = try await services.auth.require(request, [.auditor, .admin], to: "read decision trails", signedIn: page.user)
+            let language = page.language
+            _ = try await services.waitForReadModels(request, ["applications"])
+            let reads = ReadModels(client: services.store.client, logger: services.logger)
+            var decided: [ApplicationView] = []
+            for status in ["approved", "rejected", "returned-for-revision"] {
+                decided += try await reads.applications(status: status, limit: 1000)
+            }
+            decided.sort { ($0.decidedAt ?? .distantPast, $0.id.uuidString) > ($1.decidedAt ?? .distantPast, $1.id.uuidString) }
+            let items: [[String: Any]] = decided.map { application in
+                var item: [String: Any] = ["title": application.title, "organisation": application.organisation,
+                                           "href": "/audit/decisions/\(application.id.uuidString.lowercased())",
+                                           "status": language.applicationStatus(application.status, requested: application.requested, granted: application.granted),
+                                           "requested": language.money(application.requested), "granted": application.granted.map { language.money($0) } ?? "–"]
+                if let decidedAt = application.decidedAt { item["decidedAt"] = language.day(decidedAt) }
+                return item
+            }
+            return pages.render("audit-decisions", ["title": language.word("decisionsTitle"), "decisions": items, "hasDecisions": !items.isEmpty], page)
+        }
+    }
+
+    routes.page("GET", "/audit/decisions/:applicationId") { request, context in
+        try await services.page(request, pages: pages) {
+            let id = try request.uuidParameter(context, "applicationId")
+            let page = try await services.pageContext(request, pages: pages)
+            _ = try await services.auth.require(request, [.auditor, .admin], to: "read decision trails", signedIn: page.user)
+            let language = page.language
+            let trail = try await History(store: services.store).decisionTrail(applicationId: id)
+            let drafted = trail.application.first { $0.type == ApplicationDrafted.eventType }
+            let title = trail.application.last { $0.data["content"]?["title"] != nil }?.data["content"]?["title"]?.stringValue ?? id.uuidString
+            let summary = trail.summary
+            var facts: [[String: Any]] = [["label": language.word("status"), "value": language.word("trail.status.\(summary.status)", fallback: summary.status)]]
+            func fact(_ key: String, _ value: String?) { if let value, !value.isEmpty { facts.append(["label": language.word(key), "value": value]) } }
+            fact("organisation", drafted?.data["content"]?["organisation"]?.stringValue)
+            fact("trail.outcome", summary.outcome?.stringValue.map { language.word("outcome.\($0)") })
+            fact("trail.decidedAt", summary.decidedAt.map(language.moment))
+            fact("trail.decidedBy", summary.decidedBy?.stringValue)
+            fact("trail.present", summary.present?.strings.joined(separator: ", "))
+            if let quorum = summary.quorum?.integer, let eligible = summary.eligibleVoters?.integer {
+                fact("trail.quorum", language.word("trail.quorumOf", ["quorum": String(quorum), "eligible": String(eligible)]))
+            }
+            fact("trail.votes", summary.votes?.objects.map { "\($0["member"]?.stringValue ?? "?"): \(language.word("vote.\($0["vote"]?.stringValue ?? "")"))" }
+                .joined(separator: "; "))
+            fact("trail.recused", summary.recused?.objects.map { "\($0["member"]?.stringValue ?? "?") (\($0["affiliation"]?.stringValue ?? ""))" }
+                .joined(separator: "; "))
+            fact("granted", summary.amount.flatMap { language.money($0) })
+            fact("trail.conditions", summary.conditions?.strings.joined(separator: "; "))
+
+            let entries = (trail.call + trail.application + trail.meetings.flatMap { ($0.held.map { [$0] } ?? []) + $0.decisions } + trail.grant
+                           + trail.poolMovements).sorted { $0.position < $1.position }
+            var seen = Set<Int64>()
+            let timeline: [[String: Any]] = entries.filter { seen.insert($0.position).inserted }.map { entry in
+                var item: [String: Any] = ["event": language.word("event.\(entry.type)", fallback: entry.type), "type": entry.type,
+                                           "occurredAt": language.moment(entry.occurredAt), "position": String(entry.position),
+                                           "stream": entry.streamId, "version": String(entry.streamVersion), "hash": String(entry.hash.prefix(16)),
+                                           "actor": entry.metadata["actor"]?.stringValue ?? "–"]
+                if let role = entry.metadata["role"]?.stringValue { item["role"] = language.word("role.\(role)", fallback: role) }
+                if let command = entry.metadata["command"]?.stringValue { item["command"] = command }
+                // Recorded later than it happened (a meeting entered afterwards, a history imported): both times.
+                if abs(entry.recordedAt.timeIntervalSince(entry.occurredAt)) > 60 { item["recordedAt"] = language.moment(entry.recordedAt) }
+                return item
+            }
+            return pages.render("audit-decision", ["title": language.word("trailTitle", ["title": title]), "facts": facts, "timeline": timeline,
+                                                   "jsonHref": "/v1/audit/decisions/\(id.uuidString.lowercased())"], page)
+        }
+    }
+}
+
+extension JSONValue {
+    var strings: [String] {
+        if case .array(let values) = self { return values.compactMap(\.stringValue) }
+        return []
+    }
+
+    var objects: [[String: JSONValue]] {
+        guard case .array(let values) = self else { return [] }
+        return values.compactMap { if case .object(let object) = $0 { object } else { nil } }
+    }
+
+    var integer: Int? {
+        if case .number(let number) = self, number == number.rounded(), abs(number) < 1e15 { return Int(number) }
+        return nil
+    }
+}
+
+extension Language {
+    /// An amount as the history holds it (`{"amount": "250000.00", "currency": "DKK"}`), as the language writes it.
+    func money(_ value: JSONValue) -> String? {
+        guard let amount = value["amount"]?.stringValue, let code = value["currency"]?.stringValue,
+              let currency = try? Currency(code: code), let parsed = try? Money(amount, currency) else { return nil }
+        return money(parsed)
+    }
+
+    /// A word, or `fallback` when the language has none for `key`.
+    func word(_ key: String, fallback: String) -> String { words[key] ?? fallback }
+}
