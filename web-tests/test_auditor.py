@@ -76,3 +76,25 @@ def test_a_decisions_trail(page):
     for step in ["Opslag åbnet", "Ansøgning indsendt", "Møde afholdt", "Beslutning registreret", "Tilskud givet"]:
         expect(timeline).to_contain_text(step)
     check(page, "audit-decision")
+
+
+def test_a_pool_as_of_the_day_before(page):
+    sign_in(page, AUDITOR)
+    page.get_by_role("link", name="Puljer").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Puljer")
+    page.get_by_role("row").nth(1).get_by_role("link").click()
+    # Today, then the day before: the same page, asked again.
+    expect(page.locator("svg.chart").first).to_be_visible()
+    page.get_by_label("Dato").fill((date.today() - timedelta(days=1)).isoformat())
+    page.get_by_role("button", name="Vis puljen").click()
+    # The demo's history was recorded today: as recorded the day before, there was no pool yet ...
+    expect(page.get_by_text("Puljen fandtes ikke endnu.")).to_be_visible()
+    # ... as true the day before (what happened by then, recorded later too), its figures.
+    page.get_by_role("radio", name="Som det var da").check()
+    page.get_by_role("button", name="Vis puljen").click()
+    expect(page.get_by_role("heading", level=2).first).to_contain_text("som det var da")
+    expect(page.locator("svg.chart").first).to_be_visible()
+    check(page, "audit-pool")
+    # The movements as CSV, for the auditor's own tools.
+    csv = page.request.get(page.get_by_role("link", name="Alle pengebevægelser som CSV").get_attribute("href"))
+    assert csv.status == 200 and "text/csv" in csv.headers["content-type"]

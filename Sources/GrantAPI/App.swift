@@ -197,6 +197,7 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     addAuditPages(to: routes, services, pages: pages)
     addVerificationPage(to: routes, services, pages: pages)
     addDecisionPages(to: routes, services, pages: pages)
+    addPoolPages(to: routes, services, pages: pages)
     addCheckpointRoutes(to: routes, services, signer: configuration.checkpointSigner)
     return (router, routes)
 }

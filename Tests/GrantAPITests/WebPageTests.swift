@@ -181,6 +181,35 @@ struct WebPageTests {
         }
     }
 
+    @Test("An auditor sees a pool as of any instant, per period and source, as a chart and as tables; before it existed, it did not")
+    func poolAsOf() async throws {
+        try await Harness.with { api in
+            let programme = try await Programme.create(api)
+            let application = try await programme.submittedApplication("Hjørring Gymnasium", requested: "100000.00")
+            let meeting = try await programme.meeting([application])
+            #expect(try await api.post("/v1/meetings/\(meeting)/decisions", try await programme.steeringToken("bo"),
+                                       Programme.approval(application, amount: "80000.00", votes: ["anna", "bo"])).status == .created)
+            let accounts = Accounts(store: api.store, hasher: PasswordHasher(cost: 4))
+            #expect(try await api.post("/v1/users", programme.admin, #"{"email": "revisor@region.dk", "name": "R", "roles": [{"role": "auditor"}]}"#).status == .created)
+            try await accounts.setPassword(userId: CommandHandler.userId(email: "revisor@region.dk"), email: "revisor@region.dk", password: "a long enough password")
+            let auditor = try await Browser.signIn(api, "revisor@region.dk", "a long enough password")
+
+            let list = try await Browser.get(api, "/audit/pools?after=\(try await api.head())", auditor)
+            #expect(list.status == .ok && list.text.contains("href=\"/audit/pools/\(programme.pool.lowercased())\""), "\(list.text)")
+            let now = try await Browser.get(api, "/audit/pools/\(programme.pool.lowercased())", auditor)
+            #expect(now.status == .ok)
+            for expected in ["<dt>Bundet</dt><dd>80.000,00 kr.</dd>", "<dt>Til rådighed</dt><dd>920.000,00 kr.</dd>", "<svg class=\"chart\"",
+                             "<th scope=\"row\">2026</th>", "<th scope=\"row\">region</th>", "format=csv"] {
+                #expect(now.text.contains(expected), "\(expected)")
+            }
+            let before = try await Browser.get(api, "/audit/pools/\(programme.pool.lowercased())?day=2020-01-01&basis=occurred", auditor)
+            #expect(before.text.contains("Puljen fandtes ikke endnu.") && !before.text.contains("<svg"))
+            let bad = try await Browser.get(api, "/audit/pools/\(programme.pool.lowercased())?day=2026-13-01", auditor)
+            #expect(bad.status == .unprocessableContent && bad.text.contains("id=\"day-error\""))
+            #expect(try await Browser.get(api, "/audit/pools/\(UUID().uuidString.lowercased())", auditor).status == .notFound)
+        }
+    }
+
     @Test("Amounts are read as people type them in each language; what is not an amount is not guessed")
     func amounts() {
         let danish: [(String, String?)] = [

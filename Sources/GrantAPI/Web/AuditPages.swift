@@ -249,3 +249,103 @@ extension Language {
     /// A word, or `fallback` when the language has none for `key`.
     func word(_ key: String, fallback: String) -> String { words[key] ?? fallback }
 }
+
+/// Pools for auditors: each pool's balances as of any instant (replayed
+/// from its stream, as recorded then or as true then), per budget period
+/// and per funding source, as a chart and as the same figures in tables;
+/// and its money movements as CSV (the streamed funding export).
+func addPoolPages(to routes: Routes, _ services: Services, pages: Pages) {
+    routes.page("GET", "/audit/pools") { request, _ in
+        try await services.page(request, pages: pages) {
+            let page = try await services.pageContext(request, pages: pages)
+            _ = try await services.auth.require(request, [.auditor, .admin], to: "replay pools", signedIn: page.user)
+            let language = page.language
+            _ = try await services.waitForReadModels(request, ["pool_balances"])
+            let pools: [[String: Any]] = try await ReadModels(client: services.store.client, logger: services.logger).pools(nil).map { pool in
+                ["name": pool.name, "owner": pool.owner, "href": "/audit/pools/\(pool.id.uuidString.lowercased())",
+                 "budget": language.money(pool.totals.budget), "committed": language.money(pool.totals.committed),
+                 "paid": language.money(pool.totals.paid), "available": language.money(pool.totals.available)]
+            }
+            return pages.render("audit-pools", ["title": language.word("poolsTitle"), "pools": pools, "hasPools": !pools.isEmpty], page)
+        }
+    }
+
+    routes.page("GET", "/audit/pools/:poolId") { request, context in
+        try await services.page(request, pages: pages) {
+            let id = try request.uuidParameter(context, "poolId")
+            let page = try await services.pageContext(request, pages: pages)
+            _ = try await services.auth.require(request, [.auditor, .admin], to: "replay pools", signedIn: page.user)
+            let language = page.language
+            let query = request.uri.queryParameters
+            let day = query["day"].map(String.init) ?? "", time = query["time"].map(String.init) ?? ""
+            let basis = TimeBasis(rawValue: query["basis"].map(String.init) ?? "") ?? .recorded
+            var errors = FieldErrors()
+            let asOf = asOfInstant(day: day, time: time, language: language, errors: &errors)
+            let lowered = id.uuidString.lowercased()
+            let name = try await services.commands.current(PoolState.self, id).state.created?.name
+            guard let name else { throw Problem.notFound("pool", id.uuidString) }
+            var values: [String: Any] = [
+                "title": name, "action": "/audit/pools/\(lowered)", "day": day, "time": time,
+                "recorded": basis == .recorded, "occurred": basis == .occurred,
+                "csvHref": "/v1/audit/export?pool=\(lowered)&format=csv",
+                "errors": errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] }, "hasErrors": !errors.isEmpty,
+            ]
+            if let error = errors["day"] { values["dayError"] = error }
+            if let error = errors["time"] { values["timeError"] = error }
+            guard let asOf else { return pages.render("audit-pool", values, page, status: .unprocessableContent) }
+            let pool = try await AsOfReplay(store: services.store).pool(id, asOf: asOf, basis: basis)
+            values["heading"] = language.word(basis == .recorded ? "poolAsRecorded" : "poolAsTrue", ["moment": language.moment(asOf)])
+            values["eventsLine"] = language.word("poolEventsReplayed", ["count": language.count(Int64(pool.eventsApplied))])
+            guard pool.exists else {
+                values["notYet"] = language.word("poolNotYet")
+                return pages.render("audit-pool", values, page)
+            }
+            values["totals"] = [["label": language.word("budget"), "value": language.money(pool.budget)],
+                                ["label": language.word("committed"), "value": language.money(pool.committed)],
+                                ["label": language.word("paid"), "value": language.money(pool.paid)],
+                                ["label": language.word("available"), "value": language.money(pool.available)]]
+            let periods = pool.periods.map { BalanceBar(label: $0.period, budget: $0.budget, committed: $0.committed, paid: $0.paid) }
+            let sources = pool.sources.map { BalanceBar(label: $0.id, budget: $0.amount, committed: $0.committed, paid: $0.paid) }
+            values["periods"] = periods.map { $0.row(language) }
+            values["sources"] = sources.map { $0.row(language) }
+            values["periodChart"] = BalanceBar.chart(periods, title: language.word("chartPeriods"))
+            values["sourceChart"] = BalanceBar.chart(sources, title: language.word("chartSources"))
+            values["hasPeriods"] = !periods.isEmpty
+            values["hasSources"] = !sources.isEmpty
+            return pages.render("audit-pool", values, page)
+        }
+    }
+}
+
+/// One bar of a balance chart: a budget, of which committed, of which paid.
+struct BalanceBar {
+    var label: String
+    var budget, committed, paid: Money
+
+    func row(_ language: Language) -> [String: Any] {
+        ["label": label, "budget": language.money(budget), "committed": language.money(committed), "paid": language.money(paid),
+         "available": language.money(Money(minorUnits: budget.minorUnits &- committed.minorUnits, currency: budget.currency))]
+    }
+
+    static let width = 720.0, labelWidth = 140.0, rowHeight = 34.0, barHeight = 22.0
+
+    /// An SVG's geometry for the template: each bar split into paid,
+    /// committed but not paid, and still available, to one scale (the
+    /// largest budget, or what was committed past it).
+    static func chart(_ bars: [BalanceBar], title: String) -> [String: Any] {
+        let largest = Double(bars.map { max($0.budget.minorUnits, $0.committed.minorUnits) }.max() ?? 0)
+        let scale = largest > 0 ? (width - labelWidth - 10) / largest : 0
+        let rows: [[String: Any]] = bars.enumerated().map { index, bar in
+            let paid = Double(max(0, bar.paid.minorUnits)) * scale
+            let open = Double(max(0, bar.committed.minorUnits &- bar.paid.minorUnits)) * scale
+            let free = Double(max(0, bar.budget.minorUnits &- bar.committed.minorUnits)) * scale
+            let y = Double(index) * rowHeight
+            func number(_ value: Double) -> String { String(format: "%.1f", value) }
+            return ["label": bar.label, "y": number(y), "textY": number(y + barHeight * 0.75), "barX": number(labelWidth),
+                    "paidWidth": number(paid), "openX": number(labelWidth + paid), "openWidth": number(open),
+                    "freeX": number(labelWidth + paid + open), "freeWidth": number(free), "height": number(barHeight)]
+        }
+        return ["title": title, "rows": rows, "width": String(Int(width)), "height": String(Int(Double(bars.count) * rowHeight + 4)),
+                "hasRows": !rows.isEmpty]
+    }
+}
