@@ -98,3 +98,21 @@ def test_a_pool_as_of_the_day_before(page):
     # The movements as CSV, for the auditor's own tools.
     csv = page.request.get(page.get_by_role("link", name="Alle pengebevægelser som CSV").get_attribute("href"))
     assert csv.status == 200 and "text/csv" in csv.headers["content-type"]
+
+
+def test_a_pools_movements(page):
+    sign_in(page, AUDITOR)
+    page.get_by_role("link", name="Puljer").click()
+    page.get_by_role("row").nth(1).get_by_role("link").click()
+    page.get_by_role("link", name="Alle pengebevægelser", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Pengebevægelser")
+    expect(page.get_by_role("status")).to_contain_text("bevægelser vist")
+    check(page, "audit-ledger")
+    # One source only: every row shown draws on it.
+    source = page.get_by_label("Finansieringskilde").locator("option").nth(1).get_attribute("value")
+    page.get_by_label("Finansieringskilde").select_option(source)
+    page.get_by_role("button", name="Vis bevægelserne").click()
+    expect(page).to_have_url(re.compile(f"source={source}"))
+    rows = page.locator("tbody tr")
+    for index in range(rows.count()):
+        expect(rows.nth(index).locator("td").nth(4)).to_contain_text(source)

@@ -198,6 +198,7 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     addVerificationPage(to: routes, services, pages: pages)
     addDecisionPages(to: routes, services, pages: pages)
     addPoolPages(to: routes, services, pages: pages)
+    addLedgerPage(to: routes, services, pages: pages)
     addCheckpointRoutes(to: routes, services, signer: configuration.checkpointSigner)
     return (router, routes)
 }

@@ -207,6 +207,16 @@ struct WebPageTests {
             let bad = try await Browser.get(api, "/audit/pools/\(programme.pool.lowercased())?day=2026-13-01", auditor)
             #expect(bad.status == .unprocessableContent && bad.text.contains("id=\"day-error\""))
             #expect(try await Browser.get(api, "/audit/pools/\(UUID().uuidString.lowercased())", auditor).status == .notFound)
+
+            // The movements: the budget, then the commitment with the decision behind it; filtered by period and source.
+            let ledger = try await Browser.get(api, "/audit/pools/\(programme.pool.lowercased())/ledger", auditor)
+            #expect(ledger.status == .ok && ledger.text.contains("<td>Budget</td>") && ledger.text.contains("<td>Bundet</td>")
+                    && ledger.text.contains("href=\"/audit/decisions/\(application.lowercased())\"") && ledger.text.contains("2 bevægelser vist.")
+                    && ledger.text.hasSuffix("</html>\n"), "\(ledger.text)")
+            let bySource = try await Browser.get(api, "/audit/pools/\(programme.pool.lowercased())/ledger?period=2026&source=region", auditor)
+            #expect(bySource.text.contains("1 bevægelser vist.") && bySource.text.contains("<option value=\"region\" selected>"), "\(bySource.text)")
+            let none = try await Browser.get(api, "/audit/pools/\(programme.pool.lowercased())/ledger?period=1999", auditor)
+            #expect(none.text.contains("0 bevægelser vist."))
         }
     }
 

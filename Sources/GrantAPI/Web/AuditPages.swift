@@ -287,7 +287,7 @@ func addPoolPages(to routes: Routes, _ services: Services, pages: Pages) {
             var values: [String: Any] = [
                 "title": name, "action": "/audit/pools/\(lowered)", "day": day, "time": time,
                 "recorded": basis == .recorded, "occurred": basis == .occurred,
-                "csvHref": "/v1/audit/export?pool=\(lowered)&format=csv",
+                "csvHref": "/v1/audit/export?pool=\(lowered)&format=csv", "ledgerHref": "/audit/pools/\(lowered)/ledger",
                 "errors": errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] }, "hasErrors": !errors.isEmpty,
             ]
             if let error = errors["day"] { values["dayError"] = error }
@@ -315,6 +315,71 @@ func addPoolPages(to routes: Routes, _ services: Services, pages: Pages) {
             return pages.render("audit-pool", values, page)
         }
     }
+}
+
+/// A pool's money movements as a page: every budget, move, commitment,
+/// release, payment and repayment, oldest first, with the decision or
+/// payment behind it, filtered by budget period and funding source. The
+/// rows are streamed a page of the history at a time (the funding
+/// export's pages), so a pool of 100,000 movements is shown in flat memory.
+func addLedgerPage(to routes: Routes, _ services: Services, pages: Pages) {
+    routes.page("GET", "/audit/pools/:poolId/ledger") { request, context in
+        try await services.page(request, pages: pages) {
+            let id = try request.uuidParameter(context, "poolId")
+            let page = try await services.pageContext(request, pages: pages)
+            _ = try await services.auth.require(request, [.auditor, .admin], to: "read a pool's ledger", signedIn: page.user)
+            let language = page.language
+            let pool = try await services.commands.current(PoolState.self, id).state
+            guard let created = pool.created else { throw Problem.notFound("pool", id.uuidString) }
+            let query = request.uri.queryParameters
+            let period = query["period"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+            let source = query["source"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+            let lowered = id.uuidString.lowercased()
+            let marker = "<!-- rows -->"
+            let parts = pages.html("audit-ledger", [
+                "title": language.word("ledgerTitle", ["pool": created.name]), "action": "/audit/pools/\(lowered)/ledger",
+                "poolHref": "/audit/pools/\(lowered)", "csvHref": "/v1/audit/export?pool=\(lowered)&format=csv", "rows": marker,
+                "periods": [["value": "", "label": language.word("allPeriods"), "selected": period == nil] as [String: Any]]
+                    + pool.periodOrder.map { ["value": $0, "label": $0, "selected": $0 == period] },
+                "sources": [["value": "", "label": language.word("allSources"), "selected": source == nil] as [String: Any]]
+                    + created.sources.map { ["value": $0.id, "label": $0.name, "selected": $0.id == source] },
+            ], page).components(separatedBy: marker)
+            guard parts.count == 2 else { throw Problem(.internalServerError, rule: "template", title: "Template broken", detail: "audit-ledger has no rows") }
+            return pages.response(ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: parts[0]))
+                var shown = 0
+                do {
+                    try await FundingExport(store: services.store).forEachPage(pool: id) { movements in
+                        let rows: [[String: Any]] = movements.filter { movement in
+                            (period == nil || movement.period == period || movement.toPeriod == period)
+                                && (source == nil || movement.sources.contains { $0.source == source })
+                        }.map { ledgerRow($0, language) }
+                        shown += rows.count
+                        if !rows.isEmpty { try await writer.write(ByteBuffer(string: pages.fragment("audit-ledger-rows", ["rows": rows], language: language))) }
+                    }
+                } catch {
+                    services.logger.error("ledger page failed", metadata: ["error": "\(String(reflecting: error))"])
+                    try? await writer.write(ByteBuffer(string: pages.fragment("audit-ledger-end", ["failed": language.word("ledgerFailed")], language: language) + parts[1]))
+                    try? await writer.finish(nil)
+                    return
+                }
+                let count = language.word("ledgerCount", ["count": language.count(Int64(shown))])
+                try await writer.write(ByteBuffer(string: pages.fragment("audit-ledger-end", ["count": count, "empty": shown == 0], language: language) + parts[1]))
+                try await writer.finish(nil)
+            }, page)
+        }
+    }
+}
+
+private func ledgerRow(_ movement: MoneyMovement, _ language: Language) -> [String: Any] {
+    var row: [String: Any] = ["day": language.day(movement.occurredAt), "kind": language.word("movement.\(movement.kind)", fallback: movement.kind),
+                              "period": movement.period + (movement.toPeriod.map { " → \($0)" } ?? ""), "amount": language.money(movement.amount),
+                              "sources": movement.sources.map { "\($0.source): \(language.money($0.amount))" }.joined(separator: "; "),
+                              "actor": movement.actor ?? "–", "position": String(movement.position)]
+    if let application = movement.applicationId { row["decisionHref"] = "/audit/decisions/\(application.uuidString.lowercased())" }
+    if let reference = movement.reference { row["reference"] = reference }
+    if let reason = movement.reason { row["reason"] = reason }
+    return row
 }
 
 /// One bar of a balance chart: a budget, of which committed, of which paid.
