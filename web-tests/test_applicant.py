@@ -155,7 +155,7 @@ def test_sign_out_ends_the_session(page):
 def test_others_are_refused(browser, page):
     # A steering member is not an applicant: the applicant's pages refuse them.
     sign_in(page, STEERING)
-    page.goto("/")
+    page.goto("/calls")
     expect(page.get_by_role("heading", level=1)).to_have_text("Det må du ikke")
     check(page, "forbidden")
 

@@ -199,6 +199,7 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     addDecisionPages(to: routes, services, pages: pages)
     addPoolPages(to: routes, services, pages: pages)
     addLedgerPage(to: routes, services, pages: pages)
+    addSteeringPages(to: routes, services, pages: pages)
     addCheckpointRoutes(to: routes, services, signer: configuration.checkpointSigner)
     return (router, routes)
 }

@@ -220,6 +220,37 @@ struct WebPageTests {
         }
     }
 
+    @Test("A steering member's pack: each application waiting, its version and rules, money asked against left, and their own recusal marked")
+    func steeringPack() async throws {
+        try await Harness.with { api in
+            let programme = try await Programme.create(api)
+            _ = try await programme.submittedApplication("Hjørring Gymnasium", requested: "100000.00", title: "Droner i Hjørring")
+            let accounts = Accounts(store: api.store, hasher: PasswordHasher(cost: 4))
+            for (email, member) in [("carl@region.dk", "carl"), ("bo@region.dk", "bo")] {
+                #expect(try await api.post("/v1/users", programme.admin, """
+                    {"email": "\(email)", "name": "\(member)", "roles": [{"role": "steering", "groupId": "\(programme.group)", "member": "\(member)"}]}
+                    """).status == .created)
+                try await accounts.setPassword(userId: CommandHandler.userId(email: email), email: email, password: "a long enough password")
+            }
+            let carl = try await Browser.signIn(api, "carl@region.dk", "a long enough password")
+            #expect(try await Browser.get(api, "/", carl).headers[.location] == "/steering")
+            let pack = try await Browser.get(api, "/steering?after=\(try await api.head())", carl)
+            #expect(pack.status == .ok)
+            for expected in ["Mødepakke: STEM i Nord", "Droner i Hjørring", "Opfylder puljens regler", "<dt>Version, der besluttes om</dt><dd>1</dd>",
+                             "<dt>Ansøgt i alt på dagsordenen</dt><dd>100.000,00 kr.</dd>", "<dt>Til rådighed i puljen</dt><dd>1.000.000,00 kr.</dd>",
+                             "Du er inhabil (Hjørring Gymnasium)"] {
+                #expect(pack.text.contains(expected), "\(expected)")
+            }
+            let bo = try await Browser.signIn(api, "bo@region.dk", "a long enough password")
+            let boPack = try await Browser.get(api, "/steering", bo)
+            #expect(boPack.text.contains("Droner i Hjørring") && !boPack.text.contains("inhabil"))
+            #expect(try await api.post("/v1/users", programme.admin, #"{"email": "eva@hjorring.dk", "name": "Eva", "roles": [{"role": "applicant", "organisation": "Hjørring Gymnasium"}]}"#).status == .created)
+            try await accounts.setPassword(userId: CommandHandler.userId(email: "eva@hjorring.dk"), email: "eva@hjorring.dk", password: "a long enough password")
+            let eva = try await Browser.signIn(api, "eva@hjorring.dk", "a long enough password")
+            #expect(try await Browser.get(api, "/steering", eva).status == .forbidden)
+        }
+    }
+
     @Test("Amounts are read as people type them in each language; what is not an amount is not guessed")
     func amounts() {
         let danish: [(String, String?)] = [

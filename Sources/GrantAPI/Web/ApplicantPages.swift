@@ -21,6 +21,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             if !user.roles.contains(where: { $0.role == .applicant }) {
                 if user.roles.contains(where: { $0.role == .admin }) { return Pages.redirect("/admin/users") }
                 if user.roles.contains(where: { $0.role == .auditor }) { return Pages.redirect("/audit/roles") }
+                if user.roles.contains(where: { $0.role == .steering }) { return Pages.redirect("/steering") }
             }
             let identity = try await services.auth.require(request, [.applicant], to: "see an organisation's applications", signedIn: page.user)
             let organisation = identity.organisation ?? ""

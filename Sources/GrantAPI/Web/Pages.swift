@@ -55,7 +55,8 @@ struct Pages: Sendable {
             context["user"] = ["name": user.name, "email": user.email,
                                "roleLine": user.roles.map { page.language.role($0) }.joined(separator: ", "),
                                "applicant": user.roles.contains { $0.role == .applicant }, "admin": user.roles.contains { $0.role == .admin },
-                               "auditor": user.roles.contains { $0.role == .auditor || $0.role == .admin }]
+                               "auditor": user.roles.contains { $0.role == .auditor || $0.role == .admin },
+                               "steering": user.roles.contains { $0.role == .steering }]
                 as [String: Any]
         }
         if let flash = page.flash { context["flash"] = flash }
