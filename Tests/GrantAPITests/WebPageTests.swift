@@ -47,14 +47,7 @@ struct WebPageTests {
         try await Harness.with { api in
             let programme = try await Programme.create(api)
             let school = "Hjørring Gymnasium"
-            let accounts = Accounts(store: api.store, hasher: PasswordHasher(cost: 4))
-            for (email, organisation) in [("eva@hjorring.dk", school), ("kim@aalborg.dk", "Aalborg Tekniske Gymnasium")] {
-                #expect(try await api.post("/v1/users", programme.admin, """
-                    {"email": "\(email)", "name": "\(email)", "roles": [{"role": "applicant", "organisation": "\(organisation)"}]}
-                    """).status == .created)
-                try await accounts.setPassword(userId: CommandHandler.userId(email: email), email: email, password: "a long enough password")
-            }
-            let eva = try await Browser.signIn(api, "eva@hjorring.dk", "a long enough password")
+            let eva = try await Browser.user(api, programme, "eva@hjorring.dk", role: #"{"role": "applicant", "organisation": "Hjørring Gymnasium"}"#)
             let applications = [try await programme.submittedApplication(school, requested: "100000.00", title: "Robotter"),
                                 try await programme.submittedApplication(school, requested: "50000.00", title: "Droner")]
             let waiting = try await Browser.get(api, "/?after=\(try await api.head())", eva)
@@ -79,7 +72,7 @@ struct WebPageTests {
             for application in applications {
                 #expect(start.text.contains("/grants/\(application.lowercased())#write-report"), "\(start.text)")
             }
-            let kim = try await Browser.signIn(api, "kim@aalborg.dk", "a long enough password")
+            let kim = try await Browser.user(api, programme, "kim@aalborg.dk", role: #"{"role": "applicant", "organisation": "Aalborg Tekniske Gymnasium"}"#)
             let other = try await Browser.get(api, "/?after=\(try await api.head())", kim)
             #expect(other.status == .ok && !other.text.contains("Robotter") && !other.text.contains("/grants/"))
         }
@@ -89,13 +82,8 @@ struct WebPageTests {
     func auditorRoles() async throws {
         try await Harness.with { api in
             let programme = try await Programme.create(api)
-            let accounts = Accounts(store: api.store, hasher: PasswordHasher(cost: 4))
-            for (email, role) in [("revisor@region.dk", #"{"role": "auditor"}"#),
-                                  ("eva@hjorring.dk", #"{"role": "applicant", "organisation": "Hjørring Gymnasium"}"#)] {
-                #expect(try await api.post("/v1/users", programme.admin, #"{"email": "\#(email)", "name": "\#(email)", "roles": [\#(role)]}"#).status == .created)
-                try await accounts.setPassword(userId: CommandHandler.userId(email: email), email: email, password: "a long enough password")
-            }
-            let auditor = try await Browser.signIn(api, "revisor@region.dk", "a long enough password")
+            let eva = try await Browser.user(api, programme, "eva@hjorring.dk", role: #"{"role": "applicant", "organisation": "Hjørring Gymnasium"}"#)
+            let auditor = try await Browser.user(api, programme, "revisor@region.dk", role: #"{"role": "auditor"}"#)
             // An auditor starts at the roles.
             #expect(try await Browser.get(api, "/", auditor).headers[.location] == "/audit/roles")
             let now = try await Browser.get(api, "/audit/roles", auditor)
@@ -107,7 +95,6 @@ struct WebPageTests {
             let badDay = try await Browser.get(api, "/audit/roles?day=2026-02-31&time=25:00", auditor)
             #expect(badDay.status == .unprocessableContent && badDay.text.contains("id=\"day-error\"") && badDay.text.contains("error-summary"), "\(badDay.status) \(badDay.text)")
             #expect(try await Browser.get(api, "/audit/roles?day=2026-03-01&time=25:00", auditor).text.contains("id=\"time-error\""))
-            let eva = try await Browser.signIn(api, "eva@hjorring.dk", "a long enough password")
             #expect(try await Browser.get(api, "/audit/roles", eva).status == .forbidden)
         }
     }
@@ -117,11 +104,8 @@ struct WebPageTests {
         try await Harness.with { api in
             let programme = try await Programme.create(api)
             _ = try await programme.submittedApplication("Hjørring Gymnasium", requested: "100000.00")
-            let accounts = Accounts(store: api.store, hasher: PasswordHasher(cost: 4))
-            #expect(try await api.post("/v1/users", programme.admin, #"{"email": "revisor@region.dk", "name": "Revisor", "roles": [{"role": "auditor"}]}"#)
-                .status == .created)
-            try await accounts.setPassword(userId: CommandHandler.userId(email: "revisor@region.dk"), email: "revisor@region.dk", password: "a long enough password")
-            let auditor = try await Browser.signIn(api, "revisor@region.dk", "a long enough password")
+            let auditor = try await Browser.user(api, programme, "revisor@region.dk", role: #"{"role": "auditor"}"#)
+            let eva = try await Browser.user(api, programme, "eva@hjorring.dk", role: #"{"role": "applicant", "organisation": "Hjørring Gymnasium"}"#)
             let events = try await api.eventCount()
 
             let start = try await Browser.get(api, "/audit/verify", auditor)
@@ -141,9 +125,6 @@ struct WebPageTests {
                     "\(broken.text)")
             #expect(broken.text.contains("<dt>Position</dt><dd>3</dd>"), "\(broken.text)")
 
-            #expect(try await api.post("/v1/users", programme.admin, #"{"email": "eva@hjorring.dk", "name": "Eva", "roles": [{"role": "applicant", "organisation": "Hjørring Gymnasium"}]}"#).status == .created)
-            try await accounts.setPassword(userId: CommandHandler.userId(email: "eva@hjorring.dk"), email: "eva@hjorring.dk", password: "a long enough password")
-            let eva = try await Browser.signIn(api, "eva@hjorring.dk", "a long enough password")
             #expect(try await Browser.get(api, "/audit/verify?run=1", eva).status == .forbidden)
         }
     }
@@ -158,13 +139,8 @@ struct WebPageTests {
             let decision = try await api.post("/v1/meetings/\(meeting)/decisions", try await programme.steeringToken("bo"),
                                               Programme.approval(application, amount: "80000.00", votes: ["anna", "bo"]))
             #expect(decision.status == .created, "\(decision.text)")
-            let accounts = Accounts(store: api.store, hasher: PasswordHasher(cost: 4))
-            for (email, role) in [("revisor@region.dk", #"{"role": "auditor"}"#),
-                                  ("eva@hjorring.dk", #"{"role": "applicant", "organisation": "Hjørring Gymnasium"}"#)] {
-                #expect(try await api.post("/v1/users", programme.admin, #"{"email": "\#(email)", "name": "\#(email)", "roles": [\#(role)]}"#).status == .created)
-                try await accounts.setPassword(userId: CommandHandler.userId(email: email), email: email, password: "a long enough password")
-            }
-            let auditor = try await Browser.signIn(api, "revisor@region.dk", "a long enough password")
+            let auditor = try await Browser.user(api, programme, "revisor@region.dk", role: #"{"role": "auditor"}"#)
+            let eva = try await Browser.user(api, programme, "eva@hjorring.dk", role: #"{"role": "applicant", "organisation": "Hjørring Gymnasium"}"#)
             let list = try await Browser.get(api, "/audit/decisions?after=\(try await api.head())", auditor)
             #expect(list.status == .ok && list.text.contains("href=\"/audit/decisions/\(application.lowercased())\"") && list.text.contains("80.000,00 kr."),
                     "\(list.text)")
@@ -176,7 +152,6 @@ struct WebPageTests {
                 #expect(trail.text.contains(expected), "\(expected)")
             }
             #expect(try await Browser.get(api, "/audit/decisions/\(UUID().uuidString.lowercased())", auditor).status == .notFound)
-            let eva = try await Browser.signIn(api, "eva@hjorring.dk", "a long enough password")
             #expect(try await Browser.get(api, "/audit/decisions/\(application.lowercased())", eva).status == .forbidden)
         }
     }
@@ -189,10 +164,7 @@ struct WebPageTests {
             let meeting = try await programme.meeting([application])
             #expect(try await api.post("/v1/meetings/\(meeting)/decisions", try await programme.steeringToken("bo"),
                                        Programme.approval(application, amount: "80000.00", votes: ["anna", "bo"])).status == .created)
-            let accounts = Accounts(store: api.store, hasher: PasswordHasher(cost: 4))
-            #expect(try await api.post("/v1/users", programme.admin, #"{"email": "revisor@region.dk", "name": "R", "roles": [{"role": "auditor"}]}"#).status == .created)
-            try await accounts.setPassword(userId: CommandHandler.userId(email: "revisor@region.dk"), email: "revisor@region.dk", password: "a long enough password")
-            let auditor = try await Browser.signIn(api, "revisor@region.dk", "a long enough password")
+            let auditor = try await Browser.user(api, programme, "revisor@region.dk", role: #"{"role": "auditor"}"#)
 
             let list = try await Browser.get(api, "/audit/pools?after=\(try await api.head())", auditor)
             #expect(list.status == .ok && list.text.contains("href=\"/audit/pools/\(programme.pool.lowercased())\""), "\(list.text)")
@@ -225,14 +197,9 @@ struct WebPageTests {
         try await Harness.with { api in
             let programme = try await Programme.create(api)
             _ = try await programme.submittedApplication("Hjørring Gymnasium", requested: "100000.00", title: "Droner i Hjørring")
-            let accounts = Accounts(store: api.store, hasher: PasswordHasher(cost: 4))
-            for (email, member) in [("carl@region.dk", "carl"), ("bo@region.dk", "bo")] {
-                #expect(try await api.post("/v1/users", programme.admin, """
-                    {"email": "\(email)", "name": "\(member)", "roles": [{"role": "steering", "groupId": "\(programme.group)", "member": "\(member)"}]}
-                    """).status == .created)
-                try await accounts.setPassword(userId: CommandHandler.userId(email: email), email: email, password: "a long enough password")
-            }
-            let carl = try await Browser.signIn(api, "carl@region.dk", "a long enough password")
+            func seat(_ member: String) -> String { #"{"role": "steering", "groupId": "\#(programme.group)", "member": "\#(member)"}"# }
+            let carl = try await Browser.user(api, programme, "carl@region.dk", role: seat("carl"))
+            let bo = try await Browser.user(api, programme, "bo@region.dk", role: seat("bo"))
             #expect(try await Browser.get(api, "/", carl).headers[.location] == "/steering")
             let pack = try await Browser.get(api, "/steering?after=\(try await api.head())", carl)
             #expect(pack.status == .ok)
@@ -241,12 +208,9 @@ struct WebPageTests {
                              "Du er inhabil (Hjørring Gymnasium)"] {
                 #expect(pack.text.contains(expected), "\(expected)")
             }
-            let bo = try await Browser.signIn(api, "bo@region.dk", "a long enough password")
             let boPack = try await Browser.get(api, "/steering", bo)
             #expect(boPack.text.contains("Droner i Hjørring") && !boPack.text.contains("inhabil"))
-            #expect(try await api.post("/v1/users", programme.admin, #"{"email": "eva@hjorring.dk", "name": "Eva", "roles": [{"role": "applicant", "organisation": "Hjørring Gymnasium"}]}"#).status == .created)
-            try await accounts.setPassword(userId: CommandHandler.userId(email: "eva@hjorring.dk"), email: "eva@hjorring.dk", password: "a long enough password")
-            let eva = try await Browser.signIn(api, "eva@hjorring.dk", "a long enough password")
+            let eva = try await Browser.user(api, programme, "eva@hjorring.dk", role: #"{"role": "applicant", "organisation": "Hjørring Gymnasium"}"#)
             #expect(try await Browser.get(api, "/steering", eva).status == .forbidden)
         }
     }
@@ -377,6 +341,15 @@ struct WebPageTests {
 /// A browser, reduced to its cookies.
 enum Browser {
     struct Signed { let session: String }
+
+    /// A user invited by the programme's administrator with `role` (as the API takes it), a password set, signed in.
+    static func user(_ api: API, _ programme: Programme, _ email: String, role: String) async throws -> Signed {
+        let invited = try await api.post("/v1/users", programme.admin, #"{"email": "\#(email)", "name": "\#(email)", "roles": [\#(role)]}"#)
+        #expect(invited.status == .created, "\(invited.text)")
+        try await Accounts(store: api.store, hasher: PasswordHasher(cost: 4))
+            .setPassword(userId: CommandHandler.userId(email: email), email: email, password: "a long enough password")
+        return try await signIn(api, email, "a long enough password")
+    }
 
     static func signIn(_ api: API, _ email: String, _ password: String) async throws -> Signed {
         let form = try await api.client.execute(uri: "/sign-in", method: .get)

@@ -14,22 +14,15 @@ func addAuditPages(to routes: Routes, _ services: Services, pages: Pages) {
             let page = try await services.pageContext(request, pages: pages)
             _ = try await services.auth.require(request, [.auditor, .admin], to: "replay who held which role", signedIn: page.user)
             let language = page.language
-            let query = request.uri.queryParameters
-            let day = query["day"].map(String.init) ?? "", time = query["time"].map(String.init) ?? ""
-            let basis = TimeBasis(rawValue: query["basis"].map(String.init) ?? "") ?? .recorded
-            let role = query["role"].flatMap { UserRole(rawValue: String($0)) }
-            var errors = FieldErrors()
-            let asOf = asOfInstant(day: day, time: time, language: language, errors: &errors)
-            var values: [String: Any] = [
-                "title": language.word("rolesAsOfTitle"), "day": day, "time": time,
-                "recorded": basis == .recorded, "occurred": basis == .occurred,
+            let form = AsOfForm(request, language: language)
+            let role = request.uri.queryParameters["role"].flatMap { UserRole(rawValue: String($0)) }
+            var values = form.values.merging([
+                "title": language.word("rolesAsOfTitle"),
                 "roleChoices": [["value": "", "label": language.word("allRoles"), "selected": role == nil] as [String: Any]]
                     + UserRole.allCases.map { ["value": $0.rawValue, "label": language.word("role.\($0.rawValue)"), "selected": role == $0] },
-                "errors": errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] }, "hasErrors": !errors.isEmpty,
-            ]
-            if let error = errors["day"] { values["dayError"] = error }
-            if let error = errors["time"] { values["timeError"] = error }
-            guard let asOf else { return pages.render("audit-roles", values, page, status: .unprocessableContent) }
+            ]) { $1 }
+            guard let asOf = form.instant else { return pages.render("audit-roles", values, page, status: .unprocessableContent) }
+            let basis = form.basis
             let replayed = try await RoleReplay(store: services.store).roles(asOf: asOf, basis: basis, role: role)
             values["heading"] = language.word(basis == .recorded ? "rolesAsRecorded" : "rolesAsTrue", ["moment": language.moment(asOf)])
             values["usersLine"] = language.word("usersInvitedThen", ["count": String(replayed.users)])
@@ -106,6 +99,35 @@ func addVerificationPage(to routes: Routes, _ services: Services, pages: Pages) 
                 try await writer.finish(nil)
             }, page)
         }
+    }
+}
+
+/// The as-of fields of a GET form (as-of-fields.mustache): a day, a time
+/// and the basis; the instant they name, or the errors to show beside them.
+struct AsOfForm {
+    let day, time: String
+    let basis: TimeBasis
+    let errors: FieldErrors
+    let instant: Date?
+
+    init(_ request: Request, language: Language) {
+        let query = request.uri.queryParameters
+        day = query["day"].map(String.init) ?? ""
+        time = query["time"].map(String.init) ?? ""
+        basis = TimeBasis(rawValue: query["basis"].map(String.init) ?? "") ?? .recorded
+        var errors = FieldErrors()
+        instant = asOfInstant(day: day, time: time, language: language, errors: &errors)
+        self.errors = errors
+    }
+
+    /// What the partial and the error summary show.
+    var values: [String: Any] {
+        var values: [String: Any] = ["day": day, "time": time, "recorded": basis == .recorded, "occurred": basis == .occurred,
+                                     "errors": errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] },
+                                     "hasErrors": !errors.isEmpty]
+        if let error = errors["day"] { values["dayError"] = error }
+        if let error = errors["time"] { values["timeError"] = error }
+        return values
     }
 }
 
@@ -276,23 +298,16 @@ func addPoolPages(to routes: Routes, _ services: Services, pages: Pages) {
             let page = try await services.pageContext(request, pages: pages)
             _ = try await services.auth.require(request, [.auditor, .admin], to: "replay pools", signedIn: page.user)
             let language = page.language
-            let query = request.uri.queryParameters
-            let day = query["day"].map(String.init) ?? "", time = query["time"].map(String.init) ?? ""
-            let basis = TimeBasis(rawValue: query["basis"].map(String.init) ?? "") ?? .recorded
-            var errors = FieldErrors()
-            let asOf = asOfInstant(day: day, time: time, language: language, errors: &errors)
+            let form = AsOfForm(request, language: language)
             let lowered = id.uuidString.lowercased()
             let name = try await services.commands.current(PoolState.self, id).state.created?.name
             guard let name else { throw Problem.notFound("pool", id.uuidString) }
-            var values: [String: Any] = [
-                "title": name, "action": "/audit/pools/\(lowered)", "day": day, "time": time,
-                "recorded": basis == .recorded, "occurred": basis == .occurred,
+            var values = form.values.merging([
+                "title": name, "action": "/audit/pools/\(lowered)",
                 "csvHref": "/v1/audit/export?pool=\(lowered)&format=csv", "ledgerHref": "/audit/pools/\(lowered)/ledger",
-                "errors": errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] }, "hasErrors": !errors.isEmpty,
-            ]
-            if let error = errors["day"] { values["dayError"] = error }
-            if let error = errors["time"] { values["timeError"] = error }
-            guard let asOf else { return pages.render("audit-pool", values, page, status: .unprocessableContent) }
+            ]) { $1 }
+            guard let asOf = form.instant else { return pages.render("audit-pool", values, page, status: .unprocessableContent) }
+            let basis = form.basis
             let pool = try await AsOfReplay(store: services.store).pool(id, asOf: asOf, basis: basis)
             values["heading"] = language.word(basis == .recorded ? "poolAsRecorded" : "poolAsTrue", ["moment": language.moment(asOf)])
             values["eventsLine"] = language.word("poolEventsReplayed", ["count": language.count(Int64(pool.eventsApplied))])
