@@ -49,13 +49,17 @@ struct KillTests {
         try await FreshDatabase.with { store, url in
             _ = try await FreshDatabase.generate(store, seed: 9, pools: 24, applicationsPerPool: 200)
             _ = try await Rebuilder(store: store, logger: FreshDatabase.logger).rebuildAll(allProjections)  // live generations exist
+            let building = "SELECT count(*) FROM projection_checkpoints WHERE status = 'building'"
             for _ in 0..<3 {
                 let rebuild = try Self.start(binary, url, ["rebuild", "--all"])
-                try await Task.sleep(for: .milliseconds(Int.random(in: 600...1_500)))
+                // Killed once a generation is being built, however long the process takes to get there on a loaded
+                // machine (a fixed 0.6-1.5 s delay missed the building in the fresh-clone CI run of 2026-12-07).
+                while rebuild.isRunning, try await FreshDatabase.count(building, store) == 0 {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
                 kill(rebuild.processIdentifier, SIGKILL)
                 try await Self.waitForExit(rebuild)
             }
-            let building = "SELECT count(*) FROM projection_checkpoints WHERE status = 'building'"
             let schemas = "SELECT count(*) FROM pg_namespace WHERE nspname ~ '^proj_' AND nspname NOT IN (SELECT 'proj_' || projection || '_' || generation FROM projection_checkpoints)"
             let left = try await FreshDatabase.count(building, store)
             #expect(left > 0, "the kills should land during the rebuilds")
