@@ -53,13 +53,7 @@ func addVerificationPage(to routes: Routes, _ services: Services, pages: Pages) 
             guard request.uri.queryParameters["run"] == "1" else {
                 return pages.render("audit-verify", ["title": language.word("verifyTitle")], page)
             }
-            // The page around the progress: rendered once, split where the progress goes.
-            let marker = "<!-- progress -->"
-            let parts = pages.html("audit-verify", ["title": language.word("verifyTitle"), "running": true, "progress": marker], page)
-                .components(separatedBy: marker)
-            guard parts.count == 2 else { throw Problem(.internalServerError, rule: "template", title: "Template broken", detail: "audit-verify has no progress") }
-            return pages.response(ResponseBody { writer in
-                try await writer.write(ByteBuffer(string: parts[0]))
+            return try pages.streamed("audit-verify", ["title": language.word("verifyTitle"), "running": true], slot: "progress", page) { write in
                 let (ticks, ticking) = AsyncStream.makeStream(of: (Int64, Int64).self, bufferingPolicy: .bufferingNewest(1))
                 let verification = Task {
                     defer { ticking.finish() }
@@ -72,17 +66,14 @@ func addVerificationPage(to routes: Routes, _ services: Services, pages: Pages) 
                     for await (done, total) in ticks where done > shown {
                         shown = done
                         let line = language.word("verifyProgress", ["done": language.count(done), "total": language.count(total)])
-                        try await writer.write(ByteBuffer(string: "<li>\(HTMLEscaping().escapeText(line))</li>\n"))
+                        try await write("<li>\(HTMLEscaping().escapeText(line))</li>\n")
                     }
                     report = try await verification.value
                 } catch {
                     // The reader left, or the database failed: stop checking; say so if the page is still read.
                     verification.cancel()
                     services.logger.error("verification from the page failed", metadata: ["error": "\(String(reflecting: error))"])
-                    try? await writer.write(ByteBuffer(string: pages.fragment("audit-verify-result", ["summary": language.word("verifyError")],
-                                                                              language: language) + parts[1]))
-                    try? await writer.finish(nil)
-                    return
+                    return pages.fragment("audit-verify-result", ["summary": language.word("verifyError")], language: language)
                 }
                 var values: [String: Any] = [
                     "ok": report.ok,
@@ -94,10 +85,8 @@ func addVerificationPage(to routes: Routes, _ services: Services, pages: Pages) 
                     values["firstBroken"] = ["position": String(link.position), "stream": link.streamId,
                                              "version": link.streamVersion.map(String.init) ?? "–", "check": link.check, "detail": link.detail]
                 }
-                try await writer.write(ByteBuffer(string: pages.fragment("audit-verify-result", values, language: language)))
-                try await writer.write(ByteBuffer(string: parts[1]))
-                try await writer.finish(nil)
-            }, page)
+                return pages.fragment("audit-verify-result", values, language: language)
+            }
         }
     }
 }
@@ -350,18 +339,15 @@ func addLedgerPage(to routes: Routes, _ services: Services, pages: Pages) {
             let period = query["period"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
             let source = query["source"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
             let lowered = id.uuidString.lowercased()
-            let marker = "<!-- rows -->"
-            let parts = pages.html("audit-ledger", [
+            let values: [String: Any] = [
                 "title": language.word("ledgerTitle", ["pool": created.name]), "action": "/audit/pools/\(lowered)/ledger",
-                "poolHref": "/audit/pools/\(lowered)", "csvHref": "/v1/audit/export?pool=\(lowered)&format=csv", "rows": marker,
+                "poolHref": "/audit/pools/\(lowered)", "csvHref": "/v1/audit/export?pool=\(lowered)&format=csv",
                 "periods": [["value": "", "label": language.word("allPeriods"), "selected": period == nil] as [String: Any]]
                     + pool.periodOrder.map { ["value": $0, "label": $0, "selected": $0 == period] },
                 "sources": [["value": "", "label": language.word("allSources"), "selected": source == nil] as [String: Any]]
                     + created.sources.map { ["value": $0.id, "label": $0.name, "selected": $0.id == source] },
-            ], page).components(separatedBy: marker)
-            guard parts.count == 2 else { throw Problem(.internalServerError, rule: "template", title: "Template broken", detail: "audit-ledger has no rows") }
-            return pages.response(ResponseBody { writer in
-                try await writer.write(ByteBuffer(string: parts[0]))
+            ]
+            return try pages.streamed("audit-ledger", values, slot: "rows", page) { write in
                 var shown = 0
                 do {
                     try await FundingExport(store: services.store).forEachPage(pool: id) { movements in
@@ -370,18 +356,15 @@ func addLedgerPage(to routes: Routes, _ services: Services, pages: Pages) {
                                 && (source == nil || movement.sources.contains { $0.source == source })
                         }.map { ledgerRow($0, language) }
                         shown += rows.count
-                        if !rows.isEmpty { try await writer.write(ByteBuffer(string: pages.fragment("audit-ledger-rows", ["rows": rows], language: language))) }
+                        if !rows.isEmpty { try await write(pages.fragment("audit-ledger-rows", ["rows": rows], language: language)) }
                     }
                 } catch {
                     services.logger.error("ledger page failed", metadata: ["error": "\(String(reflecting: error))"])
-                    try? await writer.write(ByteBuffer(string: pages.fragment("audit-ledger-end", ["failed": language.word("ledgerFailed")], language: language) + parts[1]))
-                    try? await writer.finish(nil)
-                    return
+                    return pages.fragment("audit-ledger-end", ["failed": language.word("ledgerFailed")], language: language)
                 }
                 let count = language.word("ledgerCount", ["count": language.count(Int64(shown))])
-                try await writer.write(ByteBuffer(string: pages.fragment("audit-ledger-end", ["count": count, "empty": shown == 0], language: language) + parts[1]))
-                try await writer.finish(nil)
-            }, page)
+                return pages.fragment("audit-ledger-end", ["count": count, "empty": shown == 0], language: language)
+            }
         }
     }
 }

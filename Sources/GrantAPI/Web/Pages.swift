@@ -63,6 +63,26 @@ struct Pages: Sendable {
         return library.render(PageValues(context), withTemplate: "\(template).\(page.language.rawValue)") ?? "template \(template) is missing"
     }
 
+    /// A page whose middle is written while it is made (progress, rows a
+    /// page of history at a time): the template is rendered with `slot`
+    /// holding a marker and split there; `middle` writes through `write`
+    /// and returns what closes it (its own failure included), then the
+    /// rest of the page follows.
+    func streamed(_ template: String, _ values: [String: Any], slot: String, _ page: PageContext,
+                  _ middle: @escaping @Sendable (_ write: (String) async throws -> Void) async -> String) throws -> Response {
+        let marker = "<!-- \(slot) -->"
+        let parts = html(template, values.merging([slot: marker]) { $1 }, page).components(separatedBy: marker)
+        guard parts.count == 2 else {
+            throw Problem(.internalServerError, rule: "template", title: "Template broken", detail: "\(template) has no {{{\(slot)}}}")
+        }
+        return response(ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: parts[0]))
+            let closing = await middle { try await writer.write(ByteBuffer(string: $0)) }
+            try await writer.write(ByteBuffer(string: closing + parts[1]))
+            try await writer.finish(nil)
+        }, page)
+    }
+
     /// A page's response around `body`, with the headers every page has.
     func response(_ body: ResponseBody, _ page: PageContext, status: HTTPResponse.Status = .ok) -> Response {
         var headers = Self.securityHeaders
