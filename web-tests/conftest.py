@@ -6,12 +6,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from axe_playwright_python.sync_playwright import Axe
 
 BASE = os.environ.get("GL_WEB_URL", "http://127.0.0.1:8091")
 SHOTS = Path(os.environ.get("GL_SCREENSHOTS", Path(__file__).resolve().parent.parent / ".data" / "screenshots"))
 APPLICANT = ("jens.kristensen@demo.grantledger.dk", "demo-applicant-2026")
 STEERING = ("line.poulsen@demo.grantledger.dk", "demo-steering-2026")
+ADMIN = ("maria.admin@demo.grantledger.dk", "demo-admin-2026")
+SECOND_ADMIN = ("bo.admin@demo.grantledger.dk", "demo-admin-2026")
+AUDITOR = ("revisor@demo.grantledger.dk", "demo-auditor-2026")
 _axe = Axe()
 
 
@@ -57,6 +61,11 @@ def sign_in(page, who):
     page.get_by_label(re.compile("E-mail")).fill(email)
     page.get_by_label(re.compile("Adgangskode|Password")).fill(password)
     page.get_by_role("button", name=re.compile("Log ind|Sign in")).click()
+
+
+def sign_out(page):
+    page.get_by_role("button", name=re.compile("Log ud|Sign out")).first.click()
+    expect(page.get_by_role("status")).to_be_visible()
 
 
 def grantledger(*args):

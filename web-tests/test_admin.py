@@ -8,9 +8,8 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from conftest import BASE, check, sign_in
+from conftest import ADMIN, BASE, check, sign_in
 
-ADMIN = ("maria.admin@demo.grantledger.dk", "demo-admin-2026")
 
 
 def test_invite_link_once_revoke_at_once(browser, page):

@@ -1,13 +1,13 @@
 """An auditor replays who held which role, and when; reads only: the
 administrator's pages and every form that changes something are refused."""
 import re
+import uuid
 from datetime import date, timedelta
 
 from playwright.sync_api import expect
 
-from conftest import check, sign_in
+from conftest import AUDITOR, check, sign_in
 
-AUDITOR = ("revisor@demo.grantledger.dk", "demo-auditor-2026")
 
 
 def test_roles_over_time(page):
@@ -50,6 +50,14 @@ def test_an_auditor_changes_nothing(page):
     answer = page.request.post("/admin/users", form={"csrf": csrf, "email": "x@skole.dk", "name": "X", "role": "admin"},
                                max_redirects=0)
     assert answer.status == 403
+    # Nor may an auditor request, approve or pay money, or record a steering group's decision.
+    for path in ["/admin/payments/request", f"/admin/payments/{uuid.uuid4()}/approve",
+                 f"/steering/meetings/{uuid.uuid4()}/decisions/{uuid.uuid4()}"]:
+        answer = page.request.post(path, form={"csrf": csrf, "grantId": str(uuid.uuid4()), "tranche": "1", "version": "1"},
+                                   max_redirects=0)
+        assert answer.status == 403, path
+    page.goto("/admin/payments")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Det må du ikke")
 
 
 def test_verification_from_the_page(page):

@@ -204,6 +204,26 @@ struct ReadModels: Sendable {
         return meetings
     }
 
+    struct MeetingSummary {
+        var id: UUID
+        var heldAt: Date
+        var present: Int
+        var agenda: Int
+        var decisions: Int
+    }
+
+    /// A steering group's meetings, the latest first.
+    func meetings(group: UUID) async throws -> [MeetingSummary] {
+        var meetings: [MeetingSummary] = []
+        for try await (id, heldAt, present, agenda, decisions) in try await client.query("""
+            SELECT meeting_id, held_at, cardinality(present), cardinality(agenda), decisions
+            FROM read.meetings WHERE steering_group_id = \(group) ORDER BY held_at DESC, meeting_id
+            """, logger: logger).decode((UUID, Date, Int, Int, Int).self) {
+            meetings.append(MeetingSummary(id: id, heldAt: heldAt, present: present, agenda: agenda, decisions: decisions))
+        }
+        return meetings
+    }
+
     func agenda(group: UUID) async throws -> [AgendaItemView] {
         let rows = try await client.query("""
             SELECT application_id, pool_id, call_id, organisation, title, requested, currency, version, submitted_at

@@ -67,12 +67,14 @@ public struct Demo: Sendable {
     }
 
     /// One user per role, to sign in as: an applicant whose grant (two
-    /// tranches paid) waits for its final report, a steering member, an
-    /// administrator, an auditor.
+    /// tranches paid) waits for its final report, a steering member, two
+    /// administrators (four eyes), an auditor.
     public static let users: [(email: String, name: String, grant: RoleGrant)] = [
         ("jens.kristensen@demo.grantledger.dk", "Jens Kristensen", RoleGrant(role: .applicant, organisation: "Aalborg Tekniske Gymnasium")),
         ("line.poulsen@demo.grantledger.dk", "Line Poulsen", RoleGrant(role: .steering, groupId: stemINord, member: "line-poulsen")),
         ("maria.admin@demo.grantledger.dk", "Maria Sørensen", RoleGrant(role: .admin)),
+        // A second administrator: a payment one requests, the other approves.
+        ("bo.admin@demo.grantledger.dk", "Bo Vestergaard", RoleGrant(role: .admin)),
         ("revisor@demo.grantledger.dk", "Rigsrevisionen (demo)", RoleGrant(role: .auditor)),
     ]
 
@@ -117,6 +119,8 @@ public struct Demo: Sendable {
     }
 
     static let nordCall = UUID.named("call/teknologipagten-2024")
+    /// STEM i Nord's meeting of 26 November 2026, with one application to decide.
+    public static let nextNordMeeting = UUID.named("meeting/stem-i-nord/2026-11-26")
     /// Open from November 2026 to September 2027: the demo applicant applies here.
     public static let nordCall2027 = UUID.named("call/teknologipagten-2027")
     static let stemCall = UUID.named("call/stem-projektet-2019")
@@ -241,7 +245,13 @@ public struct Demo: Sendable {
         try await step("decision/matematikvejledere") { try await handler.recordDecision(RecordDecision(
             meetingId: meeting, applicationId: mentors, applicationVersion: 1, votes: votes(except: ["lars-christensen"]),
             outcome: .approve(.init(amount: Self.dkk("150000.00"), period: "2024")), at: decidedAt), $0) }
-        _ = tech  // submitted, on no agenda yet: it waits for the next meeting
+        // The next meeting: it has begun and decides Teknologiforståelse, from
+        // which Thomas Andersen (UCN) is recused; the demo's steering member records it.
+        try await step("meeting/stem-i-nord/2026-11-26") { try await handler.holdMeeting(HoldMeeting(
+            meetingId: Self.nextNordMeeting, groupId: Self.stemINord, date: Self.date("2026-11-26"),
+            present: ["mette-larsen", "sofie-nielsen", "peter-hansen", "line-poulsen", "anders-moller", "karen-thomsen", "hanne-jorgensen",
+                      "birgitte-rasmussen", "thomas-andersen"],
+            agenda: [tech]), $0) }
 
         // Robotteknologi: paid on signing and on the approved progress report.
         try await pay(step, robots, tranche: 1, on: "2024-10-01", reference: "NORD-2024-0117")

@@ -202,7 +202,7 @@ public struct GrantState: Aggregate, Hashable {
 
     /// Whether a tranche's trigger has happened: the n-th tranche waiting on
     /// a kind of report needs n approved reports of that kind.
-    func isReady(_ tranche: Tranche) -> (ready: Bool, waitingFor: String) {
+    public func isReady(_ tranche: Tranche) -> (ready: Bool, waitingFor: String) {
         let kind: ReportKind
         switch tranche.trigger {
         case .signing: return (true, "")

@@ -143,7 +143,8 @@ struct PageContext {
     static let signInCSRFCookie = "grantledger_form"
     /// The messages a page may be asked to show after a redirect (`?flash=`): no other text.
     static let flashes: Set<String> = ["passwordSet", "signedOut", "signedOutEverywhere", "draftSaved", "submitted", "withdrawnMessage",
-                                       "reportFiled", "amended", "roleRevoked", "userSignedOut"]
+                                       "reportFiled", "amended", "roleRevoked", "userSignedOut", "decisionRecorded",
+                                       "paymentRequested", "paymentApproved", "paymentPaid", "reportApproved"]
 
     /// 244 random bits in hexadecimal: two random UUIDs' worth.
     static func newFormToken() -> String {

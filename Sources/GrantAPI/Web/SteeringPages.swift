@@ -1,77 +1,394 @@
+import Accounts
+import EventStore
 import Foundation
 import GrantCommands
 import GrantDomain
 import Hummingbird
 
-/// Steering-group members: the pack for their group's next meeting. Each
-/// application waiting for a decision with its answers, the version that
-/// will be decided, the pool's eligibility rules checked by the domain's
-/// own check, and whether the member reading is recused from it (the
-/// domain's rule, shown, not re-implemented); what the agenda asks for
-/// against what each pool has left.
-func addSteeringPages(to routes: Routes, _ services: Services, pages: Pages) {
+/// Steering-group members: what waits for their group, one page per
+/// meeting with a form to record each decision, and the minutes. Recusal,
+/// quorum, votes and money are the domain's rules, shown, not re-implemented:
+/// the form sends what was chosen and a refusal is shown beside the field.
+func addSteeringPages(to routes: Routes, _ services: Services, pages: Pages, accounts: Accounts) {
     let handler = services.commands
 
     routes.page("GET", "/steering") { request, _ in
         try await services.page(request, pages: pages) {
             let page = try await services.pageContext(request, pages: pages)
-            let identity = try await services.auth.require(request, [.steering], to: "read the meeting pack", signedIn: page.user)
-            guard let user = page.user,
-                  let seat = user.roles.first(where: { $0.role == .steering && $0.member == identity.member }), let groupId = seat.groupId,
-                  let member = seat.member else {
-                throw Problem.forbidden("sign in as a member of a steering group to read its pack")
-            }
+            let seat = try await services.steeringSeat(request, page, to: "read the meeting pack")
             let language = page.language
             _ = try await services.waitForReadModels(request, ["agendas", "pool_balances"])
             let reads = ReadModels(client: services.store.client, logger: services.logger)
-            let group = try await handler.current(SteeringGroupState.self, groupId).state
-            let agenda = try await reads.agenda(group: groupId)
+            let group = try await handler.current(SteeringGroupState.self, seat.groupId).state
             var items: [[String: Any]] = []
-            var requestedByPool: [UUID: Int64] = [:]
-            for entry in agenda {
+            var requested: [UUID: Int64] = [:]
+            for entry in try await reads.agenda(group: seat.groupId) {
                 let application = try await handler.current(ApplicationState.self, entry.applicationId).state
-                guard let content = application.content else { continue }
-                let pool = try await handler.current(PoolState.self, entry.poolId).state
-                requestedByPool[entry.poolId, default: 0] += content.requested.minorUnits
-                var item: [String: Any] = [
-                    "id": entry.applicationId.uuidString.lowercased(), "title": content.title, "organisation": content.organisation,
-                    "projectLeader": content.projectLeader, "requested": language.money(content.requested), "version": String(application.version),
-                    "submittedAt": application.submittedAt.map(language.moment) ?? "–",
-                    "description": content.description.isEmpty ? "–" : content.description,
-                    "partners": content.partners.isEmpty ? "–" : content.partners.joined(separator: ", "),
-                    "focusAreas": content.focusAreas.isEmpty ? "–" : content.focusAreas.joined(separator: ", "),
-                    "budget": content.budget.map { ["category": $0.category, "period": $0.period, "amount": language.money($0.amount)] },
-                    "hasBudget": !content.budget.isEmpty,
-                ]
-                if let students = content.studentsReached { item["studentsReached"] = String(students) }
-                let rules = pool.created?.eligibility ?? EligibilityRules()
-                item["rules"] = language.rules(rules)
-                do throws(DomainError) {
-                    _ = try Eligibility.check(content, rules: rules, group: group)
-                    item["eligible"] = true
-                } catch {
-                    // Submitted, it met them; a rule changed since is named.
-                    if case .ineligible(let rule, _) = error { item["ineligibleRule"] = language.word("rule.\(rule)", fallback: rule) }
-                    else { item["ineligibleRule"] = error.description }
-                }
-                if let recusal = RecordDecision.recusals(present: [member], group: group, content: content).first {
-                    item["recused"] = language.word("youAreRecused", ["affiliation": recusal.affiliation])
-                }
+                guard let item = try await services.packItem(application, id: entry.applicationId, group: group, present: [seat.member], reader: seat.member,
+                                                             language: language) else { continue }
+                requested[entry.poolId, default: 0] += application.content?.requested.minorUnits ?? 0
                 items.append(item)
             }
-            var money: [[String: Any]] = []
-            for (poolId, requested) in requestedByPool.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
-                guard let pool = try await reads.pools(poolId).first else { continue }
-                let currency = try Currency(code: pool.currency)
-                money.append(["pool": pool.name, "requested": language.money(Money(minorUnits: requested, currency: currency)),
-                              "available": language.money(pool.totals.available),
-                              "periods": pool.periods.map { ["period": $0.period, "available": language.money($0.available)] },
-                              "sources": pool.sources.map { ["name": $0.name, "available": language.money($0.available)] }])
+            let meetings: [[String: Any]] = try await reads.meetings(group: seat.groupId).map { meeting in
+                ["id": meeting.id.uuidString.lowercased(), "date": language.day(meeting.heldAt), "present": String(meeting.present),
+                 "agenda": String(meeting.agenda), "decided": String(meeting.decisions), "open": meeting.decisions < meeting.agenda]
             }
             return pages.render("steering", [
                 "title": language.word("packTitle", ["group": group.created?.name ?? ""]), "items": items, "hasItems": !items.isEmpty,
-                "money": money, "memberName": group.members[member]?.name ?? member,
+                "money": try await services.moneyLeft(requested, language: language), "meetings": meetings, "hasMeetings": !meetings.isEmpty,
             ], page)
+        }
+    }
+
+    routes.page("GET", "/steering/meetings/:meetingId") { request, context in
+        try await services.page(request, pages: pages) {
+            let meetingId = try request.uuidParameter(context, "meetingId")
+            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+            let seat = try await services.steeringSeat(request, page, to: "read the meeting pack")
+            let language = page.language
+            _ = try await services.waitForReadModels(request, ["pool_balances"])
+            let meeting = try await handler.current(MeetingState.self, meetingId).state
+            guard let held = meeting.held, held.groupId == seat.groupId else { throw Problem.notFound("meeting", meetingId.uuidString) }
+            let group = try await handler.current(SteeringGroupState.self, held.groupId).state
+            let userId = page.user?.userId
+            var items: [[String: Any]] = []
+            var requested: [UUID: Int64] = [:]
+            for applicationId in held.agenda {
+                let application = try await handler.current(ApplicationState.self, applicationId).state
+                guard var item = try await services.packItem(application, id: applicationId, group: group, present: held.present,
+                                                             reader: seat.member, language: language),
+                      let content = application.content, let drafted = application.drafted else { continue }
+                if let outcome = meeting.decided[applicationId] {
+                    item["decided"] = language.word("outcome.\(outcome.rawValue)")
+                } else if application.status != .submitted {
+                    item["decided"] = language.applicationStatus(application.status.rawValue, requested: content.requested, granted: nil)
+                } else {
+                    requested[drafted.poolId, default: 0] += content.requested.minorUnits
+                    let pool = try await handler.current(PoolState.self, drafted.poolId).state
+                    var kept = DecisionFields(amount: language.plainAmount(content.requested), period: defaultPeriod(pool, at: held.occurredAt))
+                    var errors = FieldErrors()
+                    if let userId, let draft = try await accounts.formDraft(userId: userId, key: DecisionFields.key(meetingId, applicationId),
+                                                                            as: DecisionFields.self, errors: FieldErrors.self) {
+                        (kept, errors) = draft
+                    }
+                    item["form"] = decisionForm(kept, errors, application: application, pool: pool, held: held, group: group, language: language)
+                }
+                items.append(item)
+            }
+            let money = try await services.moneyLeft(requested, language: language)
+            return pages.render("steering-meeting", [
+                "title": language.word("meetingTitle", ["date": language.day(held.occurredAt), "group": group.created?.name ?? ""]),
+                "meetingId": meetingId.uuidString.lowercased(), "items": items, "hasItems": !items.isEmpty,
+                "present": held.present.map { group.members[$0]?.name ?? $0 }.joined(separator: ", "),
+                "quorum": language.word("quorumLine", ["present": String(held.present.count), "members": String(group.members.count),
+                                                        "quorum": String(group.quorum)]),
+                "money": money, "hasMoney": !money.isEmpty,
+            ], page)
+        }
+    }
+
+    routes.page("POST", "/steering/meetings/:meetingId/decisions/:applicationId") { request, context in
+        try await services.page(request, pages: pages) {
+            let meetingId = try request.uuidParameter(context, "meetingId")
+            let applicationId = try request.uuidParameter(context, "applicationId")
+            let fields = try await FormFields.read(request, limit: services.bodyLimit)
+            let identity = try await services.auth.require(request, [.steering], to: "record decisions", csrf: fields["csrf"])
+            guard let userId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            try await services.requireGroupMember(identity, meetingId: meetingId)
+            let language = Language(request)
+            let application = try await handler.current(ApplicationState.self, applicationId).state
+            guard let content = application.content else { throw Problem.notFound("application", applicationId.uuidString) }
+            var group: SteeringGroupState?
+            if let held = try await handler.current(MeetingState.self, meetingId).state.held {
+                group = try await handler.current(SteeringGroupState.self, held.groupId).state
+            }
+            let typed = DecisionFields(fields)
+            let back = "/steering/meetings/\(meetingId.uuidString.lowercased())"
+            let key = DecisionFields.key(meetingId, applicationId)
+            var errors = FieldErrors()
+            do {
+                let command = try typed.command(meetingId: meetingId, applicationId: applicationId, currency: content.requested.currency,
+                                                language: language, errors: &errors)
+                if let command {
+                    let result = try await handler.recordDecision(command, CommandContext(actor: identity.subject, role: identity.role.rawValue))
+                    try await accounts.dropFormDraft(userId: userId, key: key)
+                    return Pages.redirect("\(back)?flash=decisionRecorded&after=\(result.position)#item-\(applicationId.uuidString.lowercased())")
+                }
+            } catch let error where Problem.from(error).map({ $0.status.code < 500 }) ?? false {
+                let refusal = language.decisionRefusal(error, content: content) { group?.members[$0]?.name ?? $0 }
+                errors.add(refusal.field, refusal.message)
+            }
+            try await accounts.keepFormDraft(userId: userId, key: key, fields: typed, errors: errors)
+            return Pages.redirect("\(back)#decide-\(applicationId.uuidString.lowercased())")
+        }
+    }
+
+    routes.page("GET", "/steering/meetings/:meetingId/minutes") { request, context in
+        try await services.page(request, pages: pages) {
+            let meetingId = try request.uuidParameter(context, "meetingId")
+            let page = try await services.pageContext(request, pages: pages)
+            let identity = try await services.auth.require(request, [.steering, .admin, .auditor], to: "read minutes", signedIn: page.user)
+            let language = page.language
+            let meeting = try await handler.current(MeetingState.self, meetingId).state
+            guard let held = meeting.held else { throw Problem.notFound("meeting", meetingId.uuidString) }
+            if identity.role == .steering { try await services.requireGroupMember(identity, meetingId: meetingId) }
+            let group = try await handler.current(SteeringGroupState.self, held.groupId).state
+            func name(_ member: String) -> String { group.members[member]?.name ?? member }
+            let stream = try StreamID(MeetingState.streamName(meetingId))
+            var decisions: [[String: Any]] = []
+            for event in try await services.store.readStream(stream) where event.type == DecisionRecorded.eventType {
+                let decision = try EventCoding.decode(DecisionRecorded.self, schemaVersion: event.schemaVersion, data: event.data)
+                let application = try await handler.current(ApplicationState.self, decision.applicationId).state
+                var entry: [String: Any] = [
+                    "title": application.content?.title ?? decision.applicationId.uuidString, "organisation": application.content?.organisation ?? "",
+                    "version": String(decision.applicationVersion), "outcome": language.word("outcome.\(decision.outcome.rawValue)"),
+                    "votes": decision.votes.map { ["member": name($0.member), "vote": language.word("vote.\($0.vote.rawValue)")] },
+                    "recused": decision.recused.map { ["member": name($0.member), "affiliation": $0.affiliation] },
+                    "hasRecused": !decision.recused.isEmpty,
+                    "tally": language.word("tally", [
+                        "for": String(decision.votes.filter { $0.vote == .for }.count), "against": String(decision.votes.filter { $0.vote == .against }.count),
+                        "abstain": String(decision.votes.filter { $0.vote == .abstain }.count), "eligible": String(decision.eligibleVoters),
+                        "quorum": String(decision.quorum)]),
+                    "decidedAt": language.moment(decision.occurredAt),
+                ]
+                if decision.outcome == .approve, let grant = try await handler.current(GrantState.self, decision.applicationId).state.awarded {
+                    entry["amount"] = language.money(grant.amount)
+                    entry["period"] = grant.period
+                    let sources = try await handler.current(PoolState.self, grant.poolId).state.created?.sources ?? []
+                    entry["sources"] = grant.sources.map { part in
+                        "\(sources.first { $0.id == part.source }?.name ?? part.source): \(language.money(part.amount))"
+                    }.joined(separator: "; ")
+                    entry["conditions"] = grant.conditions
+                    entry["hasConditions"] = !grant.conditions.isEmpty
+                }
+                decisions.append(entry)
+            }
+            var values: [String: Any] = [
+                "title": language.word("minutesTitle", ["date": language.day(held.occurredAt), "group": group.created?.name ?? ""]),
+                "present": held.present.map { member -> [String: Any] in
+                    let affiliations = group.members[member]?.affiliations ?? []
+                    return affiliations.isEmpty ? ["name": name(member)] : ["name": name(member), "affiliations": affiliations.joined(separator: ", ")]
+                },
+                "quorum": language.word("quorumLine", ["present": String(held.present.count), "members": String(group.members.count),
+                                                        "quorum": String(group.quorum)]),
+                "decisions": decisions, "hasDecisions": !decisions.isEmpty,
+            ]
+            let absent = group.members.keys.sorted().filter { !held.present.contains($0) }.map(name)
+            if !absent.isEmpty { values["absent"] = absent.joined(separator: ", ") }
+            if held.agenda.count > decisions.count { values["undecided"] = String(held.agenda.count - decisions.count) }
+            return pages.render("steering-minutes", values, page)
+        }
+    }
+}
+
+/// The member's seat: the steering group and the member id the signed-in user holds.
+struct SteeringSeat {
+    var groupId: UUID
+    var member: String
+}
+
+extension Services {
+    func steeringSeat(_ request: Request, _ page: PageContext, to action: String) async throws -> SteeringSeat {
+        let identity = try await auth.require(request, [.steering], to: action, signedIn: page.user)
+        guard let seat = page.user?.roles.first(where: { $0.role == .steering && $0.member == identity.member }),
+              let groupId = seat.groupId, let member = seat.member else {
+            throw Problem.forbidden("sign in as a member of a steering group to read its pack")
+        }
+        return SteeringSeat(groupId: groupId, member: member)
+    }
+
+    /// One application as the pack shows it: answers, the version decided,
+    /// the pool's rules checked by the domain, and the reader's recusal.
+    func packItem(_ application: ApplicationState, id: UUID, group: SteeringGroupState, present: [String], reader: String,
+                  language: Language) async throws -> [String: Any]? {
+        guard let content = application.content, let drafted = application.drafted else { return nil }
+        let pool = try await commands.current(PoolState.self, drafted.poolId).state
+        var item: [String: Any] = [
+            "id": id.uuidString.lowercased(), "title": content.title, "organisation": content.organisation,
+            "projectLeader": content.projectLeader, "requested": language.money(content.requested), "version": String(application.version),
+            "submittedAt": application.submittedAt.map(language.moment) ?? "–",
+            "description": content.description.isEmpty ? "–" : content.description,
+            "partners": content.partners.isEmpty ? "–" : content.partners.joined(separator: ", "),
+            "focusAreas": content.focusAreas.isEmpty ? "–" : content.focusAreas.joined(separator: ", "),
+            "budget": content.budget.map { ["category": $0.category, "period": $0.period, "amount": language.money($0.amount)] },
+            "hasBudget": !content.budget.isEmpty,
+        ]
+        if let students = content.studentsReached { item["studentsReached"] = String(students) }
+        let rules = pool.created?.eligibility ?? EligibilityRules()
+        item["rules"] = language.rules(rules)
+        do throws(DomainError) {
+            _ = try Eligibility.check(content, rules: rules, group: group)
+            item["eligible"] = true
+        } catch {
+            // Submitted, it met them; a rule changed since is named.
+            if case .ineligible(let rule, _) = error { item["ineligibleRule"] = language.word("rule.\(rule)", fallback: rule) }
+            else { item["ineligibleRule"] = error.description }
+        }
+        let recusals = RecordDecision.recusals(present: present, group: group, content: content)
+        if let own = recusals.first(where: { $0.member == reader }) {
+            item["recused"] = language.word("youAreRecused", ["affiliation": own.affiliation])
+        }
+        item["recusals"] = recusals.filter { $0.member != reader }.map {
+            language.word("memberRecused", ["member": group.members[$0.member]?.name ?? $0.member, "affiliation": $0.affiliation])
+        }
+        return item
+    }
+
+    /// What the applications on an agenda ask of each pool, against what it has left, per period and source.
+    func moneyLeft(_ requestedByPool: [UUID: Int64], language: Language) async throws -> [[String: Any]] {
+        let reads = ReadModels(client: store.client, logger: logger)
+        var money: [[String: Any]] = []
+        for (poolId, requested) in requestedByPool.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
+            guard let pool = try await reads.pools(poolId).first else { continue }
+            let currency = try Currency(code: pool.currency)
+            money.append(["pool": pool.name, "requested": language.money(Money(minorUnits: requested, currency: currency)),
+                          "available": language.money(pool.totals.available),
+                          "periods": pool.periods.map { ["period": $0.period, "available": language.money($0.available)] },
+                          "sources": pool.sources.map { ["name": $0.name, "available": language.money($0.available)] }])
+        }
+        return money
+    }
+}
+
+/// The period a decision at a meeting most likely draws on: the meeting's
+/// year when the pool has it, else the pool's last open period.
+private func defaultPeriod(_ pool: PoolState, at date: Date) -> String {
+    let periods = pool.created?.periods.map(\.period) ?? []
+    let year = String(Calendar(identifier: .gregorian).component(.year, from: date))
+    return periods.contains(year) ? year : periods.last ?? ""
+}
+
+/// The decision form as the member filled it in: kept, with the refusal, until it is accepted.
+struct DecisionFields: Codable, Sendable {
+    var outcome = "approve"
+    var amount = ""
+    var period = ""
+    var conditions = ""
+    var reason = ""
+    var version = ""
+    var votes: [String: String] = [:]
+
+    static func key(_ meeting: UUID, _ application: UUID) -> String { "decision:\(meeting.uuidString):\(application.uuidString)" }
+
+    init(amount: String, period: String) {
+        self.amount = amount
+        self.period = period
+    }
+
+    init(_ fields: FormFields) {
+        outcome = fields.text("outcome")
+        amount = fields.text("amount")
+        period = fields.text("period")
+        conditions = fields.text("conditions")
+        reason = fields.text("reason")
+        version = fields.text("version")
+        for (name, value) in fields.values where name.hasPrefix("vote.") && !value.isEmpty {
+            votes[String(name.dropFirst("vote.".count))] = value
+        }
+    }
+
+    /// The domain's command, or nil with `errors` naming what could not be read.
+    func command(meetingId: UUID, applicationId: UUID, currency: Currency, language: Language, errors: inout FieldErrors) throws -> RecordDecision? {
+        guard let version = Int(version) else { throw Problem.badRequest(rule: "invalid-value", field: "version", "version must be the version the page showed") }
+        var votes: [Vote] = []
+        for (member, choice) in self.votes.sorted(by: { $0.key < $1.key }) {
+            guard let vote = VoteChoice(rawValue: choice) else {
+                throw Problem.badRequest(rule: "invalid-value", field: "votes", "a vote is for, against or abstain")
+            }
+            votes.append(Vote(member: member, vote: vote))
+        }
+        let decided: RecordDecision.Outcome
+        switch DecisionOutcome(rawValue: outcome) {
+        case .approve:
+            guard let canonical = language.parseAmount(amount, currency: currency) else {
+                errors.add("amount", language.word("amountUnreadable", ["example": language.plainAmount(Money(minorUnits: 25_000_000, currency: currency))]))
+                return nil
+            }
+            let lines = conditions.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            decided = .approve(.init(amount: try Money(canonical, currency, field: "amount"), period: period, conditions: lines))
+        case .reject: decided = .reject(reason: reason)
+        case .revise: decided = .revise(reason: reason)
+        case nil:
+            errors.add("outcome", language.word("chooseOutcome"))
+            return nil
+        }
+        return RecordDecision(meetingId: meetingId, applicationId: applicationId, applicationVersion: version, votes: votes, outcome: decided, at: Date())
+    }
+}
+
+/// The form's values: the outcome, money, period, votes, each with its error.
+private func decisionForm(_ kept: DecisionFields, _ errors: FieldErrors, application: ApplicationState, pool: PoolState, held: MeetingHeld,
+                          group: SteeringGroupState, language: Language) -> [String: Any] {
+    let content = application.content!
+    let recused = Dictionary(RecordDecision.recusals(present: held.present, group: group, content: content).map { ($0.member, $0.affiliation) },
+                             uniquingKeysWith: { first, _ in first })
+    func field(_ name: String, label: String, value: String, hint: String? = nil) -> [String: Any] {
+        var field: [String: Any] = ["name": name, "label": language.word(label), "value": value, "errorPrefix": language.word("errorPrefix"),
+                                    "rows": "3"]
+        if let hint { field["hint"] = language.word(hint, ["requested": language.money(content.requested)]); field["describedBy"] = "\(name)-hint" }
+        if let error = errors[name] { field["error"] = error }
+        return field
+    }
+    let id = application.drafted.map { $0.applicationId.uuidString.lowercased() } ?? ""
+    var form: [String: Any] = [
+        "applicationId": id, "version": kept.version.isEmpty ? String(application.version) : kept.version,
+        "outcomes": ["approve", "reject", "revise"].map { ["value": $0, "label": language.word("outcome.\($0)"), "checked": kept.outcome == $0] },
+        "amount": field("amount", label: "amountGranted", value: kept.amount, hint: "amountGrantedHint"),
+        "periods": (pool.created?.periods.map(\.period) ?? []).map { ["value": $0, "selected": $0 == kept.period] },
+        "conditions": field("conditions", label: "conditions", value: kept.conditions, hint: "conditionsHint"),
+        "reason": field("reason", label: "decisionReason", value: kept.reason, hint: "decisionReasonHint"),
+        "voters": held.present.map { member -> [String: Any] in
+            var voter: [String: Any] = ["member": member, "name": group.members[member]?.name ?? member]
+            if let affiliation = recused[member] {
+                voter["recused"] = language.word("recusedFrom", ["affiliation": affiliation])
+            }
+            voter["choices"] = ["for", "against", "abstain"].map { (choice: String) -> [String: Any] in ["value": choice, "label": language.word("choice.\(choice)"), "selected": kept.votes[member] == choice] }
+            return voter
+        },
+        "errors": errors.entries.map { ["field": "\(FieldErrors.anchor($0.field))-\(id)", "message": $0.message] },
+        "hasErrors": !errors.isEmpty,
+    ]
+    // A section shows for any value, even "": only the errors there are.
+    if let error = errors["outcome"] { form["outcomeError"] = error }
+    if let error = errors["period"] { form["periodError"] = error }
+    if let error = errors["votes"] ?? errors["application"] { form["votesError"] = error }
+    return form
+}
+
+extension Language {
+    /// A refused decision, in words, on the field it concerns.
+    /// `name`: a member's name from their id.
+    func decisionRefusal(_ error: any Error, content: ApplicationContent, name: (String) -> String) -> (field: String, message: String) {
+        let da = self == .da
+        switch error {
+        case DomainError.memberRecused(let member, let affiliation):
+            return ("votes", da ? "\(name(member)) er inhabil (\(affiliation)) og kan ikke stemme om denne ansøgning."
+                                : "\(name(member)) is recused (\(affiliation)) and cannot vote on this application.")
+        case DomainError.memberAbsent(let member):
+            return ("votes", da ? "\(name(member)) var ikke til stede og kan ikke stemme." : "\(name(member)) was not present and cannot vote.")
+        case DomainError.notAMember(let member):
+            return ("votes", da ? "\(member) er ikke medlem af styregruppen." : "\(member) is not a member of the steering group.")
+        case DomainError.quorumNotReached(let eligible, let needed, let members):
+            return ("votes", da ? "Mødet er ikke beslutningsdygtigt: \(eligible) kan stemme, der skal \(needed) af \(members) til."
+                                : "No quorum: \(eligible) can vote, \(needed) of \(members) are needed.")
+        case DomainError.motionNotCarried(let votesFor, let votesAgainst):
+            return ("votes", da ? "Forslaget har ikke flertal: \(votesFor) for, \(votesAgainst) imod."
+                                : "The motion is not carried: \(votesFor) for, \(votesAgainst) against.")
+        case DomainError.insufficientFunds(let period, let available, let requested):
+            return ("amount", da ? "Der er \(money(available)) tilbage i \(period); beslutningen binder \(money(requested))."
+                                 : "\(money(available)) is left in \(period); the decision commits \(money(requested)).")
+        case DomainError.callCapExceeded(_, let cap, let committed, let requested):
+            return ("amount", da ? "Opslaget uddeler højst \(money(cap)); \(money(committed)) er bevilget, og \(money(requested)) mere er for meget."
+                                 : "The call awards at most \(money(cap)); \(money(committed)) is committed and \(money(requested)) more is too much.")
+        case DomainError.applicationVersionMismatch(let decidedOn, let current):
+            return ("application", da ? "Ansøgningen er ændret (version \(current)) siden siden viste version \(decidedOn). Indlæs siden igen."
+                                      : "The application changed (version \(current)) since the page showed version \(decidedOn). Reload the page.")
+        case DomainError.invalidInput(let field, let reason) where field == "amount" && reason.contains("more than"):
+            return ("amount", da ? "Mere end de \(money(content.requested)), der er ansøgt om." : "More than the \(money(content.requested)) requested.")
+        case DomainError.invalidInput(let field, let reason) where field == "reason" && reason == "must not be empty":
+            return ("reason", word("reasonRequired"))
+        default:
+            return refusal(error, content: content, rules: nil)
         }
     }
 }
