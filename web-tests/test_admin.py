@@ -66,3 +66,43 @@ def test_a_second_process_knows_the_session(page):
     page.get_by_role("button", name="Log ud").click()
     page.goto(BASE + "/")
     expect(page).to_have_url(re.compile(r"/sign-in"))
+
+
+def test_schedule_a_meeting(page):
+    sign_in(page, ADMIN)
+    page.get_by_role("link", name="Møder").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Styregruppernes møder")
+    expect(page.get_by_label("Styregruppe")).to_have_text(re.compile("STEM i Nord"))
+    # The waiting application stays with the meeting of 26 November; two members will be away.
+    for box in page.get_by_role("group", name="Dagsordenen").get_by_role("checkbox").all():
+        box.uncheck()
+    page.get_by_role("checkbox", name="Ole Pedersen").uncheck()
+    page.get_by_role("checkbox", name="Lars Christensen").uncheck()
+    page.get_by_role("button", name="Planlæg et møde").click()
+    expect(page.locator("#day-error")).to_contain_text("Vælg mødets dato.")
+    # What was chosen is kept.
+    expect(page.get_by_role("checkbox", name="Ole Pedersen")).not_to_be_checked()
+    page.get_by_label("Dato").fill("2027-01-14")
+    page.get_by_label("Klokkeslæt (valgfrit)").fill("15:30")
+    page.get_by_role("button", name="Planlæg et møde").click()
+    expect(page.get_by_role("status")).to_have_text("Mødet er planlagt.")
+    row = page.get_by_role("row", name=re.compile("14. januar 2027"))
+    expect(row).to_contain_text("kl. 15.30")
+    expect(row.get_by_role("cell").nth(1)).to_have_text("10")
+    check(page, "meetings")
+
+
+def test_reduce_a_grant(page):
+    sign_in(page, ADMIN)
+    page.goto("/admin/payments")
+    page.get_by_role("link", name="Fra grundskole til EUX").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Fra grundskole til EUX")
+    page.get_by_label("Beløb").fill("ti tusind")
+    page.get_by_label("Begrundelse").fill("Færre hold end planlagt")
+    page.get_by_role("button", name="Registrér ændringen").click()
+    expect(page.locator("#amount-error")).to_be_visible()
+    expect(page.get_by_label("Begrundelse")).to_have_value("Færre hold end planlagt")
+    page.get_by_label("Beløb").fill("10.000")
+    page.get_by_role("button", name="Registrér ændringen").click()
+    expect(page.get_by_role("status")).to_have_text("Ændringen er registreret.")
+    check(page, "admin-grant")

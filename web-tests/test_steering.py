@@ -27,7 +27,7 @@ def test_a_decision_with_a_recused_colleague(page):
     Teknologiforståelse (UCN); Thomas Andersen (UCN) is recused."""
     sign_in(page, STEERING)
     meetings = page.get_by_role("region", name="Møder")
-    meetings.get_by_role("link", name=re.compile("Åbn mødet")).first.click()
+    meetings.get_by_role("row", name=re.compile("26. november 2026")).get_by_role("link", name=re.compile("Åbn mødet")).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Møde 26. nov")
     expect(page.get_by_text(re.compile("9 af 12 medlemmer til stede"))).to_be_visible()
     card = page.locator("article.card", has_text="Teknologiforståelse for lærerstuderende")

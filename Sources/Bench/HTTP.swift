@@ -20,12 +20,15 @@ struct HTTPWorkload {
             Progress(label: "http").done("wrk is not installed (ops/bench installs it): skipped")
             return []
         }
-        let (poolId, applicationId, callId) = try await setUp()
+        let (poolId, applicationId, callId, groupId, meetingId) = try await setUp()
         // A signed-in applicant: the browser's cookie for the pages, an API session (same resolution) for their JSON.
         let accounts = Accounts(store: benchmark.store, hasher: PasswordHasher(cost: 4))
         let userId = try await benchmarkUser()
         let browser = try await accounts.openSession(for: userId, kind: .browser, address: "bench").token
         let apiSession = try await accounts.openSession(for: userId, kind: .api, address: "bench").token
+        let member = try await steeringUser(groupId)
+        let memberBrowser = try await accounts.openSession(for: member, kind: .browser, address: "bench").token
+        let memberAPI = try await accounts.openSession(for: member, kind: .api, address: "bench").token
         let key = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let authenticator = try await Authenticator(key: key)
         let admin = try await authenticator.token(for: Identity(subject: "bench-admin", role: .admin))
@@ -75,6 +78,12 @@ struct HTTPWorkload {
             figures.append(rendered.figure("HTTP GET \(label) as HTML, 16 connections", baseline: data.rate, baselineName: "GET \(json.prefix { $0 != "?" }) (JSON)",
                                            target: "≥ 0.5, p99 ≤ 20 ms"))
         }
+        // A steering member's meeting pack (eight applications, each checked against the rules), beside the agenda's JSON.
+        let agenda = try await load(wrk, "\(base)/v1/steering-groups/\(groupId)/agenda", connections: 16, token: memberAPI, label: "JSON for the meeting pack")
+        let pack = try await load(wrk, "\(base)/steering/meetings/\(meetingId)", connections: 16, token: nil, label: "meeting pack (HTML)",
+                                  headers: ["Cookie": "grantledger_session=\(memberBrowser)"])
+        figures.append(pack.figure("HTTP GET meeting pack as HTML, 16 connections", baseline: agenda.rate,
+                                   baselineName: "GET /v1/steering-groups/{id}/agenda (JSON)", target: "≥ 0.5, p99 ≤ 20 ms"))
         let body = #"{"callId": "\#(callId)", "organisation": "\#(Self.organisation)", "projectLeader": "Kim", "title": "HTTP bench", "#
             + #""description": "Load", "focusAreas": ["robotics"], "requested": {"amount": "1000.00", "currency": "DKK"}}"#
         let post = try await load(wrk, "\(base)/v1/applications", connections: 16, token: applicant, label: "POST draft application", postBody: body)
@@ -83,8 +92,8 @@ struct HTTPWorkload {
         return figures
     }
 
-    /// A group, a pool, a call open now and one drafted application.
-    func setUp() async throws -> (pool: UUID, application: UUID, call: UUID) {
+    /// A group, a pool, a call open now, one drafted application and a meeting with eight on its agenda.
+    func setUp() async throws -> (pool: UUID, application: UUID, call: UUID, group: UUID, meeting: UUID) {
         let group = try await benchmark.createGroup("HTTP group")
         let (pool, call) = try await benchmark.openPoolAndCall("HTTP", group: group, budget: "50000000.00")
         let application = UUID()
@@ -99,7 +108,20 @@ struct HTTPWorkload {
             _ = try await benchmark.handler.draftApplication(
                 DraftApplication(applicationId: UUID(), callId: call, content: other, at: Date()), Benchmark.admin)
         }
-        return (pool, application, call)
+        // A meeting with eight submitted applications on its agenda, for the steering member's pack.
+        var agenda: [UUID] = []
+        for number in 1...8 {
+            var submitted = content
+            submitted.title = "On the agenda \(number)"
+            let id = UUID()
+            _ = try await benchmark.handler.draftApplication(DraftApplication(applicationId: id, callId: call, content: submitted, at: Date()), Benchmark.admin)
+            _ = try await benchmark.handler.submitApplication(SubmitApplication(applicationId: id, at: Date()), Benchmark.admin)
+            agenda.append(id)
+        }
+        let meeting = UUID()
+        _ = try await benchmark.handler.holdMeeting(HoldMeeting(meetingId: meeting, groupId: group, date: Date(), present: ["m"], agenda: agenda),
+                                                    Benchmark.admin)
+        return (pool, application, call, group, meeting)
     }
 
     /// The applicant the pages are read as: a user of the bench's organisation.
@@ -108,6 +130,16 @@ struct HTTPWorkload {
         let id = CommandHandler.userId(email: email)
         _ = try await benchmark.handler.inviteUser(
             InviteUser(userId: id, email: email, name: "Bench Applicant", roles: [RoleGrant(role: .applicant, organisation: Self.organisation)], at: Date()),
+            Benchmark.admin)
+        return id
+    }
+
+    /// The steering group's member "m", as a user.
+    func steeringUser(_ group: UUID) async throws -> UUID {
+        let email = "bench.member@bench.example"
+        let id = CommandHandler.userId(email: email)
+        _ = try await benchmark.handler.inviteUser(
+            InviteUser(userId: id, email: email, name: "Bench Member", roles: [RoleGrant(role: .steering, groupId: group, member: "m")], at: Date()),
             Benchmark.admin)
         return id
     }

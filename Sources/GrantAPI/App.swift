@@ -195,6 +195,8 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     addApplicantPages(to: routes, services, pages: pages, accounts: accounts)
     addAdminPages(to: routes, services, pages: pages, accounts: accounts, publicURL: configuration.publicURL)
     addPaymentPages(to: routes, services, pages: pages, accounts: accounts)
+    addMeetingPages(to: routes, services, pages: pages, accounts: accounts)
+    addGrantAdminPages(to: routes, services, pages: pages, accounts: accounts)
     addAuditPages(to: routes, services, pages: pages)
     addVerificationPage(to: routes, services, pages: pages)
     addDecisionPages(to: routes, services, pages: pages)

@@ -30,6 +30,9 @@ public struct Identity: Sendable, Hashable {
     public var organisation: String?
     /// The steering-group member id.
     public var member: String?
+    /// A signed-in user's steering group: a member id is only unique within
+    /// one. Nil for a machine client's token, which names the member only.
+    public var groupId: UUID?
     /// The signed-in user, when it is one (not a machine client's token).
     public var userId: UUID?
 
@@ -45,6 +48,7 @@ public struct Identity: Sendable, Hashable {
     init(_ user: SignedInUser, acting grant: RoleGrant) {
         self.init(subject: UserState.normalisedEmail(user.email), role: Role(grant.role), organisation: grant.organisation,
                   member: grant.member, userId: user.userId)
+        groupId = grant.groupId
     }
 }
 

@@ -215,6 +215,107 @@ struct WebPageTests {
         }
     }
 
+    @Test("A decision from the meeting page: a recused member's vote is refused and nothing is written; another group's member cannot; the minutes show it")
+    func decisionFromTheMeetingPage() async throws {
+        try await Harness.with { api in
+            let programme = try await Programme.create(api)
+            let application = try await programme.submittedApplication("Hjørring Gymnasium", requested: "100000.00", title: "Droner i Hjørring").lowercased()
+            let meeting = try await programme.meeting([application]).lowercased()
+            func seat(_ group: String, _ member: String) -> String { #"{"role": "steering", "groupId": "\#(group)", "member": "\#(member)"}"# }
+            let bo = try await Browser.user(api, programme, "bo@region.dk", role: seat(programme.group, "bo"))
+            let page = try await Browser.get(api, "/steering/meetings/\(meeting)?after=\(try await api.head())", bo)
+            #expect(page.status == .ok)
+            for expected in ["Carl Berg er inhabil (Hjørring Gymnasium).", #"name="vote.carl" disabled"#, "3 af 3 medlemmer til stede; mindst 2",
+                             #"name="amount" value="100.000,00""#] {
+                #expect(page.text.contains(expected), "\(expected)")
+            }
+            // The recused member reads the same form: only their own vote is disabled.
+            let carl = try await Browser.user(api, programme, "carl@region.dk", role: seat(programme.group, "carl"))
+            let carlsPage = try await Browser.get(api, "/steering/meetings/\(meeting)", carl)
+            #expect(carlsPage.text.contains("Du er inhabil (Hjørring Gymnasium)") && carlsPage.text.contains(#"name="vote.anna">"#)
+                    && carlsPage.text.contains(#"name="vote.carl" disabled"#))
+            let csrf = try #require(Browser.csrf(page))
+            let path = "/steering/meetings/\(meeting)/decisions/\(application)"
+            let cookie = "grantledger_session=\(bo.session)"
+            func form(_ votes: [String]) -> String {
+                "csrf=\(csrf)&version=1&outcome=approve&amount=80.000&period=2026&conditions=Rapport+i+juni" + votes.map { "&vote.\($0)=for" }.joined()
+            }
+
+            // Carl's vote, sent past the disabled field, is the domain's to refuse: nothing is appended, the choices are kept.
+            let before = try await api.head()
+            let refused = try await Browser.post(api, path, form(["anna", "bo", "carl"]), cookie: cookie)
+            #expect(refused.status == .seeOther && refused.headers[.location] == "/steering/meetings/\(meeting)#decide-\(application)")
+            #expect(try await api.head() == before)
+            let shown = try await Browser.get(api, "/steering/meetings/\(meeting)", bo)
+            #expect(shown.text.contains("Carl Berg er inhabil (Hjørring Gymnasium) og kan ikke stemme om denne ansøgning."))
+            #expect(shown.text.contains(#"name="amount" value="80.000""#) && shown.text.contains(#"<option value="for" selected>For</option>"#))
+
+            // A member of another group, with the same member id as one of this group's, may neither read this meeting nor decide in it.
+            let other = try await Programme.create(api)
+            let stranger = try await Browser.user(api, other, "anna@other.dk", role: seat(other.group, "anna"))
+            let beforeStranger = try await api.head()
+            #expect(try await Browser.get(api, "/steering/meetings/\(meeting)", stranger).status == .notFound)
+            let strangerToken = try #require(Browser.csrf(try await Browser.get(api, "/steering", stranger)))
+            let strangerPost = try await Browser.post(api, path, form(["anna", "bo"]).replacingOccurrences(of: csrf, with: strangerToken),
+                                                      cookie: "grantledger_session=\(stranger.session)")
+            #expect(strangerPost.status == .forbidden)
+            #expect(try await api.head() == beforeStranger)
+
+            let recorded = try await Browser.post(api, path, form(["anna", "bo"]), cookie: cookie)
+            #expect(recorded.headers[.location]?.hasPrefix("/steering/meetings/\(meeting)?flash=decisionRecorded&after=") == true)
+            let minutes = try await Browser.get(api, "/steering/meetings/\(meeting)/minutes", bo)
+            for expected in ["Droner i Hjørring", "<dd>Bevilling</dd>", "80.000,00 kr. (Periode 2026)", "Regional midler: 80.000,00 kr.",
+                             "<li>Rapport i juni</li>", "2 for, 0 imod, 0 undlod; 2 kunne stemme", "<td>Carl Berg</td><td>Inhabil (Hjørring Gymnasium)</td>"] {
+                #expect(minutes.text.contains(expected), "\(expected)")
+            }
+            let eva = try await Browser.user(api, programme, "eva@hjorring.dk", role: #"{"role": "applicant", "organisation": "Hjørring Gymnasium"}"#)
+            #expect(try await Browser.get(api, "/steering/meetings/\(meeting)/minutes", eva).status == .forbidden)
+        }
+    }
+
+    @Test("The payment queue: one administrator requests, cannot approve her own request, another approves, a reference is needed to mark it paid")
+    func paymentQueueFourEyes() async throws {
+        try await Harness.with { api in
+            let programme = try await Programme.create(api)
+            let application = try await programme.submittedApplication("Hjørring Gymnasium", requested: "100000.00", title: "Droner i Hjørring")
+            let meeting = try await programme.meeting([application])
+            _ = try await api.post("/v1/meetings/\(meeting)/decisions", try await programme.steeringToken("anna"),
+                                   Programme.approval(application, amount: "100000.00", votes: ["anna", "bo"])).ok()
+            let maria = try await Browser.user(api, programme, "maria@region.dk", role: #"{"role": "admin"}"#)
+            let bent = try await Browser.user(api, programme, "bent@region.dk", role: #"{"role": "admin"}"#)
+            let queue = try await Browser.get(api, "/admin/payments?after=\(try await api.head())", maria)
+            #expect(queue.text.contains("Droner i Hjørring") && queue.text.contains("Anmod om udbetaling"))
+            let mariaToken = try #require(Browser.csrf(queue))
+            let requested = try await Browser.post(api, "/admin/payments/request", "csrf=\(mariaToken)&grantId=\(application)&tranche=1",
+                                                   cookie: "grantledger_session=\(maria.session)")
+            #expect(requested.headers[.location]?.hasPrefix("/admin/payments?flash=paymentRequested") == true)
+            let waiting = try await Browser.get(api, "/admin/payments?after=\(try await api.head())", maria)
+            #expect(waiting.text.contains("Du bad om den: en anden administrator end dig skal godkende den."))
+            let approve = try #require(waiting.text.firstMatch(of: /action="(\/admin\/payments\/[0-9a-f-]{36}\/approve)"/)?.1)
+            #expect(waiting.text.contains("disabled>Godkend"))
+
+            let before = try await api.head()
+            let own = try await Browser.post(api, String(approve), "csrf=\(mariaToken)&grantId=\(application)", cookie: "grantledger_session=\(maria.session)")
+            #expect(own.headers[.location]?.hasPrefix("/admin/payments#row-") == true)
+            #expect(try await api.head() == before)
+            #expect(try await Browser.get(api, "/admin/payments", maria).text.contains("maria@region.dk bad om udbetalingen og kan ikke også godkende den"))
+
+            let bentQueue = try await Browser.get(api, "/admin/payments", bent)
+            #expect(bentQueue.text.contains("Enhver administrator undtagen maria@region.dk."))
+            let approved = try await Browser.post(api, String(approve), "csrf=\(try #require(Browser.csrf(bentQueue)))&grantId=\(application)",
+                                                  cookie: "grantledger_session=\(bent.session)")
+            #expect(approved.headers[.location]?.hasPrefix("/admin/payments?flash=paymentApproved") == true)
+            let paid = String(approve).replacingOccurrences(of: "/approve", with: "/paid")
+            let noReference = try await Browser.post(api, paid, "csrf=\(mariaToken)&grantId=\(application)&reference=+", cookie: "grantledger_session=\(maria.session)")
+            #expect(noReference.headers[.location]?.hasPrefix("/admin/payments#row-") == true)
+            let marked = try await Browser.post(api, paid, "csrf=\(mariaToken)&grantId=\(application)&reference=NORD-2026-1",
+                                                cookie: "grantledger_session=\(maria.session)")
+            #expect(marked.headers[.location]?.hasPrefix("/admin/payments?flash=paymentPaid") == true)
+            let grant = try await api.get("/v1/grants/\(application)?after=\(try await api.head())", programme.admin).ok()
+            #expect((grant["paid"] as? [String: Any])?["amount"] as? String == "40000.00")
+        }
+    }
+
     @Test("Amounts are read as people type them in each language; what is not an amount is not guessed")
     func amounts() {
         let danish: [(String, String?)] = [

@@ -138,6 +138,100 @@ func addPaymentPages(to routes: Routes, _ services: Services, pages: Pages, acco
     }
 }
 
+/// One grant for administrators: its money, tranches and payments, and a
+/// form to reduce it, cancel it (what is unpaid goes back to the pool) or
+/// record a repayment. The domain decides what is allowed; a refusal comes
+/// back beside the field with what was typed.
+func addGrantAdminPages(to routes: Routes, _ services: Services, pages: Pages, accounts: Accounts) {
+    let handler = services.commands
+    @Sendable func draftKey(_ grantId: UUID) -> String { "admin-grant:\(grantId.uuidString)" }
+
+    routes.page("GET", "/admin/grants/:grantId") { request, context in
+        try await services.page(request, pages: pages) {
+            let grantId = try request.uuidParameter(context, "grantId")
+            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+            let identity = try await services.auth.require(request, [.admin], to: "adjust grants", signedIn: page.user)
+            _ = try await services.waitForReadModels(request, ["grants"])
+            let language = page.language
+            let reads = ReadModels(client: services.store.client, logger: services.logger)
+            guard let grant = try await reads.grants(id: grantId, details: true).first else { throw Problem.notFound("grant", grantId.uuidString) }
+            var typed = ["kind": "reduce"]
+            var errors = FieldErrors()
+            if let userId = identity.userId, page.user?.hasKeptForms == true,
+               let kept = try await accounts.formDraft(userId: userId, key: draftKey(grantId), as: [String: String].self, errors: FieldErrors.self) {
+                (typed, errors) = kept
+            }
+            func field(_ name: String, label: String, hint: String) -> [String: Any] {
+                var field: [String: Any] = ["name": name, "label": language.word(label), "value": typed[name] ?? "", "hint": language.word(hint),
+                                            "describedBy": "\(name)-hint", "errorPrefix": language.word("errorPrefix"), "rows": "3"]
+                if let error = errors[name] { field["error"] = error }
+                return field
+            }
+            var values: [String: Any] = [
+                "title": grant.title, "grantId": grantId.uuidString.lowercased(), "organisation": grant.organisation,
+                "status": language.word("grant.\(grant.status)", fallback: grant.status), "active": grant.status == "active",
+                "granted": language.money(grant.granted), "paid": language.money(grant.paid), "repaid": language.money(grant.repaid),
+                "remaining": language.money(grant.remaining), "period": grant.period,
+                "tranches": (grant.tranches ?? []).map { ["number": String($0.number), "amount": language.money($0.amount),
+                                                          "trigger": language.word("trigger.\($0.trigger)"), "status": language.word("tranche.\($0.status)", fallback: $0.status)] },
+                "payments": (grant.paymentRequests ?? []).map { payment -> [String: Any] in
+                    ["tranche": String(payment.tranche), "amount": language.money(payment.amount), "requestedBy": payment.requestedBy,
+                     "approvedBy": payment.approvedBy ?? "–", "reference": payment.reference ?? "–", "paidAt": payment.paidAt.map(language.moment) ?? "–"]
+                },
+                "kinds": ["reduce", "cancel", "repayment"].map { ["value": $0, "label": language.word("adjust.\($0)"), "checked": typed["kind"] == $0] },
+                "amount": field("amount", label: "adjustAmount", hint: "adjustAmountHint"),
+                "reference": field("reference", label: "paymentReference", hint: "repaymentReferenceHint"),
+                "reason": field("reason", label: "decisionReason", hint: "adjustReasonHint"),
+                "errors": errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] }, "hasErrors": !errors.isEmpty,
+            ]
+            if let error = errors["kind"] { values["kindError"] = error }
+            return pages.render("admin-grant", values, page)
+        }
+    }
+
+    routes.page("POST", "/admin/grants/:grantId/adjust") { request, context in
+        try await services.page(request, pages: pages) {
+            let grantId = try request.uuidParameter(context, "grantId")
+            let fields = try await FormFields.read(request, limit: services.bodyLimit)
+            let identity = try await services.auth.require(request, [.admin], to: "adjust grants", csrf: fields["csrf"])
+            guard let adminId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            let language = Language(request)
+            let grant = try await handler.current(GrantState.self, grantId).state
+            guard let awarded = grant.awarded else { throw Problem.notFound("grant", grantId.uuidString) }
+            let typed = ["kind": fields.text("kind"), "amount": fields.text("amount"), "reference": fields.text("reference"), "reason": fields.text("reason")]
+            var errors = FieldErrors()
+            func amount() -> Money? {
+                guard let canonical = language.parseAmount(typed["amount"] ?? "", currency: awarded.amount.currency),
+                      let money = try? Money(canonical, awarded.amount.currency, field: "amount") else {
+                    errors.add("amount", language.word("amountUnreadable", ["example": language.plainAmount(Money(minorUnits: 25_000_000, currency: awarded.amount.currency))]))
+                    return nil
+                }
+                return money
+            }
+            var kind: AdjustGrant.Kind?
+            switch typed["kind"] {
+            case "reduce": kind = amount().map { .reduce(by: $0) }
+            case "cancel": kind = .cancel
+            case "repayment": kind = amount().map { .repayment(amount: $0, reference: typed["reference"] ?? "") }
+            default: errors.add("kind", language.word("chooseAdjustment"))
+            }
+            if let kind, errors.isEmpty {
+                do {
+                    let result = try await handler.adjustGrant(AdjustGrant(grantId: grantId, kind: kind, reason: typed["reason"] ?? "", at: Date()),
+                                                               CommandContext(actor: identity.subject, role: identity.role.rawValue))
+                    try await accounts.dropFormDraft(userId: adminId, key: draftKey(grantId))
+                    return Pages.redirect("/admin/grants/\(grantId.uuidString.lowercased())?flash=grantAdjusted&after=\(result.position)")
+                } catch let error where Problem.from(error).map({ $0.status.code < 500 }) ?? false {
+                    let refusal = language.refusal(error, content: nil, rules: nil)
+                    errors.add(["amount", "reference", "reason"].contains(refusal.field) ? refusal.field : "kind", refusal.message)
+                }
+            }
+            try await accounts.keepFormDraft(userId: adminId, key: draftKey(grantId), fields: typed, errors: errors)
+            return Pages.redirect("/admin/grants/\(grantId.uuidString.lowercased())#adjust")
+        }
+    }
+}
+
 /// A refusal of the domain's, for the row of the queue it concerns.
 private struct RowRefusal: Error {
     var row: String

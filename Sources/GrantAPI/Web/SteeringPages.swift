@@ -50,7 +50,8 @@ func addSteeringPages(to routes: Routes, _ services: Services, pages: Pages, acc
             let meeting = try await handler.current(MeetingState.self, meetingId).state
             guard let held = meeting.held, held.groupId == seat.groupId else { throw Problem.notFound("meeting", meetingId.uuidString) }
             let group = try await handler.current(SteeringGroupState.self, held.groupId).state
-            let userId = page.user?.userId
+            // Kept typing is looked for only when the session says there is some.
+            let userId = page.user?.hasKeptForms == true ? page.user?.userId : nil
             var items: [[String: Any]] = []
             var requested: [UUID: Int64] = [:]
             for applicationId in held.agenda {
@@ -58,10 +59,14 @@ func addSteeringPages(to routes: Routes, _ services: Services, pages: Pages, acc
                 guard var item = try await services.packItem(application, id: applicationId, group: group, present: held.present,
                                                              reader: seat.member, language: language),
                       let content = application.content, let drafted = application.drafted else { continue }
-                if let outcome = meeting.decided[applicationId] {
-                    item["decided"] = language.word("outcome.\(outcome.rawValue)")
-                } else if application.status != .submitted {
-                    item["decided"] = language.applicationStatus(application.status.rawValue, requested: content.requested, granted: nil)
+                if meeting.decided[applicationId] != nil || application.status != .submitted {
+                    if let outcome = meeting.decided[applicationId] {
+                        item["decided"] = language.word("outcome.\(outcome.rawValue)")
+                    } else {
+                        item["statusNow"] = language.applicationStatus(application.status.rawValue, requested: content.requested, granted: nil)
+                    }
+                    // Typing kept for a decision no longer to be made here is of no more use.
+                    if let userId { try await accounts.dropFormDraft(userId: userId, key: DecisionFields.key(meetingId, applicationId)) }
                 } else {
                     requested[drafted.poolId, default: 0] += content.requested.minorUnits
                     let pool = try await handler.current(PoolState.self, drafted.poolId).state
@@ -71,7 +76,8 @@ func addSteeringPages(to routes: Routes, _ services: Services, pages: Pages, acc
                                                                             as: DecisionFields.self, errors: FieldErrors.self) {
                         (kept, errors) = draft
                     }
-                    item["form"] = decisionForm(kept, errors, application: application, pool: pool, held: held, group: group, language: language)
+                    item["form"] = decisionForm(kept, errors, applicationId: applicationId, version: application.version, content: content, pool: pool,
+                                                held: held, group: group, language: language)
                 }
                 items.append(item)
             }
@@ -116,7 +122,9 @@ func addSteeringPages(to routes: Routes, _ services: Services, pages: Pages, acc
                 }
             } catch let error where Problem.from(error).map({ $0.status.code < 500 }) ?? false {
                 let refusal = language.decisionRefusal(error, content: content) { group?.members[$0]?.name ?? $0 }
-                errors.add(refusal.field, refusal.message)
+                // `conditions[2]` is the conditions field's; what no field holds is the whole form's.
+                let field = refusal.field.hasPrefix("conditions[") ? "conditions" : refusal.field
+                errors.add(DecisionFields.formFields.contains(field) ? field : "application", refusal.message)
             }
             try await accounts.keepFormDraft(userId: userId, key: key, fields: typed, errors: errors)
             return Pages.redirect("\(back)#decide-\(applicationId.uuidString.lowercased())")
@@ -265,10 +273,13 @@ struct DecisionFields: Codable, Sendable {
     var period = ""
     var conditions = ""
     var reason = ""
+    /// The version the page showed: sent with the form, never kept with the typing.
     var version = ""
     var votes: [String: String] = [:]
 
     static func key(_ meeting: UUID, _ application: UUID) -> String { "decision:\(meeting.uuidString):\(application.uuidString)" }
+    /// The fields an error can stand beside; any other is the form's as a whole.
+    static let formFields: Set<String> = ["outcome", "amount", "period", "conditions", "reason", "votes"]
 
     init(amount: String, period: String) {
         self.amount = amount
@@ -317,9 +328,8 @@ struct DecisionFields: Codable, Sendable {
 }
 
 /// The form's values: the outcome, money, period, votes, each with its error.
-private func decisionForm(_ kept: DecisionFields, _ errors: FieldErrors, application: ApplicationState, pool: PoolState, held: MeetingHeld,
-                          group: SteeringGroupState, language: Language) -> [String: Any] {
-    let content = application.content!
+private func decisionForm(_ kept: DecisionFields, _ errors: FieldErrors, applicationId: UUID, version: Int, content: ApplicationContent, pool: PoolState,
+                          held: MeetingHeld, group: SteeringGroupState, language: Language) -> [String: Any] {
     let recused = Dictionary(RecordDecision.recusals(present: held.present, group: group, content: content).map { ($0.member, $0.affiliation) },
                              uniquingKeysWith: { first, _ in first })
     func field(_ name: String, label: String, value: String, hint: String? = nil) -> [String: Any] {
@@ -329,29 +339,32 @@ private func decisionForm(_ kept: DecisionFields, _ errors: FieldErrors, applica
         if let error = errors[name] { field["error"] = error }
         return field
     }
-    let id = application.drafted.map { $0.applicationId.uuidString.lowercased() } ?? ""
+    let id = applicationId.uuidString.lowercased()
+    // The version shown now, never a kept one: after "the application changed", a reload decides on the new version.
     var form: [String: Any] = [
-        "applicationId": id, "version": kept.version.isEmpty ? String(application.version) : kept.version,
+        "applicationId": id, "version": String(version),
         "outcomes": ["approve", "reject", "revise"].map { ["value": $0, "label": language.word("outcome.\($0)"), "checked": kept.outcome == $0] },
         "amount": field("amount", label: "amountGranted", value: kept.amount, hint: "amountGrantedHint"),
         "periods": (pool.created?.periods.map(\.period) ?? []).map { ["value": $0, "selected": $0 == kept.period] },
         "conditions": field("conditions", label: "conditions", value: kept.conditions, hint: "conditionsHint"),
         "reason": field("reason", label: "decisionReason", value: kept.reason, hint: "decisionReasonHint"),
         "voters": held.present.map { member -> [String: Any] in
-            var voter: [String: Any] = ["member": member, "name": group.members[member]?.name ?? member]
+            // Every voter has its own `isRecused`: a missing key would be looked up on the card, which says whether the reader is.
+            var voter: [String: Any] = ["member": member, "name": group.members[member]?.name ?? member, "isRecused": recused[member] != nil]
             if let affiliation = recused[member] {
-                voter["recused"] = language.word("recusedFrom", ["affiliation": affiliation])
+                voter["recusal"] = language.word("recusedFrom", ["affiliation": affiliation])
             }
             voter["choices"] = ["for", "against", "abstain"].map { (choice: String) -> [String: Any] in ["value": choice, "label": language.word("choice.\(choice)"), "selected": kept.votes[member] == choice] }
             return voter
         },
-        "errors": errors.entries.map { ["field": "\(FieldErrors.anchor($0.field))-\(id)", "message": $0.message] },
+        "errors": errors.entries.map { ["field": DecisionFields.formFields.contains($0.field) ? "\($0.field)-\(id)" : "decide-\(id)", "message": $0.message] },
         "hasErrors": !errors.isEmpty,
     ]
     // A section shows for any value, even "": only the errors there are.
     if let error = errors["outcome"] { form["outcomeError"] = error }
     if let error = errors["period"] { form["periodError"] = error }
-    if let error = errors["votes"] ?? errors["application"] { form["votesError"] = error }
+    if let error = errors["votes"] { form["votesError"] = error }
+    if let error = errors["application"] { form["formError"] = error }
     return form
 }
 
@@ -380,6 +393,9 @@ extension Language {
         case DomainError.callCapExceeded(_, let cap, let committed, let requested):
             return ("amount", da ? "Opslaget uddeler højst \(money(cap)); \(money(committed)) er bevilget, og \(money(requested)) mere er for meget."
                                  : "The call awards at most \(money(cap)); \(money(committed)) is committed and \(money(requested)) more is too much.")
+        case DomainError.meetingNotYetHeld(_, let date, _):
+            return ("application", da ? "Mødet er først \(moment(date)); beslutningen kan registreres fra da."
+                                      : "The meeting is not until \(moment(date)); the decision can be recorded from then.")
         case DomainError.applicationVersionMismatch(let decidedOn, let current):
             return ("application", da ? "Ansøgningen er ændret (version \(current)) siden siden viste version \(decidedOn). Indlæs siden igen."
                                       : "The application changed (version \(current)) since the page showed version \(decidedOn). Reload the page.")

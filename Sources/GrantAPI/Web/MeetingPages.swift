@@ -1,0 +1,118 @@
+import Accounts
+import EventStore
+import Foundation
+import GrantCommands
+import GrantDomain
+import Hummingbird
+
+/// Administrators schedule a steering group's meetings: the day (and, if
+/// known, the time), who is present, and which waiting applications are on
+/// the agenda. A meeting dated ahead is scheduled; its decisions can be
+/// recorded from its date (the domain's rule).
+func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, accounts: Accounts) {
+    let handler = services.commands
+    let draftKey = "admin-meeting"
+
+    routes.page("GET", "/admin/meetings") { request, _ in
+        try await services.page(request, pages: pages) {
+            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+            let identity = try await services.auth.require(request, [.admin], to: "schedule meetings", signedIn: page.user)
+            guard let adminId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            _ = try await services.waitForReadModels(request, ["agendas", "pool_balances"])
+            let language = page.language
+            let reads = ReadModels(client: services.store.client, logger: services.logger)
+            var groups: [(id: UUID, name: String)] = []
+            for groupId in Set(try await reads.pools(nil).map(\.steeringGroupId)) {
+                if let created = try await handler.current(SteeringGroupState.self, groupId).state.created { groups.append((groupId, created.name)) }
+            }
+            groups.sort { $0.name < $1.name }
+            var kept: [String: String] = [:]
+            var errors = FieldErrors()
+            if let draft = try await accounts.formDraft(userId: adminId, key: draftKey, as: [String: String].self, errors: FieldErrors.self) {
+                (kept, errors) = draft
+            }
+            let chosen = request.uri.queryParameters["group"].flatMap { UUID(uuidString: String($0)) }
+                ?? kept["group"].flatMap(UUID.init(uuidString:)) ?? groups.first?.id
+            var values: [String: Any] = [
+                "title": language.word("meetingsAdminTitle"),
+                "groups": groups.map { ["id": $0.id.uuidString.lowercased(), "name": $0.name, "selected": $0.id == chosen] },
+            ]
+            if let chosen, let group = try await handler.current(SteeringGroupState.self, chosen).state.created {
+                let typed = kept["group"] == chosen.uuidString.lowercased() ? kept : [:]
+                values["groupId"] = chosen.uuidString.lowercased()
+                values["groupName"] = group.name
+                values["meetings"] = try await reads.meetings(group: chosen).map { meeting in
+                    ["id": meeting.id.uuidString.lowercased(), "date": language.moment(meeting.heldAt), "present": String(meeting.present),
+                     "agenda": String(meeting.agenda), "decided": String(meeting.decisions)]
+                }
+                values["members"] = group.members.map { member in
+                    ["id": member.id, "name": member.name, "checked": typed.isEmpty || typed["present.\(member.id)"] != nil]
+                }
+                let waiting = try await reads.agenda(group: chosen)
+                values["waiting"] = waiting.map { item in
+                    let id = item.applicationId.uuidString.lowercased()
+                    return ["id": id, "title": item.title, "organisation": item.organisation, "requested": language.money(item.requested),
+                            "checked": typed.isEmpty || typed["agenda.\(id)"] != nil] as [String: Any]
+                }
+                values["hasWaiting"] = !waiting.isEmpty
+                func field(_ name: String, label: String, hint: String) -> [String: Any] {
+                    var field: [String: Any] = ["name": name, "label": language.word(label), "value": typed[name] ?? "",
+                                                "hint": language.word(hint), "describedBy": "\(name)-hint", "errorPrefix": language.word("errorPrefix")]
+                    if let error = errors[name] { field["error"] = error }
+                    return field
+                }
+                values["day"] = field("day", label: "meetingDay", hint: "meetingDayHint")
+                values["time"] = field("time", label: "meetingTime", hint: "meetingTimeHint")
+                if let error = errors["present"] { values["presentError"] = error }
+                if let error = errors["agenda"] { values["agendaError"] = error }
+                values["errors"] = errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] }
+                values["hasErrors"] = !errors.isEmpty
+            }
+            return pages.render("meetings", values, page)
+        }
+    }
+
+    routes.page("POST", "/admin/meetings") { request, _ in
+        try await services.page(request, pages: pages) {
+            let fields = try await FormFields.read(request, limit: services.bodyLimit)
+            let identity = try await services.auth.require(request, [.admin], to: "schedule meetings", csrf: fields["csrf"])
+            guard let adminId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            let language = Language(request)
+            let groupId = try fields.uuid("group")
+            let group = groupId.uuidString.lowercased()
+            var errors = FieldErrors()
+            let present = fields.values.keys.filter { $0.hasPrefix("present.") }.map { String($0.dropFirst("present.".count)) }.sorted()
+            let agenda = fields.values.keys.filter { $0.hasPrefix("agenda.") }.compactMap { UUID(uuidString: String($0.dropFirst("agenda.".count))) }
+                .sorted { $0.uuidString < $1.uuidString }
+            var date: (Date, Bool)?
+            let day = fields.text("day"), time = fields.text("time")
+            if day.isEmpty {
+                errors.add("day", language.word("meetingDayMissing"))
+            } else if let instant = asOfInstant(day: day, time: time, language: language, errors: &errors) {
+                if time.isEmpty, case .success(let parsed) = CivilTime.parse(day) {
+                    date = (parsed.date, true)  // a whole day, as the API reads one
+                } else {
+                    // The minute named in Copenhagen (the check above gives its last instant): the meeting starts at its beginning.
+                    date = (Date(timeIntervalSince1970: (instant.timeIntervalSince1970 / 60).rounded(.down) * 60), false)
+                }
+            }
+            if let (at, byDay) = date, errors.isEmpty {
+                do {
+                    let result = try await handler.holdMeeting(
+                        HoldMeeting(meetingId: UUID.random(), groupId: groupId, date: at, datedByDay: byDay, present: present, agenda: agenda),
+                        CommandContext(actor: identity.subject, role: identity.role.rawValue))
+                    try await accounts.dropFormDraft(userId: adminId, key: draftKey)
+                    return Pages.redirect("/admin/meetings?group=\(group)&flash=meetingScheduled&after=\(result.position)")
+                } catch let error where Problem.from(error).map({ $0.status.code < 500 }) ?? false {
+                    let refusal = language.refusal(error, content: nil, rules: nil)
+                    errors.add(["present", "agenda", "day"].first { refusal.field.hasPrefix($0) } ?? "day", refusal.message)
+                }
+            }
+            var typed = ["group": group, "day": day, "time": time]
+            for member in present { typed["present.\(member)"] = "on" }
+            for application in agenda { typed["agenda.\(application.uuidString.lowercased())"] = "on" }
+            try await accounts.keepFormDraft(userId: adminId, key: draftKey, fields: typed, errors: errors)
+            return Pages.redirect("/admin/meetings?group=\(group)#schedule")
+        }
+    }
+}
