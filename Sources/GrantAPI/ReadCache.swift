@@ -89,6 +89,23 @@ extension Services {
     }
 }
 
+extension Services {
+    /// A page's fragment, rendered from aggregates and read models, kept while
+    /// the aggregates' `versions` and the read models `projections` name are
+    /// unchanged; rendered afresh when the request waits for a write (`after`).
+    /// The caller authorises: `key` must name whose fragment it is.
+    func cachedFragment<Fragment: Sendable>(_ key: String, versions: [Int64], from projections: [String], after: Bool,
+                                            _ render: @escaping @Sendable () async throws -> Fragment) async throws -> Fragment {
+        let stamps = projections.compactMap { readCache?.changes.stamp($0) }
+        guard !after, let cache = readCache, stamps.count == projections.count else { return try await render() }
+        let (entry, _) = try await cache.entry("\(Fragment.self) \(key)", stamp: stamps + versions.map { UInt64(bitPattern: $0) }) {
+            (try await render(), nil)
+        }
+        if let fragment = entry.value as? Fragment { return fragment }
+        return try await render()
+    }
+}
+
 extension HTTPField.Name {
     /// RFC 9211: whether the answer came from the cache.
     static let cacheStatus = Self("Cache-Status")!

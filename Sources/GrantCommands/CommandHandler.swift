@@ -276,6 +276,10 @@ public struct CommandHandler: Sendable {
     /// and that is the version folded). For pages that show a state and
     /// checks made before a command (an application's organisation, which
     /// no event changes), not for deciding: a command loads its own.
+    /// A session that reads through the states this process folded: prefetch
+    /// several streams, then load each, and all of them cost one round trip.
+    public func reader() -> Session { Session(store: store, cache: states) }
+
     public func current<A: Aggregate>(_ type: A.Type, _ id: UUID, known version: Int64? = nil) async throws -> Loaded<A> {
         let stream = try StreamID(A.streamName(id))
         if version == 0 { return Loaded(state: A.initial, version: 0, stream: stream) }
