@@ -52,6 +52,14 @@ public struct Identity: Sendable, Hashable {
     }
 }
 
+extension Identity {
+    /// The signed-in user behind a page's form: a machine client's token has none, and pages keep typing per user.
+    func pageUser() throws -> UUID {
+        guard let userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+        return userId
+    }
+}
+
 extension Role {
     init(_ role: UserRole) {
         switch role {

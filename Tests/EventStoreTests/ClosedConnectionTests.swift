@@ -22,12 +22,15 @@ struct ClosedConnectionTests {
                     }
                 }
             }
-            // The pool may hand the dead connection out again before it has seen it close (a loaded
-            // machine, CI): a statement on it fails (PostgresNIO's error, or the guard's when it has
-            // already seen the close) and writes nothing; a later one gets a fresh connection.
+            // The pool may hand the dead connection out again until it has seen it close (seconds on a
+            // loaded machine, CI): a statement on it fails at once (PostgresNIO's error, or the guard's
+            // when it has already seen the close) and writes nothing; a later one gets a fresh connection.
             func onALiveConnection<T>(_ body: () async throws -> T) async throws -> T {
-                for _ in 1..<10 {
-                    do { return try await body() } catch where error is PSQLError || error is ConnectionClosed { continue }
+                let deadline = ContinuousClock.now + .seconds(30)
+                while ContinuousClock.now < deadline {
+                    do { return try await body() } catch where error is PSQLError || error is ConnectionClosed {
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
                 }
                 return try await body()
             }

@@ -16,7 +16,7 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
         try await services.page(request, pages: pages) {
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
             let identity = try await services.auth.require(request, [.admin], to: "manage users", signedIn: page.user)
-            guard let adminId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            let adminId = try identity.pageUser()
             _ = try await services.waitForReadModels(request, ["users"])
             let language = page.language
             let reads = ReadModels(client: services.store.client, logger: services.logger)
@@ -42,11 +42,7 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
                 (typed, errors) = kept
             }
             func field(_ name: String, label: String, hint: String? = nil) -> [String: Any] {
-                var field: [String: Any] = ["name": name, "label": language.word(label), "value": typed[name] ?? "",
-                                            "errorPrefix": language.word("errorPrefix")]
-                if let hint { field["hint"] = language.word(hint); field["describedBy"] = "\(name)-hint" }
-                if let error = errors[name] { field["error"] = error }
-                return field
+                language.field(name, label: label, value: typed[name] ?? "", hint: hint, error: errors[name])
             }
             values["f"] = ["email": field("email", label: "email"), "name": field("name", label: "name"),
                            "organisation": field("organisation", label: "organisation", hint: "organisationHint")] as [String: Any]
@@ -65,7 +61,7 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
         try await services.page(request, pages: pages) {
             let fields = try await FormFields.read(request, limit: services.bodyLimit)
             let identity = try await services.auth.require(request, [.admin], to: "invite users", csrf: fields["csrf"])
-            guard let adminId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            let adminId = try identity.pageUser()
             let language = Language(request)
             let command = CommandContext(actor: identity.subject, role: identity.role.rawValue)
             let role = UserRole(rawValue: fields.text("role")) ?? .applicant
@@ -115,7 +111,7 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
             let id = try request.uuidParameter(context, "userId")
             let fields = try await FormFields.read(request, limit: services.bodyLimit)
             let identity = try await services.auth.require(request, [.admin], to: "send sign-in links", csrf: fields["csrf"])
-            guard let adminId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            let adminId = try identity.pageUser()
             let user = try await Session(store: services.store).load(UserState.self, id).state
             guard let invited = user.invited else { throw Problem.notFound("user", id.uuidString) }
             // Asked for from this page on purpose: for a user with a password, recorded as a reset.

@@ -126,7 +126,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
         let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init),
                                                   showing: ApplicationState.streamName(id))
         let identity = try await services.auth.require(request, [.applicant], to: "draft applications", signedIn: page.user)
-        guard let userId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+        let userId = try identity.pageUser()
         let loaded = try await handler.current(ApplicationState.self, id, known: page.user?.streamVersion)
         let application = loaded.state
         if application.drafted != nil { try await services.requireOwner(identity, applicationId: id, version: loaded.version) }
@@ -349,7 +349,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             let id = try request.uuidParameter(context, "grantId")
             let fields = try await FormFields.read(request, limit: services.bodyLimit)
             let identity = try await services.auth.require(request, [.applicant], to: "file reports", csrf: fields["csrf"])
-            guard let userId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            let userId = try identity.pageUser()
             try await services.requireOwner(identity, grantId: id)
             let grantPage = "/grants/\(id.uuidString.lowercased())"
             let reportId = UUID(uuidString: fields.text("reportId")) ?? .random()

@@ -115,6 +115,16 @@ struct FieldErrors: Error, Codable, Sendable, Equatable {
 }
 
 extension Language {
+    /// A field's values as the field-text and field-area partials read them:
+    /// its label and hint (`hintValues` filled in) in this language, what was
+    /// typed, and its error, if any.
+    func field(_ name: String, label: String, value: String, hint: String? = nil, hintValues: [String: String] = [:], error: String?) -> [String: Any] {
+        var field: [String: Any] = ["name": name, "label": word(label), "value": value, "errorPrefix": word("errorPrefix"), "rows": "3"]
+        if let hint { field["hint"] = word(hint, hintValues); field["describedBy"] = "\(name)-hint" }
+        if let error { field["error"] = error }
+        return field
+    }
+
     /// An amount as typed in this language, without the currency: `250.000,00`, `250,000.00`.
     func plainAmount(_ money: Money) -> String {
         let formatted = self.money(money)

@@ -17,7 +17,7 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
         try await services.page(request, pages: pages) {
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
             let identity = try await services.auth.require(request, [.admin], to: "schedule meetings", signedIn: page.user)
-            guard let adminId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            let adminId = try identity.pageUser()
             _ = try await services.waitForReadModels(request, ["agendas", "pool_balances"])
             let language = page.language
             let reads = ReadModels(client: services.store.client, logger: services.logger)
@@ -56,10 +56,7 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
                 }
                 values["hasWaiting"] = !waiting.isEmpty
                 func field(_ name: String, label: String, hint: String) -> [String: Any] {
-                    var field: [String: Any] = ["name": name, "label": language.word(label), "value": typed[name] ?? "",
-                                                "hint": language.word(hint), "describedBy": "\(name)-hint", "errorPrefix": language.word("errorPrefix")]
-                    if let error = errors[name] { field["error"] = error }
-                    return field
+                    language.field(name, label: label, value: typed[name] ?? "", hint: hint, error: errors[name])
                 }
                 values["day"] = field("day", label: "meetingDay", hint: "meetingDayHint")
                 values["time"] = field("time", label: "meetingTime", hint: "meetingTimeHint")
@@ -76,7 +73,7 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
         try await services.page(request, pages: pages) {
             let fields = try await FormFields.read(request, limit: services.bodyLimit)
             let identity = try await services.auth.require(request, [.admin], to: "schedule meetings", csrf: fields["csrf"])
-            guard let adminId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            let adminId = try identity.pageUser()
             let language = Language(request)
             let groupId = try fields.uuid("group")
             let group = groupId.uuidString.lowercased()

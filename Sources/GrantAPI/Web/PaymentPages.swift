@@ -18,7 +18,7 @@ func addPaymentPages(to routes: Routes, _ services: Services, pages: Pages, acco
         try await services.page(request, pages: pages) {
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
             let identity = try await services.auth.require(request, [.admin], to: "run the payment queue", signedIn: page.user)
-            guard let adminId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            let adminId = try identity.pageUser()
             _ = try await services.waitForReadModels(request, ["grants"])
             let language = page.language
             let queue = PaymentQueue(client: services.store.client, logger: services.logger)
@@ -84,7 +84,7 @@ func addPaymentPages(to routes: Routes, _ services: Services, pages: Pages, acco
             try await services.page(request, pages: pages) {
                 let fields = try await FormFields.read(request, limit: services.bodyLimit)
                 let identity = try await services.auth.require(request, [.admin], to: what, csrf: fields["csrf"])
-                guard let adminId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+                let adminId = try identity.pageUser()
                 let language = Language(request)
                 let command = CommandContext(actor: identity.subject, role: identity.role.rawValue)
                 do {
@@ -162,10 +162,7 @@ func addGrantAdminPages(to routes: Routes, _ services: Services, pages: Pages, a
                 (typed, errors) = kept
             }
             func field(_ name: String, label: String, hint: String) -> [String: Any] {
-                var field: [String: Any] = ["name": name, "label": language.word(label), "value": typed[name] ?? "", "hint": language.word(hint),
-                                            "describedBy": "\(name)-hint", "errorPrefix": language.word("errorPrefix"), "rows": "3"]
-                if let error = errors[name] { field["error"] = error }
-                return field
+                language.field(name, label: label, value: typed[name] ?? "", hint: hint, error: errors[name])
             }
             var values: [String: Any] = [
                 "title": grant.title, "grantId": grantId.uuidString.lowercased(), "organisation": grant.organisation,
@@ -194,7 +191,7 @@ func addGrantAdminPages(to routes: Routes, _ services: Services, pages: Pages, a
             let grantId = try request.uuidParameter(context, "grantId")
             let fields = try await FormFields.read(request, limit: services.bodyLimit)
             let identity = try await services.auth.require(request, [.admin], to: "adjust grants", csrf: fields["csrf"])
-            guard let adminId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            let adminId = try identity.pageUser()
             let language = Language(request)
             let grant = try await handler.current(GrantState.self, grantId).state
             guard let awarded = grant.awarded else { throw Problem.notFound("grant", grantId.uuidString) }

@@ -100,7 +100,7 @@ func addSteeringPages(to routes: Routes, _ services: Services, pages: Pages, acc
             let applicationId = try request.uuidParameter(context, "applicationId")
             let fields = try await FormFields.read(request, limit: services.bodyLimit)
             let identity = try await services.auth.require(request, [.steering], to: "record decisions", csrf: fields["csrf"])
-            guard let userId = identity.userId else { throw Problem.forbidden("sign in as a user to use the pages") }
+            let userId = try identity.pageUser()
             try await services.requireGroupMember(identity, meetingId: meetingId)
             let language = Language(request)
             let application = try await handler.current(ApplicationState.self, applicationId).state
@@ -385,11 +385,7 @@ private func decisionForm(_ kept: DecisionFields, _ errors: FieldErrors, applica
     let recused = Dictionary(RecordDecision.recusals(present: held.present, group: group, content: content).map { ($0.member, $0.affiliation) },
                              uniquingKeysWith: { first, _ in first })
     func field(_ name: String, label: String, value: String, hint: String? = nil) -> [String: Any] {
-        var field: [String: Any] = ["name": name, "label": language.word(label), "value": value, "errorPrefix": language.word("errorPrefix"),
-                                    "rows": "3"]
-        if let hint { field["hint"] = language.word(hint, ["requested": language.money(content.requested)]); field["describedBy"] = "\(name)-hint" }
-        if let error = errors[name] { field["error"] = error }
-        return field
+        language.field(name, label: label, value: value, hint: hint, hintValues: ["requested": language.money(content.requested)], error: errors[name])
     }
     let id = applicationId.uuidString.lowercased()
     // The version shown now, never a kept one: after "the application changed", a reload decides on the new version.
