@@ -20,7 +20,7 @@ def test_invite_link_once_revoke_at_once(browser, page):
     page.get_by_label("E-mailadresse").fill(email)
     page.get_by_label("Navn").fill("Ny Lærer")
     page.get_by_label("Rolle", exact=True).select_option("applicant")
-    page.get_by_label("Organisation").fill("Aalborg Tekniske Gymnasium")
+    page.get_by_label("Organisation", exact=True).fill("Aalborg Tekniske Gymnasium")
     page.get_by_role("button", name="Invitér").click()
     link = page.get_by_label(re.compile("Link til")).input_value()
     assert "/invitations/" in link
@@ -50,7 +50,7 @@ def test_invite_link_once_revoke_at_once(browser, page):
     expect(page.get_by_label("Navn")).to_have_value("Uden Skole")
     # One address is one user.
     page.get_by_label("E-mailadresse").fill(email.upper())
-    page.get_by_label("Organisation").fill("Aalborg Tekniske Gymnasium")
+    page.get_by_label("Organisation", exact=True).fill("Aalborg Tekniske Gymnasium")
     page.get_by_role("button", name="Invitér").click()
     expect(page.locator("#email-error")).to_contain_text("Der er allerede en bruger")
     teacher.close()
@@ -106,3 +106,25 @@ def test_reduce_a_grant(page):
     page.get_by_role("button", name="Registrér ændringen").click()
     expect(page.get_by_role("status")).to_have_text("Ændringen er registreret.")
     check(page, "admin-grant")
+
+
+def test_give_a_user_another_role(page):
+    sign_in(page, ADMIN)
+    email = f"to-roller-{uuid.uuid4().hex[:6]}@aalborg-tg.dk"
+    page.get_by_label("E-mailadresse").fill(email)
+    page.get_by_label("Navn").fill("To Roller")
+    page.get_by_label("Rolle", exact=True).select_option("auditor")
+    page.get_by_role("button", name="Invitér").click()
+    # An applicant's role names the organisation: without it, refused beside the form, nothing given.
+    page.get_by_label("Bruger", exact=True).select_option(label=f"To Roller ({email})")
+    page.get_by_label("Den nye rolle").select_option("applicant")
+    page.get_by_role("button", name="Giv rollen").click()
+    expect(page.locator("#grant-error")).to_be_visible()
+    expect(page.get_by_label("Bruger", exact=True)).to_have_value(re.compile("[0-9a-f-]{36}"))
+    page.get_by_label("Den nye rolle").select_option("applicant")
+    page.get_by_label("Ansøgerens organisation").fill("Aalborg Tekniske Gymnasium")
+    page.get_by_role("button", name="Giv rollen").click()
+    expect(page.get_by_role("status")).to_contain_text("Rollen er givet")
+    row = page.get_by_role("row", name=re.compile(email))
+    expect(row).to_contain_text("revisor")
+    expect(row).to_contain_text("ansøger for Aalborg Tekniske Gymnasium")

@@ -10,7 +10,7 @@ import Hummingbird
 /// change is the API's command; links and sessions are the accounts'.
 func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accounts: Accounts, publicURL: String) {
     let handler = services.commands
-    let linkKey = "admin-link", inviteKey = "admin-invite"
+    let linkKey = "admin-link", inviteKey = "admin-invite", grantKey = "admin-grant-role"
 
     routes.page("GET", "/admin/users") { request, _ in
         try await services.page(request, pages: pages) {
@@ -51,6 +51,19 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
                     as [String: Any]
             }
             values["members"] = try await memberChoices(services)
+            var grantTyped: [String: String] = [:]
+            if let (kept, keptErrors) = try await accounts.formDraft(userId: adminId, key: grantKey, as: [String: String].self, errors: FieldErrors.self) {
+                grantTyped = kept
+                if let error = keptErrors["grant"] { values["grantError"] = error }
+            }
+            values["userChoices"] = users.map { user in
+                ["value": user["userId"] as? String ?? "", "label": "\(user["name"] as? String ?? "") (\(user["email"] as? String ?? ""))",
+                 "selected": grantTyped["user"] == user["userId"] as? String] as [String: Any]
+            }
+            values["grantRoleChoices"] = UserRole.allCases.map { role in
+                ["value": role.rawValue, "label": language.word("role.\(role.rawValue)"), "selected": grantTyped["role"] == role.rawValue] as [String: Any]
+            }
+            values["grantOrganisation"] = grantTyped["organisation"] ?? ""
             values["errors"] = errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] }
             values["hasErrors"] = !errors.isEmpty
             return pages.render("users", values, page)
@@ -64,11 +77,8 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
             let adminId = try identity.pageUser()
             let language = Language(request)
             let command = CommandContext(actor: identity.subject, role: identity.role.rawValue)
-            let role = UserRole(rawValue: fields.text("role")) ?? .applicant
-            let member = fields.text("member").split(separator: "|", maxSplits: 1).map(String.init)
-            let grant = RoleGrant(role: role, organisation: role == .applicant ? fields.text("organisation") : nil,
-                                  groupId: role == .steering ? member.first.flatMap(UUID.init(uuidString:)) : nil,
-                                  member: role == .steering && member.count == 2 ? member[1] : nil)
+            let grant = roleGrant(fields)
+            let role = grant.role
             let email = fields.text("email")
             let userId = CommandHandler.userId(email: email)
             do {
@@ -88,6 +98,28 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
                 let typed = ["email": email, "name": fields.text("name"), "role": role.rawValue, "organisation": fields.text("organisation")]
                 try await accounts.keepFormDraft(userId: adminId, key: inviteKey, fields: typed, errors: errors)
                 return Pages.redirect("/admin/users#invite")
+            }
+        }
+    }
+
+    routes.page("POST", "/admin/users/grant") { request, _ in
+        try await services.page(request, pages: pages) {
+            let fields = try await FormFields.read(request, limit: services.bodyLimit)
+            let identity = try await services.auth.require(request, [.admin], to: "grant roles", csrf: fields["csrf"])
+            let adminId = try identity.pageUser()
+            let userId = try fields.uuid("user")
+            let grant = roleGrant(fields)
+            do {
+                let result = try await handler.grantRole(GrantRole(userId: userId, grant: grant, at: Date()),
+                                                         CommandContext(actor: identity.subject, role: identity.role.rawValue))
+                try await accounts.dropFormDraft(userId: adminId, key: grantKey)
+                return Pages.redirect("/admin/users?flash=roleGranted&after=\(result.position)")
+            } catch let error where Problem.from(error).map({ $0.status.code < 500 }) ?? false {
+                var errors = FieldErrors()
+                errors.add("grant", Language(request).refusal(error, content: nil, rules: nil).message)
+                let typed = ["user": userId.uuidString.lowercased(), "role": grant.role.rawValue, "organisation": fields.text("organisation")]
+                try await accounts.keepFormDraft(userId: adminId, key: grantKey, fields: typed, errors: errors)
+                return Pages.redirect("/admin/users#grant")
             }
         }
     }
@@ -136,6 +168,16 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
     @Sendable func keepLink(_ adminId: UUID, email: String, link: String) async throws {
         try await accounts.keepFormDraft(userId: adminId, key: linkKey, fields: ["email": email, "link": link], errors: [String]())
     }
+}
+
+/// The role a user form names: an applicant's organisation, a steering
+/// member's group and member id (`group|member`, as the choices write it).
+private func roleGrant(_ fields: FormFields) -> RoleGrant {
+    let role = UserRole(rawValue: fields.text("role")) ?? .applicant
+    let member = fields.text("member").split(separator: "|", maxSplits: 1).map(String.init)
+    return RoleGrant(role: role, organisation: role == .applicant ? fields.text("organisation") : nil,
+                     groupId: role == .steering ? member.first.flatMap(UUID.init(uuidString:)) : nil,
+                     member: role == .steering && member.count == 2 ? member[1] : nil)
 }
 
 /// Every member of every programme's steering group, as "group — member" choices.
