@@ -46,8 +46,15 @@ func addPaymentPages(to routes: Routes, _ services: Services, pages: Pages, acco
                 }
             }
             var requestable: [[String: Any]] = []
-            for tranche in try await queue.scheduledTranches(limit: 200) {
-                let grant = try await handler.current(GrantState.self, tranche.grantId).state
+            // Each grant's readiness is the domain's: every grant listed is read in one round trip, not one each.
+            let due = try await queue.scheduledTranches(limit: 200)
+            let grantIds = Array(Set(due.map(\.grantId)))
+            let reader = handler.reader()
+            try await reader.prefetch(grantIds.map { GrantState.streamName($0) })
+            var grants: [UUID: GrantState] = [:]
+            for grantId in grantIds { grants[grantId] = try await reader.load(GrantState.self, grantId).state }
+            for tranche in due {
+                guard let grant = grants[tranche.grantId] else { continue }
                 guard let scheduled = grant.tranches.first(where: { $0.number == tranche.number }) else { continue }
                 let readiness = grant.isReady(scheduled)
                 let key = "row-\(tranche.grantId.uuidString.lowercased())-\(tranche.number)"
