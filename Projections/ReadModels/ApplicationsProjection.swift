@@ -33,7 +33,7 @@ public struct ApplicationsProjection: Projection {
 
     /// Every type; an application's row is its own (see ``Rounds``).
     static let typeOrder = [
-        CallOpened.eventType, ApplicationDrafted.eventType, ApplicationAmended.eventType, ApplicationSubmitted.eventType,
+        CallOpened.eventType, CallWindowChanged.eventType, CallClosed.eventType, ApplicationDrafted.eventType, ApplicationAmended.eventType, ApplicationSubmitted.eventType,
         ApplicationWithdrawn.eventType, ApplicationApproved.eventType, ApplicationRejected.eventType, ApplicationReturnedForRevision.eventType,
     ]
 
@@ -47,6 +47,20 @@ public struct ApplicationsProjection: Projection {
                     try await connection.query("""
                         INSERT INTO calls VALUES (\(call.callId), \(call.poolId), \(call.title), \(call.opensAt), \(call.closesAt),
                                                   \(call.cap?.minorUnits), \(call.cap?.currency.code))
+                        """, logger: logger)
+                }
+            case CallWindowChanged.eventType:
+                try await forEach(events) { event in
+                    let changed = try decode(CallWindowChanged.self, event)
+                    try await connection.query("""
+                        UPDATE calls SET opens_at = \(changed.opensAt), closes_at = \(changed.closesAt) WHERE call_id = \(changed.callId)
+                        """, logger: logger)
+                }
+            case CallClosed.eventType:
+                try await forEach(events) { event in
+                    let closed = try decode(CallClosed.self, event)
+                    try await connection.query("""
+                        UPDATE calls SET closes_at = least(closes_at, \(closed.occurredAt)) WHERE call_id = \(closed.callId)
                         """, logger: logger)
                 }
             case ApplicationDrafted.eventType:

@@ -196,6 +196,7 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     addAdminPages(to: routes, services, pages: pages, accounts: accounts, publicURL: configuration.publicURL)
     addPaymentPages(to: routes, services, pages: pages, accounts: accounts)
     addMeetingPages(to: routes, services, pages: pages, accounts: accounts)
+    addPoolAdminPages(to: routes, services, pages: pages, accounts: accounts)
     addGrantAdminPages(to: routes, services, pages: pages, accounts: accounts)
     addAuditPages(to: routes, services, pages: pages)
     addVerificationPage(to: routes, services, pages: pages)

@@ -43,6 +43,16 @@ struct OpenCallRequest: Decodable {
     var cap: Money?
 }
 
+struct ChangeCallWindowRequest: Decodable {
+    var opensAt: Date
+    var closesAt: Date
+    var reason: String?
+}
+
+struct CloseCallRequest: Decodable {
+    var reason: String
+}
+
 /// The application's content, with the lists optional.
 struct ApplicationContentRequest: Decodable {
     var organisation: String
@@ -271,6 +281,23 @@ func addCommandRoutes(to routes: Routes, _ services: Services) {
                 OpenCall(callId: id, poolId: poolId, title: body.title, opensAt: body.opensAt, closesAt: body.closesAt, cap: body.cap, at: Date()),
                 scope.context)
             return try commandResponse(["id": id.uuidString, "poolId": poolId.uuidString], result, created: true)
+        }
+    }
+
+    routes.post("/v1/calls/:callId/window") { request, context in
+        let callId = try request.uuidParameter(context, "callId")
+        return try await services.command(request, [.admin], "change call windows", ChangeCallWindowRequest.self) { body, scope in
+            let result = try await handler.changeCallWindow(
+                ChangeCallWindow(callId: callId, opensAt: body.opensAt, closesAt: body.closesAt, reason: body.reason ?? "", at: Date()), scope.context)
+            return try commandResponse(["id": callId.uuidString], result, created: false)
+        }
+    }
+
+    routes.post("/v1/calls/:callId/close") { request, context in
+        let callId = try request.uuidParameter(context, "callId")
+        return try await services.command(request, [.admin], "close calls", CloseCallRequest.self) { body, scope in
+            let result = try await handler.closeCall(CloseCall(callId: callId, reason: body.reason, at: Date()), scope.context)
+            return try commandResponse(["id": callId.uuidString], result, created: false)
         }
     }
 

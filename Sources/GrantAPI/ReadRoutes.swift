@@ -159,6 +159,15 @@ struct ReadModels: Sendable {
         return calls
     }
 
+    /// Each call's deadline as it stands (a call's window can move, or it can close early).
+    func callDeadlines(_ ids: [UUID]) async throws -> [UUID: Date] {
+        guard !ids.isEmpty else { return [:] }
+        var deadlines: [UUID: Date] = [:]
+        let rows = try await client.query("SELECT call_id, closes_at FROM read.calls WHERE call_id = ANY(\(ids))", logger: logger)
+        for try await (id, closesAt) in rows.decode((UUID, Date).self) { deadlines[id] = closesAt }
+        return deadlines
+    }
+
     static let applicationColumns = """
         application_id, call_id, pool_id, organisation, project_leader, title, description, status, partners, focus_areas,
         requested, granted, currency, students_reached, version, drafted_at, submitted_at, decided_at, meeting_id, decision_reason

@@ -36,6 +36,20 @@ extension CommandHandler {
         }
     }
 
+    public func changeCallWindow(_ command: ChangeCallWindow, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("ChangeCallWindow", context) { session in
+            let call = try await session.load(CallState.self, command.callId)
+            return [call.write(try command.decide(call: call.state))]
+        }
+    }
+
+    public func closeCall(_ command: CloseCall, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("CloseCall", context) { session in
+            let call = try await session.load(CallState.self, command.callId)
+            return [call.write(try command.decide(call: call.state))]
+        }
+    }
+
     public func draftApplication(_ command: DraftApplication, _ context: CommandContext) async throws -> CommandResult {
         try await execute("DraftApplication", context) { session in
             // A call's pool never changes: known from an earlier fold, it is read in the same round trip.

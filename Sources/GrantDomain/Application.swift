@@ -205,7 +205,7 @@ public struct DraftApplication: Hashable, Sendable {
     public func decide(application: ApplicationState, call: CallState, pool: PoolState) throws(DomainError) -> [any DomainEvent] {
         guard application.drafted == nil else { throw .alreadyExists(kind: "application", id: applicationId.uuidString) }
         guard let opened = call.opened else { throw .notFound(kind: "call", id: callId.uuidString) }
-        guard at < opened.closesAt else { throw .callNotOpen(call: callId.uuidString, opensAt: opened.opensAt, closesAt: opened.closesAt, at: at) }
+        guard at < call.closesAt else { throw call.notOpen(at: at) }
         return [ApplicationDrafted(applicationId: applicationId, callId: callId, poolId: opened.poolId,
                                    content: try content.validated(for: pool), occurredAt: at)]
     }
@@ -225,11 +225,11 @@ public struct AmendApplication: Hashable, Sendable {
     /// A draft or a returned application may be amended at any time; a
     /// submitted one only until the call closes, and it is checked again.
     public func decide(application: ApplicationState, call: CallState, pool: PoolState, group: SteeringGroupState?) throws(DomainError) -> [any DomainEvent] {
-        guard application.drafted != nil, let opened = call.opened else { throw .notFound(kind: "application", id: applicationId.uuidString) }
+        guard application.drafted != nil, call.opened != nil else { throw .notFound(kind: "application", id: applicationId.uuidString) }
         switch application.status {
         case .draft, .returnedForRevision: break
         case .submitted:
-            guard call.isOpen(at: at) else { throw .callNotOpen(call: opened.callId.uuidString, opensAt: opened.opensAt, closesAt: opened.closesAt, at: at) }
+            guard call.isOpen(at: at) else { throw call.notOpen(at: at) }
         default:
             throw .invalidState(kind: "application", id: applicationId.uuidString, status: application.status.rawValue, action: "amend")
         }
@@ -259,13 +259,11 @@ public struct SubmitApplication: Hashable, Sendable {
     /// be resubmitted after, as the steering group asked for it), and only if
     /// every eligibility rule passes.
     public func decide(application: ApplicationState, call: CallState, pool: PoolState, group: SteeringGroupState?) throws(DomainError) -> [any DomainEvent] {
-        guard let content = application.content, let opened = call.opened else { throw .notFound(kind: "application", id: applicationId.uuidString) }
+        guard let content = application.content, call.opened != nil else { throw .notFound(kind: "application", id: applicationId.uuidString) }
         guard application.status == .draft || application.status == .returnedForRevision else {
             throw .invalidState(kind: "application", id: applicationId.uuidString, status: application.status.rawValue, action: "submit")
         }
-        if application.status == .draft && !call.isOpen(at: at) {
-            throw .callNotOpen(call: opened.callId.uuidString, opensAt: opened.opensAt, closesAt: opened.closesAt, at: at)
-        }
+        if application.status == .draft && !call.isOpen(at: at) { throw call.notOpen(at: at) }
         let checks = try Eligibility.check(content, rules: pool.created?.eligibility ?? EligibilityRules(), group: group)
         return [ApplicationSubmitted(version: application.version, checks: checks, occurredAt: at)]
     }

@@ -12,22 +12,60 @@ public struct CallOpened: DomainEvent {
     public var occurredAt: Date
 }
 
+/// A call's window moved: a later deadline, or an opening not yet reached.
+public struct CallWindowChanged: DomainEvent {
+    public static let eventType = "CallWindowChanged"
+    public var callId: UUID
+    public var opensAt: Date
+    public var closesAt: Date
+    public var reason: String
+    public var occurredAt: Date
+}
+
+/// A call closed before its deadline; nothing more is submitted to it.
+public struct CallClosed: DomainEvent {
+    public static let eventType = "CallClosed"
+    public var callId: UUID
+    public var reason: String
+    public var occurredAt: Date
+}
+
 public struct CallState: Aggregate, Hashable {
+    /// The call as opened; its window as it stands now is ``opensAt`` to ``closesAt``.
     public var opened: CallOpened?
+    public var opensAt = Date.distantPast
+    public var closesAt = Date.distantPast
+    /// When it was closed before its deadline, if it was.
+    public var closedEarlyAt: Date?
 
     public static let initial = CallState()
     public static func streamName(_ id: UUID) -> String { "call-\(id.lowercasedText)" }
-    public static let eventTypes: [any DomainEvent.Type] = [CallOpened.self]
+    public static let eventTypes: [any DomainEvent.Type] = [CallOpened.self, CallWindowChanged.self, CallClosed.self]
 
     public consuming func evolve(_ event: any DomainEvent) -> CallState {
         var state = consume self
-        if let event = event as? CallOpened { state.opened = event }
+        switch event {
+        case let event as CallOpened:
+            state.opened = event
+            (state.opensAt, state.closesAt) = (event.opensAt, event.closesAt)
+        case let event as CallWindowChanged:
+            (state.opensAt, state.closesAt) = (event.opensAt, event.closesAt)
+        case let event as CallClosed:
+            state.closesAt = min(state.closesAt, event.occurredAt)
+            state.closedEarlyAt = event.occurredAt
+        default:
+            break
+        }
         return state
     }
 
     public func isOpen(at date: Date) -> Bool {
-        guard let opened else { return false }
-        return opened.opensAt <= date && date < opened.closesAt
+        opened != nil && opensAt <= date && date < closesAt
+    }
+
+    /// The refusal for acting on the call at `date` outside its window.
+    func notOpen(at date: Date) -> DomainError {
+        .callNotOpen(call: opened?.callId.uuidString ?? "", opensAt: opensAt, closesAt: closesAt, at: date)
     }
 }
 
@@ -59,5 +97,68 @@ public struct OpenCall: Hashable, Sendable {
         }
         if let cap { try requirePositive(cap, field: "cap", currency: created.currency) }
         return [CallOpened(callId: callId, poolId: poolId, title: title, opensAt: opensAt, closesAt: closesAt, cap: cap, occurredAt: at)]
+    }
+}
+
+/// Moves a call's window: a deadline extended or brought forward (never
+/// into the past: closing now is ``CloseCall``), or an opening not yet
+/// reached moved. A call that has opened keeps its opening day, since
+/// applicants may have drafted to it; a closed call stays closed.
+public struct ChangeCallWindow: Hashable, Sendable {
+    public var callId: UUID
+    public var opensAt: Date
+    public var closesAt: Date
+    public var reason: String
+    public var at: Date
+
+    public init(callId: UUID, opensAt: Date, closesAt: Date, reason: String, at: Date) {
+        self.callId = callId
+        self.opensAt = opensAt
+        self.closesAt = closesAt
+        self.reason = reason
+        self.at = at
+    }
+
+    public func decide(call: CallState) throws(DomainError) -> [any DomainEvent] {
+        guard call.opened != nil else { throw .notFound(kind: "call", id: callId.uuidString) }
+        guard at < call.closesAt else { throw .invalidState(kind: "call", id: callId.uuidString, status: "closed", action: "change the window of") }
+        try requireProse(reason, field: "reason", maximum: Limits.reason, required: false)
+        guard closesAt > at else {
+            throw .invalidInput(field: "closesAt", reason: "must be in the future (\(at.formatted(.iso8601))); to close the call now, close it")
+        }
+        guard opensAt < closesAt else {
+            throw .invalidInput(field: "closesAt", reason: "must be after opensAt (\(opensAt.formatted(.iso8601)))")
+        }
+        if call.opensAt <= at, opensAt != call.opensAt {
+            throw .invalidInput(field: "opensAt", reason: "the call opened \(call.opensAt.formatted(.iso8601)) and keeps that opening")
+        }
+        if call.opensAt > at, opensAt < at {
+            throw .invalidInput(field: "opensAt", reason: "must not be in the past (\(at.formatted(.iso8601)))")
+        }
+        guard opensAt != call.opensAt || closesAt != call.closesAt else {
+            throw .invalidInput(field: "closesAt", reason: "the window is unchanged")
+        }
+        return [CallWindowChanged(callId: callId, opensAt: opensAt, closesAt: closesAt, reason: reason, occurredAt: at)]
+    }
+}
+
+/// Closes a call before its deadline: what was submitted stays on its way
+/// to the steering group; drafts can no longer be submitted.
+public struct CloseCall: Hashable, Sendable {
+    public var callId: UUID
+    public var reason: String
+    public var at: Date
+
+    public init(callId: UUID, reason: String, at: Date) {
+        self.callId = callId
+        self.reason = reason
+        self.at = at
+    }
+
+    public func decide(call: CallState) throws(DomainError) -> [any DomainEvent] {
+        guard call.opened != nil else { throw .notFound(kind: "call", id: callId.uuidString) }
+        guard at < call.closesAt else { throw .invalidState(kind: "call", id: callId.uuidString, status: "closed", action: "close") }
+        try requireProse(reason, field: "reason", maximum: Limits.reason, required: true)
+        return [CallClosed(callId: callId, reason: reason, occurredAt: at)]
     }
 }

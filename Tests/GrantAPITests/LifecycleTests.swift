@@ -118,6 +118,41 @@ struct LifecycleTests {
         }
     }
 
+    @Test("A call's deadline moves later, then the call closes early: the calls read follows, a draft can no longer be submitted")
+    func callWindow() async throws {
+        try await Harness.with { api in
+            let programme = try await Programme.create(api)
+            let school = "Aalborg Tekniske Gymnasium"
+            let applicant = try await programme.applicantToken(school)
+            let submitted = try await programme.submittedApplication(school, requested: "100000.00")
+            let calls = try await api.get("/v1/pools/\(programme.pool)/calls?after=\(try await api.head())", programme.admin).ok()["calls"] as? [[String: Any]]
+            let opensAt = try #require(calls?.first?["opensAt"] as? String)
+            let later = Date().addingTimeInterval(60 * 86_400).formatted(.iso8601)
+            let moved = try await api.post("/v1/calls/\(programme.call)/window", programme.admin,
+                                           #"{"opensAt": "\#(opensAt)", "closesAt": "\#(later)", "reason": "the schools asked for time"}"#)
+            #expect(moved.status == .ok, "\(moved.text)")
+            var call = try await api.get("/v1/pools/\(programme.pool)/calls?after=\(try await api.head())", programme.admin).ok()["calls"] as? [[String: Any]]
+            #expect(call?.first?["closesAt"] as? String == later)
+
+            let draft = try await api.post("/v1/applications", applicant, """
+                {"callId": "\(programme.call)", "organisation": "\(school)", "projectLeader": "Kim Nielsen", "title": "Late", "description": "d",
+                 "requested": {"amount": "1000.00", "currency": "DKK"}}
+                """).ok()["id"] as? String ?? ""
+            let closed = try await api.post("/v1/calls/\(programme.call)/close", programme.admin, #"{"reason": "the pool is spent"}"#)
+            #expect(closed.status == .ok, "\(closed.text)")
+            call = try await api.get("/v1/pools/\(programme.pool)/calls?after=\(try await api.head())", programme.admin).ok()["calls"] as? [[String: Any]]
+            let closesAt = try #require((call?.first?["closesAt"] as? String).flatMap { try? Date($0, strategy: .iso8601) })
+            #expect(closesAt <= Date())
+            let late = try await api.post("/v1/applications/\(draft)/submit", applicant)
+            #expect(late.status == .unprocessableContent && late.string("rule") == "call-not-open", "\(late.text)")
+            // What was submitted before stays with the steering group.
+            let application = try await api.get("/v1/applications/\(submitted)?after=\(try await api.head())", applicant).ok()
+            #expect(application["status"] as? String == "submitted")
+            let again = try await api.post("/v1/calls/\(programme.call)/close", programme.admin, #"{"reason": "twice"}"#)
+            #expect(again.status == .conflict || again.status == .unprocessableContent, "\(again.text)")
+        }
+    }
+
     @Test("A retried POST returns the first answer byte for byte and appends nothing; the same key for another request is 409")
     func idempotency() async throws {
         try await Harness.with { api in

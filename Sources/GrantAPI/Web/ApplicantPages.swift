@@ -4,14 +4,12 @@ import Foundation
 import GrantCommands
 import GrantDomain
 import Hummingbird
-import Synchronization
 
 /// The applicant's pages: their applications and grants, the open calls,
 /// the application form, and the public list of awards. Every change is
 /// the API's command with the API's checks (`requireOwner`, the deciders).
 func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, accounts: Accounts) {
     let handler = services.commands
-    let openedCalls = OpenedCalls()
 
     routes.page("GET", "/") { request, _ in
         try await services.page(request, pages: pages) {
@@ -51,8 +49,8 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
         let grants = try await reads.grants(organisation: organisation, limit: 500, details: true)
         // A draft's next step names its call's deadline: worded once per call, not per draft.
         var draftSteps: [UUID: String] = [:]
-        for callId in Set(applications.filter { $0.status == "draft" }.map(\.callId)) {
-            draftSteps[callId] = language.nextStep("draft", deadline: try await openedCalls.call(callId, services.store)?.closesAt)
+        for (callId, deadline) in try await reads.callDeadlines(Array(Set(applications.filter { $0.status == "draft" }.map(\.callId)))) {
+            draftSteps[callId] = language.nextStep("draft", deadline: deadline)
         }
         let meetings = try await reads.agendaMeetings(applications.filter { $0.status == "submitted" }.map(\.id))
         let applicationItems: [[String: Any]] = applications.map { application in
@@ -144,11 +142,10 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             form.callId = request.uri.queryParameters["call"].map(String.init) ?? ""
             form.projectLeader = page.user?.name ?? ""
         }
-        guard let callId = application.drafted?.callId ?? UUID(uuidString: form.callId),
-              let call = try await handler.current(CallState.self, callId).state.opened else {
-            throw Problem.notFound("call", form.callId)
-        }
-        let pool = try await handler.current(PoolState.self, call.poolId).state
+        guard let callId = application.drafted?.callId ?? UUID(uuidString: form.callId) else { throw Problem.notFound("call", form.callId) }
+        let call = try await handler.current(CallState.self, callId).state
+        guard let opened = call.opened else { throw Problem.notFound("call", form.callId) }
+        let pool = try await handler.current(PoolState.self, opened.poolId).state
         var values = applicationFormValues(form, errors: errors, unsaved: unsaved && !errors.draftSaved, id: id, call: call, pool: pool,
                                            isNew: application.drafted == nil, language: page.language)
         values["isSubmitted"] = application.status == .submitted
@@ -243,7 +240,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             let language = page.language
             let lowered = id.uuidString.lowercased()
             let open: [ApplicationStatus] = [.draft, .submitted, .returnedForRevision]
-            let deadline = open.contains(application.status) ? try await openedCalls.call(drafted.callId, services.store)?.closesAt : nil
+            let deadline = open.contains(application.status) ? try await reads.callDeadlines([drafted.callId])[drafted.callId] : nil
             var values: [String: Any] = [
                 "title": content.title, "statusKey": application.status.rawValue, "organisation": content.organisation,
                 "projectLeader": content.projectLeader, "requested": language.money(content.requested),
@@ -388,22 +385,6 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
 
 private func reportKey(_ grantId: UUID) -> String { "report-\(grantId.uuidString.lowercased())" }
 
-/// Calls as opened: a call's stream holds its opening alone, so once read it
-/// is known for good (a page shows each application's deadline).
-final class OpenedCalls: Sendable {
-    private let calls = Mutex<[UUID: CallOpened]>([:])
-
-    func call(_ id: UUID, _ store: EventStore) async throws -> CallOpened? {
-        if let known = calls.withLock({ $0[id] }) { return known }
-        guard let opened = try await Session(store: store).load(CallState.self, id).state.opened else { return nil }
-        calls.withLock { calls in
-            if calls.count >= 10_000 { calls.removeAll(keepingCapacity: true) }
-            calls[id] = opened
-        }
-        return opened
-    }
-}
-
 /// The start page's lists, rendered, and the form keys of the applications in them.
 struct StartPageLists: Sendable {
     let html: String
@@ -414,7 +395,7 @@ struct StartPageLists: Sendable {
 private func formKey(_ applicationId: UUID) -> String { "application-\(applicationId.uuidString.lowercased())" }
 
 /// The form's values for the template: each field with its label, hint, value and error.
-private func applicationFormValues(_ form: ApplicationForm, errors: FieldErrors, unsaved: Bool, id: UUID, call: CallOpened, pool: PoolState,
+private func applicationFormValues(_ form: ApplicationForm, errors: FieldErrors, unsaved: Bool, id: UUID, call: CallState, pool: PoolState,
                                    isNew: Bool, language: Language) -> [String: Any] {
     func field(_ name: String, _ value: String, hint: Bool = false, rows: Int = 0, inputmode: String? = nil) -> [String: Any] {
         var field: [String: Any] = ["name": name, "label": language.word(name == "title" ? "title" : name), "value": value,
@@ -446,7 +427,7 @@ private func applicationFormValues(_ form: ApplicationForm, errors: FieldErrors,
     var values: [String: Any] = [
         "title": language.word(isNew ? "newApplication" : "editTitle"),
         "heading": form.title.isEmpty ? language.word("newApplication") : form.title,
-        "callTitle": call.title, "callId": call.callId.uuidString.lowercased(), "deadline": language.moment(call.closesAt),
+        "callTitle": call.opened?.title ?? "", "callId": call.opened?.callId.uuidString.lowercased() ?? "", "deadline": language.moment(call.closesAt),
         "action": "/applications/\(id.uuidString.lowercased())/edit", "currency": pool.currency.code,
         "f": [
             "title": field("title", form.title), "projectLeader": field("projectLeader", form.projectLeader),
@@ -512,7 +493,26 @@ extension Language {
             if reason.hasPrefix("longer than"), let limit = reason.split(separator: " ").compactMap({ Int($0) }).first {
                 return (field, da ? "Må højst have \(limit) tegn." : "At most \(limit) characters.")
             }
+            if reason.hasPrefix("must be in the future") {
+                return (field, da ? "Fristen skal ligge efter nu. Vil du lukke opslaget nu, så luk det." : "The deadline must be after now. To close the call now, close it.")
+            }
+            if reason.hasPrefix("must not be in the past") { return (field, da ? "Må ikke ligge før nu." : "Must not be before now.") }
+            if reason.hasPrefix("must be after opensAt") { return (field, da ? "Skal ligge efter åbningen." : "Must be after the opening.") }
+            if reason.hasPrefix("the call opened") {
+                return (field, da ? "Opslaget er åbnet og beholder sin åbning." : "The call has opened and keeps its opening.")
+            }
+            if reason == "the window is unchanged" { return (field, da ? "Perioden er den samme som før." : "The window is as it was.") }
+            if reason == "cannot move money to the same period" { return (field, da ? "Vælg en anden periode." : "Choose another period.") }
             return (field, reason.prefix(1).uppercased() + reason.dropFirst())
+        case DomainError.insufficientFunds(let period, let available, let requested):
+            return ("amount", sentence(da ? "Perioden \(period) har \(money(available)) til rådighed, ikke \(money(requested))"
+                                          : "The period \(period) has \(money(available)) available, not \(money(requested))"))
+        case DomainError.periodClosed(let period):
+            return ("period", da ? "Perioden \(period) er lukket." : "The period \(period) is closed.")
+        case DomainError.alreadyExists(let kind, let id) where kind == "budget period":
+            return ("period", da ? "Puljen har allerede perioden \(id)." : "The pool has the period \(id) already.")
+        case DomainError.invalidState(let kind, _, let status, _) where kind == "call" && status == "closed":
+            return ("reason", da ? "Opslaget er allerede lukket." : "The call is closed already.")
         case DomainError.ineligible(let rule, let detail):
             let field = Eligibility.field(of: rule) ?? "application"
             switch (rule, content, rules) {

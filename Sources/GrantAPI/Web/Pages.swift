@@ -144,7 +144,8 @@ struct PageContext {
     /// The messages a page may be asked to show after a redirect (`?flash=`): no other text.
     static let flashes: Set<String> = ["passwordSet", "signedOut", "signedOutEverywhere", "draftSaved", "submitted", "withdrawnMessage",
                                        "reportFiled", "amended", "roleRevoked", "userSignedOut", "decisionRecorded",
-                                       "paymentRequested", "paymentApproved", "paymentPaid", "reportApproved", "meetingScheduled", "grantAdjusted", "roleGranted"]
+                                       "paymentRequested", "paymentApproved", "paymentPaid", "reportApproved", "meetingScheduled", "grantAdjusted", "roleGranted",
+                                       "poolCreated", "periodAdded", "budgetMoved", "periodClosed", "callOpened", "callWindowChanged", "callClosed"]
 
     /// 244 random bits in hexadecimal: two random UUIDs' worth.
     static func newFormToken() -> String {

@@ -204,14 +204,7 @@ func addGrantAdminPages(to routes: Routes, _ services: Services, pages: Pages, a
             guard let awarded = grant.awarded else { throw Problem.notFound("grant", grantId.uuidString) }
             let typed = ["kind": fields.text("kind"), "amount": fields.text("amount"), "reference": fields.text("reference"), "reason": fields.text("reason")]
             var errors = FieldErrors()
-            func amount() -> Money? {
-                guard let canonical = language.parseAmount(typed["amount"] ?? "", currency: awarded.amount.currency),
-                      let money = try? Money(canonical, awarded.amount.currency, field: "amount") else {
-                    errors.add("amount", language.word("amountUnreadable", ["example": language.plainAmount(Money(minorUnits: 25_000_000, currency: awarded.amount.currency))]))
-                    return nil
-                }
-                return money
-            }
+            func amount() -> Money? { parsedAmount(typed["amount"] ?? "", "amount", awarded.amount.currency, language, &errors) }
             var kind: AdjustGrant.Kind?
             switch typed["kind"] {
             case "reduce": kind = amount().map { .reduce(by: $0) }
