@@ -83,7 +83,24 @@ def test_a_decisions_trail(page):
     timeline = page.locator("ol.timeline")
     for step in ["Opslag åbnet", "Ansøgning indsendt", "Møde afholdt", "Beslutning registreret", "Tilskud givet"]:
         expect(timeline).to_contain_text(step)
+    # The application's path as a picture: the same steps, each with its day.
+    path = page.get_by_role("region", name="Ansøgningens vej")
+    for step in ["Ansøgning indsendt", "Møde afholdt", "Tilskud givet", "Udbetalt"]:
+        expect(path.locator("svg")).to_contain_text(step)
     check(page, "audit-decision")
+
+    # The grant as of the day before its first payment was recorded, and what has changed since.
+    page.get_by_role("link", name="Tilskuddet på en dato, og pengene over tid").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Tilskud:")
+    expect(page.get_by_role("heading", level=2).first).to_contain_text("som registreret da")
+    expect(page.get_by_text("Intet er ændret siden.")).to_be_visible()
+    page.get_by_label("Dato").fill((date.today() - timedelta(days=1)).isoformat())
+    page.get_by_role("radio", name="Som det var da").check()
+    page.get_by_role("button", name="Vis tilskuddet").click()
+    expect(page.get_by_role("heading", level=2).first).to_contain_text("som det var da")
+    expect(page.locator("svg.chart path.paid-line")).to_have_count(1)
+    expect(page.get_by_role("region", name="Bevilget og udbetalt over tid")).to_contain_text("Udbetalt")
+    check(page, "audit-grant")
 
 
 def test_a_pool_as_of_the_day_before(page):

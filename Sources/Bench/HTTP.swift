@@ -34,32 +34,12 @@ struct HTTPWorkload {
         let admin = try await authenticator.token(for: Identity(subject: "bench-admin", role: .admin))
         let applicant = try await authenticator.token(for: Identity(subject: "bench-applicant", role: .applicant, organisation: Self.organisation))
 
-        let progress = Progress(label: "http")
-        var port = 0
-        var serve = Process()
-        // A port can be taken between choosing and binding it: then another.
-        for attempt in 1...3 {
-            port = Self.freePort()
-            serve = Process()
-            serve.executableURL = server
-            serve.arguments = ["serve"]
-            serve.environment = ProcessInfo.processInfo.environment.merging(
-                ["GRANTLEDGER_PORT": String(port), "GRANTLEDGER_JWT_KEY": key, "LOG_LEVEL": "error"]) { $1 }
-            try serve.run()
-            progress.show("waiting for grantledger serve on port \(port)")
-            do {
-                try await waitFor("http://127.0.0.1:\(port)/v1/pools/\(poolId)", token: admin, while: serve)
-                break
-            } catch let failure as BenchFailure where !serve.isRunning && attempt < 3 {
-                progress.show("\(failure.description); trying another port")
-            }
-        }
+        let (serve, base) = try await Self.serve(server, key: key, readyPath: "/v1/pools/\(poolId)", token: admin, progress: Progress(label: "http"))
         defer {
             serve.terminate()
             serve.waitUntilExit()
         }
-        let base = "http://127.0.0.1:\(port)"
-        try await waitFor("\(base)/v1/applications/\(applicationId)", token: admin, while: serve)
+        try await Self.waitFor("\(base)/v1/applications/\(applicationId)", token: admin, while: serve)
 
         var figures: [Figure] = []
         let trivial = try await load(wrk, "\(base)/livez", connections: 64, token: nil, label: "GET /livez")
@@ -144,7 +124,30 @@ struct HTTPWorkload {
         return id
     }
 
-    /// Polls with curl until the URL answers 200 (the server is up and its read models have caught up).
+    /// `grantledger serve` (with `arguments`) on a free port, once it answers
+    /// `readyPath` with 200; another port if the chosen one is taken before
+    /// the server binds it. The caller terminates it.
+    static func serve(_ server: URL, key: String, arguments: [String] = [], readyPath: String, token: String,
+                      progress: Progress) async throws -> (process: Process, base: String) {
+        for attempt in 1...3 {
+            let port = freePort()
+            let serve = Process()
+            serve.executableURL = server
+            serve.arguments = ["serve"] + arguments
+            serve.environment = ProcessInfo.processInfo.environment.merging(
+                ["GRANTLEDGER_PORT": String(port), "GRANTLEDGER_JWT_KEY": key, "LOG_LEVEL": "error"]) { $1 }
+            try serve.run()
+            progress.show("waiting for grantledger serve on port \(port)")
+            do {
+                try await waitFor("http://127.0.0.1:\(port)\(readyPath)", token: token, while: serve)
+                return (serve, "http://127.0.0.1:\(port)")
+            } catch let failure as BenchFailure where !serve.isRunning && attempt < 3 {
+                progress.show("\(failure.description); trying another port")
+            }
+        }
+        throw BenchFailure("grantledger serve did not start")
+    }
+
     /// A port below the kernel's range for outgoing connections, which no
     /// client socket (PostgreSQL's, wrk's) can be holding.
     static func freePort() -> Int {
@@ -153,7 +156,8 @@ struct HTTPWorkload {
         return Int.random(in: 20_000..<max(21_000, low))
     }
 
-    func waitFor(_ url: String, token: String, while server: Process) async throws {
+    /// Polls with curl until the URL answers 200 (the server is up and its read models have caught up).
+    static func waitFor(_ url: String, token: String, while server: Process) async throws {
         for _ in 0..<300 {
             guard server.isRunning else { throw BenchFailure("grantledger serve exited (status \(server.terminationStatus))") }
             let curl = Process()

@@ -554,6 +554,9 @@ public struct Benchmark: Sendable {
         let replaySeconds = (clock.now - started) / .seconds(1)
         Progress(label: "as-of replay").done(String(format: "%d events of one pool in %.2f s", state.eventsApplied, replaySeconds))
         figures.append(Figure(figure: "as-of replay, one pool of \(state.eventsApplied) events", value: replaySeconds * 1_000, unit: "ms"))
+        if let executable = options.serverExecutable {
+            figures += try await LedgerPageWorkload(benchmark: self, server: URL(fileURLWithPath: executable)).run(pool: largest)
+        }
         return figures
     }
 

@@ -202,6 +202,7 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     addVerificationPage(to: routes, services, pages: pages)
     addDecisionPages(to: routes, services, pages: pages)
     addPoolPages(to: routes, services, pages: pages)
+    addGrantAuditPage(to: routes, services, pages: pages)
     addLedgerPage(to: routes, services, pages: pages)
     addSteeringPages(to: routes, services, pages: pages, accounts: accounts)
     addCheckpointRoutes(to: routes, services, signer: configuration.checkpointSigner)

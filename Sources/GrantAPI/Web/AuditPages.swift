@@ -1,4 +1,5 @@
 import Audit
+import EventStore
 import Foundation
 import GrantDomain
 import Hummingbird
@@ -226,8 +227,17 @@ func addDecisionPages(to routes: Routes, _ services: Services, pages: Pages) {
                 if abs(entry.recordedAt.timeIntervalSince(entry.occurredAt)) > 60 { item["recordedAt"] = language.moment(entry.recordedAt) }
                 return item
             }
-            return pages.render("audit-decision", ["title": language.word("trailTitle", ["title": title]), "facts": facts, "timeline": timeline,
-                                                   "jsonHref": "/v1/audit/decisions/\(id.uuidString.lowercased())"], page)
+            let stops = entries.filter { PathStop.shown.contains($0.type) }.reduce(into: [PathStop]()) { stops, entry in
+                let stop = PathStop(label: language.word("event.\(entry.type)", fallback: entry.type), day: language.day(entry.occurredAt))
+                if stops.last?.label != stop.label || stops.last?.day != stop.day { stops.append(stop) }
+            }
+            var values: [String: Any] = ["title": language.word("trailTitle", ["title": title]), "facts": facts, "timeline": timeline,
+                                         "jsonHref": "/v1/audit/decisions/\(id.uuidString.lowercased())",
+                                         "path": PathStop.chart(stops, title: language.word("pathTitle"))]
+            if let grantStream = trail.grant.first?.streamId, let grantId = UUID(uuidString: String(grantStream.dropFirst("grant-".count))) {
+                values["grantHref"] = "/audit/grants/\(grantId.uuidString.lowercased())"
+            }
+            return pages.render("audit-decision", values, page)
         }
     }
 }
@@ -289,8 +299,7 @@ func addPoolPages(to routes: Routes, _ services: Services, pages: Pages) {
             let language = page.language
             let form = AsOfForm(request, language: language)
             let lowered = id.uuidString.lowercased()
-            let name = try await services.commands.current(PoolState.self, id).state.created?.name
-            guard let name else { throw Problem.notFound("pool", id.uuidString) }
+            guard let name = try await poolCreated(id, services)?.name else { throw Problem.notFound("pool", id.uuidString) }
             var values = form.values.merging([
                 "title": name, "action": "/audit/pools/\(lowered)",
                 "csvHref": "/v1/audit/export?pool=\(lowered)&format=csv", "ledgerHref": "/audit/pools/\(lowered)/ledger",
@@ -308,6 +317,26 @@ func addPoolPages(to routes: Routes, _ services: Services, pages: Pages) {
                                 ["label": language.word("committed"), "value": language.money(pool.committed)],
                                 ["label": language.word("paid"), "value": language.money(pool.paid)],
                                 ["label": language.word("available"), "value": language.money(pool.available)]]
+            // What changed since: the same replay now, figure by figure, and the movements after the instant.
+            let now = try await AsOfReplay(store: services.store).pool(id, asOf: Date(), basis: basis)
+            let later = now.eventsApplied - pool.eventsApplied
+            values["changedLine"] = language.word(later == 0 ? "nothingSince" : later == 1 ? "oneEventSince" : "eventsSince",
+                                                  ["count": language.count(Int64(later))])
+            if later > 0 {
+                func change(_ label: String, _ then: Money, _ current: Money) -> [String: Any] {
+                    ["label": label, "then": language.money(then), "now": language.money(current),
+                     "change": language.signedMoney(Money(minorUnits: current.minorUnits &- then.minorUnits, currency: current.currency))]
+                }
+                let before = Dictionary(pool.periods.map { ($0.period, $0) }) { first, _ in first }
+                values["changes"] = [change(language.word("budget"), pool.budget, now.budget), change(language.word("committed"), pool.committed, now.committed),
+                                     change(language.word("paid"), pool.paid, now.paid), change(language.word("available"), pool.available, now.available)]
+                    + now.periods.map { period in
+                        let then = before[period.period]
+                        return change(language.word("periodAvailable", ["period": period.period]), then?.available ?? .zero(period.available.currency),
+                                      period.available)
+                    }
+                values["sinceHref"] = "/audit/pools/\(lowered)/ledger?since=\(CivilTime.format(asOf))&basis=\(basis.rawValue)"
+            }
             let periods = pool.periods.map { BalanceBar(label: $0.period, budget: $0.budget, committed: $0.committed, paid: $0.paid) }
             let sources = pool.sources.map { BalanceBar(label: $0.id, budget: $0.amount, committed: $0.committed, paid: $0.paid) }
             values["periods"] = periods.map { $0.row(language) }
@@ -333,20 +362,31 @@ func addLedgerPage(to routes: Routes, _ services: Services, pages: Pages) {
             let page = try await services.pageContext(request, pages: pages)
             _ = try await services.auth.require(request, [.auditor, .admin], to: "read a pool's ledger", signedIn: page.user)
             let language = page.language
-            let pool = try await services.commands.current(PoolState.self, id).state
-            guard let created = pool.created else { throw Problem.notFound("pool", id.uuidString) }
+            guard let created = try await poolCreated(id, services) else { throw Problem.notFound("pool", id.uuidString) }
+            // Periods added later are the read model's; a pool it has not reached yet has those it was created with.
+            _ = try await services.waitForReadModels(request, ["pool_balances"])
+            let periods = try await ReadModels(client: services.store.client, logger: services.logger).pools(id).first?.periods.map(\.period)
+                ?? created.periods.map(\.period)
             let query = request.uri.queryParameters
             let period = query["period"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
             let source = query["source"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+            // Only what happened (or was recorded) after an instant: the pool page's "what changed since".
+            let since = query["since"].flatMap { try? CivilTime.parse(String($0)).get().date }
+            let sinceBasis = TimeBasis(rawValue: query["basis"].map(String.init) ?? "") ?? .recorded
             let lowered = id.uuidString.lowercased()
-            let values: [String: Any] = [
+            var values: [String: Any] = [
                 "title": language.word("ledgerTitle", ["pool": created.name]), "action": "/audit/pools/\(lowered)/ledger",
                 "poolHref": "/audit/pools/\(lowered)", "csvHref": "/v1/audit/export?pool=\(lowered)&format=csv",
                 "periods": [["value": "", "label": language.word("allPeriods"), "selected": period == nil] as [String: Any]]
-                    + pool.periodOrder.map { ["value": $0, "label": $0, "selected": $0 == period] },
+                    + periods.map { ["value": $0, "label": $0, "selected": $0 == period] },
                 "sources": [["value": "", "label": language.word("allSources"), "selected": source == nil] as [String: Any]]
                     + created.sources.map { ["value": $0.id, "label": $0.name, "selected": $0.id == source] },
             ]
+            if let since {
+                values["sinceLine"] = language.word(sinceBasis == .recorded ? "movementsRecordedSince" : "movementsSince", ["moment": language.moment(since)])
+                values["since"] = CivilTime.format(since)
+                values["sinceBasis"] = sinceBasis.rawValue
+            }
             return try pages.streamed("audit-ledger", values, slot: "rows", page) { write in
                 var shown = 0
                 do {
@@ -354,6 +394,7 @@ func addLedgerPage(to routes: Routes, _ services: Services, pages: Pages) {
                         let rows: [[String: Any]] = movements.filter { movement in
                             (period == nil || movement.period == period || movement.toPeriod == period)
                                 && (source == nil || movement.sources.contains { $0.source == source })
+                                && (since.map { (sinceBasis == .recorded ? movement.recordedAt : movement.occurredAt) > $0 } ?? true)
                         }.map { ledgerRow($0, language) }
                         shown += rows.count
                         if !rows.isEmpty { try await write(pages.fragment("audit-ledger-rows", ["rows": rows], language: language)) }
@@ -367,6 +408,14 @@ func addLedgerPage(to routes: Routes, _ services: Services, pages: Pages) {
             }
         }
     }
+}
+
+/// A pool as created, from the first event of its stream: what a page
+/// names it by, without folding (and caching) a history that may hold
+/// 100,000 movements.
+private func poolCreated(_ id: UUID, _ services: Services) async throws -> PoolCreated? {
+    guard let first = try await services.store.readStream(try StreamID(PoolState.streamName(id)), from: 1, limit: 1).first else { return nil }
+    return try EventCoding.decode(type: first.type, schemaVersion: first.schemaVersion, data: first.data, among: PoolState.eventTypes) as? PoolCreated
 }
 
 private func ledgerRow(_ movement: MoneyMovement, _ language: Language) -> [String: Any] {

@@ -204,6 +204,18 @@ package enum Words {
         "closeReason": "Begrundelse", "closeReasonHint": "Ansøgere ser, at opslaget er lukket; indsendte ansøgninger behandles stadig.",
         "manageCall": "Ændr eller luk opslaget", "noCalls": "Puljen har ingen opslag endnu.", "replayPool": "Puljen som revisor (på en dato)",
         "event.CallWindowChanged": "Opslagets periode ændret", "event.CallClosed": "Opslag lukket",
+        "changedSince": "Ændret siden", "nothingSince": "Intet er ændret siden.", "eventsSince": "{count} hændelser i puljen siden.", "oneEventSince": "Én hændelse i puljen siden.",
+        "movementsSinceLink": "Pengebevægelserne siden", "then": "Da", "nowColumn": "Nu", "changeColumn": "Ændring",
+        "periodAvailable": "Til rådighed i {period}", "movementsRecordedSince": "Bevægelser registreret efter {moment}.",
+        "movementsSince": "Bevægelser sket efter {moment}.", "everyMovement": "Vis alle bevægelser",
+        "grantAuditTitle": "Tilskud: {title}", "grantAuditLead": "Tilskuddet på et tidspunkt, genskabt fra dets hændelser, og hvad der er ændret siden.",
+        "showGrant": "Vis tilskuddet", "grantAsRecorded": "Tilskuddet {moment}, som registreret da", "grantAsTrue": "Tilskuddet {moment}, som det var da",
+        "grantNotYet": "Tilskuddet fandtes ikke endnu.", "reportsApprovedOfFiled": "Rapporter godkendt", "countOfCount": "{count} af {of}",
+        "grantCancelledThen": "Tilskuddet var annulleret.", "oneGrantEventSince": "Én hændelse i tilskuddet siden.",
+        "grantEventsSince": "{count} hændelser i tilskuddet siden.", "grantChartTitle": "Bevilget og udbetalt over tid",
+        "grantMoneyOverTime": "Bevilget og udbetalt over tid", "asOfInstant": "Det valgte tidspunkt",
+        "grantAsOfLink": "Tilskuddet på en dato, og pengene over tid", "pathTitle": "Ansøgningens vej",
+        "pathSameAsTimeline": "De samme trin, med alle detaljer, står i tidslinjen herunder.",
     ]
 
     package static let english: [String: String] = [
@@ -407,5 +419,17 @@ package enum Words {
         "closeReason": "Reason", "closeReasonHint": "Applicants see that the call is closed; submitted applications are still decided.",
         "manageCall": "Change or close the call", "noCalls": "The pool has no calls yet.", "replayPool": "The pool as an auditor sees it (on a date)",
         "event.CallWindowChanged": "Call window changed", "event.CallClosed": "Call closed",
+        "changedSince": "Changed since", "nothingSince": "Nothing has changed since.", "eventsSince": "{count} events in the pool since.", "oneEventSince": "One event in the pool since.",
+        "movementsSinceLink": "The money movements since", "then": "Then", "nowColumn": "Now", "changeColumn": "Change",
+        "periodAvailable": "Available in {period}", "movementsRecordedSince": "Movements recorded after {moment}.",
+        "movementsSince": "Movements that happened after {moment}.", "everyMovement": "Show every movement",
+        "grantAuditTitle": "Grant: {title}", "grantAuditLead": "The grant at an instant, rebuilt from its events, and what has changed since.",
+        "showGrant": "Show the grant", "grantAsRecorded": "The grant on {moment}, as recorded then", "grantAsTrue": "The grant on {moment}, as true then",
+        "grantNotYet": "The grant did not exist yet.", "reportsApprovedOfFiled": "Reports approved", "countOfCount": "{count} of {of}",
+        "grantCancelledThen": "The grant was cancelled.", "oneGrantEventSince": "One event in the grant since.",
+        "grantEventsSince": "{count} events in the grant since.", "grantChartTitle": "Granted and paid over time",
+        "grantMoneyOverTime": "Granted and paid over time", "asOfInstant": "The chosen instant",
+        "grantAsOfLink": "The grant on a date, and its money over time", "pathTitle": "The application's path",
+        "pathSameAsTimeline": "The same steps, with every detail, are in the timeline below.",
     ]
 }

@@ -1,0 +1,87 @@
+import Accounts
+import EventStore
+import Foundation
+import GrantAPI
+import GrantCommands
+import GrantDomain
+
+/// The auditor's ledger page for the pool with the longest history, as an
+/// auditor's browser fetches it, beside the JSON export of the same
+/// movements: movements per second of each, and how far the server's peak
+/// memory rose while it streamed the page (flat: the page is written a page
+/// of the history at a time). The server runs without projection workers,
+/// since neither the page nor the export reads a read model; catching up a
+/// generated history would otherwise share the two cores with the reads.
+struct LedgerPageWorkload {
+    let benchmark: Benchmark
+    let server: URL
+
+    func run(pool: UUID) async throws -> [Figure] {
+        let email = "bench.auditor@bench.example"
+        let userId = CommandHandler.userId(email: email)
+        _ = try await benchmark.handler.inviteUser(
+            InviteUser(userId: userId, email: email, name: "Bench Auditor", roles: [RoleGrant(role: .auditor)], at: Date()), Benchmark.admin)
+        let accounts = Accounts(store: benchmark.store, hasher: PasswordHasher(cost: 4))
+        let cookie = "Cookie: grantledger_session=" + (try await accounts.openSession(for: userId, kind: .browser, address: "bench").token)
+        let key = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let auditor = try await Authenticator(key: key).token(for: Identity(subject: "bench-auditor", role: .auditor))
+        let progress = Progress(label: "ledger page")
+        let (serve, base) = try await HTTPWorkload.serve(server, key: key, arguments: ["--no-workers"], readyPath: "/livez", token: auditor,
+                                                         progress: progress)
+        defer {
+            serve.terminate()
+            serve.waitUntilExit()
+        }
+        // A first page, so that the high-water mark below counts the ledger's streaming, not the server's start.
+        _ = try fetch("\(base)/audit/pools", header: cookie)
+        let before = Benchmark.highWaterMarkKB(serve.processIdentifier) ?? 0
+        progress.show("streaming the page of pool \(pool)")
+        let page = try fetch("\(base)/audit/pools/\(pool)/ledger", header: cookie, counting: Data("<tr><td>".utf8))
+        let grown = ((Benchmark.highWaterMarkKB(serve.processIdentifier) ?? 0) - before) / 1024
+        progress.show("the JSON export of the same movements")
+        let json = try fetch("\(base)/v1/audit/export?pool=\(pool)&format=json", header: "Authorization: Bearer \(auditor)")
+        let movements = Double(page.count)
+        progress.done(String(format: "%.0f movements: page %.2f s (%.1f MB), JSON %.2f s (%.1f MB); server memory +%.1f MB",
+                             movements, page.seconds, page.megabytes, json.seconds, json.megabytes, grown))
+        return [
+            Figure(figure: "auditor's ledger page (HTML, streamed), one pool of \(page.count) movements", value: movements / page.seconds,
+                   unit: "movements/s", baseline: movements / json.seconds, baselineName: "GET /v1/audit/export?format=json (same movements)",
+                   ratio: json.seconds / page.seconds, target: "≥ 0.5"),
+            Figure(figure: "server's peak memory growth while streaming that ledger page (\(String(format: "%.0f", page.megabytes)) MB of HTML)",
+                   value: grown, unit: "MB", target: "flat: ≤ 64 MB"),
+        ]
+    }
+
+    /// One GET with curl, the body to a file: its time, size, and how often `counting` occurs in it.
+    func fetch(_ url: String, header: String, counting marker: Data? = nil) throws -> (seconds: Double, megabytes: Double, count: Int) {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("grantledger-bench-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: HTTPWorkload.which("curl") ?? "/usr/bin/curl")
+        curl.arguments = ["-s", "-o", file.path, "-w", "%{http_code} %{time_total} %{size_download}", "-H", header, url]
+        let output = Pipe()
+        curl.standardOutput = output
+        try curl.run()
+        let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ")
+        curl.waitUntilExit()
+        guard report.count == 3, report[0] == "200", let seconds = Double(report[1]), let bytes = Double(report[2]) else {
+            throw BenchFailure("GET \(url) failed: \(report.joined(separator: " "))")
+        }
+        var count = 0
+        if let marker, let first = marker.first {
+            // By hand: Foundation's Data.range(of:) takes minutes over 100 MB on Linux.
+            let body = try Data(contentsOf: file, options: .alwaysMapped)
+            body.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+                let pattern = [UInt8](marker)
+                var index = 0
+                while index + pattern.count <= bytes.count {
+                    guard let found = memchr(bytes.baseAddress! + index, Int32(first), bytes.count - index) else { break }
+                    index = bytes.baseAddress!.distance(to: UnsafeRawPointer(found))
+                    if index + pattern.count <= bytes.count, memcmp(bytes.baseAddress! + index, pattern, pattern.count) == 0 { count += 1 }
+                    index += 1
+                }
+            }
+        }
+        return (seconds, bytes / 1_048_576, count)
+    }
+}
