@@ -56,6 +56,15 @@ def test_a_decision_with_a_recused_colleague(page):
     expect(card.locator(".field-error").first).to_contain_text("Mere end de 320.000,00 kr., der er ansøgt om.")
     card.get_by_label(re.compile("Bevilget beløb")).fill("300.000")
     card.get_by_label("Betingelser").fill("Evaluering med UCN's forskningsafdeling")
+    # Half on signing, half on the final report; the source named, but not for the whole amount: refused with both figures.
+    card.get_by_label("50 % efter underskrift, 50 % efter godkendt slutrapport").check()
+    card.get_by_label("Region Nordjylland").fill("250.000")
+    card.get_by_role("button", name="Registrér beslutningen").click()
+    card = page.locator("article.card", has_text="Teknologiforståelse for lærerstuderende")
+    expect(card.locator("fieldset[id^='sources'] .field-error")).to_have_text(
+        "Kilderne giver tilsammen 250.000,00 kr., men det bevilgede beløb er 300.000,00 kr.")
+    expect(card.get_by_label("50 % efter underskrift, 50 % efter godkendt slutrapport")).to_be_checked()
+    card.get_by_label("Region Nordjylland").fill("300.000")
     card.get_by_role("button", name="Registrér beslutningen").click()
     expect(page.get_by_role("status")).to_have_text("Beslutningen er registreret.")
     card = page.locator("article.card", has_text="Teknologiforståelse for lærerstuderende")

@@ -26,34 +26,48 @@ struct LedgerPageWorkload {
         let key = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let auditor = try await Authenticator(key: key).token(for: Identity(subject: "bench-auditor", role: .auditor))
         let progress = Progress(label: "ledger page")
-        let (serve, base) = try await HTTPWorkload.serve(server, key: key, arguments: ["--no-workers"], readyPath: "/livez", token: auditor,
+        progress.show("streaming the page of pool \(pool)")
+        let (page, pageGrowth) = try await measured(key: key, token: auditor, progress: progress) { base in
+            try fetch("\(base)/audit/pools/\(pool)/ledger", header: cookie, counting: Data("<tr><td>".utf8))
+        } warm: { base in _ = try fetch("\(base)/audit/pools", header: cookie) }
+        progress.show("the JSON export of the same movements")
+        let (json, jsonGrowth) = try await measured(key: key, token: auditor, progress: progress) { base in
+            try fetch("\(base)/v1/audit/export?pool=\(pool)&format=json", header: "Authorization: Bearer \(auditor)")
+        } warm: { base in _ = try fetch("\(base)/v1/audit/export?pool=\(UUID())&format=json", header: "Authorization: Bearer \(auditor)", expecting: "404") }
+        let movements = Double(page.count)
+        progress.done(String(format: "%.0f movements: page %.2f s (%.1f MB, server +%.1f MB), JSON %.2f s (%.1f MB, server +%.1f MB)",
+                             movements, page.seconds, page.megabytes, pageGrowth, json.seconds, json.megabytes, jsonGrowth))
+        return [
+            Figure(figure: "auditor's ledger page (HTML, streamed), one pool of \(page.count) movements", value: movements / page.seconds,
+                   unit: "movements/s", baseline: movements / json.seconds, baselineName: "GET /v1/audit/export?format=json (same movements)",
+                   ratio: json.seconds / page.seconds, target: "≥ 0.5"),
+            Figure(figure: "server's peak memory growth streaming that page (\(String(format: "%.0f", page.megabytes)) MB of HTML)",
+                   value: pageGrowth, unit: "MB", baseline: jsonGrowth, baselineName: "the JSON export's, in a server of its own",
+                   ratio: jsonGrowth > 0 ? pageGrowth / jsonGrowth : nil, target: "≤ 1.2 × the export's"),
+        ]
+    }
+
+    /// `request` against a server of its own (no projection workers), once
+    /// `warm` has run there: its result, and how far the server's peak
+    /// resident memory rose during it, in MB.
+    func measured<T>(key: String, token: String, progress: Progress, _ request: (String) throws -> T,
+                     warm: (String) throws -> Void) async throws -> (T, Double) {
+        let (serve, base) = try await HTTPWorkload.serve(server, key: key, arguments: ["--no-workers"], readyPath: "/livez", token: token,
                                                          progress: progress)
         defer {
             serve.terminate()
             serve.waitUntilExit()
         }
-        // A first page, so that the high-water mark below counts the ledger's streaming, not the server's start.
-        _ = try fetch("\(base)/audit/pools", header: cookie)
+        // A first request, so that the high-water mark counts the request measured, not the server's start.
+        try warm(base)
         let before = Benchmark.highWaterMarkKB(serve.processIdentifier) ?? 0
-        progress.show("streaming the page of pool \(pool)")
-        let page = try fetch("\(base)/audit/pools/\(pool)/ledger", header: cookie, counting: Data("<tr><td>".utf8))
-        let grown = ((Benchmark.highWaterMarkKB(serve.processIdentifier) ?? 0) - before) / 1024
-        progress.show("the JSON export of the same movements")
-        let json = try fetch("\(base)/v1/audit/export?pool=\(pool)&format=json", header: "Authorization: Bearer \(auditor)")
-        let movements = Double(page.count)
-        progress.done(String(format: "%.0f movements: page %.2f s (%.1f MB), JSON %.2f s (%.1f MB); server memory +%.1f MB",
-                             movements, page.seconds, page.megabytes, json.seconds, json.megabytes, grown))
-        return [
-            Figure(figure: "auditor's ledger page (HTML, streamed), one pool of \(page.count) movements", value: movements / page.seconds,
-                   unit: "movements/s", baseline: movements / json.seconds, baselineName: "GET /v1/audit/export?format=json (same movements)",
-                   ratio: json.seconds / page.seconds, target: "≥ 0.5"),
-            Figure(figure: "server's peak memory growth while streaming that ledger page (\(String(format: "%.0f", page.megabytes)) MB of HTML)",
-                   value: grown, unit: "MB", target: "flat: ≤ 64 MB"),
-        ]
+        let result = try request(base)
+        return (result, ((Benchmark.highWaterMarkKB(serve.processIdentifier) ?? 0) - before) / 1024)
     }
 
     /// One GET with curl, the body to a file: its time, size, and how often `counting` occurs in it.
-    func fetch(_ url: String, header: String, counting marker: Data? = nil) throws -> (seconds: Double, megabytes: Double, count: Int) {
+    func fetch(_ url: String, header: String, counting marker: Data? = nil, expecting status: String = "200") throws
+        -> (seconds: Double, megabytes: Double, count: Int) {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("grantledger-bench-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: file) }
         let curl = Process()
@@ -64,7 +78,7 @@ struct LedgerPageWorkload {
         try curl.run()
         let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ")
         curl.waitUntilExit()
-        guard report.count == 3, report[0] == "200", let seconds = Double(report[1]), let bytes = Double(report[2]) else {
+        guard report.count == 3, report[0] == status, let seconds = Double(report[1]), let bytes = Double(report[2]) else {
             throw BenchFailure("GET \(url) failed: \(report.joined(separator: " "))")
         }
         var count = 0

@@ -325,13 +325,24 @@ struct DecisionFields: Codable, Sendable {
     var period = ""
     var conditions = ""
     var reason = ""
+    /// One of ``tranchePlans``.
+    var tranches = "standard"
+    /// Amounts typed per funding source; none: the domain's own allocation.
+    var sources: [String: String] = [:]
     /// The version the page showed: sent with the form, never kept with the typing.
     var version = ""
     var votes: [String: String] = [:]
 
+    /// The payment plans a decision chooses from, as shares of the grant and what releases each.
+    static let tranchePlans: [(key: String, tranches: [TrancheSpec])] = [
+        ("standard", TrancheSpec.standard),
+        ("half", [TrancheSpec(percent: 50, trigger: .signing), TrancheSpec(percent: 50, trigger: .finalReport)]),
+        ("whole", [TrancheSpec(percent: 100, trigger: .signing)]),
+    ]
+
     static func key(_ meeting: UUID, _ application: UUID) -> String { "decision:\(meeting.uuidString):\(application.uuidString)" }
     /// The fields an error can stand beside; any other is the form's as a whole.
-    static let formFields: Set<String> = ["outcome", "amount", "period", "conditions", "reason", "votes"]
+    static let formFields: Set<String> = ["outcome", "amount", "period", "conditions", "reason", "votes", "sources", "tranches"]
 
     init(amount: String, period: String) {
         self.amount = amount
@@ -345,8 +356,12 @@ struct DecisionFields: Codable, Sendable {
         conditions = fields.text("conditions")
         reason = fields.text("reason")
         version = fields.text("version")
+        tranches = fields.text("tranches")
         for (name, value) in fields.values where name.hasPrefix("vote.") && !value.isEmpty {
             votes[String(name.dropFirst("vote.".count))] = value
+        }
+        for (name, _) in fields.values where name.hasPrefix("source.") && !fields.text(name).isEmpty {
+            sources[String(name.dropFirst("source.".count))] = fields.text(name)
         }
     }
 
@@ -368,7 +383,20 @@ struct DecisionFields: Codable, Sendable {
                 return nil
             }
             let lines = conditions.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            decided = .approve(.init(amount: try Money(canonical, currency, field: "amount"), period: period, conditions: lines))
+            var parts: [SourceAmount] = []
+            for (source, typed) in sources.sorted(by: { $0.key < $1.key }) {
+                guard let part = language.parseAmount(typed, currency: currency) else {
+                    errors.add("sources", language.word("sourceAmountUnreadable", ["source": source]))
+                    return nil
+                }
+                parts.append(SourceAmount(source: source, amount: try Money(part, currency, field: "sources")))
+            }
+            guard let plan = Self.tranchePlans.first(where: { $0.key == tranches }) else {
+                errors.add("tranches", language.word("chooseTranches"))
+                return nil
+            }
+            decided = .approve(.init(amount: try Money(canonical, currency, field: "amount"), period: period, sources: parts.isEmpty ? nil : parts,
+                                     conditions: lines, tranches: plan.tranches))
         case .reject: decided = .reject(reason: reason)
         case .revise: decided = .revise(reason: reason)
         case nil:
@@ -396,6 +424,15 @@ private func decisionForm(_ kept: DecisionFields, _ errors: FieldErrors, applica
         "periods": (pool.created?.periods.map(\.period) ?? []).map { ["value": $0, "selected": $0 == kept.period] },
         "conditions": field("conditions", label: "conditions", value: kept.conditions, hint: "conditionsHint"),
         "reason": field("reason", label: "decisionReason", value: kept.reason, hint: "decisionReasonHint"),
+        "tranchePlans": DecisionFields.tranchePlans.map { plan in
+            ["value": plan.key, "label": language.tranchePlan(plan.tranches), "checked": plan.key == kept.tranches] as [String: Any]
+        },
+        "sourceFields": (pool.created?.sources ?? []).map { source in
+            let available = pool.sources[source.id].map { pool.money($0.available) }
+            return ["id": source.id, "name": source.name, "value": kept.sources[source.id] ?? "",
+                    "available": available.map { language.word("sourceLeft", ["amount": language.money($0)]) } ?? "",
+                    "earmark": source.earmarkedFor.map { language.word("earmarkedForList", ["names": $0.joined(separator: ", ")]) } ?? ""] as [String: Any]
+        },
         "voters": held.present.map { member -> [String: Any] in
             // Every voter has its own `isRecused`: a missing key would be looked up on the card, which says whether the reader is.
             var voter: [String: Any] = ["member": member, "name": group.members[member]?.name ?? member, "isRecused": recused[member] != nil]
@@ -412,11 +449,18 @@ private func decisionForm(_ kept: DecisionFields, _ errors: FieldErrors, applica
     if let error = errors["outcome"] { form["outcomeError"] = error }
     if let error = errors["period"] { form["periodError"] = error }
     if let error = errors["votes"] { form["votesError"] = error }
+    if let error = errors["sources"] { form["sourcesError"] = error }
+    if let error = errors["tranches"] { form["tranchesError"] = error }
     if let error = errors["application"] { form["formError"] = error }
     return form
 }
 
 extension Language {
+    /// A payment plan in words: `40 % efter underskrift, 40 % efter godkendt statusrapport, …`.
+    func tranchePlan(_ tranches: [TrancheSpec]) -> String {
+        tranches.map { word("trancheShare", ["percent": String($0.percent), "trigger": word("trigger.\($0.trigger.rawValue)")]) }.joined(separator: ", ")
+    }
+
     /// A refused decision, in words, on the field it concerns.
     /// `name`: a member's name from their id.
     func decisionRefusal(_ error: any Error, content: ApplicationContent, name: (String) -> String) -> (field: String, message: String) {
@@ -451,6 +495,17 @@ extension Language {
             return ("amount", da ? "Mere end de \(money(content.requested)), der er ansøgt om." : "More than the \(money(content.requested)) requested.")
         case DomainError.invalidInput(let field, let reason) where field == "reason" && reason == "must not be empty":
             return ("reason", word("reasonRequired"))
+        case DomainError.invalidInput(let field, let reason) where field == "sources" && reason.hasPrefix("parts add up to"):
+            let parts = reason.split(separator: " ").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: ",")) }
+                .compactMap { try? Money($0, content.requested.currency) }
+            guard parts.count == 2 else { return ("sources", reason) }
+            return ("sources", sentence(word("sourcesMismatch", ["parts": money(parts[0]), "amount": money(parts[1])])))
+        case DomainError.sourceInsufficient(let source, let available, let requested):
+            return ("sources", sentence(word("sourceInsufficient", ["source": source, "available": money(available), "requested": money(requested)])))
+        case DomainError.sourceNotAvailable(let source, let reason):
+            return ("sources", word("sourceNotAvailable", ["source": source, "reason": reason]))
+        case DomainError.notFound(let kind, let id) where kind == "funding source":
+            return ("sources", word("sourceUnknown", ["source": id]))
         default:
             return refusal(error, content: content, rules: nil)
         }

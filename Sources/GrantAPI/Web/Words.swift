@@ -216,6 +216,14 @@ package enum Words {
         "grantMoneyOverTime": "Bevilget og udbetalt over tid", "asOfInstant": "Det valgte tidspunkt",
         "grantAsOfLink": "Tilskuddet på en dato, og pengene over tid", "pathTitle": "Ansøgningens vej",
         "pathSameAsTimeline": "De samme trin, med alle detaljer, står i tidslinjen herunder.",
+        "tranchePlanLegend": "Udbetaling i rater", "trancheShare": "{percent} % efter {trigger}", "chooseTranches": "Vælg, hvordan tilskuddet udbetales.",
+        "sourcesLegend": "Finansieringskilder (valgfrit)",
+        "sourcesHint": "Tomme felter: øremærkede kilder for ansøgeren først, så de åbne. Skriver du beløb, skal de give det bevilgede beløb.",
+        "sourceLeft": "{amount} tilbage.", "earmarkedForList": "Øremærket til {names}.",
+        "sourceAmountUnreadable": "Skriv beløbet for {source} som 100.000,00.",
+        "sourcesMismatch": "Kilderne giver tilsammen {parts}, men det bevilgede beløb er {amount}",
+        "sourceInsufficient": "{source} har {available} tilbage, ikke {requested}", "sourceNotAvailable": "{source} kan ikke bruges her: {reason}.",
+        "sourceUnknown": "Puljen har ingen kilde {source}.",
     ]
 
     package static let english: [String: String] = [
@@ -431,5 +439,13 @@ package enum Words {
         "grantMoneyOverTime": "Granted and paid over time", "asOfInstant": "The chosen instant",
         "grantAsOfLink": "The grant on a date, and its money over time", "pathTitle": "The application's path",
         "pathSameAsTimeline": "The same steps, with every detail, are in the timeline below.",
+        "tranchePlanLegend": "Payment in tranches", "trancheShare": "{percent} % after {trigger}", "chooseTranches": "Choose how the grant is paid.",
+        "sourcesLegend": "Funding sources (optional)",
+        "sourcesHint": "Left empty: sources earmarked for the applicant first, then the open ones. Amounts typed must add up to the amount granted.",
+        "sourceLeft": "{amount} left.", "earmarkedForList": "Earmarked for {names}.",
+        "sourceAmountUnreadable": "Write the amount for {source} as 100,000.00.",
+        "sourcesMismatch": "The sources add up to {parts}, but the amount granted is {amount}",
+        "sourceInsufficient": "{source} has {available} left, not {requested}", "sourceNotAvailable": "{source} cannot be used here: {reason}.",
+        "sourceUnknown": "The pool has no source {source}.",
     ]
 }
