@@ -9,9 +9,9 @@ import GrantDomain
 /// auditor's browser fetches it, beside the JSON export of the same
 /// movements: movements per second of each, and how far the server's peak
 /// memory rose while it streamed the page (flat: the page is written a page
-/// of the history at a time). The server runs without projection workers,
-/// since neither the page nor the export reads a read model; catching up a
-/// generated history would otherwise share the two cores with the reads.
+/// of the history at a time). The server runs without projection workers:
+/// the bench has built the read models the page names periods from, and
+/// catching up a generated history would share the two cores with the reads.
 struct LedgerPageWorkload {
     let benchmark: Benchmark
     let server: URL

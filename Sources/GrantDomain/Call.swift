@@ -121,7 +121,10 @@ public struct ChangeCallWindow: Hashable, Sendable {
 
     public func decide(call: CallState) throws(DomainError) -> [any DomainEvent] {
         guard call.opened != nil else { throw .notFound(kind: "call", id: callId.uuidString) }
-        guard at < call.closesAt else { throw .invalidState(kind: "call", id: callId.uuidString, status: "closed", action: "change the window of") }
+        // Closed early is closed for good, also for a change dated before the closing (a retry, another server's clock).
+        guard at < call.closesAt, call.closedEarlyAt == nil else {
+            throw .invalidState(kind: "call", id: callId.uuidString, status: "closed", action: "change the window of")
+        }
         try requireProse(reason, field: "reason", maximum: Limits.reason, required: false)
         guard closesAt > at else {
             throw .invalidInput(field: "closesAt", reason: "must be in the future (\(at.formatted(.iso8601))); to close the call now, close it")
@@ -157,7 +160,7 @@ public struct CloseCall: Hashable, Sendable {
 
     public func decide(call: CallState) throws(DomainError) -> [any DomainEvent] {
         guard call.opened != nil else { throw .notFound(kind: "call", id: callId.uuidString) }
-        guard at < call.closesAt else { throw .invalidState(kind: "call", id: callId.uuidString, status: "closed", action: "close") }
+        guard at < call.closesAt, call.closedEarlyAt == nil else { throw .invalidState(kind: "call", id: callId.uuidString, status: "closed", action: "close") }
         try requireProse(reason, field: "reason", maximum: Limits.reason, required: true)
         return [CallClosed(callId: callId, reason: reason, occurredAt: at)]
     }

@@ -316,6 +316,39 @@ struct WebPageTests {
         }
     }
 
+    @Test("A call's forms on the pool page: an id in capitals or a field left out is refused beside the form, another pool's call is not there, an opened call keeps its opening")
+    func callForms() async throws {
+        try await Harness.with { api in
+            let programme = try await Programme.create(api)
+            let other = try await Programme.create(api)
+            let maria = try await Browser.user(api, programme, "maria@region.dk", role: #"{"role": "admin"}"#)
+            let cookie = "grantledger_session=\(maria.session)"
+            let page = try await Browser.get(api, "/admin/pools/\(programme.pool)?after=\(try await api.head())", maria)
+            #expect(page.status == .ok && page.text.contains("Teknologipagt 2026") && page.text.contains("beholder sin åbning"))
+            let csrf = try #require(Browser.csrf(page))
+            let window = "/admin/pools/\(programme.pool)/calls/window"
+            let before = try await api.head()
+            // The id in capitals, the fields missing: the form comes back with the error, the server stays up.
+            let bare = try await Browser.post(api, window, "csrf=\(csrf)&call=\(programme.call.uppercased())", cookie: cookie)
+            #expect(bare.status == .seeOther && bare.headers[.location] == "/admin/pools/\(programme.pool.lowercased())#call-\(programme.call.lowercased())")
+            let shown = try await Browser.get(api, "/admin/pools/\(programme.pool)", maria)
+            #expect(shown.text.contains("Vælg en dato."))
+            // Another pool's call, through this pool's page: not there.
+            let stranger = try await Browser.post(api, window, "csrf=\(csrf)&call=\(other.call)&call-\(other.call)-closesDay=2099-01-01", cookie: cookie)
+            #expect(stranger.status == .notFound)
+            let close = try await Browser.post(api, "/admin/pools/\(programme.pool)/calls/close", "csrf=\(csrf)&call=not-an-id", cookie: cookie)
+            #expect(close.status == .notFound || close.status == .badRequest)
+            #expect(try await api.head() == before)
+
+            // The deadline moved: the opening, opened a day ago to the second, is kept as it was, not as the form could spell it.
+            let key = "call-\(programme.call.lowercased())"
+            let moved = try await Browser.post(api, window, "csrf=\(csrf)&call=\(programme.call)&\(key)-closesDay=2099-03-01&\(key)-closesTime=12:00", cookie: cookie)
+            #expect(moved.headers[.location]?.hasPrefix("/admin/pools/\(programme.pool.lowercased())?flash=callWindowChanged") == true, "\(moved.headers)")
+            let calls = try await api.get("/v1/pools/\(programme.pool)/calls?after=\(try await api.head())", programme.admin).ok()["calls"] as? [[String: Any]]
+            #expect((calls?.first?["closesAt"] as? String)?.hasPrefix("2099-03-01T11:00:00") == true)
+        }
+    }
+
     @Test("Amounts are read as people type them in each language; what is not an amount is not guessed")
     func amounts() {
         let danish: [(String, String?)] = [

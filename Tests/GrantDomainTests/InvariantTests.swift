@@ -334,6 +334,11 @@ struct SubmissionTests {
             _ = try ChangeCallWindow(callId: world.callId, opensAt: World.day(0), closesAt: World.day(60), reason: "reopen", at: World.day(12))
                 .decide(call: world.call)
         }
+        // Dated before the closing (a retry of a change that lost the race, a clock behind): still closed.
+        expectRejection(.invalidState(kind: "call", id: world.callId.uuidString, status: "closed", action: "change the window of")) {
+            _ = try ChangeCallWindow(callId: world.callId, opensAt: World.day(0), closesAt: World.day(60), reason: "late retry", at: World.day(9))
+                .decide(call: world.call)
+        }
     }
 
     @Test("the project leader must be a member of the named group")

@@ -232,7 +232,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             let identity = try await services.auth.require(request, [.applicant], to: "read applications", signedIn: page.user)
             let application = try await services.requireOwner(identity, applicationId: id, version: page.user?.streamVersion)
             guard let content = application.content, let drafted = application.drafted else { throw Problem.notFound("application", id.uuidString) }
-            _ = try await services.waitForReadModels(request, ["applications", "grants", "agendas"])
+            let (after, _) = try await services.waitForReadModels(request, ["applications", "grants", "agendas"])
             let reads = ReadModels(client: services.store.client, logger: services.logger)
             // The decision's reason and the meeting are the read model's; an undecided application is all in its stream.
             let decided: [ApplicationStatus] = [.approved, .rejected, .returnedForRevision]
@@ -240,7 +240,11 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             let language = page.language
             let lowered = id.uuidString.lowercased()
             let open: [ApplicationStatus] = [.draft, .submitted, .returnedForRevision]
-            let deadline = open.contains(application.status) ? try await reads.callDeadlines([drafted.callId])[drafted.callId] : nil
+            // The call's deadline as it stands: kept while the calls' read model has not moved.
+            let deadline: Date? = open.contains(application.status)
+                ? try await services.cachedFragment("deadline \(drafted.callId)", versions: [], from: ["applications"], after: after != nil) {
+                    try await reads.callDeadlines([drafted.callId])[drafted.callId]
+                } : nil
             var values: [String: Any] = [
                 "title": content.title, "statusKey": application.status.rawValue, "organisation": content.organisation,
                 "projectLeader": content.projectLeader, "requested": language.money(content.requested),

@@ -120,8 +120,16 @@ extension Language {
     /// typed, and its error, if any.
     func field(_ name: String, label: String, value: String, hint: String? = nil, hintValues: [String: String] = [:], error: String?) -> [String: Any] {
         var field: [String: Any] = ["name": name, "label": word(label), "value": value, "errorPrefix": word("errorPrefix"), "rows": "3"]
-        if let hint { field["hint"] = word(hint, hintValues); field["describedBy"] = "\(name)-hint" }
-        if let error { field["error"] = error }
+        var describedBy: [String] = []
+        if let hint {
+            field["hint"] = word(hint, hintValues)
+            describedBy.append("\(name)-hint")
+        }
+        if let error {
+            field["error"] = error
+            describedBy.append("\(name)-error")
+        }
+        if !describedBy.isEmpty { field["describedBy"] = describedBy.joined(separator: " ") }
         return field
     }
 

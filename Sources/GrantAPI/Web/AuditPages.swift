@@ -110,6 +110,9 @@ struct AsOfForm {
         self.errors = errors
     }
 
+    /// Neither a day nor a time: the state now.
+    var isNow: Bool { day.isEmpty && time.isEmpty }
+
     /// What the partial and the error summary show.
     var values: [String: Any] {
         var values: [String: Any] = ["day": day, "time": time, "recorded": basis == .recorded, "occurred": basis == .occurred,
@@ -317,7 +320,17 @@ func addPoolPages(to routes: Routes, _ services: Services, pages: Pages) {
                                 ["label": language.word("committed"), "value": language.money(pool.committed)],
                                 ["label": language.word("paid"), "value": language.money(pool.paid)],
                                 ["label": language.word("available"), "value": language.money(pool.available)]]
-            // What changed since: the same replay now, figure by figure, and the movements after the instant.
+            let periods = pool.periods.map { BalanceBar(label: $0.period, budget: $0.budget, committed: $0.committed, paid: $0.paid) }
+            let sources = pool.sources.map { BalanceBar(label: $0.id, budget: $0.amount, committed: $0.committed, paid: $0.paid) }
+            values["periods"] = periods.map { $0.row(language) }
+            values["sources"] = sources.map { $0.row(language) }
+            values["periodChart"] = BalanceBar.chart(periods, title: language.word("chartPeriods"))
+            values["sourceChart"] = BalanceBar.chart(sources, title: language.word("chartSources"))
+            values["hasPeriods"] = !periods.isEmpty
+            values["hasSources"] = !sources.isEmpty
+            // What changed since: the same replay now, figure by figure, and the movements after the instant
+            // (not asked for "now", the form's default: a pool of 100,000 movements would be replayed twice for nothing).
+            guard !form.isNow else { return pages.render("audit-pool", values, page) }
             let now = try await AsOfReplay(store: services.store).pool(id, asOf: Date(), basis: basis)
             let later = now.eventsApplied - pool.eventsApplied
             values["changedLine"] = language.word(later == 0 ? "nothingSince" : later == 1 ? "oneEventSince" : "eventsSince",
@@ -337,14 +350,6 @@ func addPoolPages(to routes: Routes, _ services: Services, pages: Pages) {
                     }
                 values["sinceHref"] = "/audit/pools/\(lowered)/ledger?since=\(CivilTime.format(asOf))&basis=\(basis.rawValue)"
             }
-            let periods = pool.periods.map { BalanceBar(label: $0.period, budget: $0.budget, committed: $0.committed, paid: $0.paid) }
-            let sources = pool.sources.map { BalanceBar(label: $0.id, budget: $0.amount, committed: $0.committed, paid: $0.paid) }
-            values["periods"] = periods.map { $0.row(language) }
-            values["sources"] = sources.map { $0.row(language) }
-            values["periodChart"] = BalanceBar.chart(periods, title: language.word("chartPeriods"))
-            values["sourceChart"] = BalanceBar.chart(sources, title: language.word("chartSources"))
-            values["hasPeriods"] = !periods.isEmpty
-            values["hasSources"] = !sources.isEmpty
             return pages.render("audit-pool", values, page)
         }
     }

@@ -55,6 +55,7 @@ func addGrantAuditPage(to routes: Routes, _ services: Services, pages: Pages) {
                 ["number": String(tranche.number), "amount": language.money(tranche.amount), "trigger": language.word("trigger.\(tranche.trigger)"),
                  "status": language.word("tranche.\(tranche.status)")]
             }
+            guard !form.isNow else { return pages.render("audit-grant", values, page) }
             let now = try await replay.grant(id, asOf: Date(), basis: basis)
             let later = now.eventsApplied - then.eventsApplied
             values["changedLine"] = language.word(later == 0 ? "nothingSince" : later == 1 ? "oneGrantEventSince" : "grantEventsSince",

@@ -32,11 +32,11 @@ package enum Language: String, CaseIterable, Sendable {
         self = .da
     }
 
-    /// An amount as the language writes it: `1.234.567,00 kr.` and
-    /// `DKK 1,234,567.00`; other currencies by code (`1.234.567,00 NOK`).
     /// A change in money, with its sign: `+1.000,00 kr.`, `−500,00 kr.`.
     func signedMoney(_ money: Money) -> String { money.minorUnits > 0 ? "+" + self.money(money) : self.money(money) }
 
+    /// An amount as the language writes it: `1.234.567,00 kr.` and
+    /// `DKK 1,234,567.00`; other currencies by code (`1.234.567,00 NOK`).
     package func money(_ money: Money) -> String {
         let decimal = money.amount
         let negative = decimal.hasPrefix("-")

@@ -104,15 +104,15 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
                 }
             }
             if sources.isEmpty, errors.isEmpty { errors.add("sources-0-name", language.word("sourcesMissing")) }
-            let minimum = typed["minimumAmount"]!.isEmpty ? nil : parsedAmount(typed["minimumAmount"]!, "minimumAmount", currency, language, &errors)
-            let maximum = typed["maximumAmount"]!.isEmpty ? nil : parsedAmount(typed["maximumAmount"]!, "maximumAmount", currency, language, &errors)
+            let minimum = typed["minimumAmount", default: ""].isEmpty ? nil : parsedAmount(typed["minimumAmount", default: ""], "minimumAmount", currency, language, &errors)
+            let maximum = typed["maximumAmount", default: ""].isEmpty ? nil : parsedAmount(typed["maximumAmount", default: ""], "maximumAmount", currency, language, &errors)
             let groupId = UUID(uuidString: typed["group"] ?? "")
             if groupId == nil { errors.add("group", language.word("chooseGroup")) }
             if let groupId, errors.isEmpty {
                 let poolId = UUID.random()
                 do {
                     let result = try await handler.createPool(
-                        CreatePool(poolId: poolId, name: typed["name"]!, owner: typed["owner"]!, currency: currency,
+                        CreatePool(poolId: poolId, name: typed["name", default: ""], owner: typed["owner", default: ""], currency: currency,
                                    carryOver: CarryOverPolicy(rawValue: typed["carryOver"] ?? "") ?? .lapse, periods: periods, sources: sources,
                                    steeringGroupId: groupId, eligibility: EligibilityRules(minimumAmount: minimum, maximumAmount: maximum), at: Date()),
                         CommandContext(actor: identity.subject, role: identity.role.rawValue))
@@ -160,9 +160,11 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
             }
             let now = Date()
             var calls: [[String: Any]] = []
+            var closedKeys = Set<String>()
             for call in try await reads.calls(pool: id) {
-                let key = "call-\(call.id.uuidString.lowercased())"
-                let state = now < call.opensAt ? "upcoming" : now < call.closesAt ? "open" : "closed"
+                let key = callKey(call.id.uuidString)
+                // Closed first: a call closed before its opening never opened.
+                let state = now >= call.closesAt ? "closed" : now < call.opensAt ? "upcoming" : "open"
                 var row: [String: Any] = [
                     "id": call.id.uuidString.lowercased(), "title": call.title, "opens": language.moment(call.opensAt),
                     "closes": language.moment(call.closesAt), "state": language.word("callState.\(state)"),
@@ -175,8 +177,13 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
                     "closesTime": field("\(key)-closesTime", label: "closesTime", value: timeInput(call.closesAt), type: "time"),
                     "windowReason": field("\(key)-windowReason", label: "windowReason"),
                     "closeReason": field("\(key)-closeReason", label: "closeReason", hint: "closeReasonHint"),
-                    "hasError": errors.entries.contains { $0.field.hasPrefix(key) },
+                    "hasError": errors.entries.contains { $0.field.hasPrefix(key) }, "hasOpened": state != "upcoming",
                 ]
+                // A refusal for a call that is closed now has no form left to stand beside: it stands in the call's section.
+                if state == "closed", let refusal = errors.entries.first(where: { $0.field.hasPrefix(key) }) {
+                    row["callError"] = refusal.message
+                    closedKeys.insert(key)
+                }
                 if call.applications.isEmpty { row["counts"] = language.word("noApplicationsYet") }
                 row["applications"] = try await reads.applications(call: call.id, limit: 200).map { application in
                     ["title": application.title, "organisation": application.organisation, "status": language.word("status.\(application.status)"),
@@ -213,7 +220,9 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
                 "callClosesDay": field("callClosesDay", label: "closesDay", type: "date"),
                 "callClosesTime": field("callClosesTime", label: "closesTime", hint: "closesTimeHint", type: "time"),
                 "callCap": field("callCap", label: "callCap", hint: "callCapHint", hintValues: ["currency": currency.code]),
-                "errors": errors.entries.map { ["field": $0.field, "message": $0.message] }, "hasErrors": !errors.isEmpty,
+                "errors": errors.entries.map { entry in
+                    ["field": closedKeys.first { entry.field.hasPrefix($0) } ?? entry.field, "message": entry.message]
+                }, "hasErrors": !errors.isEmpty,
             ]
             for name in ["moveFrom", "moveTo", "closePeriod"] { if let error = errors[name] { values["\(name)Error"] = error } }
             return pages.render("admin-pool", values, page)
@@ -247,6 +256,14 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
         }
     }
 
+    /// The call a form names, if it is one of the pool's: another pool's call is, to this page, not there.
+    @Sendable func poolCall(_ text: String, of poolId: UUID) async throws -> (UUID, CallState) {
+        guard let callId = UUID(uuidString: text) else { throw Problem.badRequest(rule: "invalid-value", field: "call", "call must be an id") }
+        let call = try await handler.current(CallState.self, callId).state
+        guard call.opened?.poolId == poolId else { throw Problem.notFound("call", callId.uuidString) }
+        return (callId, call)
+    }
+
     /// Runs `command`; a refusal (a 4xx) goes beside the field the domain names, as `fields` maps it.
     @Sendable func refusing(_ language: Language, _ errors: inout FieldErrors, _ fields: [String: String], fallback: String,
                             _ command: () async throws -> CommandResult) async throws -> CommandResult? {
@@ -260,9 +277,9 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
     poolForm("/admin/pools/:poolId/periods", "adjust budgets", names: { _ in ["addPeriod", "addAmount"] }) { poolId, typed, language, errors, command in
         let pool = try await handler.current(PoolState.self, poolId).state
         guard let currency = pool.created?.currency else { throw Problem.notFound("pool", poolId.uuidString) }
-        guard let amount = parsedAmount(typed["addAmount"]!, "addAmount", currency, language, &errors) else { return ("", "budget", nil) }
+        guard let amount = parsedAmount(typed["addAmount", default: ""], "addAmount", currency, language, &errors) else { return ("", "budget", nil) }
         let result = try await refusing(language, &errors, ["period": "addPeriod", "amount": "addAmount"], fallback: "addPeriod") {
-            try await handler.adjustBudget(poolId: poolId, .addPeriod(period: typed["addPeriod"]!, amount: amount, at: Date()), command)
+            try await handler.adjustBudget(poolId: poolId, .addPeriod(period: typed["addPeriod", default: ""], amount: amount, at: Date()), command)
         }
         return ("periodAdded", "budget", result)
     }
@@ -271,18 +288,18 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
         poolId, typed, language, errors, command in
         let pool = try await handler.current(PoolState.self, poolId).state
         guard let currency = pool.created?.currency else { throw Problem.notFound("pool", poolId.uuidString) }
-        guard let amount = parsedAmount(typed["moveAmount"]!, "moveAmount", currency, language, &errors) else { return ("", "budget", nil) }
+        guard let amount = parsedAmount(typed["moveAmount", default: ""], "moveAmount", currency, language, &errors) else { return ("", "budget", nil) }
         let result = try await refusing(language, &errors, ["from": "moveFrom", "to": "moveTo", "amount": "moveAmount", "reason": "moveReason"],
                                         fallback: "moveAmount") {
-            try await handler.adjustBudget(poolId: poolId, .move(from: typed["moveFrom"]!, to: typed["moveTo"]!, amount: amount,
-                                                                 reason: typed["moveReason"]!, at: Date()), command)
+            try await handler.adjustBudget(poolId: poolId, .move(from: typed["moveFrom", default: ""], to: typed["moveTo", default: ""], amount: amount,
+                                                                 reason: typed["moveReason", default: ""], at: Date()), command)
         }
         return ("budgetMoved", "budget", result)
     }
 
     poolForm("/admin/pools/:poolId/close-period", "adjust budgets", names: { _ in ["closePeriod"] }) { poolId, typed, language, errors, command in
         let result = try await refusing(language, &errors, [:], fallback: "closePeriod") {
-            try await handler.adjustBudget(poolId: poolId, .closePeriod(period: typed["closePeriod"]!, at: Date()), command)
+            try await handler.adjustBudget(poolId: poolId, .closePeriod(period: typed["closePeriod", default: ""], at: Date()), command)
         }
         return ("periodClosed", "budget", result)
     }
@@ -292,49 +309,54 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
     }) { poolId, typed, language, errors, command in
         let pool = try await handler.current(PoolState.self, poolId).state
         guard let currency = pool.created?.currency else { throw Problem.notFound("pool", poolId.uuidString) }
-        let opens = minuteInstant(typed["callOpensDay"]!, typed["callOpensTime"]!, emptyTime: "00:00", day: "callOpensDay", time: "callOpensTime",
+        let opens = minuteInstant(typed["callOpensDay", default: ""], typed["callOpensTime", default: ""], emptyTime: "00:00", day: "callOpensDay", time: "callOpensTime",
                                   language, &errors)
-        let closes = minuteInstant(typed["callClosesDay"]!, typed["callClosesTime"]!, emptyTime: "23:59", day: "callClosesDay", time: "callClosesTime",
+        let closes = minuteInstant(typed["callClosesDay", default: ""], typed["callClosesTime", default: ""], emptyTime: "23:59", day: "callClosesDay", time: "callClosesTime",
                                    language, &errors)
-        let cap = typed["callCap"]!.isEmpty ? nil : parsedAmount(typed["callCap"]!, "callCap", currency, language, &errors)
+        let cap = typed["callCap", default: ""].isEmpty ? nil : parsedAmount(typed["callCap", default: ""], "callCap", currency, language, &errors)
         guard let opens, let closes, errors.isEmpty else { return ("", "open-call", nil) }
         let result = try await refusing(language, &errors, ["title": "callTitle", "opensAt": "callOpensDay", "closesAt": "callClosesDay", "cap": "callCap"],
                                         fallback: "callTitle") {
-            try await handler.openCall(OpenCall(callId: UUID.random(), poolId: poolId, title: typed["callTitle"]!, opensAt: opens, closesAt: closes,
+            try await handler.openCall(OpenCall(callId: UUID.random(), poolId: poolId, title: typed["callTitle", default: ""], opensAt: opens, closesAt: closes,
                                                 cap: cap, at: Date()), command)
         }
         return ("callOpened", "open-call", result)
     }
 
     poolForm("/admin/pools/:poolId/calls/window", "change call windows", names: { fields in
-        let key = "call-\(fields.text("call"))"
+        let key = callKey(fields.text("call"))
         return ["call", "\(key)-opensDay", "\(key)-opensTime", "\(key)-closesDay", "\(key)-closesTime", "\(key)-windowReason"]
-    }) { _, typed, language, errors, command in
-        guard let callId = UUID(uuidString: typed["call"]!) else { throw Problem.badRequest(rule: "invalid-value", field: "call", "call must be an id") }
-        let key = "call-\(callId.uuidString.lowercased())"
-        let opens = minuteInstant(typed["\(key)-opensDay"]!, typed["\(key)-opensTime"]!, emptyTime: "00:00", day: "\(key)-opensDay",
-                                  time: "\(key)-opensTime", language, &errors)
-        let closes = minuteInstant(typed["\(key)-closesDay"]!, typed["\(key)-closesTime"]!, emptyTime: "23:59", day: "\(key)-closesDay",
+    }) { poolId, typed, language, errors, command in
+        let (callId, call) = try await poolCall(typed["call", default: ""], of: poolId)
+        let key = callKey(callId.uuidString)
+        // A call that has opened keeps its opening, to the millisecond: the form does not offer it.
+        let opens = call.opensAt <= Date() ? call.opensAt
+            : minuteInstant(typed["\(key)-opensDay", default: ""], typed["\(key)-opensTime", default: ""], emptyTime: "00:00", day: "\(key)-opensDay",
+                            time: "\(key)-opensTime", language, &errors)
+        let closes = minuteInstant(typed["\(key)-closesDay", default: ""], typed["\(key)-closesTime", default: ""], emptyTime: "23:59", day: "\(key)-closesDay",
                                    time: "\(key)-closesTime", language, &errors)
         guard let opens, let closes, errors.isEmpty else { return ("", key, nil) }
         let result = try await refusing(language, &errors, ["opensAt": "\(key)-opensDay", "closesAt": "\(key)-closesDay", "reason": "\(key)-windowReason"],
                                         fallback: "\(key)-closesDay") {
-            try await handler.changeCallWindow(ChangeCallWindow(callId: callId, opensAt: opens, closesAt: closes, reason: typed["\(key)-windowReason"]!,
+            try await handler.changeCallWindow(ChangeCallWindow(callId: callId, opensAt: opens, closesAt: closes, reason: typed["\(key)-windowReason", default: ""],
                                                                 at: Date()), command)
         }
         return ("callWindowChanged", key, result)
     }
 
-    poolForm("/admin/pools/:poolId/calls/close", "close calls", names: { fields in ["call", "call-\(fields.text("call"))-closeReason"] }) {
-        _, typed, language, errors, command in
-        guard let callId = UUID(uuidString: typed["call"]!) else { throw Problem.badRequest(rule: "invalid-value", field: "call", "call must be an id") }
-        let key = "call-\(callId.uuidString.lowercased())"
+    poolForm("/admin/pools/:poolId/calls/close", "close calls", names: { fields in ["call", "\(callKey(fields.text("call")))-closeReason"] }) {
+        poolId, typed, language, errors, command in
+        let (callId, _) = try await poolCall(typed["call", default: ""], of: poolId)
+        let key = callKey(callId.uuidString)
         let result = try await refusing(language, &errors, ["reason": "\(key)-closeReason"], fallback: "\(key)-closeReason") {
-            try await handler.closeCall(CloseCall(callId: callId, reason: typed["\(key)-closeReason"]!, at: Date()), command)
+            try await handler.closeCall(CloseCall(callId: callId, reason: typed["\(key)-closeReason", default: ""], at: Date()), command)
         }
         return ("callClosed", key, result)
     }
 }
+
+/// The prefix of a call's fields on the pool page: `call-<id in lower case>`, whatever case the form sent.
+private func callKey(_ id: String) -> String { "call-\(UUID(uuidString: id)?.uuidString.lowercased() ?? "unknown")" }
 
 /// Every steering group, by name: a pool is created for one that may have no pool yet.
 private func steeringGroups(_ services: Services) async throws -> [(id: UUID, name: String)] {

@@ -123,8 +123,8 @@ func addSteeringPages(to routes: Routes, _ services: Services, pages: Pages, acc
                 }
             } catch let error where Problem.from(error).map({ $0.status.code < 500 }) ?? false {
                 let refusal = language.decisionRefusal(error, content: content) { group?.members[$0]?.name ?? $0 }
-                // `conditions[2]` is the conditions field's; what no field holds is the whole form's.
-                let field = refusal.field.hasPrefix("conditions[") ? "conditions" : refusal.field
+                // `conditions[2]` is the conditions field's, `sources[1].amount` the sources'; what no field holds is the whole form's.
+                let field = refusal.field.hasPrefix("conditions[") ? "conditions" : refusal.field.hasPrefix("sources[") ? "sources" : refusal.field
                 errors.add(DecisionFields.formFields.contains(field) ? field : "application", refusal.message)
             }
             try await accounts.keepFormDraft(userId: userId, key: key, fields: typed, errors: errors)
@@ -356,7 +356,7 @@ struct DecisionFields: Codable, Sendable {
         conditions = fields.text("conditions")
         reason = fields.text("reason")
         version = fields.text("version")
-        tranches = fields.text("tranches")
+        tranches = fields.text("tranches").isEmpty ? "standard" : fields.text("tranches")
         for (name, value) in fields.values where name.hasPrefix("vote.") && !value.isEmpty {
             votes[String(name.dropFirst("vote.".count))] = value
         }
@@ -427,9 +427,9 @@ private func decisionForm(_ kept: DecisionFields, _ errors: FieldErrors, applica
         "tranchePlans": DecisionFields.tranchePlans.map { plan in
             ["value": plan.key, "label": language.tranchePlan(plan.tranches), "checked": plan.key == kept.tranches] as [String: Any]
         },
-        "sourceFields": (pool.created?.sources ?? []).map { source in
+        "sourceFields": (pool.created?.sources ?? []).enumerated().map { index, source in
             let available = pool.sources[source.id].map { pool.money($0.available) }
-            return ["id": source.id, "name": source.name, "value": kept.sources[source.id] ?? "",
+            return ["id": source.id, "index": String(index), "name": source.name, "value": kept.sources[source.id] ?? "",
                     "available": available.map { language.word("sourceLeft", ["amount": language.money($0)]) } ?? "",
                     "earmark": source.earmarkedFor.map { language.word("earmarkedForList", ["names": $0.joined(separator: ", ")]) } ?? ""] as [String: Any]
         },
@@ -506,6 +506,9 @@ extension Language {
             return ("sources", word("sourceNotAvailable", ["source": source, "reason": reason]))
         case DomainError.notFound(let kind, let id) where kind == "funding source":
             return ("sources", word("sourceUnknown", ["source": id]))
+        case DomainError.fundsArrivedLater(let account, let date, let availableThen, let requested) where account.hasPrefix("funding source "):
+            return ("sources", sentence(word("sourceLaterFunds", ["source": String(account.dropFirst("funding source ".count)), "date": day(date),
+                                                                  "available": money(availableThen), "requested": money(requested)])))
         default:
             return refusal(error, content: content, rules: nil)
         }

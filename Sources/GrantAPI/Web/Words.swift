@@ -201,7 +201,7 @@ package enum Words {
         "callState.upcoming": "Åbner senere", "callState.open": "Åbent", "callState.closed": "Lukket", "callStateHeading": "Status",
         "opensHeading": "Åbner", "closesHeading": "Lukker", "applicationsHeading": "Ansøgninger", "noApplicationsYet": "Ingen ansøgninger endnu",
         "changeWindow": "Ændr perioden", "windowReason": "Begrundelse (valgfri)", "closeCall": "Luk opslaget nu",
-        "closeReason": "Begrundelse", "closeReasonHint": "Ansøgere ser, at opslaget er lukket; indsendte ansøgninger behandles stadig.",
+        "closeReason": "Begrundelse", "openingKept": "Opslaget er åbnet og beholder sin åbning; fristen kan flyttes.", "closeReasonHint": "Ansøgere ser, at opslaget er lukket; indsendte ansøgninger behandles stadig.",
         "manageCall": "Ændr eller luk opslaget", "noCalls": "Puljen har ingen opslag endnu.", "replayPool": "Puljen som revisor (på en dato)",
         "event.CallWindowChanged": "Opslagets periode ændret", "event.CallClosed": "Opslag lukket",
         "changedSince": "Ændret siden", "nothingSince": "Intet er ændret siden.", "eventsSince": "{count} hændelser i puljen siden.", "oneEventSince": "Én hændelse i puljen siden.",
@@ -223,7 +223,7 @@ package enum Words {
         "sourceAmountUnreadable": "Skriv beløbet for {source} som 100.000,00.",
         "sourcesMismatch": "Kilderne giver tilsammen {parts}, men det bevilgede beløb er {amount}",
         "sourceInsufficient": "{source} har {available} tilbage, ikke {requested}", "sourceNotAvailable": "{source} kan ikke bruges her: {reason}.",
-        "sourceUnknown": "Puljen har ingen kilde {source}.",
+        "sourceUnknown": "Puljen har ingen kilde {source}.", "sourceLaterFunds": "{source} havde {available} den {date}, ikke {requested}",
     ]
 
     package static let english: [String: String] = [
@@ -424,7 +424,7 @@ package enum Words {
         "callState.upcoming": "Opens later", "callState.open": "Open", "callState.closed": "Closed", "callStateHeading": "Status",
         "opensHeading": "Opens", "closesHeading": "Closes", "applicationsHeading": "Applications", "noApplicationsYet": "No applications yet",
         "changeWindow": "Change the window", "windowReason": "Reason (optional)", "closeCall": "Close the call now",
-        "closeReason": "Reason", "closeReasonHint": "Applicants see that the call is closed; submitted applications are still decided.",
+        "closeReason": "Reason", "openingKept": "The call has opened and keeps its opening; its deadline can move.", "closeReasonHint": "Applicants see that the call is closed; submitted applications are still decided.",
         "manageCall": "Change or close the call", "noCalls": "The pool has no calls yet.", "replayPool": "The pool as an auditor sees it (on a date)",
         "event.CallWindowChanged": "Call window changed", "event.CallClosed": "Call closed",
         "changedSince": "Changed since", "nothingSince": "Nothing has changed since.", "eventsSince": "{count} events in the pool since.", "oneEventSince": "One event in the pool since.",
@@ -446,6 +446,6 @@ package enum Words {
         "sourceAmountUnreadable": "Write the amount for {source} as 100,000.00.",
         "sourcesMismatch": "The sources add up to {parts}, but the amount granted is {amount}",
         "sourceInsufficient": "{source} has {available} left, not {requested}", "sourceNotAvailable": "{source} cannot be used here: {reason}.",
-        "sourceUnknown": "The pool has no source {source}.",
+        "sourceUnknown": "The pool has no source {source}.", "sourceLaterFunds": "{source} held {available} on {date}, not {requested}",
     ]
 }
