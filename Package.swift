@@ -153,7 +153,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GrantCommandsTests",
-            dependencies: ["GrantCommands", "GrantDomain", "EventStore"],
+            dependencies: ["GrantCommands", "GrantDomain", "EventStore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -180,7 +180,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EventStoreTests",
-            dependencies: ["EventStore"],
+            dependencies: ["EventStore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

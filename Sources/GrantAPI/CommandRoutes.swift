@@ -89,6 +89,9 @@ struct DraftApplicationRequest: Decodable {
 
 struct WithdrawRequest: Decodable { var reason: String? }
 
+/// A command its path says all of: the body is `{}` or empty.
+struct PathOnlyRequest: Decodable {}
+
 struct HoldMeetingRequest: Decodable {
     var id: UUID?
     var date: GivenTime
@@ -327,7 +330,7 @@ func addCommandRoutes(to routes: Routes, _ services: Services) {
 
     routes.post("/v1/applications/:applicationId/submit") { request, context in
         let id = try request.uuidParameter(context, "applicationId")
-        return try await services.command(request, [.applicant], "submit applications", WithdrawRequest.self) { _, scope in
+        return try await services.command(request, [.applicant], "submit applications", PathOnlyRequest.self) { _, scope in
             try await services.requireOwner(scope.identity, applicationId: id)
             let result = try await handler.submitApplication(SubmitApplication(applicationId: id, at: Date()), scope.context)
             return try commandResponse(["id": id.uuidString, "status": ApplicationStatus.submitted.rawValue], result, created: false)

@@ -8,48 +8,18 @@ import TestSupport
 
 /// Each audit test gets a migrated database of its own, dropped afterwards.
 enum AuditDatabase {
-    static let logger: Logger = {
-        var logger = Logger(label: "audit-test")
-        logger.logLevel = .warning
-        return logger
-    }()
+    static let logger = TestDatabases.logger("audit-test")
 
-    static var root: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
+    static var root: URL { TestDatabases.root }
 
     static func with(_ body: @Sendable (EventStore, String) async throws -> Void) async throws {
-        guard let base = ProcessInfo.processInfo.environment["DATABASE_URL"] else {
-            Issue.record("DATABASE_URL is not set: run the tests through ops/test")
-            return
-        }
-        let name = "gl_audit_\(UUID().uuidString.prefix(8).lowercased())"
-        var components = URLComponents(string: base)!
-        components.path = "/\(name)"
-        let url = components.string!
-        try await TestDatabases.create(name, base: base, logger: logger)
-        do {
-            var configuration = try DatabaseURL.configuration(url)
-            configuration.options.maximumConnections = 12
-            try await PostgresClient.withRunning(configuration, logger: logger) { client in
-                try await Migrator(directory: root.appendingPathComponent("db")).migrate(client: client, logger: logger)
-                try await body(EventStore(client: client, logger: logger), url)
-            }
-            try await TestDatabases.drop(name, base: base, logger: logger)
-        } catch {
-            try? await TestDatabases.drop(name, base: base, logger: logger)
-            throw error
-        }
+        try await TestDatabases.withMigrated(prefix: "gl_audit", maximumConnections: 12, logger: logger, body)
     }
 
     /// A database as `with` makes it, and a login role of the test's own that
     /// is not its owner, for what the application's role may and may not do.
     static func withApplicationRole(_ body: @Sendable (EventStore, String, String) async throws -> Void) async throws {
-        guard let base = ProcessInfo.processInfo.environment["DATABASE_URL"] else {
-            Issue.record("DATABASE_URL is not set: run the tests through ops/test")
-            return
-        }
-        try await TestDatabases.withRole(base: base, logger: logger) { role in
+        try await TestDatabases.withRole(base: try TestDatabases.baseURL(), logger: logger) { role in
             try await with { owner, url in try await body(owner, url, role) }
         }
     }

@@ -3,37 +3,26 @@ import Foundation
 import Logging
 import PostgresNIO
 import Testing
+import TestSupport
 
 /// The real PostgreSQL the tests run against: `ops/test` starts a throwaway
 /// cluster and sets DATABASE_URL. Every test migrates (the migrator takes an
 /// advisory lock, so parallel tests take turns) and uses streams of its own.
 enum TestDatabase {
-    static let logger: Logger = {
-        var logger = Logger(label: "test")
-        logger.logLevel = .warning
-        return logger
-    }()
+    static let logger = TestDatabases.logger("test")
 
-    static var migrationsDirectory: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("db")
-    }
+    static var migrationsDirectory: URL { TestDatabases.migrations }
 
     static func configuration() throws -> PostgresClient.Configuration {
-        guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"] else {
-            Issue.record("DATABASE_URL is not set: run the tests through ops/test")
-            throw CancellationError()
-        }
-        return try DatabaseURL.configuration(url)
+        try DatabaseURL.configuration(try TestDatabases.baseURL())
     }
 
     static func withStore<Result: Sendable>(
         _ storeConfiguration: EventStore.Configuration = .init(),
         _ body: @Sendable (EventStore) async throws -> Result
     ) async throws -> Result {
-        try await PostgresClient.withRunning(try configuration(), logger: logger) { client in
-            try await Migrator(directory: migrationsDirectory).migrate(client: client, logger: logger)
-            return try await body(EventStore(client: client, configuration: storeConfiguration, logger: logger))
+        try await TestDatabases.withShared(logger: logger) { client in
+            try await body(EventStore(client: client, configuration: storeConfiguration, logger: logger))
         }
     }
 

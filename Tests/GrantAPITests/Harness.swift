@@ -83,30 +83,15 @@ enum Harness {
 
     static let jwtKey = "test-only-key-0123456789abcdef0123456789abcdef"
 
-    static let logger: Logger = {
-        var logger = Logger(label: "api-test")
-        logger.logLevel = .warning
-        return logger
-    }()
+    static let logger = TestDatabases.logger("api-test")
 
-    static var root: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
+    static var root: URL { TestDatabases.root }
 
     /// Runs `body` against the API on a database of its own, dropped afterwards.
     /// Reads wait up to `consistencyWait` for their writes: generous, as other suites load the machine.
     static func with(runWorkers: Bool = true, consistencyWait: Duration = .seconds(60), checkpointSigner: CheckpointSigner? = nil,
                      _ body: @Sendable (API) async throws -> Void) async throws {
-        guard let base = ProcessInfo.processInfo.environment["DATABASE_URL"] else {
-            Issue.record("DATABASE_URL is not set: run the tests through ops/test")
-            return
-        }
-        let name = "gl_api_\(UUID().uuidString.prefix(8).lowercased())"
-        var components = URLComponents(string: base)!
-        components.path = "/\(name)"
-        let url = components.string!
-        try await TestDatabases.create(name, base: base, logger: logger)
-        do {
+        try await TestDatabases.withDatabase(prefix: "gl_api", logger: logger) { url in
             var configuration = try DatabaseURL.configuration(url)
             // Six projection workers hold one each; requests share the rest. Suites run in parallel within max_connections.
             configuration.options.maximumConnections = 16
@@ -125,10 +110,6 @@ enum Harness {
             try await app.test(.router) { client in
                 try await body(API(client: client, store: store, auth: auth))
             }
-            try await TestDatabases.drop(name, base: base, logger: logger)
-        } catch {
-            try? await TestDatabases.drop(name, base: base, logger: logger)
-            throw error
         }
     }
 }

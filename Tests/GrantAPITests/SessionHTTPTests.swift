@@ -1,4 +1,5 @@
 import Accounts
+import EventStore
 import Foundation
 import GrantAPI
 import GrantCommands

@@ -5,28 +5,15 @@ import GrantDomain
 import Logging
 import PostgresNIO
 import Testing
+import TestSupport
 
 /// A command handler on the real PostgreSQL that `ops/test` provides.
 enum TestDatabase {
-    static let logger: Logger = {
-        var logger = Logger(label: "test")
-        logger.logLevel = .warning
-        return logger
-    }()
-
-    static var migrationsDirectory: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("db")
-    }
+    static let logger = TestDatabases.logger("test")
 
     static func withHandler<Result: Sendable>(_ body: @Sendable (CommandHandler) async throws -> Result) async throws -> Result {
-        guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"] else {
-            Issue.record("DATABASE_URL is not set: run the tests through ops/test")
-            throw CancellationError()
-        }
-        return try await PostgresClient.withRunning(try DatabaseURL.configuration(url), logger: logger) { client in
-            try await Migrator(directory: migrationsDirectory).migrate(client: client, logger: logger)
-            return try await body(CommandHandler(store: EventStore(client: client, logger: logger)))
+        try await TestDatabases.withShared(logger: logger) { client in
+            try await body(CommandHandler(store: EventStore(client: client, logger: logger)))
         }
     }
 

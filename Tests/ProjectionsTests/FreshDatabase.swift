@@ -10,45 +10,15 @@ import TestSupport
 /// Projection tests each get a database of their own: workers for the same
 /// projection in one database would, rightly, exclude each other.
 enum FreshDatabase {
-    static let logger: Logger = {
-        var logger = Logger(label: "test")
-        logger.logLevel = .warning
-        return logger
-    }()
+    static let logger = TestDatabases.logger("test")
 
-    static var root: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
+    static var root: URL { TestDatabases.root }
 
-    static func baseURL() throws -> String {
-        guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"] else {
-            Issue.record("DATABASE_URL is not set: run the tests through ops/test")
-            throw CancellationError()
-        }
-        return url
-    }
+    static func baseURL() throws -> String { try TestDatabases.baseURL() }
 
     /// Creates a database, migrates it, runs `body` with a store on it and its URL, drops it.
     static func with<Result: Sendable>(_ body: @Sendable (EventStore, String) async throws -> Result) async throws -> Result {
-        let base = try baseURL()
-        let name = "gl_test_\(UUID().uuidString.prefix(8).lowercased())"
-        var components = URLComponents(string: base)!
-        components.path = "/\(name)"
-        let url = components.string!
-        try await TestDatabases.create(name, base: base, logger: logger)
-        do {
-            var configuration = try DatabaseURL.configuration(url)
-            configuration.options.maximumConnections = 40
-            let result = try await PostgresClient.withRunning(configuration, logger: logger) { client in
-                try await Migrator(directory: root.appendingPathComponent("db")).migrate(client: client, logger: logger)
-                return try await body(EventStore(client: client, logger: logger), url)
-            }
-            try await TestDatabases.drop(name, base: base, logger: logger)
-            return result
-        } catch {
-            try? await TestDatabases.drop(name, base: base, logger: logger)
-            throw error
-        }
+        try await TestDatabases.withMigrated(prefix: "gl_test", maximumConnections: 40, logger: logger, body)
     }
 
     /// Appends a generated history; returns its event count.

@@ -336,10 +336,7 @@ func addPoolPages(to routes: Routes, _ services: Services, pages: Pages) {
             values["changedLine"] = language.word(later == 0 ? "nothingSince" : later == 1 ? "oneEventSince" : "eventsSince",
                                                   ["count": language.count(Int64(later))])
             if later > 0 {
-                func change(_ label: String, _ then: Money, _ current: Money) -> [String: Any] {
-                    ["label": label, "then": language.money(then), "now": language.money(current),
-                     "change": language.signedMoney(Money(minorUnits: current.minorUnits &- then.minorUnits, currency: current.currency))]
-                }
+                let change = language.changeRow
                 let before = Dictionary(pool.periods.map { ($0.period, $0) }) { first, _ in first }
                 values["changes"] = [change(language.word("budget"), pool.budget, now.budget), change(language.word("committed"), pool.committed, now.committed),
                                      change(language.word("paid"), pool.paid, now.paid), change(language.word("available"), pool.available, now.available)]

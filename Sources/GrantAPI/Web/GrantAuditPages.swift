@@ -61,10 +61,7 @@ func addGrantAuditPage(to routes: Routes, _ services: Services, pages: Pages) {
             values["changedLine"] = language.word(later == 0 ? "nothingSince" : later == 1 ? "oneGrantEventSince" : "grantEventsSince",
                                                   ["count": language.count(Int64(later))])
             if later > 0 {
-                func change(_ label: String, _ before: Money, _ current: Money) -> [String: Any] {
-                    ["label": label, "then": language.money(before), "now": language.money(current),
-                     "change": language.signedMoney(Money(minorUnits: current.minorUnits &- before.minorUnits, currency: current.currency))]
-                }
+                let change = language.changeRow
                 let statusThen = Dictionary(then.tranches.map { ($0.number, $0.status) }) { first, _ in first }
                 values["changes"] = [change(language.word("granted"), then.granted, now.granted), change(language.word("paid"), then.paid, now.paid),
                                      change(language.word("remaining"), then.remaining, now.remaining)]
@@ -76,6 +73,14 @@ func addGrantAuditPage(to routes: Routes, _ services: Services, pages: Pages) {
             }
             return pages.render("audit-grant", values, page)
         }
+    }
+}
+
+extension Language {
+    /// A row of a "changed since" table: a figure then, now, and the change with its sign.
+    func changeRow(_ label: String, _ then: Money, _ now: Money) -> [String: Any] {
+        ["label": label, "then": money(then), "now": money(now),
+         "change": signedMoney(Money(minorUnits: now.minorUnits &- then.minorUnits, currency: now.currency))]
     }
 }
 
