@@ -10,6 +10,10 @@ public struct CallOpened: DomainEvent {
     /// The most the call may commit in all.
     public var cap: Money?
     public var occurredAt: Date
+
+    public init(callId: UUID, poolId: UUID, title: String, opensAt: Date, closesAt: Date, cap: Money?, occurredAt: Date) {
+        (self.callId, self.poolId, self.title, self.opensAt, self.closesAt, self.cap, self.occurredAt) = (callId, poolId, title, opensAt, closesAt, cap, occurredAt)
+    }
 }
 
 /// A call's window moved: a later deadline, or an opening not yet reached.
@@ -20,6 +24,10 @@ public struct CallWindowChanged: DomainEvent {
     public var closesAt: Date
     public var reason: String
     public var occurredAt: Date
+
+    public init(callId: UUID, opensAt: Date, closesAt: Date, reason: String, occurredAt: Date) {
+        (self.callId, self.opensAt, self.closesAt, self.reason, self.occurredAt) = (callId, opensAt, closesAt, reason, occurredAt)
+    }
 }
 
 /// A call closed before its deadline; nothing more is submitted to it.
@@ -28,6 +36,10 @@ public struct CallClosed: DomainEvent {
     public var callId: UUID
     public var reason: String
     public var occurredAt: Date
+
+    public init(callId: UUID, reason: String, occurredAt: Date) {
+        (self.callId, self.reason, self.occurredAt) = (callId, reason, occurredAt)
+    }
 }
 
 public struct CallState: Aggregate, Hashable {

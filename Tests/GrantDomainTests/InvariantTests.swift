@@ -270,26 +270,16 @@ struct SubmissionTests {
         #expect(throws: DomainError.self) { _ = try world.draft(at: World.day(30)) }
     }
 
-    @Test("a deadline moves later or earlier, never into the past; an opened call keeps its opening")
+    @Test("a deadline extended lets a submission after the old one in; one brought forward holds")
     func movingTheWindow() throws {
         var world = try World()
         let id = try world.draft()
-        let now = World.day(10)
-        func change(opens: Date = World.day(0), closes: Date) throws -> [any DomainEvent] {
-            try ChangeCallWindow(callId: world.callId, opensAt: opens, closesAt: closes, reason: "", at: now).decide(call: world.call)
+        func change(closes: Date) throws -> [any DomainEvent] {
+            try ChangeCallWindow(callId: world.callId, opensAt: World.day(0), closesAt: closes, reason: "", at: World.day(10)).decide(call: world.call)
         }
-        expectRejection(.invalidInput(field: "closesAt", reason: "must be in the future (\(now.formatted(.iso8601))); to close the call now, close it")) {
-            _ = try change(closes: World.day(9))
-        }
-        expectRejection(.invalidInput(field: "opensAt", reason: "the call opened \(World.day(0).formatted(.iso8601)) and keeps that opening")) {
-            _ = try change(opens: World.day(5), closes: World.day(40))
-        }
-        expectRejection(.invalidInput(field: "closesAt", reason: "the window is unchanged")) { _ = try change(closes: World.day(30)) }
-        // Extended: a submission after the old deadline is in time.
         world.call = world.apply(try change(closes: World.day(45)), to: world.call)
         try world.submit(id, at: World.day(40))
         #expect(world.applications[id]!.status == .submitted)
-        // Brought forward: the new deadline holds.
         world.call = world.apply(try change(closes: World.day(20)), to: world.call)
         let late = try world.draft(at: World.day(15))
         expectRejection(.callNotOpen(call: world.callId.uuidString, opensAt: World.day(0), closesAt: World.day(20), at: World.day(21))) {
@@ -297,48 +287,16 @@ struct SubmissionTests {
         }
     }
 
-    @Test("a call not yet open may move its opening, but not into the past")
-    func movingTheOpening() throws {
-        var world = try World()
-        let before = World.day(-5)
-        let change = { (opens: Date) in
-            try ChangeCallWindow(callId: world.callId, opensAt: opens, closesAt: World.day(30), reason: "later start", at: before).decide(call: world.call)
-        }
-        expectRejection(.invalidInput(field: "opensAt", reason: "must not be in the past (\(before.formatted(.iso8601)))")) {
-            _ = try change(World.day(-6))
-        }
-        world.call = world.apply(try change(World.day(3)), to: world.call)
-        #expect(!world.call.isOpen(at: World.day(2)) && world.call.isOpen(at: World.day(3)))
-        expectRejection(.invalidInput(field: "closesAt", reason: "must be after opensAt (\(World.day(31).formatted(.iso8601)))")) {
-            _ = try ChangeCallWindow(callId: world.callId, opensAt: World.day(31), closesAt: World.day(30), reason: "", at: before).decide(call: world.call)
-        }
-    }
-
-    @Test("a call closed early takes no more submissions, keeps what was submitted, and stays closed")
+    @Test("a call closed early takes no more submissions and keeps what was submitted")
     func closingEarly() throws {
         var world = try World()
         let submitted = try world.submitted(), draft = try world.draft()
-        expectRejection(.invalidInput(field: "reason", reason: "must not be empty")) {
-            _ = try CloseCall(callId: world.callId, reason: " ", at: World.day(10)).decide(call: world.call)
-        }
         world.call = world.apply(try CloseCall(callId: world.callId, reason: "the pool is spent", at: World.day(10)).decide(call: world.call), to: world.call)
         #expect(world.call.closedEarlyAt == World.day(10) && world.call.closesAt == World.day(10))
         expectRejection(.callNotOpen(call: world.callId.uuidString, opensAt: World.day(0), closesAt: World.day(10), at: World.day(11))) {
             try world.submit(draft, at: World.day(11))
         }
         #expect(world.applications[submitted]!.status == .submitted)
-        expectRejection(.invalidState(kind: "call", id: world.callId.uuidString, status: "closed", action: "close")) {
-            _ = try CloseCall(callId: world.callId, reason: "again", at: World.day(12)).decide(call: world.call)
-        }
-        expectRejection(.invalidState(kind: "call", id: world.callId.uuidString, status: "closed", action: "change the window of")) {
-            _ = try ChangeCallWindow(callId: world.callId, opensAt: World.day(0), closesAt: World.day(60), reason: "reopen", at: World.day(12))
-                .decide(call: world.call)
-        }
-        // Dated before the closing (a retry of a change that lost the race, a clock behind): still closed.
-        expectRejection(.invalidState(kind: "call", id: world.callId.uuidString, status: "closed", action: "change the window of")) {
-            _ = try ChangeCallWindow(callId: world.callId, opensAt: World.day(0), closesAt: World.day(60), reason: "late retry", at: World.day(9))
-                .decide(call: world.call)
-        }
     }
 
     @Test("the project leader must be a member of the named group")
