@@ -9,7 +9,7 @@ import PostgresNIO
 /// group decides which pool and call, and what each application asks for.
 public struct AgendasProjection: Projection {
     public init() {}
-    public let name = "agendas"
+    public let name = ReadModelName.agendas.rawValue
     public let tables = ["agenda_pools", "agenda_calls", "agenda_applications", "agenda_items", "meetings"]
     public let eventTypes = Set(Self.typeOrder)
     public let schema = """

@@ -8,7 +8,7 @@ import PostgresNIO
 /// requested and granted amounts (minor units).
 public struct ApplicationsProjection: Projection {
     public init() {}
-    public let name = "applications"
+    public let name = ReadModelName.applications.rawValue
     public let tables = ["calls", "applications"]
     public let eventTypes = Set(Self.typeOrder)
     public let schema = """

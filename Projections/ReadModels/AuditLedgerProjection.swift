@@ -9,7 +9,7 @@ import PostgresNIO
 /// inserting or reordering anything in the history breaks the chain.
 public struct AuditLedgerProjection: Projection {
     public init() {}
-    public let name = "audit_ledger"
+    public let name = ReadModelName.auditLedger.rawValue
     public let tables = ["ledger"]
     /// Every event, whatever its type.
     public let eventTypes: Set<String> = []

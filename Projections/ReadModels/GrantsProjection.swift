@@ -8,7 +8,7 @@ import PostgresNIO
 /// and remaining (minor units).
 public struct GrantsProjection: Projection {
     public init() {}
-    public let name = "grants"
+    public let name = ReadModelName.grants.rawValue
     public let tables = ["grants", "grant_tranches", "grant_reports", "payment_requests"]
     public let eventTypes = Set(Self.typeOrder)
     public let schema = """

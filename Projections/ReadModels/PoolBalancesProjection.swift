@@ -9,7 +9,7 @@ import PostgresNIO
 /// are minor units of the pool's currency.
 public struct PoolBalancesProjection: Projection {
     public init() {}
-    public let name = "pool_balances"
+    public let name = ReadModelName.poolBalances.rawValue
     public let tables = ["pools", "pool_periods", "pool_sources"]
     public let eventTypes = Self.budgetTypes.union(Self.moneyTypes)
     public let schema = """

@@ -8,7 +8,7 @@ import PostgresNIO
 /// date, as published. Nothing personal, nothing unapproved.
 public struct PublicGrantsProjection: Projection {
     public init() {}
-    public let name = "public_grants"
+    public let name = ReadModelName.publicGrants.rawValue
     public let tables = ["public_pools", "public_grants"]
     public let eventTypes = Set(Self.typeOrder)
     public let schema = """

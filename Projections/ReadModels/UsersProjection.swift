@@ -11,7 +11,7 @@ import PostgresNIO
 /// import) keeps the first here rather than stopping the read model.
 public struct UsersProjection: Projection {
     public init() {}
-    public let name = "users"
+    public let name = ReadModelName.users.rawValue
     public let tables = ["users", "user_roles"]
     public let eventTypes: Set<String> = [UserInvited.eventType, RoleGranted.eventType, RoleRevoked.eventType]
     public let schema = """

@@ -77,11 +77,11 @@ extension Services {
     /// unchanged, as ``cachedRead(_:_:_:from:key:_:authorize:)`` keeps the
     /// API's JSON; read afresh when the request waits for a write (`after`).
     /// The caller authorises: `key` must name whose value it is.
-    func cachedValue<Value: Sendable>(_ key: String, from projections: [String], after: Int64?,
+    func cachedValue<Value: Sendable>(_ key: String, from projections: [ReadModelName], after: Int64?,
                                       _ load: @escaping @Sendable (ReadModels) async throws -> Value) async throws -> Value {
         let reads = ReadModels(client: store.client, logger: logger)
         // Stamps taken before the read: a change while reading leaves the value stale at once.
-        let stamps = projections.compactMap { readCache?.changes.stamp($0) }
+        let stamps = projections.compactMap { readCache?.changes.stamp($0.rawValue) }
         guard after == nil, let cache = readCache, stamps.count == projections.count else { return try await load(reads) }
         let (entry, _) = try await cache.entry("\(Value.self) \(key)", stamp: stamps) { (try await load(reads), nil) }
         if let value = entry.value as? Value { return value }
@@ -94,9 +94,9 @@ extension Services {
     /// the aggregates' `versions` and the read models `projections` name are
     /// unchanged; rendered afresh when the request waits for a write (`after`).
     /// The caller authorises: `key` must name whose fragment it is.
-    func cachedFragment<Fragment: Sendable>(_ key: String, versions: [Int64], from projections: [String], after: Bool,
+    func cachedFragment<Fragment: Sendable>(_ key: String, versions: [Int64], from projections: [ReadModelName], after: Bool,
                                             _ render: @escaping @Sendable () async throws -> Fragment) async throws -> Fragment {
-        let stamps = projections.compactMap { readCache?.changes.stamp($0) }
+        let stamps = projections.compactMap { readCache?.changes.stamp($0.rawValue) }
         guard !after, let cache = readCache, stamps.count == projections.count else { return try await render() }
         let (entry, _) = try await cache.entry("\(Fragment.self) \(key)", stamp: stamps + versions.map { UInt64(bitPattern: $0) }) {
             (try await render(), nil)
@@ -116,13 +116,13 @@ extension Services {
     /// while that read model has not changed. `authorize` sees every request,
     /// hit or miss, with the value's owner.
     func cachedRead<Value: Encodable & Sendable>(
-        _ request: Request, _ roles: Set<Role>, _ action: String, from projection: String, key: String,
+        _ request: Request, _ roles: Set<Role>, _ action: String, from projection: ReadModelName, key: String,
         _ load: @escaping @Sendable (ReadModels) async throws -> (value: Value, owner: String?),
         authorize: @Sendable (Identity, _ owner: String?) throws -> Void = { _, _ in }
     ) async throws -> Response {
         let identity = try await auth.require(request, roles, to: action)
         let (after, consistency) = try await waitForReadModels(request, [projection])
-        let stamp = readCache?.changes.stamp(projection)
+        let stamp = readCache?.changes.stamp(projection.rawValue)
         let reads = ReadModels(client: store.client, logger: logger)
         if after == nil, let stamp, let cache = readCache {
             let (entry, status) = try await cache.entry(key, stamp: [stamp]) {

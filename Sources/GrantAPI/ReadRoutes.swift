@@ -6,10 +6,11 @@ import GrantDomain
 import Hummingbird
 import NIOCore
 import PostgresNIO
+import Projections
 
 extension Services {
     /// Authorises, waits for read-your-writes, and answers `body`'s value as JSON.
-    func read(_ request: Request, _ roles: Set<Role>, _ action: String, from projections: [String],
+    func read(_ request: Request, _ roles: Set<Role>, _ action: String, from projections: [ReadModelName],
               _ body: @Sendable (Identity, ReadModels) async throws -> some Encodable) async throws -> Response {
         let identity = try await auth.require(request, roles, to: action)
         let (after, consistency) = try await waitForReadModels(request, projections)
@@ -23,14 +24,14 @@ func addReadRoutes(to routes: Routes, _ services: Services) {
     let everyone: Set<Role> = Set(Role.allCases)
 
     routes.get("/v1/pools") { request, _ in
-        try await services.read(request, everyone, "read pools", from: ["pool_balances"]) { _, reads in
+        try await services.read(request, everyone, "read pools", from: [.poolBalances]) { _, reads in
             ["pools": try await reads.pools(nil)]
         }
     }
 
     routes.get("/v1/pools/:poolId") { request, context in
         let id = try request.uuidParameter(context, "poolId")
-        return try await services.cachedRead(request, everyone, "read pools", from: "pool_balances", key: "pool \(id)") { reads in
+        return try await services.cachedRead(request, everyone, "read pools", from: .poolBalances, key: "pool \(id)") { reads in
             guard let pool = try await reads.pools(id).first else { throw Problem.notFound("pool", id.uuidString) }
             return (pool, nil)
         }
@@ -38,7 +39,7 @@ func addReadRoutes(to routes: Routes, _ services: Services) {
 
     routes.get("/v1/pools/:poolId/calls") { request, context in
         let id = try request.uuidParameter(context, "poolId")
-        return try await services.read(request, [.admin, .steering, .auditor], "list calls", from: ["applications"]) { _, reads in
+        return try await services.read(request, [.admin, .steering, .auditor], "list calls", from: [.applications]) { _, reads in
             ["calls": try await reads.calls(pool: id)]
         }
     }
@@ -47,7 +48,7 @@ func addReadRoutes(to routes: Routes, _ services: Services) {
         let id = try request.uuidParameter(context, "callId")
         let limit = try request.intQuery("limit", default: 100, range: 1...1000)
         let cursor = try request.uuidQuery("cursor")
-        return try await services.read(request, [.admin, .steering, .auditor], "list a call's applications", from: ["applications"]) { _, reads in
+        return try await services.read(request, [.admin, .steering, .auditor], "list a call's applications", from: [.applications]) { _, reads in
             page(try await reads.applications(call: id, cursor: cursor, limit: limit), limit: limit) { $0.id }
         }
     }
@@ -58,7 +59,7 @@ func addReadRoutes(to routes: Routes, _ services: Services) {
         let call = try request.uuidQuery("call")
         let status = try request.enumQuery("status", ApplicationStatus.self)?.rawValue
         let asked = try request.textQuery("organisation")
-        return try await services.read(request, everyone, "list applications", from: ["applications"]) { identity, reads in
+        return try await services.read(request, everyone, "list applications", from: [.applications]) { identity, reads in
             var organisation = asked
             if identity.role == .applicant {
                 guard asked == nil || asked == identity.organisation else {
@@ -73,7 +74,7 @@ func addReadRoutes(to routes: Routes, _ services: Services) {
 
     routes.get("/v1/applications/:applicationId") { request, context in
         let id = try request.uuidParameter(context, "applicationId")
-        return try await services.cachedRead(request, everyone, "read applications", from: "applications", key: "application \(id)") { reads in
+        return try await services.cachedRead(request, everyone, "read applications", from: .applications, key: "application \(id)") { reads in
             guard let application = try await reads.application(id) else { throw Problem.notFound("application", id.uuidString) }
             return (application, application.organisation)
         } authorize: { identity, organisation in
@@ -85,7 +86,7 @@ func addReadRoutes(to routes: Routes, _ services: Services) {
 
     routes.get("/v1/steering-groups/:groupId/agenda") { request, context in
         let id = try request.uuidParameter(context, "groupId")
-        return try await services.read(request, [.admin, .steering], "read agendas", from: ["agendas"]) { identity, reads in
+        return try await services.read(request, [.admin, .steering], "read agendas", from: [.agendas]) { identity, reads in
             if identity.role == .steering {
                 let group = try await Session(store: services.store).load(SteeringGroupState.self, id)
                 guard let member = identity.member, group.state.members[member] != nil, identity.groupId.map({ $0 == id }) ?? true else {
@@ -101,7 +102,7 @@ func addReadRoutes(to routes: Routes, _ services: Services) {
         let cursor = try request.uuidQuery("cursor")
         let pool = try request.uuidQuery("pool")
         let asked = try request.textQuery("organisation")
-        return try await services.read(request, everyone, "list grants", from: ["grants"]) { identity, reads in
+        return try await services.read(request, everyone, "list grants", from: [.grants]) { identity, reads in
             var organisation = asked
             if identity.role == .applicant {
                 guard asked == nil || asked == identity.organisation else {
@@ -115,7 +116,7 @@ func addReadRoutes(to routes: Routes, _ services: Services) {
 
     routes.get("/v1/grants/:grantId") { request, context in
         let id = try request.uuidParameter(context, "grantId")
-        return try await services.read(request, everyone, "read grants", from: ["grants"]) { identity, reads in
+        return try await services.read(request, everyone, "read grants", from: [.grants]) { identity, reads in
             guard let grant = try await reads.grants(id: id, details: true).first else { throw Problem.notFound("grant", id.uuidString) }
             guard identity.role != .applicant || grant.organisation == identity.organisation else {
                 throw Problem.forbidden("grant \(id.uuidString) belongs to another organisation")
@@ -130,7 +131,7 @@ func addReadRoutes(to routes: Routes, _ services: Services) {
         guard format == "json" || format == "csv" else {
             throw Problem.badRequest(rule: "invalid-value", field: "format", "format must be json or csv")
         }
-        let (after, consistency) = try await services.waitForReadModels(request, ["public_grants"])
+        let (after, consistency) = try await services.waitForReadModels(request, [.publicGrants])
         let grants = try await ReadModels(client: services.store.client, logger: services.logger).publicGrants()
         var response: Response
         if format == "csv" {

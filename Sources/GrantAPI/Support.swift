@@ -8,6 +8,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import PostgresNIO
+import Projections
 
 /// What every route needs: the store, the command handler, the token checker.
 struct Services: Sendable {
@@ -153,7 +154,7 @@ extension Services {
     /// Waits, up to the configured bound, until every projection in
     /// `projections` has applied the event at `?after=` (or the
     /// `Consistent-After` header). Answers stale rather than failing.
-    func waitForReadModels(_ request: Request, _ projections: [String]) async throws -> (after: Int64?, ReadConsistency) {
+    func waitForReadModels(_ request: Request, _ projections: [ReadModelName]) async throws -> (after: Int64?, ReadConsistency) {
         let text = request.uri.queryParameters["after"].map(String.init) ?? request.headers[.consistentAfter]
         guard let text else { return (nil, ReadConsistency(stale: false)) }
         guard let after = Int64(text), after >= 0 else {
@@ -168,11 +169,11 @@ extension Services {
     /// append never filled) answers at once: nothing anyone was told can be
     /// waited for there, and no caller, signed in or not, can make a
     /// request wait on it.
-    func waitUntil(_ position: Int64, appliedBy projections: [String]) async throws -> Bool {
+    func waitUntil(_ position: Int64, appliedBy projections: [ReadModelName]) async throws -> Bool {
         let deadline = ContinuousClock.now + consistencyWait
         var pause = Duration.milliseconds(2)
         while true {
-            switch try await readModels(projections, at: position) {
+            switch try await readModels(projections.map(\.rawValue), at: position) {
             case .applied: return true
             case .noSuchEvent: return false
             case .behind: break

@@ -3,6 +3,7 @@ import GrantCommands
 import GrantDomain
 import Hummingbird
 import PostgresNIO
+import Projections
 
 struct InviteUserRequest: Decodable {
     var email: String
@@ -69,14 +70,14 @@ func addUserRoutes(to routes: Routes, _ services: Services) {
     routes.get("/v1/users") { request, _ in
         let limit = try request.intQuery("limit", default: 100, range: 1...1000)
         let cursor = try request.uuidQuery("cursor")
-        return try await services.read(request, [.admin, .auditor], "list users", from: ["users"]) { _, reads in
+        return try await services.read(request, [.admin, .auditor], "list users", from: [.users]) { _, reads in
             page(try await reads.users(id: nil, cursor: cursor, limit: limit), limit: limit) { $0.id }
         }
     }
 
     routes.get("/v1/users/:userId") { request, context in
         let id = try request.uuidParameter(context, "userId")
-        return try await services.read(request, [.admin, .auditor], "read users", from: ["users"]) { _, reads in
+        return try await services.read(request, [.admin, .auditor], "read users", from: [.users]) { _, reads in
             guard let user = try await reads.users(id: id, cursor: nil, limit: 1).first else { throw Problem.notFound("user", id.uuidString) }
             return user
         }

@@ -4,6 +4,7 @@ import Foundation
 import GrantCommands
 import GrantDomain
 import Hummingbird
+import Projections
 
 /// Users and roles for administrators: invite (the one-time link is shown
 /// once), revoke a role, make a new link, sign a user out everywhere. Each
@@ -17,7 +18,7 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
             let identity = try await services.auth.require(request, [.admin], to: "manage users", signedIn: page.user)
             let adminId = try identity.pageUser()
-            _ = try await services.waitForReadModels(request, ["users"])
+            _ = try await services.waitForReadModels(request, [.users])
             let language = page.language
             let reads = ReadModels(client: services.store.client, logger: services.logger)
             let users: [[String: Any]] = try await reads.users(id: nil, cursor: nil, limit: 1000).map { user in

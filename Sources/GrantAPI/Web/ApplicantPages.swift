@@ -4,6 +4,7 @@ import Foundation
 import GrantCommands
 import GrantDomain
 import Hummingbird
+import Projections
 
 /// The applicant's pages: their applications and grants, the open calls,
 /// the application form, and the public list of awards. Every change is
@@ -24,9 +25,9 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             let identity = try await services.auth.require(request, [.applicant], to: "see an organisation's applications", signedIn: page.user)
             let organisation = identity.organisation ?? ""
             let language = page.language
-            let (after, _) = try await services.waitForReadModels(request, ["applications", "grants", "agendas"])
+            let (after, _) = try await services.waitForReadModels(request, [.applications, .grants, .agendas])
             // The lists are the same for everyone of the organisation until one of their read models changes: rendered once for all.
-            let lists = try await services.cachedValue("\(organisation) \(language.rawValue)", from: ["applications", "grants", "agendas"], after: after) {
+            let lists = try await services.cachedValue("\(organisation) \(language.rawValue)", from: [.applications, .grants, .agendas], after: after) {
                 try await startPageLists(organisation, language, $0)
             }
             // Typing the domain has not taken yet: never lost, and found here.
@@ -232,7 +233,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             let identity = try await services.auth.require(request, [.applicant], to: "read applications", signedIn: page.user)
             let application = try await services.requireOwner(identity, applicationId: id, version: page.user?.streamVersion)
             guard let content = application.content, let drafted = application.drafted else { throw Problem.notFound("application", id.uuidString) }
-            let (after, _) = try await services.waitForReadModels(request, ["applications", "grants", "agendas"])
+            let (after, _) = try await services.waitForReadModels(request, [.applications, .grants, .agendas])
             let reads = ReadModels(client: services.store.client, logger: services.logger)
             // The decision's reason and the meeting are the read model's; an undecided application is all in its stream.
             let decided: [ApplicationStatus] = [.approved, .rejected, .returnedForRevision]
@@ -242,7 +243,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             let open: [ApplicationStatus] = [.draft, .submitted, .returnedForRevision]
             // The call's deadline as it stands: kept while the calls' read model has not moved.
             let deadline: Date? = open.contains(application.status)
-                ? try await services.cachedFragment("deadline \(drafted.callId)", versions: [], from: ["applications"], after: after != nil) {
+                ? try await services.cachedFragment("deadline \(drafted.callId)", versions: [], from: [.applications], after: after != nil) {
                     try await reads.callDeadlines([drafted.callId])[drafted.callId]
                 } : nil
             var values: [String: Any] = [
@@ -296,7 +297,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                                                       showing: GrantState.streamName(id))
             let identity = try await services.auth.require(request, [.applicant], to: "read grants", signedIn: page.user)
             try await services.requireOwner(identity, grantId: id, version: page.user?.streamVersion)
-            _ = try await services.waitForReadModels(request, ["grants"])
+            _ = try await services.waitForReadModels(request, [.grants])
             guard let grant = try await ReadModels(client: services.store.client, logger: services.logger).grants(id: id, details: true).first else {
                 throw Problem.notFound("grant", id.uuidString)
             }
@@ -375,7 +376,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
     routes.page("GET", "/awarded") { request, _ in
         try await services.page(request, pages: pages) {
             let page = try await services.pageContext(request, pages: pages)
-            _ = try await services.waitForReadModels(request, ["public_grants"])
+            _ = try await services.waitForReadModels(request, [.publicGrants])
             let language = page.language
             let grants = try await ReadModels(client: services.store.client, logger: services.logger).publicGrants()
             let items: [[String: Any]] = grants.map { grant in

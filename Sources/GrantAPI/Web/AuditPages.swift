@@ -3,6 +3,7 @@ import EventStore
 import Foundation
 import GrantDomain
 import Hummingbird
+import Projections
 
 /// The auditor's pages (administrators may read them too). Reading only:
 /// nothing here changes the history.
@@ -170,7 +171,7 @@ func addDecisionPages(to routes: Routes, _ services: Services, pages: Pages) {
             let page = try await services.pageContext(request, pages: pages)
             _ = try await services.auth.require(request, [.auditor, .admin], to: "read decision trails", signedIn: page.user)
             let language = page.language
-            _ = try await services.waitForReadModels(request, ["applications"])
+            _ = try await services.waitForReadModels(request, [.applications])
             let reads = ReadModels(client: services.store.client, logger: services.logger)
             var decided: [ApplicationView] = []
             for status in ["approved", "rejected", "returned-for-revision"] {
@@ -284,7 +285,7 @@ func addPoolPages(to routes: Routes, _ services: Services, pages: Pages) {
             let page = try await services.pageContext(request, pages: pages)
             _ = try await services.auth.require(request, [.auditor, .admin], to: "replay pools", signedIn: page.user)
             let language = page.language
-            _ = try await services.waitForReadModels(request, ["pool_balances"])
+            _ = try await services.waitForReadModels(request, [.poolBalances])
             let pools: [[String: Any]] = try await ReadModels(client: services.store.client, logger: services.logger).pools(nil).map { pool in
                 ["name": pool.name, "owner": pool.owner, "href": "/audit/pools/\(pool.id.uuidString.lowercased())",
                  "budget": language.money(pool.totals.budget), "committed": language.money(pool.totals.committed),
@@ -366,7 +367,7 @@ func addLedgerPage(to routes: Routes, _ services: Services, pages: Pages) {
             let language = page.language
             guard let created = try await poolCreated(id, services) else { throw Problem.notFound("pool", id.uuidString) }
             // Periods added later are the read model's; a pool it has not reached yet has those it was created with.
-            _ = try await services.waitForReadModels(request, ["pool_balances"])
+            _ = try await services.waitForReadModels(request, [.poolBalances])
             let periods = try await ReadModels(client: services.store.client, logger: services.logger).pools(id).first?.periods.map(\.period)
                 ?? created.periods.map(\.period)
             let query = request.uri.queryParameters

@@ -4,6 +4,7 @@ import Foundation
 import GrantCommands
 import GrantDomain
 import Hummingbird
+import Projections
 
 /// Administrators schedule a steering group's meetings: the day (and, if
 /// known, the time), who is present, and which waiting applications are on
@@ -18,7 +19,7 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
             let identity = try await services.auth.require(request, [.admin], to: "schedule meetings", signedIn: page.user)
             let adminId = try identity.pageUser()
-            _ = try await services.waitForReadModels(request, ["agendas", "pool_balances"])
+            _ = try await services.waitForReadModels(request, [.agendas, .poolBalances])
             let language = page.language
             let reads = ReadModels(client: services.store.client, logger: services.logger)
             var groups: [(id: UUID, name: String)] = []

@@ -5,6 +5,7 @@ import GrantCommands
 import GrantDomain
 import Hummingbird
 import PostgresNIO
+import Projections
 
 /// Administrators' payment queue: tranches that can be requested, requests
 /// waiting for a second administrator (four eyes: the page names who may
@@ -19,7 +20,7 @@ func addPaymentPages(to routes: Routes, _ services: Services, pages: Pages, acco
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
             let identity = try await services.auth.require(request, [.admin], to: "run the payment queue", signedIn: page.user)
             let adminId = try identity.pageUser()
-            _ = try await services.waitForReadModels(request, ["grants"])
+            _ = try await services.waitForReadModels(request, [.grants])
             let language = page.language
             let queue = PaymentQueue(client: services.store.client, logger: services.logger)
             var errors = FieldErrors()
@@ -158,7 +159,7 @@ func addGrantAdminPages(to routes: Routes, _ services: Services, pages: Pages, a
             let grantId = try request.uuidParameter(context, "grantId")
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
             let identity = try await services.auth.require(request, [.admin], to: "adjust grants", signedIn: page.user)
-            _ = try await services.waitForReadModels(request, ["grants"])
+            _ = try await services.waitForReadModels(request, [.grants])
             let language = page.language
             let reads = ReadModels(client: services.store.client, logger: services.logger)
             guard let grant = try await reads.grants(id: grantId, details: true).first else { throw Problem.notFound("grant", grantId.uuidString) }

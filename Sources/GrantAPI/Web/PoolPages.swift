@@ -5,6 +5,7 @@ import GrantCommands
 import GrantDomain
 import Hummingbird
 import PostgresNIO
+import Projections
 
 /// Administrators run the programme's money: pools created with their
 /// budget periods, funding sources and amount limits; money moved between
@@ -22,7 +23,7 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
             let identity = try await services.auth.require(request, [.admin], to: "run pools", signedIn: page.user)
             let adminId = try identity.pageUser()
-            _ = try await services.waitForReadModels(request, ["pool_balances"])
+            _ = try await services.waitForReadModels(request, [.poolBalances])
             let language = page.language
             let pools: [[String: Any]] = try await ReadModels(client: services.store.client, logger: services.logger).pools(nil).map { pool in
                 ["name": pool.name, "owner": pool.owner, "href": "/admin/pools/\(pool.id.uuidString.lowercased())",
@@ -134,7 +135,7 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
             let identity = try await services.auth.require(request, [.admin], to: "run pools", signedIn: page.user)
             let adminId = try identity.pageUser()
-            _ = try await services.waitForReadModels(request, ["pool_balances", "applications"])
+            _ = try await services.waitForReadModels(request, [.poolBalances, .applications])
             let language = page.language
             let reads = ReadModels(client: services.store.client, logger: services.logger)
             guard let pool = try await reads.pools(id).first else { throw Problem.notFound("pool", id.uuidString) }

@@ -4,6 +4,7 @@ import Foundation
 import GrantCommands
 import GrantDomain
 import Hummingbird
+import Projections
 
 /// Steering-group members: what waits for their group, one page per
 /// meeting with a form to record each decision, and the minutes. Recusal,
@@ -17,7 +18,7 @@ func addSteeringPages(to routes: Routes, _ services: Services, pages: Pages, acc
             let page = try await services.pageContext(request, pages: pages)
             let seat = try await services.steeringSeat(request, page, to: "read the meeting pack")
             let language = page.language
-            _ = try await services.waitForReadModels(request, ["agendas", "pool_balances"])
+            _ = try await services.waitForReadModels(request, [.agendas, .poolBalances])
             let reads = ReadModels(client: services.store.client, logger: services.logger)
             let agenda = try await reads.agenda(group: seat.groupId)
             let reader = handler.reader()
@@ -53,7 +54,7 @@ func addSteeringPages(to routes: Routes, _ services: Services, pages: Pages, acc
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
             let seat = try await services.steeringSeat(request, page, to: "read the meeting pack")
             let language = page.language
-            _ = try await services.waitForReadModels(request, ["pool_balances"])
+            _ = try await services.waitForReadModels(request, [.poolBalances])
             let loadedMeeting = try await handler.current(MeetingState.self, meetingId)
             let meeting = loadedMeeting.state
             guard let held = meeting.held, held.groupId == seat.groupId else { throw Problem.notFound("meeting", meetingId.uuidString) }
@@ -79,7 +80,7 @@ func addSteeringPages(to routes: Routes, _ services: Services, pages: Pages, acc
                 // rendered once, with the session's token put in afterwards.
                 let versions = [loadedMeeting.version, group.version] + held.agenda.map { applications[$0]?.version ?? 0 } + poolIds.map { pools[$0]?.version ?? 0 }
                 pieces = try await services.cachedFragment("meeting-pack \(meetingId) \(seat.member) \(language.rawValue)", versions: versions,
-                                                          from: ["pool_balances"], after: request.uri.queryParameters["after"] != nil) {
+                                                          from: [.poolBalances], after: request.uri.queryParameters["after"] != nil) {
                     try await pack.render(pages, services, kept: nil)
                 }
             }
