@@ -61,6 +61,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The programmes of DOMAIN.md (the demo) and generated histories, through the commands.
+        .target(
+            name: "Programmes",
+            dependencies: ["EventStore", "GrantDomain", "GrantCommands"],
+            swiftSettings: swiftSettings
+        ),
         // Projection runtime and read models (top-level folder, fixed by the product card).
         .target(
             name: "Projections",
@@ -98,7 +104,7 @@ let package = Package(
         .target(
             name: "Bench",
             dependencies: [
-                "Accounts", "EventStore", "GrantDomain", "GrantCommands", "Projections", "Audit", "GrantAPI",
+                "Accounts", "EventStore", "GrantDomain", "GrantCommands", "Programmes", "Projections", "Audit", "GrantAPI",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
@@ -126,7 +132,7 @@ let package = Package(
         .executableTarget(
             name: "grantledger",
             dependencies: [
-                "Accounts", "EventStore", "GrantDomain", "GrantCommands", "Projections", "GrantAPI", "Audit", "Bench",
+                "Accounts", "EventStore", "GrantDomain", "GrantCommands", "Programmes", "Projections", "GrantAPI", "Audit", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -153,12 +159,12 @@ let package = Package(
         ),
         .testTarget(
             name: "GrantCommandsTests",
-            dependencies: ["GrantCommands", "GrantDomain", "EventStore", "TestSupport"],
+            dependencies: ["GrantCommands", "GrantDomain", "EventStore", "Programmes", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ProjectionsTests",
-            dependencies: ["Projections", "GrantCommands", "GrantDomain", "EventStore", "TestSupport"],
+            dependencies: ["Projections", "GrantCommands", "GrantDomain", "EventStore", "Programmes", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -175,7 +181,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AuditTests",
-            dependencies: ["Audit", "GrantCommands", "GrantDomain", "EventStore", "Projections", "TestSupport"],
+            dependencies: ["Audit", "GrantCommands", "GrantDomain", "EventStore", "Programmes", "Projections", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

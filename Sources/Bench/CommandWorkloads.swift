@@ -6,6 +6,7 @@ import GrantDomain
 import Logging
 import NIOCore
 import PostgresNIO
+import Programmes
 import Projections
 import Synchronization
 

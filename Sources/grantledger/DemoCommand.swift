@@ -4,6 +4,7 @@ import EventStore
 import Foundation
 import GrantCommands
 import PostgresNIO
+import Programmes
 
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

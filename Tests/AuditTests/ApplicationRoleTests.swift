@@ -5,6 +5,7 @@ import Foundation
 import GrantCommands
 import Logging
 import PostgresNIO
+import Programmes
 import Projections
 import Testing
 

@@ -3,6 +3,7 @@ import EventStore
 import Foundation
 import GrantCommands
 import GrantDomain
+import Programmes
 import Testing
 
 @Suite("As-of replay")

@@ -5,6 +5,7 @@ import Foundation
 import GrantCommands
 import GrantDomain
 import PostgresNIO
+import Programmes
 import Testing
 
 @Suite("The history as a Merkle tree (RFC 9162)")

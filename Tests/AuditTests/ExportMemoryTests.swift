@@ -4,6 +4,7 @@ import Foundation
 import GrantCommands
 import GrantDomain
 import PostgresNIO
+import Programmes
 import Testing
 
 @Suite("Export memory stays flat")

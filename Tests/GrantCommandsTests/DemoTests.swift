@@ -2,6 +2,7 @@ import EventStore
 import Foundation
 import GrantCommands
 import GrantDomain
+import Programmes
 import Testing
 
 /// The demo's pool balances, replayed from their streams, against totals

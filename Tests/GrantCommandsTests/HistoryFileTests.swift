@@ -2,6 +2,7 @@ import EventStore
 import Foundation
 import GrantCommands
 import GrantDomain
+import Programmes
 import Testing
 
 /// `grantledger import FILE`: a history as JSON Lines into the store, whole or not at all.

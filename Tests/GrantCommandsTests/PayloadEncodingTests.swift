@@ -2,6 +2,7 @@ import EventStore
 import Foundation
 import GrantCommands
 import GrantDomain
+import Programmes
 import Testing
 
 @Suite("Generated events encode as Foundation encodes them")

@@ -3,6 +3,7 @@ import Foundation
 import GrantCommands
 import GrantDomain
 import PostgresNIO
+import Programmes
 import Projections
 import Testing
 

@@ -3,6 +3,7 @@ import Foundation
 import GrantCommands
 import Logging
 import PostgresNIO
+import Programmes
 import Projections
 import Testing
 import TestSupport

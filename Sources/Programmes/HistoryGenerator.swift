@@ -1,5 +1,6 @@
 import EventStore
 import Foundation
+import GrantCommands
 import GrantDomain
 
 /// Generates realistic grant histories from a seed, by running the deciders

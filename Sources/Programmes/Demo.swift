@@ -1,5 +1,6 @@
 import EventStore
 import Foundation
+import GrantCommands
 import GrantDomain
 
 /// Loads the programmes of DOMAIN.md through the commands, with applications
