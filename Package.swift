@@ -35,15 +35,18 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
+        // The calendar of the events' times: days since 1970 and dates, both ways.
+        .target(name: "CivilCalendar", swiftSettings: swiftSettings),
         // Pure domain: value types, commands, events, deciders. No I/O.
         .target(
             name: "GrantDomain",
-            dependencies: [.product(name: "HashTreeCollections", package: "swift-collections")],
+            dependencies: ["CivilCalendar", .product(name: "HashTreeCollections", package: "swift-collections")],
             swiftSettings: swiftSettings),
         // The PostgreSQL event store and its migrations runner.
         .target(
             name: "EventStore",
             dependencies: [
+                "CivilCalendar",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -1,3 +1,4 @@
+import CivilCalendar
 import Foundation
 import Logging
 import Metrics
@@ -244,16 +245,7 @@ public final class HistoryImport {
     private static func appendTimestamp(_ micros: Int64, to rows: inout ByteBuffer) throws {
         let (days, dayMicros) = micros.quotientAndRemainder(dividingBy: 86_400_000_000)
         let (day, inDay) = dayMicros < 0 ? (days - 1, dayMicros + 86_400_000_000) : (days, dayMicros)
-        // Days to a civil date (H. Hinnant's algorithm).
-        let z = day + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let shiftedMonth = (5 * dayOfYear + 2) / 153
-        let dayOfMonth = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
-        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let (year, month, dayOfMonth) = CivilDays.date(day)
         guard (1...9_999).contains(year) else { throw EventStoreError.invalidPayload(reason: "time outside the years 1 to 9999") }
         let seconds = inDay / 1_000_000
         let text: StaticString = "0000-00-00 00:00:00.000000+00"

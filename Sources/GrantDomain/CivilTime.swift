@@ -1,3 +1,4 @@
+import CivilCalendar
 import Foundation
 
 /// The one reading of a time the system accepts, from a request, a query,
@@ -53,7 +54,7 @@ public enum CivilTime {
         guard (1...12).contains(month) else { return invalid("has no month \(month)") }
         let monthDays = daysIn(month: month, year: year)
         guard day >= 1, day <= monthDays else { return invalid("has no day \(day): month \(month) of \(year) has \(monthDays) days") }
-        let days = daysSince1970(year: year, month: month, day: day)
+        let days = CivilDays.days(year: year, month: month, day: day)
         guard count > 10 else { return .success(Parsed(date: date(seconds: days * 86_400, fraction: 0, digits: 0), isDay: true)) }
 
         guard at(10, "T", "t"), at(13, ":"), at(16, ":"), let hour = digits(11, 2), let minute = digits(14, 2), let second = digits(17, 2) else {
@@ -89,8 +90,8 @@ public enum CivilTime {
     }
 
     /// Seconds since 1970 of the first and just past the last instant accepted.
-    static let earliest = daysSince1970(year: years.lowerBound, month: 1, day: 1) * 86_400
-    static let latest = daysSince1970(year: years.upperBound + 1, month: 1, day: 1) * 86_400
+    static let earliest = CivilDays.days(year: years.lowerBound, month: 1, day: 1) * 86_400
+    static let latest = CivilDays.days(year: years.upperBound + 1, month: 1, day: 1) * 86_400
 
     /// Whole seconds since 2001 plus the fraction in `Double`, as Foundation's
     /// own parser computes it, so a stored time decodes to the same bits.
@@ -115,29 +116,6 @@ public enum CivilTime {
         }
     }
 
-    /// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-    static func daysSince1970(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let shiftedYear = month <= 2 ? year - 1 : year
-        let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
-        let yearOfEra = shiftedYear - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    /// A proleptic Gregorian date from days since 1970-01-01 (H. Hinnant's `civil_from_days`).
-    static func civil(daysSince1970 days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let shifted = days + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let shiftedMonth = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
-        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
-
     /// RFC 3339 in UTC to the nearest millisecond, `2026-03-04T10:11:12.345Z`.
     public static func format(_ date: Date) -> String {
         var out: [UInt8] = []
@@ -158,7 +136,7 @@ public enum CivilTime {
         let total = Int64(milliseconds)
         let days = total >= 0 ? total / 86_400_000 : (total - 86_399_999) / 86_400_000
         let ofDay = total - days * 86_400_000
-        let (year, month, day) = civil(daysSince1970: days)
+        let (year, month, day) = CivilDays.date(days)
         func digits(_ value: Int64, _ count: Int) {
             var divisor: Int64 = 1
             for _ in 1..<count { divisor *= 10 }

@@ -87,6 +87,8 @@ struct CommitOrderRaceTests {
     func horizonHeldByAppendsOnly() async throws {
         try await TestDatabase.withStore { store in
             let prefix = "horizon-\(UUID().uuidString.prefix(8).lowercased())-"
+            // Read from where the shared database stands now, not through every event earlier tests left there.
+            let start = try await store.head().readable ?? .start
             // Two transactions that write and stay open: one in this database, one in another of the cluster.
             var other = try TestDatabase.configuration()
             other.database = "postgres"
@@ -101,7 +103,7 @@ struct CommitOrderRaceTests {
                         // Appends after them are read at once, while both stay open.
                         let stream = try StreamID("\(prefix)live")
                         for _ in 0..<20 { try await store.append(to: stream, expected: .any, events: [TestDatabase.event()]) }
-                        let seen = try await Self.readAll(store, prefix: prefix, expecting: 20, within: .seconds(10))
+                        let seen = try await Self.readAll(store, after: start, prefix: prefix, expecting: 20, within: .seconds(10))
                         #expect(seen.count == 20, "a transaction that does not append held readers back")
 
                         // An import is an append: readers wait for it, and then see everything once, its events and those appended meanwhile.
@@ -118,7 +120,7 @@ struct CommitOrderRaceTests {
                         try await Task.sleep(for: .milliseconds(200))
                         for _ in 0..<20 { try await store.append(to: stream, expected: .any, events: [TestDatabase.event()]) }
                         _ = try await importing.value
-                        let all = try await Self.readAll(store, prefix: prefix, expecting: 140, within: .seconds(30))
+                        let all = try await Self.readAll(store, after: start, prefix: prefix, expecting: 140, within: .seconds(30))
                         #expect(all.count == 140 && Set(all).count == 140, "every event once: \(all.count)")
                         for connection in [foreign, local] { try await connection.query("ROLLBACK", logger: TestDatabase.logger) }
                     }
@@ -128,9 +130,10 @@ struct CommitOrderRaceTests {
     }
 
     /// The ids of `prefix`'s events a commit-order reader sees from the start, waiting until `count` or the time is up.
-    static func readAll(_ store: EventStore, prefix: String, expecting count: Int, within limit: Duration) async throws -> [UUID] {
+    /// The events of streams named `prefix…` after `start`, read in commit order until `count` are seen or `limit` passes.
+    static func readAll(_ store: EventStore, after start: Checkpoint, prefix: String, expecting count: Int, within limit: Duration) async throws -> [UUID] {
         var seen: [UUID] = []
-        var checkpoint = Checkpoint.start
+        var checkpoint = start
         let deadline = ContinuousClock.now + limit
         while seen.count < count && ContinuousClock.now < deadline {
             let page = try await store.readAll(after: checkpoint, limit: 5_000)

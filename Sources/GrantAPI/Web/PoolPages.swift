@@ -361,12 +361,7 @@ private func callKey(_ id: String) -> String { "call-\(UUID(uuidString: id)?.uui
 
 /// Every steering group, by name: a pool is created for one that may have no pool yet.
 private func steeringGroups(_ services: Services) async throws -> [(id: UUID, name: String)] {
-    let prefix = SteeringGroupState.streamName(UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))).dropLast(36)
-    let rows = try await services.store.client.query("SELECT stream_id FROM streams WHERE stream_id LIKE \(prefix + "%")", logger: services.logger)
-    var ids: [UUID] = []
-    for try await streamId in rows.decode(String.self) {
-        if let id = UUID(uuidString: String(streamId.dropFirst(prefix.count))) { ids.append(id) }
-    }
+    let ids = try await services.store.streams(category: "steering-group").compactMap { UUID(uuidString: String($0.rawValue.dropFirst("steering-group-".count))) }
     let session = Session(store: services.store)
     try await session.prefetch(ids.map(SteeringGroupState.streamName))
     var groups: [(id: UUID, name: String)] = []
