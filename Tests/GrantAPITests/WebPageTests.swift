@@ -178,6 +178,9 @@ struct WebPageTests {
             #expect(before.text.contains("Puljen fandtes ikke endnu.") && !before.text.contains("<svg"))
             let bad = try await Browser.get(api, "/audit/pools/\(programme.pool.lowercased())?day=2026-13-01", auditor)
             #expect(bad.status == .unprocessableContent && bad.text.contains("id=\"day-error\""))
+            // The ledger's "since" is an instant or nothing: text that is neither shows no rows as if it filtered them.
+            let badSince = try await Browser.get(api, "/audit/pools/\(programme.pool.lowercased())/ledger?since=yesterday", auditor)
+            #expect(badSince.status != .ok && !badSince.text.contains("<tbody>"))
             #expect(try await Browser.get(api, "/audit/pools/\(UUID().uuidString.lowercased())", auditor).status == .notFound)
 
             // The movements: the budget, then the commitment with the decision behind it; filtered by period and source.

@@ -374,7 +374,13 @@ func addLedgerPage(to routes: Routes, _ services: Services, pages: Pages) {
             let period = query["period"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
             let source = query["source"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
             // Only what happened (or was recorded) after an instant: the pool page's "what changed since".
-            let since = query["since"].flatMap { try? CivilTime.parse(String($0)).get().date }
+            let since = try query["since"].map(String.init).flatMap { text -> Date? in
+                guard !text.isEmpty else { return nil }
+                guard case .success(let parsed) = CivilTime.parse(text) else {
+                    throw Problem.badRequest(rule: "invalid-value", field: "since", "since must be an instant such as 2026-03-01T12:00:00Z")
+                }
+                return parsed.date
+            }
             let sinceBasis = TimeBasis(rawValue: query["basis"].map(String.init) ?? "") ?? .recorded
             let lowered = id.uuidString.lowercased()
             var values: [String: Any] = [
@@ -432,6 +438,9 @@ private func ledgerRow(_ movement: MoneyMovement, _ language: Language) -> [Stri
     return row
 }
 
+/// A coordinate in an SVG the pages draw: a tenth of a pixel is enough.
+func svgNumber(_ value: Double) -> String { String(format: "%.1f", value) }
+
 /// One bar of a balance chart: a budget, of which committed, of which paid.
 struct BalanceBar {
     var label: String
@@ -455,10 +464,9 @@ struct BalanceBar {
             let open = Double(max(0, bar.committed.minorUnits &- bar.paid.minorUnits)) * scale
             let free = Double(max(0, bar.budget.minorUnits &- bar.committed.minorUnits)) * scale
             let y = Double(index) * rowHeight
-            func number(_ value: Double) -> String { String(format: "%.1f", value) }
-            return ["label": bar.label, "y": number(y), "textY": number(y + barHeight * 0.75), "barX": number(labelWidth),
-                    "paidWidth": number(paid), "openX": number(labelWidth + paid), "openWidth": number(open),
-                    "freeX": number(labelWidth + paid + open), "freeWidth": number(free), "height": number(barHeight)]
+            return ["label": bar.label, "y": svgNumber(y), "textY": svgNumber(y + barHeight * 0.75), "barX": svgNumber(labelWidth),
+                    "paidWidth": svgNumber(paid), "openX": svgNumber(labelWidth + paid), "openWidth": svgNumber(open),
+                    "freeX": svgNumber(labelWidth + paid + open), "freeWidth": svgNumber(free), "height": svgNumber(barHeight)]
         }
         return ["title": title, "rows": rows, "width": String(Int(width)), "height": String(Int(Double(bars.count) * rowHeight + 4)),
                 "hasRows": !rows.isEmpty]

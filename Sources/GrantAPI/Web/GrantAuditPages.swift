@@ -102,16 +102,15 @@ struct MoneyStep {
         let largest = Double(steps.map { max($0.granted.minorUnits, $0.paid.minorUnits) }.max() ?? 0)
         func x(_ date: Date) -> Double { left + (date.timeIntervalSince1970 - start) / (end - start) * (right - left) }
         func y(_ money: Money) -> Double { largest > 0 ? bottom - Double(money.minorUnits) / largest * (bottom - top) : bottom }
-        func number(_ value: Double) -> String { String(format: "%.1f", value) }
         func path(_ amount: (MoneyStep) -> Money) -> String {
-            var d = "M \(number(x(first.at))) \(number(y(amount(first))))"
-            for step in steps.dropFirst() { d += " H \(number(x(step.at))) V \(number(y(amount(step))))" }
-            return d + " H \(number(right))"
+            var d = "M \(svgNumber(x(first.at))) \(svgNumber(y(amount(first))))"
+            for step in steps.dropFirst() { d += " H \(svgNumber(x(step.at))) V \(svgNumber(y(amount(step))))" }
+            return d + " H \(svgNumber(right))"
         }
         var values: [String: Any] = [
             "title": language.word("grantChartTitle"), "width": String(Int(width)), "height": String(Int(height)),
-            "left": number(left), "right": number(right), "top": number(top), "bottom": number(bottom), "labelX": number(left - 6),
-            "axisLabelY": number(bottom + 18), "topLabelY": number(top + 4), "bottomLabelY": number(bottom + 4),
+            "left": svgNumber(left), "right": svgNumber(right), "top": svgNumber(top), "bottom": svgNumber(bottom), "labelX": svgNumber(left - 6),
+            "axisLabelY": svgNumber(bottom + 18), "topLabelY": svgNumber(top + 4), "bottomLabelY": svgNumber(bottom + 4),
             "largest": language.money(Money(minorUnits: Int64(largest), currency: first.granted.currency)),
             "zero": language.money(.zero(first.granted.currency)), "from": language.day(first.at),
             "until": language.day(Date(timeIntervalSince1970: end)),
@@ -120,7 +119,7 @@ struct MoneyStep {
         if let marker, marker.timeIntervalSince1970 >= start, marker.timeIntervalSince1970 <= end {
             // The label on the side with room for it.
             let onRight = x(marker) < (left + right) / 2
-            values["marker"] = ["x": number(x(marker)), "label": language.day(marker), "labelY": number(top + 10),
+            values["marker"] = ["x": svgNumber(x(marker)), "label": language.day(marker), "labelY": svgNumber(top + 10),
                                 "anchor": onRight ? "start" : "end", "dx": onRight ? "4" : "-4"]
         }
         return values
@@ -145,15 +144,14 @@ struct PathStop {
 
     /// Stops alternate their labels above and below the line, so that neighbours never overlap.
     static func chart(_ stops: [PathStop], title: String) -> [String: Any] {
-        func number(_ value: Double) -> String { String(format: "%.1f", value) }
         let rows: [[String: Any]] = stops.enumerated().map { index, stop in
             let x = first + Double(index) * spacing
             let above = index % 2 == 0
-            return ["x": number(x), "label": stop.label, "day": stop.day,
-                    "labelY": number(above ? lineY - 22 : lineY + 30), "dayY": number(above ? lineY - 8 : lineY + 44)]
+            return ["x": svgNumber(x), "label": stop.label, "day": stop.day,
+                    "labelY": svgNumber(above ? lineY - 22 : lineY + 30), "dayY": svgNumber(above ? lineY - 8 : lineY + 44)]
         }
         let width = 2 * first + Double(max(stops.count - 1, 0)) * spacing
-        return ["title": title, "stops": rows, "width": String(Int(width)), "height": "96", "lineY": number(lineY),
-                "lineStart": number(first), "lineEnd": number(first + Double(max(stops.count - 1, 0)) * spacing), "hasStops": !stops.isEmpty]
+        return ["title": title, "stops": rows, "width": String(Int(width)), "height": "96", "lineY": svgNumber(lineY),
+                "lineStart": svgNumber(first), "lineEnd": svgNumber(first + Double(max(stops.count - 1, 0)) * spacing), "hasStops": !stops.isEmpty]
     }
 }

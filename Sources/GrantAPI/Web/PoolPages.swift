@@ -170,7 +170,7 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
                     "id": call.id.uuidString.lowercased(), "title": call.title, "opens": language.moment(call.opensAt),
                     "closes": language.moment(call.closesAt), "state": language.word("callState.\(state)"),
                     "isClosed": state == "closed", "cap": call.cap.map { language.money($0) } ?? "–",
-                    "counts": call.applications.sorted { $0.key < $1.key }
+                    "counts": call.applications.isEmpty ? language.word("noApplicationsYet") : call.applications.sorted { $0.key < $1.key }
                         .map { language.word("status.\($0.key)", fallback: $0.key) + ": \($0.value)" }.joined(separator: ", "),
                     "opensDay": field("\(key)-opensDay", label: "opensDay", value: dayInput(call.opensAt), type: "date"),
                     "opensTime": field("\(key)-opensTime", label: "opensTime", value: timeInput(call.opensAt), type: "time"),
@@ -185,7 +185,6 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
                     row["callError"] = refusal.message
                     closedKeys.insert(key)
                 }
-                if call.applications.isEmpty { row["counts"] = language.word("noApplicationsYet") }
                 row["applications"] = try await reads.applications(call: call.id, limit: 200).map { application in
                     ["title": application.title, "organisation": application.organisation, "status": language.word("status.\(application.status)"),
                      "requested": language.money(application.requested),
