@@ -8,7 +8,7 @@ import Synchronization
 
 /// Who may sign in and how: passwords, one-time links, sessions and the
 /// throttle on guessing, in the `accounts` schema beside the history
-/// (db/0020). Who a user is and which roles they hold are events; each
+/// (db/migrations/0001_baseline.sql). Who a user is and which roles they hold are events; each
 /// session is resolved against the user's stream on every request, so a
 /// role revoked is gone at once, in every process, for browsers and API
 /// clients alike.

@@ -87,7 +87,7 @@ public struct HistoryTree: Sendable {
     /// Every event committed before the call: its leaf hash and global
     /// position, in commit order. The leaves are the events of transactions
     /// below the snapshot's xmax, read once every appender below it has
-    /// ended (db/0016), so no event can join them later and a later call's
+    /// ended (db/functions/readable_horizon.sql), so no event can join them later and a later call's
     /// leaves extend an earlier call's.
     public func leaves(limit: Int64? = nil) async throws -> (hashes: LeafHashes, positions: [Int64]) {
         let bound = try await settledBound()
@@ -134,7 +134,7 @@ public struct HistoryTree: Sendable {
         let root = MerkleTree.root(hashes)
         let checkpoint = try signer.sign(size: Int64(hashes.count), root: root, lastPosition: positions.last)
         let document = String(decoding: try JSONEncoder.sortedKeys.encode(checkpoint), as: UTF8.self)
-        // Kept checkpoints are never changed (db/0017): the first one kept for a size and key stands.
+        // Kept checkpoints are never changed (refuse_history_change): the first one kept for a size and key stands.
         try await store.client.query("""
             INSERT INTO signed_checkpoints (size, key_id, root, last_position, signed_at, document)
             VALUES (\(checkpoint.size), \(checkpoint.keyId), decode(\(checkpoint.root), 'hex'), \(checkpoint.lastPosition), clock_timestamp(), \(document)::json)

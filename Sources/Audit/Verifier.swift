@@ -166,8 +166,8 @@ public struct Verifier: Sendable {
         let rows = try await connection.query("""
             WITH chain AS (
                 SELECT global_position, stream_id, stream_version, hash,
-                       hash = sha256(previous_hash || event_content(event_id, stream_id, stream_version, event_type,
-                                                                    schema_version, occurred_at, recorded_at, data, metadata)) AS content_ok,
+                       hash = event_hash(previous_hash, event_id, stream_id, stream_version, event_type,
+                                         schema_version, occurred_at, recorded_at, data, metadata) AS content_ok,
                        stream_version = coalesce(lag(stream_version) OVER stream, 0) + 1 AS predecessor_ok,
                        previous_hash = coalesce(lag(hash) OVER stream, ''::bytea) AS link_ok,
                        lead(stream_version) OVER stream IS NULL AS newest

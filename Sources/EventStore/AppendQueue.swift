@@ -4,7 +4,7 @@ import Synchronization
 
 /// Group commit: appends that arrive while earlier ones commit wait in a
 /// queue, and each flush sends all of them in one statement and one
-/// transaction (`append_together`), each still all or nothing on its own.
+/// transaction (`append_events`), each still all or nothing on its own.
 /// A commit, its WAL flush and a round trip then serve many writers, where
 /// every writer paid for its own before. Up to `flushers` batches are in
 /// flight at once, so one batch is written while another waits on its commit.

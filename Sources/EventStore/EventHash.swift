@@ -2,7 +2,8 @@ import Crypto
 import Foundation
 
 /// The hash that chains one stream's events: SHA-256 of the previous
-/// event's hash and the bytes `event_content()` gives in SQL (db/0014). The
+/// event's hash and the event's content, as `event_hash()` makes it in SQL
+/// (db/functions/event_hash.sql, which says what the content is). The
 /// import chains with it, and a proof of one event is checked with it
 /// offline; a test holds it equal to PostgreSQL's.
 public enum EventHash {

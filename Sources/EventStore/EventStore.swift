@@ -97,9 +97,14 @@ public struct EventStore: Sendable {
     /// readers of all events see the events once it has.
     @discardableResult
     public func append(_ writes: [StreamWrite], idempotency: Idempotency? = nil, on connection: PostgresConnection) async throws -> AppendResult {
-        let result = try await appendAlone(PreparedAppend(writes: writes, idempotency: idempotency, configuration: configuration), on: connection)
-        announce()
-        return result
+        let prepared = try PreparedAppend(writes: writes, idempotency: idempotency, configuration: configuration)
+        do {
+            let result = try await appendAlone(prepared, on: connection)
+            announce()
+            return result
+        } catch let error as StreamCreatedMeanwhile {
+            throw error.refusal(of: writes)
+        }
     }
 
     /// One batch of the append queue (or of ``appendTogether(_:)``,
@@ -125,10 +130,7 @@ public struct EventStore: Sendable {
                     if chained, let stream = unwritten.loadedBy(batch[index].writes) {
                         throw EventStoreError.precedingAppendNotWritten(stream: stream)
                     }
-                    let append = batch[index]
-                    results[index] = .success(try await client.withConnection { connection in
-                        try await connection.statement { try await appendAlone(append, on: connection) }
-                    })
+                    results[index] = .success(try await appendOnItsOwn(batch[index]))
                 } catch {
                     results[index] = .failure(error)
                 }
@@ -153,34 +155,74 @@ public struct EventStore: Sendable {
         wakeups.wakeAll()
     }
 
-    private func appendAlone(_ append: PreparedAppend, on connection: PostgresConnection) async throws -> AppendResult {
-        do {
-            for try await (replayed, transactionId, first, last, versions) in try await connection.execute(append.statement(), logger: logger) {
-                return AppendResult(
-                    replayed: replayed, transactionId: transactionId, firstPosition: first, lastPosition: last,
-                    streamVersions: Dictionary(uniqueKeysWithValues: zip(append.writes.map(\.stream), versions)))
+    /// An append on a connection of its own. A stream it creates that
+    /// another append created meanwhile fails the statement (the head or the
+    /// first versions are taken); sent again, it finds the head and queues
+    /// behind that append like any writer of the stream.
+    private func appendOnItsOwn(_ append: PreparedAppend) async throws -> AppendResult {
+        var attempt = 1
+        while true {
+            do {
+                return try await client.withConnection { connection in
+                    try await connection.statement { try await appendAlone(append, on: connection) }
+                }
+            } catch is StreamCreatedMeanwhile where attempt < 4 {
+                attempt += 1
+            } catch let error as StreamCreatedMeanwhile {
+                throw error.refusal(of: append.writes)
             }
+        }
+    }
+
+    /// An append as a batch of its own, its refusal thrown: a version clash
+    /// or a reused key comes as its row, a failure of the statement (a head
+    /// created meanwhile, a lost connection) as PostgreSQL's error.
+    private func appendAlone(_ append: PreparedAppend, on connection: PostgresConnection) async throws -> AppendResult {
+        let results: [Result<AppendResult, any Error>?]
+        do {
+            results = try await appendTogether([append], chained: false, on: connection)
         } catch let error as PSQLError {
+            let constraint = error.serverInfo?[.constraintName]
+            if error.serverInfo?[.sqlState] == "23505", constraint == "streams_pkey" || constraint == "events_stream_version_unique" {
+                throw StreamCreatedMeanwhile()
+            }
             guard let state = error.serverInfo?[.sqlState],
                   let mapped = try Self.appendError(state: state, detail: error.serverInfo?[.detail], message: error.serverInfo?[.message],
-                                                    constraint: error.serverInfo?[.constraintName], writes: append.writes)
+                                                    writes: append.writes)
             else { throw error }
             throw mapped
         }
-        preconditionFailure("append_events returned no row")
+        guard let result = results[0] else { throw AppendWithoutOutcome() }
+        return try result.get()
     }
 
-    /// Each append's result or error; nil for an error with no name here.
+    /// Streams are created by the append that writes their first events, at
+    /// its end; another append creating one meanwhile fails the statement.
+    private struct StreamCreatedMeanwhile: Error {
+        /// To the writer whose transaction this was: its stream was not where it expected.
+        func refusal(of writes: [StreamWrite]) -> EventStoreError {
+            let stream = writes.first { $0.expected != .any }?.stream.rawValue ?? writes[0].stream.rawValue
+            let expected = writes.first { $0.stream.rawValue == stream }?.expected ?? .any
+            return .wrongExpectedVersion(stream: stream, expected: expected, actual: nil)
+        }
+    }
+
+    private struct AppendWithoutOutcome: Error, CustomStringConvertible {
+        var description: String { "append_events answered without this append's row" }
+    }
+
+    /// Each append's result or error; nil for an append with no row, or
+    /// refused with an error that has no name here.
     private func appendTogether(_ batch: [PreparedAppend], chained: Bool, on connection: PostgresConnection) async throws -> [Result<AppendResult, any Error>?] {
         var results = [Result<AppendResult, any Error>?](repeating: nil, count: batch.count)
-        for try await (index, replayed, transactionId, first, last, versions, state, detail, message, constraint)
+        for try await (index, replayed, transactionId, first, last, versions, state, detail, message)
             in try await connection.execute(PreparedAppend.together(batch, chained: chained), logger: logger) {
             let append = batch[Int(index) - 1]
             if let replayed, let transactionId, let first, let last, let versions {
                 results[Int(index) - 1] = .success(AppendResult(
                     replayed: replayed, transactionId: transactionId, firstPosition: first, lastPosition: last,
                     streamVersions: Dictionary(uniqueKeysWithValues: zip(append.writes.map(\.stream), versions))))
-            } else if let state, let error = try Self.appendError(state: state, detail: detail, message: message, constraint: constraint, writes: append.writes) {
+            } else if let state, let error = try Self.appendError(state: state, detail: detail, message: message, writes: append.writes) {
                 results[Int(index) - 1] = .failure(error)
             }
         }
@@ -197,7 +239,7 @@ public struct EventStore: Sendable {
 
     /// The store's error for what PostgreSQL refused an append with; nil
     /// for errors that are not the append's fault.
-    private static func appendError(state: String, detail: String?, message: String?, constraint: String?, writes: [StreamWrite]) throws -> (any Error)? {
+    private static func appendError(state: String, detail: String?, message: String?, writes: [StreamWrite]) throws -> (any Error)? {
         switch state {
         case "GL001":
             struct Clash: Decodable { var stream: String; var actual: Int64 }
@@ -208,11 +250,6 @@ public struct EventStore: Sendable {
             return EventStoreError.idempotencyKeyReused(key: detail ?? "")
         case "GL003":
             return EventStoreError.precedingAppendNotWritten(stream: detail ?? "")
-        case "23505" where constraint == "streams_pkey":
-            // Two appends created the same stream at once; this one lost.
-            let stream = writes.first { $0.expected != .any }?.stream.rawValue ?? writes[0].stream.rawValue
-            let expected = writes.first { $0.stream.rawValue == stream }?.expected ?? .any
-            return EventStoreError.wrongExpectedVersion(stream: stream, expected: expected, actual: nil)
         case "22P02", "22P05", "22032":
             return EventStoreError.invalidPayload(reason: message ?? "rejected by PostgreSQL")
         default:

@@ -20,7 +20,7 @@ extension EventStore {
     /// by stream, each stream's events in order, as many batches as it likes.
     /// Events are hashed and chained here exactly as `append_events` chains
     /// them (recorded at the database's clock as the import begins, once for
-    /// the whole import: db/0019 refuses any other time), so `verify` checks them
+    /// the whole import: refuse_misplaced_event refuses any other time), so `verify` checks them
     /// like any other. Only new streams can be imported; a stream the store
     /// already holds, a wrong expected version or an invalid event fails the
     /// whole import and leaves the store untouched.

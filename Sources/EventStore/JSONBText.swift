@@ -3,7 +3,7 @@
 /// ", " and ": " between items; numbers as `numeric` prints them; strings
 /// escaped as `jsonb` escapes them. The import path hashes events here rather
 /// than in PostgreSQL and sends this text, which is stored as written
-/// (db/0014), so the hash covers what `event_content` reads back; and an
+/// (`json`), so the hash covers what `event_hash` reads back; and an
 /// imported history reads the same whatever the spacing or key order of
 /// the file it came from.
 enum JSONBText {

@@ -3,12 +3,17 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// Applies the numbered SQL files of `db/` in order, each in its own
-/// transaction, and records each with its checksum. Concurrent runs (tests in
-/// parallel, several processes starting) take turns on an advisory lock.
+/// Brings a database to the schema of `db/`: the numbered files of
+/// `db/migrations` (tables and their changes) once each, in order, and then
+/// the files of `db/functions` (the functions and triggers that run on them),
+/// all of them again whenever one has changed or a migration has run, so
+/// that the files are the truth about what the database runs. Each step is one transaction
+/// and is recorded with its checksum. Concurrent runs (tests in parallel,
+/// several processes starting) take turns on an advisory lock.
 public struct Migrator: Sendable {
-    public struct Migration: Sendable, Hashable {
-        public var version: Int
+    public struct Script: Sendable, Hashable {
+        /// The migration's number; nil for a function file.
+        public var version: Int?
         public var name: String
         public var sql: String
         public var checksum: String
@@ -16,23 +21,32 @@ public struct Migrator: Sendable {
 
     public enum Failure: Error, CustomStringConvertible, Hashable {
         case changedAfterApplying(name: String, recorded: String, current: String)
+        case unknownMigrations([String])
         case badFileName(String)
         case duplicateVersion(Int)
         case noMigrations(directory: String)
-        case notOwner(migration: String, role: String)
+        case notOwner(script: String, role: String)
 
         public var description: String {
             switch self {
             case .changedAfterApplying(let name, let recorded, let current):
                 "migration \(name) was changed after it was applied (recorded checksum \(recorded.prefix(12)), file now \(current.prefix(12))); add a new migration instead of editing an applied one"
+            case .unknownMigrations(let names):
+                """
+                this database records migrations that db/migrations does not hold (\(names.prefix(3).joined(separator: ", "))\(names.count > 3 ? ", …" : "")): \
+                it was made before the baseline of December 2026 (db/migrations/0001_baseline.sql replaced db/0001–0020), or by a newer GrantLedger. \
+                Carry its history over: `grantledger export-history FILE` against it, then `grantledger import FILE` against a new, empty database \
+                (the events keep their ids, streams, payloads and occurred times; their recorded times become the import's). \
+                For the database ops/run embeds, remove .data/postgres.
+                """
             case .badFileName(let name):
                 "migration file \(name) must be named NNNN_description.sql"
             case .duplicateVersion(let version):
                 "two migration files share the number \(version)"
             case .noMigrations(let directory):
-                "no migrations found in \(directory)"
-            case .notOwner(let migration, let role):
-                "migration \(migration) is not applied, and role \(role) may not apply it; set GRANTLEDGER_OWNER_URL to the owner's URL"
+                "no migrations found in \(directory)/migrations"
+            case .notOwner(let script, let role):
+                "\(script) is not applied, and role \(role) may not apply it; set GRANTLEDGER_OWNER_URL to the owner's URL"
             }
         }
     }
@@ -40,27 +54,39 @@ public struct Migrator: Sendable {
     /// Arbitrary but fixed: the key of the session advisory lock migrations take.
     static let lockKey: Int64 = 0x6772_616e_746c_6467
 
-    public let migrations: [Migration]
+    public let migrations: [Script]
+    public let functions: [Script]
 
+    /// `directory` holds `migrations/` and `functions/`.
     public init(directory: URL) throws {
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-            .filter { $0.hasSuffix(".sql") }
-            .sorted()
-        var migrations: [Migration] = []
-        for name in names {
-            guard let underscore = name.firstIndex(of: "_"), let version = Int(name[..<underscore]) else {
-                throw Failure.badFileName(name)
-            }
-            if migrations.contains(where: { $0.version == version }) { throw Failure.duplicateVersion(version) }
-            let sql = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
-            let checksum = SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
-            migrations.append(Migration(version: version, name: name, sql: sql, checksum: checksum))
-        }
+        migrations = try Self.scripts(in: directory.appendingPathComponent("migrations"), numbered: true)
+            .sorted { $0.version! < $1.version! }
         guard !migrations.isEmpty else { throw Failure.noMigrations(directory: directory.path) }
-        self.migrations = migrations.sorted { $0.version < $1.version }
+        functions = try Self.scripts(in: directory.appendingPathComponent("functions"), numbered: false)
     }
 
-    /// The migrations folder: `GRANTLEDGER_MIGRATIONS`, else `db/` in the
+    private static func scripts(in folder: URL, numbered: Bool) throws -> [Script] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
+            .filter { $0.hasSuffix(".sql") }
+            .sorted()
+        var scripts: [Script] = []
+        for name in names {
+            var version: Int?
+            if numbered {
+                guard let underscore = name.firstIndex(of: "_"), let number = Int(name[..<underscore]) else {
+                    throw Failure.badFileName(name)
+                }
+                if scripts.contains(where: { $0.version == number }) { throw Failure.duplicateVersion(number) }
+                version = number
+            }
+            let sql = try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
+            let checksum = SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+            scripts.append(Script(version: version, name: name, sql: sql, checksum: checksum))
+        }
+        return scripts
+    }
+
+    /// The schema folder: `GRANTLEDGER_MIGRATIONS`, else `db/` in the
     /// working directory or in a parent of the executable's folder.
     public static func defaultDirectory() -> URL? {
         if let explicit = ProcessInfo.processInfo.environment["GRANTLEDGER_MIGRATIONS"] {
@@ -73,13 +99,13 @@ public struct Migrator: Sendable {
             folder.deleteLastPathComponent()
         }
         return candidates.map { $0.appendingPathComponent("db") }
-            .first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("0001_event_store.sql").path) }
+            .first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("migrations/0001_baseline.sql").path) }
     }
 
     /// Applies what is not applied yet; returns the names applied now. Run
     /// as the owner for a separate `applicationRole`, it then grants that
     /// role what the application needs and nothing it could rewrite history
-    /// with (db/0018).
+    /// with (db/functions/grant_application_role.sql).
     @discardableResult
     public func migrate(client: PostgresClient, applicationRole: String? = nil, logger: Logger) async throws -> [String] {
         try await client.withConnection { connection in
@@ -104,60 +130,120 @@ public struct Migrator: Sendable {
     }
 
     private func apply(on connection: PostgresConnection, logger: Logger) async throws -> [String] {
-        // Checked first: the application's own role may read the table but not create in the schema.
-        var exists = false
-        for try await found in try await connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger).decode(Bool.self) {
-            exists = found
-        }
-        if !exists {
-            try await connection.query("""
-                CREATE TABLE IF NOT EXISTS schema_migrations (
-                    version    integer     PRIMARY KEY,
-                    name       text        NOT NULL,
-                    checksum   text        NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now()
-                )
-                """, logger: logger)
-        }
-        var recorded: [Int: (name: String, checksum: String)] = [:]
+        try await createRecordTables(on: connection, logger: logger)
+        var recordedMigrations: [Int: (name: String, checksum: String)] = [:]
         for try await (version, name, checksum) in try await connection.query(
             "SELECT version, name, checksum FROM schema_migrations", logger: logger
         ).decode((Int, String, String).self) {
-            recorded[version] = (name, checksum)
+            recordedMigrations[version] = (name, checksum)
         }
+        let unknown = recordedMigrations.sorted { $0.key < $1.key }
+            .filter { version, recorded in !migrations.contains { $0.version == version && $0.name == recorded.name } }
+            .map(\.value.name)
+        guard unknown.isEmpty else { throw Failure.unknownMigrations(unknown) }
+
         var appliedNow: [String] = []
         for migration in migrations {
-            if let previous = recorded[migration.version] {
+            if let previous = recordedMigrations[migration.version!] {
                 guard previous.checksum == migration.checksum else {
                     throw Failure.changedAfterApplying(
                         name: migration.name, recorded: previous.checksum, current: migration.checksum)
                 }
                 continue
             }
-            if appliedNow.isEmpty { try await refuseUnlessOwner(migration, on: connection, logger: logger) }
+            if appliedNow.isEmpty { try await refuseUnlessOwner(migration.name, on: connection, logger: logger) }
             try await connection.withTransaction(logger: logger) { connection in
-                try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
-                for statement in SQLScript.statements(migration.sql) {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
-                }
+                try await run(migration, on: connection, logger: logger)
                 try await connection.query("""
                     INSERT INTO schema_migrations (version, name, checksum)
-                    VALUES (\(migration.version), \(migration.name), \(migration.checksum))
+                    VALUES (\(migration.version!), \(migration.name), \(migration.checksum))
                     """, logger: logger)
             }
             logger.info("applied migration \(migration.name)")
             appliedNow.append(migration.name)
         }
-        return appliedNow
+
+        var recordedFunctions: [String: String] = [:]
+        for try await (name, checksum) in try await connection.query(
+            "SELECT name, checksum FROM schema_functions", logger: logger
+        ).decode((String, String).self) {
+            recordedFunctions[name] = checksum
+        }
+        // Also after a migration: it may have dropped a table a trigger was on.
+        let current = Dictionary(uniqueKeysWithValues: functions.map { ($0.name, $0.checksum) })
+        guard !appliedNow.isEmpty || recordedFunctions != current else { return appliedNow }
+        let changed = functions.filter { recordedFunctions[$0.name] != $0.checksum }.map { "functions/\($0.name)" }
+        if appliedNow.isEmpty { try await refuseUnlessOwner(changed.first ?? "db/functions", on: connection, logger: logger) }
+        // All of them, together, from none: so the database runs exactly
+        // what the files say, a function whose arguments or result changed
+        // included, and no function of a file since removed.
+        try await connection.withTransaction(logger: logger) { connection in
+            try await dropFunctions(on: connection, logger: logger)
+            for function in functions { try await run(function, on: connection, logger: logger) }
+            try await connection.query("DELETE FROM schema_functions", logger: logger)
+            for function in functions {
+                try await connection.query(
+                    "INSERT INTO schema_functions (name, checksum) VALUES (\(function.name), \(function.checksum))", logger: logger)
+            }
+        }
+        for name in changed { logger.info("applied \(name)") }
+        return appliedNow + changed
+    }
+
+    /// Every routine of the schema but an extension's; the triggers that call them go with them.
+    private func dropFunctions(on connection: PostgresConnection, logger: Logger) async throws {
+        var drops: [String] = []
+        for try await (kind, signature) in try await connection.query("""
+            SELECT CASE p.prokind WHEN 'a' THEN 'AGGREGATE' WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, p.oid::regprocedure::text
+            FROM pg_proc p
+            WHERE p.pronamespace = 'public'::regnamespace
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+            """, logger: logger).decode((String, String).self) {
+            drops.append("DROP \(kind) IF EXISTS \(signature) CASCADE")
+        }
+        for drop in drops { try await connection.query(PostgresQuery(unsafeSQL: drop), logger: logger) }
+    }
+
+    private func run(_ script: Script, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
+        for statement in SQLScript.statements(script.sql) {
+            try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+        }
+    }
+
+    /// Checked first: the application's own role may read the tables but not create in the schema.
+    private func createRecordTables(on connection: PostgresConnection, logger: Logger) async throws {
+        var exist = false
+        for try await found in try await connection.query(
+            "SELECT to_regclass('schema_migrations') IS NOT NULL AND to_regclass('schema_functions') IS NOT NULL", logger: logger
+        ).decode(Bool.self) {
+            exist = found
+        }
+        guard !exist else { return }
+        try await connection.query("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    integer     PRIMARY KEY,
+                name       text        NOT NULL,
+                checksum   text        NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )
+            """, logger: logger)
+        try await connection.query("""
+            CREATE TABLE IF NOT EXISTS schema_functions (
+                name       text        PRIMARY KEY,
+                checksum   text        NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )
+            """, logger: logger)
     }
 
     /// A role that does not own the schema cannot migrate it: say so, and how, before a bare "permission denied".
-    private func refuseUnlessOwner(_ migration: Migration, on connection: PostgresConnection, logger: Logger) async throws {
+    private func refuseUnlessOwner(_ script: String, on connection: PostgresConnection, logger: Logger) async throws {
         for try await (role, owns) in try await connection.query("""
             SELECT current_user::text, pg_has_role(current_user, (SELECT nspowner FROM pg_namespace WHERE nspname = 'public'), 'USAGE')
                 OR has_schema_privilege('public', 'CREATE')
             """, logger: logger).decode((String, Bool).self) where !owns {
-            throw Failure.notOwner(migration: migration.name, role: role)
+            throw Failure.notOwner(script: script, role: role)
         }
     }
 }

@@ -194,9 +194,8 @@ public struct RecordedEvent: Sendable, Hashable {
     public var streamVersion: Int64
     public var type: String
     public var schemaVersion: Int32
-    /// The JSON payload as it was appended (stored as written, db/0014);
-    /// imported payloads, and those appended before db/0014, in the text
-    /// PostgreSQL prints for `jsonb`.
+    /// The JSON payload as it was appended (stored as written); imported
+    /// payloads in the text PostgreSQL prints for `jsonb`.
     public var data: String
     /// The metadata as JSON text; see ``decodedMetadata()``.
     public var metadata: String

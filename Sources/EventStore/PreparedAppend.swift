@@ -3,8 +3,8 @@ import Foundation
 import PostgresNIO
 
 /// One append checked against the store's limits and flattened into the
-/// column arrays `append_events` takes, so it is one round trip whatever its
-/// size; several of them go together to `append_together`.
+/// column arrays `append_events` takes (db/functions/append_events.sql), so
+/// it is one round trip whatever its size, alone or with others.
 struct PreparedAppend: Sendable {
     let writes: [StreamWrite]
     let idempotencyKey: String?
@@ -47,26 +47,9 @@ struct PreparedAppend: Sendable {
         }
     }
 
-    /// This append alone.
-    func statement() throws -> AppendAlone {
-        var bindings = PostgresBindings(capacity: 11)
-        bindings.append(streamIds)
-        bindings.append(expected)
-        bindings.append(eventIds)
-        bindings.append(eventStreams)
-        bindings.append(types)
-        bindings.append(schemaVersions)
-        bindings.append(data)
-        bindings.append(metadata)
-        bindings.append(occurredAt)
-        bindings.append(idempotencyKey)
-        try bindings.append(fingerprint)
-        return AppendAlone(bindings: bindings)
-    }
-
     /// Several appends in one transaction, each all or nothing on its own:
     /// a row per append, with its result or the error that refused it.
-    /// Chained appends were decided one after another (see `append_together`).
+    /// Chained appends were decided one after another (see `append_events`).
     static func together(_ appends: [PreparedAppend], chained: Bool) -> AppendTogether {
         var bindings = PostgresBindings(capacity: 14)
         bindings.append(appends.map { Int32($0.streamIds.count) })
@@ -156,26 +139,13 @@ struct PreparedAppend: Sendable {
 // function (its arguments are the whole batch) was about a sixth of the
 // server's time under the hot pool benchmark.
 
-struct AppendAlone: PostgresPreparedStatement {
-    static let sql = """
-        SELECT replayed, transaction_id, first_position, last_position, stream_versions
-        FROM append_events(append_lock($1), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-        """
-    typealias Row = (Bool, Int64, Int64, Int64, [Int64])
-
-    let bindings: PostgresBindings
-
-    func makeBindings() -> PostgresBindings { bindings }
-    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
-}
-
 struct AppendTogether: PostgresPreparedStatement {
     static let sql = """
         SELECT append_index, replayed, transaction_id, first_position, last_position, stream_versions,
-               error_state, error_detail, error_message, error_constraint
-        FROM append_together(append_lock($1), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+               error_state, error_detail, error_message
+        FROM append_events(append_lock($1), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
         """
-    typealias Row = (Int32, Bool?, Int64?, Int64?, Int64?, [Int64]?, String?, String?, String?, String?)
+    typealias Row = (Int32, Bool?, Int64?, Int64?, Int64?, [Int64]?, String?, String?, String?)
 
     let bindings: PostgresBindings
 

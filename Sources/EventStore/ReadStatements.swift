@@ -135,7 +135,7 @@ struct ReadAllOfTypes: PostgresPreparedStatement {
 
 /// Several streams' events, each from a version on, in one round trip, in
 /// stream order. `read_streams` reads each stream by an index range scan
-/// planned once per connection: see db/0013_read_streams_planned_once.sql
+/// planned once per connection: see db/functions/read_streams.sql
 /// for why not a join here.
 struct ReadStreams: PostgresPreparedStatement {
     static let sql = "SELECT \(eventColumns) FROM read_streams($1, $2)"

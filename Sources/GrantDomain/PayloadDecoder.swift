@@ -1,7 +1,7 @@
 import Foundation
 
 /// Decodes stored event payloads: JSON text as the encoder wrote it, or as
-/// PostgreSQL prints `jsonb` (imports, and events stored before db/0014).
+/// PostgreSQL prints `jsonb` (imported events).
 /// Foundation's `JSONDecoder` spends about 8 µs on a five-field event here,
 /// most of it in its containers rather than in parsing; a catch-up or a
 /// rebuild of a million events waits on that.

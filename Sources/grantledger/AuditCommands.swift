@@ -5,11 +5,14 @@ import Foundation
 import PostgresNIO
 
 /// Runs `body` with a store on DATABASE_URL, after migrating.
-func withStore<Result: Sendable>(_ body: @Sendable (EventStore) async throws -> Result) async throws -> Result {
+/// The store of DATABASE_URL, migrated first unless `migrating` is false
+/// (a command that only reads the history, and must read one that the
+/// migrations refuse, to carry it over).
+func withStore<Result: Sendable>(migrating: Bool = true, _ body: @Sendable (EventStore) async throws -> Result) async throws -> Result {
     let environment = try Environment.load()
-    let migrator = try environment.migrator()
+    let migrator = migrating ? try environment.migrator() : nil
     return try await PostgresClient.withRunning(try environment.postgresConfiguration(), logger: environment.logger) { client in
-        try await environment.migrate(migrator, client: client)
+        if let migrator { try await environment.migrate(migrator, client: client) }
         return try await body(EventStore(client: client, logger: environment.logger))
     }
 }

@@ -21,7 +21,7 @@ struct Environment {
     }
 
     /// Applies pending migrations: as the owner when there is one, granting
-    /// `client`'s role what the application needs (db/0018); else through `client`.
+    /// `client`'s role what the application needs (db/functions/grant_application_role.sql); else through `client`.
     @discardableResult
     func migrate(_ migrator: Migrator, client: PostgresClient) async throws -> [String] {
         guard let ownerURL else { return try await migrator.migrate(client: client, logger: logger) }

@@ -38,6 +38,7 @@ struct ExportHistory: AsyncParsableCommand {
         discussion: """
             One event per line, payload and metadata as stored. Imported into an empty store it verifies; the
             recording times become the import's. Events still being written when it starts are left for the next run.
+            It does not migrate the database, so it also reads one made before the current baseline, to carry its history over.
             """)
 
     @Argument(help: "The file to write (standard output if left out).") var file: String?
@@ -53,7 +54,7 @@ struct ExportHistory: AsyncParsableCommand {
             output = .standardOutput
         }
         defer { if file != nil { try? output.close() } }
-        let events = try await withStore { store in
+        let events = try await withStore(migrating: false) { store in
             try await HistoryFile.export(from: store, to: output) { events in
                 FileHandle.standardError.write(Data("\rexport-history: \(events) events   ".utf8))
             }

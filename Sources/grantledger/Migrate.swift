@@ -3,7 +3,7 @@ import EventStore
 import PostgresNIO
 
 struct Migrate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Apply the SQL migrations in db/ that are not applied yet.")
+    static let configuration = CommandConfiguration(abstract: "Apply the migrations of db/migrations not applied yet, and the files of db/functions that changed.")
 
     func run() async throws {
         let environment = try Environment.load()
@@ -12,7 +12,7 @@ struct Migrate: AsyncParsableCommand {
             try await environment.migrate(migrator, client: client)
         }
         print(applied.isEmpty
-            ? "database is up to date (\(migrator.migrations.count) migrations)"
-            : "applied \(applied.count) migration(s): \(applied.joined(separator: ", "))")
+            ? "database is up to date (\(migrator.migrations.count) migrations, \(migrator.functions.count) function files)"
+            : "applied \(applied.joined(separator: ", "))")
     }
 }

@@ -96,16 +96,22 @@ struct ApplicationRoleTests {
         try await AuditDatabase.withApplicationRole { owner, url, role in
             try await Migrator(directory: AuditDatabase.root.appendingPathComponent("db"))
                 .migrate(client: owner.client, applicationRole: role, logger: AuditDatabase.logger)
-            // A migration the owner has not applied yet.
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gl-migrations-\(UUID().uuidString)")
             try FileManager.default.copyItem(at: AuditDatabase.root.appendingPathComponent("db"), to: folder)
             defer { try? FileManager.default.removeItem(at: folder) }
-            try "CREATE TABLE later (id int);".write(to: folder.appendingPathComponent("9999_later.sql"), atomically: true, encoding: .utf8)
 
             var components = URLComponents(string: url)!
             components.user = role
             try await PostgresClient.withRunning(try DatabaseURL.configuration(components.string!), logger: AuditDatabase.logger) { client in
-                await #expect(throws: Migrator.Failure.notOwner(migration: "9999_later.sql", role: role)) {
+                // A function changed that the owner has not applied yet.
+                let horizon = folder.appendingPathComponent("functions/readable_horizon.sql")
+                try (try String(contentsOf: horizon, encoding: .utf8) + "\n-- changed\n").write(to: horizon, atomically: true, encoding: .utf8)
+                await #expect(throws: Migrator.Failure.notOwner(script: "functions/readable_horizon.sql", role: role)) {
+                    try await Migrator(directory: folder).migrate(client: client, logger: AuditDatabase.logger)
+                }
+                // A migration the owner has not applied yet.
+                try "CREATE TABLE later (id int);".write(to: folder.appendingPathComponent("migrations/9999_later.sql"), atomically: true, encoding: .utf8)
+                await #expect(throws: Migrator.Failure.notOwner(script: "9999_later.sql", role: role)) {
                     try await Migrator(directory: folder).migrate(client: client, logger: AuditDatabase.logger)
                 }
             }

@@ -126,8 +126,8 @@ struct CheckpointTests {
                   FOR r IN SELECT * FROM events WHERE stream_id = (SELECT stream_id FROM events WHERE global_position = \(target)) ORDER BY stream_version LOOP
                     v_previous := coalesce(v_previous, r.previous_hash);
                     UPDATE events SET previous_hash = v_previous,
-                           hash = sha256(v_previous || event_content(r.event_id, r.stream_id, r.stream_version, r.event_type, r.schema_version,
-                                                                     r.occurred_at, r.recorded_at, r.data, r.metadata))
+                           hash = event_hash(v_previous, r.event_id, r.stream_id, r.stream_version, r.event_type, r.schema_version,
+                                             r.occurred_at, r.recorded_at, r.data, r.metadata)
                     WHERE global_position = r.global_position RETURNING hash INTO v_previous;
                   END LOOP;
                   UPDATE streams s SET last_hash = v_previous WHERE s.stream_id = (SELECT stream_id FROM events WHERE global_position = \(target));

@@ -16,7 +16,7 @@ struct ExportMemoryTests {
         while left > 0 {
             let batch = min(left, 10_000)
             try await AuditDatabase.execute(store, """
-                SELECT * FROM append_events(append_lock(ARRAY['\(stream)']), ARRAY[-1]::bigint[],
+                SELECT * FROM append_events(append_lock(ARRAY[1]), ARRAY[\(batch)], ARRAY['\(stream)'], ARRAY[-1]::bigint[],
                     (SELECT array_agg(gen_random_uuid()) FROM generate_series(1, \(batch))),
                     array_fill(1, ARRAY[\(batch)]), array_fill('MoneyCommitted'::text, ARRAY[\(batch)]), array_fill(1, ARRAY[\(batch)]),
                     (SELECT array_agg(json_build_object('grantId', g, 'applicationId', g, 'callId', g, 'meetingId', g, 'period', '2026',
@@ -26,7 +26,7 @@ struct ExportMemoryTests {
                                                        'occurredAt', '2026-01-01T00:00:00.000Z')::text)
                      FROM (SELECT gen_random_uuid() AS g FROM generate_series(1, \(batch))) ids),
                     array_fill('{"actor": "admin:load", "command": "RecordDecision"}'::text, ARRAY[\(batch)]),
-                    array_fill(now(), ARRAY[\(batch)]), NULL, NULL)
+                    array_fill(now(), ARRAY[\(batch)]), ARRAY[''], ARRAY[NULL]::bytea[], false)
                 """)
             left -= batch
         }

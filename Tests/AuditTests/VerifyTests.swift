@@ -60,8 +60,8 @@ struct VerifyTests {
                                         occurred_at, recorded_at, previous_hash, hash)
                     SELECT forged.id, stream_id, stream_version + 1, event_type, schema_version, data, metadata,
                            occurred_at, recorded_at, hash,
-                           sha256(hash || event_content(forged.id, stream_id, stream_version + 1, event_type, schema_version,
-                                                        occurred_at, recorded_at, data, metadata))
+                           event_hash(hash, forged.id, stream_id, stream_version + 1, event_type, schema_version,
+                                      occurred_at, recorded_at, data, metadata)
                     FROM events, (SELECT gen_random_uuid() AS id) forged WHERE global_position = \(positions.last!)
                     """)
                 let forged = try await AuditDatabase.int(store, "SELECT max(global_position) FROM events")
@@ -72,7 +72,7 @@ struct VerifyTests {
                     INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata,
                                         occurred_at, recorded_at, previous_hash, hash)
                     SELECT forged.id, 'zz-forged', 1, event_type, schema_version, data, metadata, occurred_at, recorded_at, ''::bytea,
-                           sha256(event_content(forged.id, 'zz-forged', 1, event_type, schema_version, occurred_at, recorded_at, data, metadata))
+                           event_hash(''::bytea, forged.id, 'zz-forged', 1, event_type, schema_version, occurred_at, recorded_at, data, metadata)
                     FROM events, (SELECT gen_random_uuid() AS id) forged WHERE global_position = \(positions[0])
                     """)
                 expected = (try await AuditDatabase.int(store, "SELECT max(global_position) FROM events"), "stream-head")

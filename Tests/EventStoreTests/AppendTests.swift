@@ -77,7 +77,7 @@ struct AppendTests {
             // Key order, spacing and a duplicate key that jsonb would have rewritten.
             let written = [#"{"b":1,  "a" : [1, 2], "a": "again"}"#, #"{"path": "C:\\u0000", "note": "\u00e6"}"#]
             try await store.append(to: stream, expected: .noStream, events: written.map { TestDatabase.event("Noted", $0) })
-            // Two appends go through append_together, one alone through append_events.
+            // Two appends in one batch, after one alone.
             let other = TestDatabase.uniqueStream()
             let together = await store.appendTogether([
                 ([StreamWrite(stream: stream, expected: .exactly(2), events: [TestDatabase.event("Noted", written[0])])], nil),

@@ -243,7 +243,7 @@ struct CommitOrderRaceTests {
             at = start
             while at < all.last!.checkpoint {
                 let page = try await store.readPage(after: at, limit: 3, types: [wanted])
-                // A transaction that ended after its reader's snapshot is waited for once more (db/0016): nothing for a moment.
+                // A transaction that ended after its reader's snapshot is waited for once more (readable_horizon): nothing for a moment.
                 guard let through = page.through else {
                     try await Task.sleep(for: .milliseconds(20))
                     continue

@@ -138,8 +138,8 @@ struct ImportTests {
         let rows = try await store.client.query("""
             SELECT count(*)::int8 FROM (
                 SELECT hash, previous_hash,
-                       sha256(previous_hash || event_content(event_id, stream_id, stream_version, event_type, schema_version,
-                                                             occurred_at, recorded_at, data, metadata)) AS recomputed,
+                       event_hash(previous_hash, event_id, stream_id, stream_version, event_type, schema_version,
+                                  occurred_at, recorded_at, data, metadata) AS recomputed,
                        coalesce(lag(hash) OVER (PARTITION BY stream_id ORDER BY stream_version), ''::bytea) AS link
                 FROM events WHERE stream_id = ANY(\(ids))) e
             WHERE hash <> recomputed OR previous_hash <> link

@@ -2,6 +2,7 @@ import Foundation
 import PostgresNIO
 import Testing
 import EventStore
+import TestSupport
 
 @Suite("Migrations")
 struct MigratorTests {
@@ -13,30 +14,129 @@ struct MigratorTests {
         }
     }
 
+    /// A copy of db/ to change, removed afterwards.
+    static func withSchemaCopy<Result>(_ body: (URL) async throws -> Result) async throws -> Result {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gl-db-\(UUID())")
+        try FileManager.default.copyItem(at: TestDatabase.migrationsDirectory, to: folder)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        return try await body(folder)
+    }
+
+    /// A database of its own, dropped afterwards.
+    static func withEmptyDatabase(_ body: @Sendable (PostgresClient) async throws -> Void) async throws {
+        try await TestDatabases.withDatabase(prefix: "migrator", logger: TestDatabase.logger) { url in
+            try await PostgresClient.withRunning(try DatabaseURL.configuration(url), logger: TestDatabase.logger, body)
+        }
+    }
+
     @Test("an applied migration that was edited is refused with its name")
     func changedMigrationRefused() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("migrations-\(UUID())")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        try "-- edited after it was applied\nSELECT 1;\n".write(
-            to: folder.appendingPathComponent("0001_event_store.sql"), atomically: true, encoding: .utf8)
-        let edited = try Migrator(directory: folder)
-        _ = try await TestDatabase.withStore { store in
-            await #expect(performing: {
-                try await edited.migrate(client: store.client, logger: TestDatabase.logger)
-            }, throws: { error in
-                guard case Migrator.Failure.changedAfterApplying(let name, _, _) = error else { return false }
-                return name == "0001_event_store.sql"
-            })
+        try await Self.withSchemaCopy { folder in
+            let baseline = folder.appendingPathComponent("migrations/0001_baseline.sql")
+            try (try String(contentsOf: baseline, encoding: .utf8) + "\n-- edited after it was applied\n").write(to: baseline, atomically: true, encoding: .utf8)
+            let edited = try Migrator(directory: folder)
+            _ = try await TestDatabase.withStore { store in
+                await #expect(performing: {
+                    try await edited.migrate(client: store.client, logger: TestDatabase.logger)
+                }, throws: { error in
+                    guard case Migrator.Failure.changedAfterApplying(let name, _, _) = error else { return false }
+                    return name == "0001_baseline.sql"
+                })
+            }
+        }
+    }
+
+    @Test("a function file is applied when it appears and again when it changes, its result type too; one removed takes its function with it")
+    func functionsFollowTheirFiles() async throws {
+        try await Self.withSchemaCopy { folder in
+            try await Self.withEmptyDatabase { client in
+                #expect(try await Migrator(directory: folder).migrate(client: client, logger: TestDatabase.logger)
+                    == ["0001_baseline.sql"] + Migrator(directory: folder).functions.map { "functions/\($0.name)" })
+
+                let functions = folder.appendingPathComponent("functions")
+                try """
+                    -- How many events a stream holds.
+                    CREATE OR REPLACE FUNCTION stream_length(p_stream text) RETURNS bigint
+                    LANGUAGE sql STABLE RETURN (SELECT coalesce(max(version), 0) FROM streams WHERE stream_id = p_stream);
+                    """.write(to: functions.appendingPathComponent("stream_length.sql"), atomically: true, encoding: .utf8)
+                #expect(try await Migrator(directory: folder).migrate(client: client, logger: TestDatabase.logger) == ["functions/stream_length.sql"])
+
+                let file = functions.appendingPathComponent("stream_length.sql")
+                try (try String(contentsOf: file, encoding: .utf8).replacingOccurrences(of: "coalesce(max(version), 0)", with: "coalesce(max(version), -1)"))
+                    .write(to: file, atomically: true, encoding: .utf8)
+                #expect(try await Migrator(directory: folder).migrate(client: client, logger: TestDatabase.logger) == ["functions/stream_length.sql"])
+                for try await length in try await client.query("SELECT stream_length('none')", logger: TestDatabase.logger).decode(Int64.self) {
+                    #expect(length == -1, "the file's body, not the first one")
+                }
+                // A changed result type cannot be replaced in place.
+                try (try String(contentsOf: file, encoding: .utf8).replacingOccurrences(of: "RETURNS bigint", with: "RETURNS text")
+                    .replacingOccurrences(of: "coalesce(max(version), -1)", with: "coalesce(max(version), -1)::text"))
+                    .write(to: file, atomically: true, encoding: .utf8)
+                #expect(try await Migrator(directory: folder).migrate(client: client, logger: TestDatabase.logger) == ["functions/stream_length.sql"])
+                for try await length in try await client.query("SELECT stream_length('none')", logger: TestDatabase.logger).decode(String.self) {
+                    #expect(length == "-1")
+                }
+                #expect(try await Migrator(directory: folder).migrate(client: client, logger: TestDatabase.logger) == [])
+
+                try FileManager.default.removeItem(at: file)
+                #expect(try await Migrator(directory: folder).migrate(client: client, logger: TestDatabase.logger) == [])
+                for try await exists in try await client.query("SELECT to_regproc('stream_length') IS NOT NULL", logger: TestDatabase.logger).decode(Bool.self) {
+                    #expect(!exists)
+                }
+            }
+        }
+    }
+
+    @Test("the database runs the functions and triggers db/functions defines, and no others")
+    func functionsAreTheFiles() async throws {
+        let migrator = try Migrator(directory: TestDatabase.migrationsDirectory)
+        let declared = try ["FUNCTION", "TRIGGER"].map { kind in
+            let pattern = try Regex("CREATE OR REPLACE \(kind) (\\w+)")
+            return Set(migrator.functions.flatMap { $0.sql.matches(of: pattern).compactMap { $0.output[1].substring.map(String.init) } })
+        }
+        try await Self.withEmptyDatabase { client in
+            try await migrator.migrate(client: client, logger: TestDatabase.logger)
+            var functions = Set<String>(), triggers = Set<String>()
+            for try await name in try await client.query("""
+                SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'
+                """, logger: TestDatabase.logger).decode(String.self) { functions.insert(name) }
+            for try await name in try await client.query("SELECT tgname::text FROM pg_trigger WHERE NOT tgisinternal", logger: TestDatabase.logger)
+                .decode(String.self) { triggers.insert(name) }
+            #expect(functions == declared[0])
+            #expect(triggers == declared[1])
+            #expect(functions.contains("append_events") && triggers.contains("events_append_only"))
+        }
+    }
+
+    @Test("a database made by the migrations before the baseline is refused, saying how to carry its history over, and left as it was")
+    func databaseBeforeTheBaselineRefused() async throws {
+        try await Self.withEmptyDatabase { client in
+            try await client.query("""
+                CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
+                                                applied_at timestamptz NOT NULL DEFAULT now())
+                """, logger: TestDatabase.logger)
+            try await client.query("""
+                INSERT INTO schema_migrations (version, name, checksum)
+                VALUES (1, '0001_event_store.sql', 'a'), (2, '0002_append_only.sql', 'b'), (20, '0020_sign_in.sql', 'c')
+                """, logger: TestDatabase.logger)
+            let migrator = try Migrator(directory: TestDatabase.migrationsDirectory)
+            await #expect(throws: Migrator.Failure.unknownMigrations(["0001_event_store.sql", "0002_append_only.sql", "0020_sign_in.sql"])) {
+                try await migrator.migrate(client: client, logger: TestDatabase.logger)
+            }
+            let description = Migrator.Failure.unknownMigrations(["0001_event_store.sql"]).description
+            #expect(description.contains("grantledger export-history FILE") && description.contains("grantledger import FILE"))
+            for try await events in try await client.query("SELECT to_regclass('events') IS NOT NULL", logger: TestDatabase.logger).decode(Bool.self) {
+                #expect(!events, "nothing applied")
+            }
         }
     }
 
     @Test("files must be numbered")
     func badFileName() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("migrations-\(UUID())")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("migrations"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        try "SELECT 1;".write(to: folder.appendingPathComponent("create_things.sql"), atomically: true, encoding: .utf8)
+        try "SELECT 1;".write(to: folder.appendingPathComponent("migrations/create_things.sql"), atomically: true, encoding: .utf8)
         #expect(throws: Migrator.Failure.badFileName("create_things.sql")) { try Migrator(directory: folder) }
     }
 

@@ -45,8 +45,8 @@ enum TestDatabase {
         let rows = try await store.client.query("""
             SELECT count(*) FROM events
             WHERE stream_id = \(stream.rawValue)
-              AND hash = sha256(previous_hash || event_content(event_id, stream_id, stream_version, event_type,
-                                schema_version, occurred_at, recorded_at, data, metadata))
+              AND hash = event_hash(previous_hash, event_id, stream_id, stream_version, event_type,
+                                schema_version, occurred_at, recorded_at, data, metadata)
               AND previous_hash = coalesce((SELECT p.hash FROM events p WHERE p.stream_id = events.stream_id
                                             AND p.stream_version = events.stream_version - 1), ''::bytea)
             """)

@@ -1,8 +1,9 @@
--- Readers of all events in commit order used to stop below the oldest
--- transaction still open anywhere in the cluster (pg_snapshot_xmin): a
--- long transaction that never appends, in this database or another one,
--- held every read model back for as long as it stayed open. Now only
--- transactions that append hold readers back.
+-- How far a reader of all events in commit order may read: up to the oldest
+-- transaction that may still append. Not pg_snapshot_xmin, the oldest
+-- transaction open anywhere in the cluster: a long transaction that never
+-- appends, in this database or another one, would hold every read model
+-- back for as long as it stayed open. Only transactions that append hold
+-- readers back.
 --
 -- Every append takes the append lock (a shared, transaction-level advisory
 -- lock) before its transaction has an id, and holds it to the end. A reader
@@ -23,54 +24,13 @@
 -- So no event a reader steps over can commit later. Appends that come after
 -- other writes in their transaction would break the first point, and are
 -- refused; an insert into events without the lock is refused too.
-
--- The key of the append lock; taken shared by every append, so appends never wait on it.
-CREATE FUNCTION append_lock_key() RETURNS bigint LANGUAGE sql IMMUTABLE AS $$ SELECT 1196245328::bigint $$;
-
--- Takes the append lock and hands `p` back, so an append statement takes it
--- before its function runs: append_events(append_lock($1), ...).
-CREATE FUNCTION append_lock(p anyelement) RETURNS anyelement
-LANGUAGE plpgsql AS $$
-DECLARE
-    -- Not pg_current_xact_id(): that would give the transaction its id before the lock.
-    v_transaction xid8 := pg_current_xact_id_if_assigned();
-BEGIN
-    IF v_transaction IS NOT NULL THEN
-        IF current_setting('grantledger.appending', true) = v_transaction::text THEN
-            RETURN p;  -- an earlier append of this transaction took it
-        END IF;
-        RAISE EXCEPTION 'an append must come before any other write of its transaction'
-            USING ERRCODE = 'GL010',
-                  HINT = 'readers of all events may already have passed this transaction''s id; append first, or in a transaction of its own';
-    END IF;
-    PERFORM pg_advisory_xact_lock_shared(append_lock_key());
-    -- The transaction gets its id here, after the lock, and is marked as appending.
-    PERFORM set_config('grantledger.appending', pg_current_xact_id()::text, true);
-    RETURN p;
-END;
-$$;
-
-CREATE FUNCTION refuse_unlocked_append() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF current_setting('grantledger.appending', true) IS DISTINCT FROM pg_current_xact_id()::text THEN
-        RAISE EXCEPTION 'events are written only by appends that hold the append lock'
-            USING ERRCODE = 'GL010', HINT = 'append through append_events or append_together, or take append_lock first';
-    END IF;
-    RETURN NULL;
-END;
-$$;
-
-CREATE TRIGGER events_append_locked
-    BEFORE INSERT ON events
-    FOR EACH STATEMENT EXECUTE FUNCTION refuse_unlocked_append();
-
+--
 -- Readers of all events read below readable_horizon(pg_current_snapshot()),
 -- handing over their own statement's snapshot: a function's statements take
 -- snapshots of their own, later ones, and a transaction that committed in
 -- between would be in neither the reader's view nor the later snapshot's
 -- list of transactions in progress.
-CREATE FUNCTION readable_horizon(v_snapshot pg_snapshot) RETURNS xid8
+CREATE OR REPLACE FUNCTION readable_horizon(v_snapshot pg_snapshot) RETURNS xid8
 LANGUAGE plpgsql AS $$
 DECLARE
     v_not_appending xid[];

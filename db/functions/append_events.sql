@@ -1,186 +1,54 @@
--- A stream an append only checks (the call a draft is made in, the pool it
--- draws on: read to decide, checked at the version read, not written) was
--- locked exclusively, like a stream it writes. So appends that only checked
--- the same stream waited for each other's commit, WAL flush included: with
--- two batches in flight, every draft to one call queued behind the other
--- batch's fsync (up to 145 ms each when the disk stalled). A checked stream
--- is now share-locked: appends that only check it go on together, and one
--- that writes it still waits until they commit, so what they checked holds
--- until then. Locks are still taken in one order (stream id), a written
--- stream exclusively and a checked one shared, so no two appends deadlock;
--- no append ever upgrades a lock it holds.
+-- Appends events: one or more appends in one statement and one transaction,
+-- each all or nothing on its own. A command's append is a batch of one; the
+-- event store sends the appends that queue while it commits one batch as the
+-- next batch: one commit, one WAL flush and one round trip for many writers.
 --
--- The functions of 0014, otherwise unchanged.
-
+-- The appends come flattened: append k has p_stream_counts[k] streams and
+-- p_event_counts[k] events, taken in order from the arrays, and its events'
+-- stream indexes (p_event_streams, from 1) count within it.
+--   p_expected[s]: -1 any version, 0 the stream must not exist, n the stream
+--   must hold exactly n events. A stream listed with no events is only
+--   checked (a consistency condition: the call a draft is made in), not written.
+--   p_idempotency_keys[k]: empty for none; a key used before gets the first
+--   append's result if its fingerprint matches, else GL002.
+-- One row per append: its result, or the SQLSTATE refusing it (GL001 a
+-- version clash, DETAIL JSON with stream, expected and actual; GL002 a key
+-- reused; GL003 chained on an append not written; 22P02/22P05/22032 a
+-- payload that is not JSON PostgreSQL can hold), which writes nothing of it.
+--
+-- How, and why so:
+--   * Every stored head of the batch is locked once, in one order (stream
+--     id), a written stream exclusively and a checked one shared, so batches
+--     sharing streams cannot deadlock, appends that only check a stream go
+--     on together, and one that writes it waits until they commit. (Locked
+--     exclusively, every draft to one call queued behind the other batch's
+--     WAL flush, up to 145 ms each when the disk stalled.) No append ever
+--     upgrades a lock it holds.
+--   * Each append in turn is checked against the versions the appends before
+--     it leave and refused alone; the events of those that pass are hashed
+--     onto their streams' chains (event_hash.sql) in memory, inserted in one
+--     statement, and each head is moved once. Every event of a batch has the
+--     batch's recorded_at. (An append per subtransaction locked and updated a
+--     hot pool's head sixteen times per batch: 0.67 ms per approval.)
+--   * A new stream's head is inserted at the end. Another transaction that
+--     creates the same stream meanwhile fails the whole statement (a unique
+--     violation on the head or the first versions); the store then sends
+--     each append alone, and again, when it finds the head and queues
+--     behind it like any writer of the stream.
+--   * Chained (p_chained): a command handler's queue of commands on one busy
+--     stream, each decided on the states the ones before it leave. When an
+--     append is not written, every stream it would have written is poisoned
+--     for the rest of the batch: a later append that loaded it is refused
+--     with GL003 and decided again by its caller, instead of committing a
+--     decision made on events that do not exist (the other process's events
+--     may have taken the very version numbers it expected).
+--   * The checks are plain loops, not queries per append (a batch of eight
+--     approvals: 1.85 ms instead of 2.27 ms), and the statements are planned
+--     once per connection (plan_cache_mode): PL/pgSQL replanned them with
+--     each call's values, 38% of the function's time under the hot pool
+--     benchmark, for plans that are always the same.
+--   * It must be called as append_events(append_lock($1), ...) (append_lock.sql).
 CREATE OR REPLACE FUNCTION append_events(
-    p_stream_ids      text[],
-    p_expected        bigint[],
-    p_event_ids       uuid[],
-    p_event_streams   integer[],
-    p_event_types     text[],
-    p_schema_versions integer[],
-    p_data            text[],
-    p_metadata        text[],
-    p_occurred_at     timestamptz[],
-    p_idempotency_key text,
-    p_fingerprint     bytea
-) RETURNS TABLE (
-    replayed        boolean,
-    transaction_id  bigint,
-    first_position  bigint,
-    last_position   bigint,
-    stream_versions bigint[]
-)
-LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
-#variable_conflict use_column
-DECLARE
-    v_recorded_at timestamptz := clock_timestamp();
-    v_versions    bigint[] := array_fill(0::bigint, ARRAY[cardinality(p_stream_ids)]);
-    v_hashes      bytea[]  := array_fill(''::bytea, ARRAY[cardinality(p_stream_ids)]);
-    v_previous    idempotency_keys%ROWTYPE;
-    v_version     bigint;
-    v_hash        bytea;
-    v_first       bigint;
-    v_last        bigint;
-    v_counts      bigint[];
-    v_data        json;
-    v_metadata    json;
-    i             integer;
-    j             integer;
-BEGIN
-    FOR j IN 1 .. cardinality(p_data) LOOP
-        IF payload_escapes_nul(p_data[j]) OR payload_escapes_nul(p_metadata[j]) THEN
-            RAISE EXCEPTION 'unsupported Unicode escape sequence' USING ERRCODE = 'untranslatable_character',
-                DETAIL = '\u0000 cannot be converted to text.';
-        END IF;
-    END LOOP;
-    IF p_idempotency_key IS NOT NULL THEN
-        -- A concurrent append with the same key makes this wait for its
-        -- outcome; then the key is either ours or the first writer's.
-        INSERT INTO idempotency_keys (key, fingerprint)
-        VALUES (p_idempotency_key, p_fingerprint)
-        ON CONFLICT (key) DO NOTHING;
-        IF NOT FOUND THEN
-            SELECT * INTO v_previous FROM idempotency_keys k WHERE k.key = p_idempotency_key;
-            IF v_previous.fingerprint <> p_fingerprint THEN
-                RAISE EXCEPTION 'idempotency key % was used for a different append', p_idempotency_key
-                    USING ERRCODE = 'GL002', DETAIL = p_idempotency_key;
-            END IF;
-            RETURN QUERY SELECT true,
-                (v_previous.result ->> 'transactionId')::bigint,
-                (v_previous.result ->> 'firstPosition')::bigint,
-                (v_previous.result ->> 'lastPosition')::bigint,
-                ARRAY(SELECT jsonb_array_elements_text(v_previous.result -> 'streamVersions')::bigint);
-            RETURN;
-        END IF;
-    END IF;
-
-    -- Lock the heads in one fixed order, so appends that share streams
-    -- cannot deadlock, and check every expected version before any event
-    -- takes a position: a losing writer leaves no hole.
-    FOR i IN SELECT s.ord FROM unnest(p_stream_ids) WITH ORDINALITY AS s(id, ord) ORDER BY s.id LOOP
-        IF i = ANY(p_event_streams) THEN
-            SELECT h.version, h.last_hash INTO v_version, v_hash
-            FROM streams h WHERE h.stream_id = p_stream_ids[i] FOR UPDATE;
-        ELSE
-            -- Only checked: other appends that only check it go on at once;
-            -- one that writes it waits until this one commits, as it must.
-            SELECT h.version, h.last_hash INTO v_version, v_hash
-            FROM streams h WHERE h.stream_id = p_stream_ids[i] FOR SHARE;
-        END IF;
-        IF NOT FOUND THEN
-            -- A new stream: create its head. A concurrent creator makes the
-            -- insert wait for its outcome and do nothing; the lock below then
-            -- queues behind it, so `any` writers take turns instead of failing.
-            INSERT INTO streams (stream_id, version, last_hash) VALUES (p_stream_ids[i], 0, ''::bytea)
-            ON CONFLICT (stream_id) DO NOTHING;
-            SELECT h.version, h.last_hash INTO v_version, v_hash
-            FROM streams h WHERE h.stream_id = p_stream_ids[i] FOR UPDATE;
-        END IF;
-        IF p_expected[i] >= 0 AND p_expected[i] <> v_version THEN
-            RAISE EXCEPTION 'stream % is at version %, expected %', p_stream_ids[i], v_version, p_expected[i]
-                USING ERRCODE = 'GL001',
-                      DETAIL = json_build_object('stream', p_stream_ids[i], 'expected', p_expected[i], 'actual', v_version)::text;
-        END IF;
-        v_versions[i] := v_version;
-        v_hashes[i] := v_hash;
-    END LOOP;
-
-    IF cardinality(p_event_ids) <= 16 THEN
-        -- A command's few events: each hashed onto its stream's chain and
-        -- inserted in turn, then each written stream's head moved once.
-        v_counts := v_versions;
-        FOR j IN 1..cardinality(p_event_ids) LOOP
-            i := p_event_streams[j];
-            v_counts[i] := v_counts[i] + 1;
-            v_data := p_data[j]::json;
-            v_metadata := p_metadata[j]::json;
-            v_hash := sha256(v_hashes[i] || event_content(p_event_ids[j], p_stream_ids[i], v_counts[i], p_event_types[j],
-                                                          p_schema_versions[j], p_occurred_at[j], v_recorded_at, v_data, v_metadata));
-            INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version,
-                                data, metadata, occurred_at, recorded_at, previous_hash, hash)
-            VALUES (p_event_ids[j], p_stream_ids[i], v_counts[i], p_event_types[j], p_schema_versions[j],
-                    v_data, v_metadata, p_occurred_at[j], v_recorded_at, v_hashes[i], v_hash)
-            RETURNING global_position INTO v_last;
-            v_first := coalesce(v_first, v_last);
-            v_hashes[i] := v_hash;
-        END LOOP;
-        FOR i IN 1..cardinality(p_stream_ids) LOOP
-            IF v_counts[i] <> v_versions[i] THEN
-                UPDATE streams h SET version = v_counts[i], last_hash = v_hashes[i] WHERE h.stream_id = p_stream_ids[i];
-            END IF;
-        END LOOP;
-    ELSE
-        WITH input AS (
-            SELECT e.ord, e.event_id, e.stream_index, p_stream_ids[e.stream_index] AS stream_id,
-                   v_versions[e.stream_index] + row_number() OVER (PARTITION BY e.stream_index ORDER BY e.ord) AS stream_version,
-                   e.event_type, e.schema_version, e.data::json AS data, e.metadata::json AS metadata, e.occurred_at
-            FROM unnest(p_event_ids, p_event_streams, p_event_types, p_schema_versions, p_data, p_metadata, p_occurred_at)
-                 WITH ORDINALITY AS e(event_id, stream_index, event_type, schema_version, data, metadata, occurred_at, ord)
-        ), hashed AS (
-            SELECT input.*, hash_chain(v_hashes[stream_index],
-                       event_content(event_id, stream_id, stream_version, event_type, schema_version,
-                                     occurred_at, v_recorded_at, data, metadata))
-                       OVER (PARTITION BY stream_index ORDER BY stream_version) AS hash
-            FROM input
-        ), chained AS (
-            SELECT hashed.*, coalesce(lag(hash) OVER (PARTITION BY stream_index ORDER BY stream_version),
-                                      v_hashes[stream_index]) AS previous_hash
-            FROM hashed
-        ), inserted AS (
-            INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version,
-                                data, metadata, occurred_at, recorded_at, previous_hash, hash)
-            SELECT event_id, stream_id, stream_version, event_type, schema_version,
-                   data, metadata, occurred_at, v_recorded_at, previous_hash, hash
-            FROM chained ORDER BY ord
-            RETURNING global_position, stream_id, stream_version, hash
-        ), heads AS (
-            UPDATE streams h SET version = last.stream_version, last_hash = last.hash
-            FROM (SELECT DISTINCT ON (stream_id) stream_id, stream_version, hash
-                  FROM inserted ORDER BY stream_id, stream_version DESC) last
-            WHERE h.stream_id = last.stream_id
-        )
-        SELECT min(global_position), max(global_position) INTO v_first, v_last FROM inserted;
-
-        SELECT array_agg(v_versions[s.ord] + coalesce(c.n, 0) ORDER BY s.ord) INTO v_counts
-        FROM generate_subscripts(p_stream_ids, 1) AS s(ord)
-        LEFT JOIN (SELECT stream_index, count(*) AS n
-                   FROM unnest(p_event_streams) AS e(stream_index) GROUP BY stream_index) c
-               ON c.stream_index = s.ord;
-    END IF;
-
-    IF p_idempotency_key IS NOT NULL THEN
-        UPDATE idempotency_keys k SET result = jsonb_build_object(
-            'transactionId', pg_current_xact_id()::text::bigint,
-            'firstPosition', v_first, 'lastPosition', v_last, 'streamVersions', to_jsonb(v_counts))
-        WHERE k.key = p_idempotency_key;
-    END IF;
-
-    RETURN QUERY SELECT false, pg_current_xact_id()::text::bigint, v_first, v_last, v_counts;
-END;
-$$;
-
-CREATE OR REPLACE FUNCTION append_together(
     p_stream_counts   integer[],
     p_event_counts    integer[],
     p_stream_ids      text[],
@@ -204,8 +72,7 @@ CREATE OR REPLACE FUNCTION append_together(
     stream_versions bigint[],
     error_state     text,
     error_detail    text,
-    error_message   text,
-    error_constraint text
+    error_message   text
 )
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
@@ -260,7 +127,12 @@ DECLARE
     v_hash         bytea;
     k integer; i integer; j integer; s integer; c integer;
 BEGIN
-    SELECT array_agg(DISTINCT id ORDER BY id) INTO v_ids FROM unnest(p_stream_ids) AS id;
+    -- A lone append to one stream, the commonest, needs no query to sort its streams.
+    IF cardinality(p_stream_ids) = 1 THEN
+        v_ids := p_stream_ids;
+    ELSE
+        SELECT array_agg(DISTINCT id ORDER BY id) INTO v_ids FROM unnest(p_stream_ids) AS id;
+    END IF;
     v_stored := array_fill(false, ARRAY[cardinality(v_ids)]);
     v_stored_at := array_fill(0::bigint, ARRAY[cardinality(v_ids)]);
     v_hashes := array_fill(''::bytea, ARRAY[cardinality(v_ids)]);
@@ -328,8 +200,7 @@ BEGIN
                 END IF;
             END LOOP;
         END IF;
-        -- Expected versions; of several clashes, the first in stream order is
-        -- reported, as append_events reports it.
+        -- Expected versions; of several clashes, the first in stream order is reported.
         IF a_state[k] IS NULL THEN
             FOR s IN v_stream + 1 .. v_stream + p_stream_counts[k] LOOP
                 i := array_position(v_ids, p_stream_ids[s]);
@@ -386,9 +257,9 @@ BEGIN
                 s := v_stream + p_event_streams[v_event + j];
                 i := array_position(v_ids, p_stream_ids[s]);
                 v_versions[i] := v_versions[i] + 1;
-                v_hash := sha256(v_hashes[i] || event_content(p_event_ids[v_event + j], p_stream_ids[s], v_versions[i],
-                                                              p_event_types[v_event + j], p_schema_versions[v_event + j],
-                                                              p_occurred_at[v_event + j], v_recorded_at, v_data[j], v_metadata[j]));
+                v_hash := event_hash(v_hashes[i], p_event_ids[v_event + j], p_stream_ids[s], v_versions[i],
+                                     p_event_types[v_event + j], p_schema_versions[v_event + j],
+                                     p_occurred_at[v_event + j], v_recorded_at, v_data[j], v_metadata[j]);
                 e_ids := array_append(e_ids, p_event_ids[v_event + j]);
                 e_streams := array_append(e_streams, p_stream_ids[s]);
                 e_versions := array_append(e_versions, v_versions[i]);
@@ -418,6 +289,7 @@ BEGIN
     END LOOP;
 
     IF cardinality(e_ids) > 0 THEN
+        -- Positions are handed out as the rows are inserted, in the order given.
         WITH inserted AS (
             INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version,
                                 data, metadata, occurred_at, recorded_at, previous_hash, hash)
@@ -425,10 +297,9 @@ BEGIN
             FROM unnest(e_ids, e_streams, e_versions, e_types, e_schemas, e_data, e_metadata, e_occurred, e_previous, e_hashes)
                  WITH ORDINALITY AS e(id, stream, version, type, schema, data, meta, occurred, previous, hash, ord)
             ORDER BY e.ord
-            RETURNING event_id, global_position
+            RETURNING global_position
         )
-        SELECT array_agg(inserted.global_position ORDER BY e.ord) INTO e_positions
-        FROM unnest(e_ids) WITH ORDINALITY AS e(id, ord) JOIN inserted ON inserted.event_id = e.id;
+        SELECT array_agg(global_position ORDER BY global_position) INTO e_positions FROM inserted;
 
         -- Each head moved once; a head another transaction created meanwhile fails the statement.
         FOR i IN 1..cardinality(v_ids) LOOP
@@ -455,17 +326,26 @@ BEGIN
         IF a_state[k] = 'ok' THEN
             RETURN QUERY SELECT k, false, v_transaction, e_positions[a_first[k]], e_positions[a_last[k]],
                                 s_after[a_from[k] + 1 : a_from[k] + p_stream_counts[k]],
-                                NULL::text, NULL::text, NULL::text, NULL::text;
+                                NULL::text, NULL::text, NULL::text;
         ELSIF a_state[k] = 'replayed' THEN
             SELECT * INTO v_previous FROM idempotency_keys ik WHERE ik.key = p_idempotency_keys[k];
             RETURN QUERY SELECT k, true, (v_previous.result ->> 'transactionId')::bigint,
                                 (v_previous.result ->> 'firstPosition')::bigint, (v_previous.result ->> 'lastPosition')::bigint,
                                 ARRAY(SELECT jsonb_array_elements_text(v_previous.result -> 'streamVersions')::bigint),
-                                NULL::text, NULL::text, NULL::text, NULL::text;
+                                NULL::text, NULL::text, NULL::text;
         ELSE
             RETURN QUERY SELECT k, NULL::boolean, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint[],
-                                a_state[k], a_detail[k], a_message[k], NULL::text;
+                                a_state[k], a_detail[k], a_message[k];
         END IF;
     END LOOP;
 END;
 $$;
+
+-- jsonb refused \u0000 (PostgreSQL's text cannot hold NUL, so neither can a
+-- read model's column); json keeps escapes as written, so the appends refuse
+-- it themselves, as jsonb did: SQLSTATE 22P05. An escaped backslash before
+-- "u0000" is no such escape.
+CREATE OR REPLACE FUNCTION payload_escapes_nul(p_payload text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN strpos(p_payload, '\u0000') > 0 AND p_payload ~ '(^|[^\\])(\\\\)*\\u0000';
+

@@ -1,15 +1,15 @@
 -- The server and workers may connect as a role of their own, apart from the
--- role that ran these migrations and owns the history. Only an owner may
+-- role that ran the migrations and owns the history. Only an owner may
 -- disable a trigger, alter or drop a table or replace a function, so the
 -- application's role can append events and keep read models, but cannot
 -- switch off append-only, rewrite an event or a chain, or change how
 -- appends are checked. (The database's superuser still can: signed
--- checkpoints, db/0017, are the evidence against that.)
+-- checkpoints are the evidence against that.)
 --
 -- `grantledger migrate` calls this after migrating when it runs as the
 -- owner (GRANTLEDGER_OWNER_URL) for another application role (DATABASE_URL).
--- It is idempotent, and run on every migration so later tables are covered.
-CREATE FUNCTION grant_application_role(p_role name) RETURNS void
+-- It is idempotent, and runs on every migration so later tables are covered.
+CREATE OR REPLACE FUNCTION grant_application_role(p_role name) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     v_object record;
@@ -29,7 +29,11 @@ BEGIN
     -- Heads and idempotent results are written as appends complete.
     EXECUTE format('GRANT UPDATE ON streams, idempotency_keys TO %I', p_role);
     EXECUTE format('GRANT SELECT, INSERT ON streams TO %I', p_role);
-    EXECUTE format('GRANT SELECT ON schema_migrations TO %I', p_role);
+    -- Read to see that the schema is current; only the owner migrates it.
+    EXECUTE format('GRANT SELECT ON schema_migrations, schema_functions TO %I', p_role);
+    -- Sign-in data lives beside the history, not in it: passwords, links and sessions change and expire.
+    EXECUTE format('GRANT USAGE ON SCHEMA accounts TO %I', p_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA accounts TO %I', p_role);
     -- Read models are derived from the history and rebuilt from it: the application owns them.
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON projection_checkpoints TO %I', p_role);
     EXECUTE format('GRANT USAGE, CREATE ON SCHEMA read TO %I', p_role);
