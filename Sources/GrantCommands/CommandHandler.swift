@@ -92,7 +92,7 @@ public struct PendingWrite: Sendable {
 /// How far an attempt takes streams as this process last folded them,
 /// without reading: sound because the append checks every stream loaded
 /// at the version loaded, so a decision on a stale state clashes.
-enum CacheTrust: Sendable {
+package enum CacheTrust: Sendable, Equatable {
     /// Every stream as folded, or empty if never folded: nothing is read.
     case all
     /// Streams folded as folded; those never folded are read.
@@ -255,10 +255,10 @@ private final class Prefetched: Sendable {
 
 /// The layer between the domain and the API: loads the streams a command
 /// needs, decides, and appends with every loaded version expected, in one
-/// atomic append. On a version clash it re-reads and decides again, a
-/// bounded number of times. Commands on a stream that clashed lately are
-/// decided together with this process's other commands on it, one after
-/// another, and committed in one transaction (see ``DecidingTogether``).
+/// atomic append. When it decides again, and on what, is ``AttemptPolicy``;
+/// this drives it. Commands on a stream that clashed lately are decided
+/// together with this process's other commands on it, one after another,
+/// and committed in one transaction (see ``DecidingTogether``).
 public struct CommandHandler: Sendable {
     public let store: EventStore
     public var maximumAttempts: Int
@@ -301,38 +301,37 @@ public struct CommandHandler: Sendable {
         }
         let metadata = EventMetadata(actor: context.actor, role: context.role, command: command, correlationId: context.correlationId,
                                      causationId: context.causationId, idempotencyKey: context.idempotency?.key)
-        var lastClash: String?
+        var policy = AttemptPolicy(maximumAttempts: maximumAttempts)
         // The streams the last attempt loaded, for a batch deciding this command.
         var loaded: [String] = []
-        for attempt in 1...maximumAttempts {
+        while true {
             let outcome: Result<AppendResult, any Error>
-            let job = { DecidingTogether.Job(plan: plan, metadata: metadata, idempotency: context.idempotency, loaded: loaded, clashed: lastClash != nil) }
-            if let lastClash {
-                outcome = await together.decide(on: lastClash, job(), self)
-            } else {
-                // Decided on what this process has folded, without reading;
-                // the append checks it all. Refused on it, decided again
-                // reading only what this process never folded (an
-                // application drafted before it started, decided on a busy
-                // pool it folds as it goes); refused again, on what the
-                // store holds, before the refusal stands.
-                var trust = CacheTrust.all
+            let job = {
+                DecidingTogether.Job(plan: plan, metadata: metadata, idempotency: context.idempotency, loaded: loaded,
+                                     clashed: policy.clashedOn != nil)
+            }
+            switch policy.step {
+            case .decideTogether(let stream):
+                outcome = await together.decide(on: stream, job(), self)
+            case .decide:
                 var session: Session
                 var writes: [PendingWrite]
                 while true {
-                    session = Session(store: store, cache: states, trust: trust)
+                    session = Session(store: store, cache: states, trust: policy.trust)
                     do {
                         writes = try await plan(session)
                         break
-                    } catch is DomainError where trust != .none {
-                        trust = trust == .all && !session.takenAsEmpty.isEmpty ? .folded : .none
+                    } catch let refusal as DomainError {
+                        guard case .decideAgain = policy.refused(tookStreamsAsEmpty: !session.takenAsEmpty.isEmpty) else { throw refusal }
                     }
                 }
                 writes += session.checks(besides: writes)
                 loaded = session.loadedStreams
-                if let hot = writes.lazy.filter({ !$0.events.isEmpty }).map(\.stream.rawValue).first(where: together.isHot) {
-                    outcome = await together.decide(on: hot, job(), self)
-                } else {
+                let hot = writes.lazy.filter { !$0.events.isEmpty }.map(\.stream.rawValue).first(where: together.isHot)
+                switch policy.decided(writingHotStream: hot) {
+                case .decideTogether(let stream):
+                    outcome = await together.decide(on: stream, job(), self)
+                case .append:
                     do {
                         let appended = try await store.append(try Self.streamWrites(writes, metadata), idempotency: context.idempotency)
                         // What this command wrote is what the next one on these streams decides on: without it, that
@@ -347,24 +346,27 @@ public struct CommandHandler: Sendable {
                     }
                 }
             }
+            let next: AttemptPolicy.AfterFailure
             do {
                 let result = try outcome.get()
-                return CommandResult(position: result.lastPosition, transactionId: result.transactionId, replayed: result.replayed, attempts: attempt)
+                return CommandResult(position: result.lastPosition, transactionId: result.transactionId, replayed: result.replayed,
+                                     attempts: policy.attempt)
             } catch EventStoreError.wrongExpectedVersion(let stream, _, let actual) {
                 states.forget(stream, newerThan: actual ?? 0)
                 together.markHot(stream)
-                if lastClash == nil {
-                    // Back off a little, at random, so writers in other processes spread out.
-                    try await Task.sleep(for: .microseconds(Int.random(in: 0...500)))
-                }
-                lastClash = stream
+                next = policy.clashed(on: stream)
             } catch EventStoreError.idempotencyKeyReused(let key) {
                 throw CommandError.idempotencyKeyReused(key: key)
             } catch let stale as DecidedOnCachedState {
-                lastClash = stale.stream
+                next = policy.decidedOnCachedState(queuedOn: stale.stream)
+            }
+            switch next {
+            case .retry(let backOff):
+                if backOff { try await Task.sleep(for: .microseconds(Int.random(in: 0...500))) }
+            case .giveUp(let stream, let attempts):
+                throw CommandError.concurrencyConflict(stream: stream, attempts: attempts)
             }
         }
-        throw CommandError.concurrencyConflict(stream: lastClash ?? "", attempts: maximumAttempts)
     }
 
     /// Decides `jobs`, queued on a stream, one after another into `batch`,
