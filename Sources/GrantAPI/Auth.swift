@@ -1,5 +1,6 @@
 import Accounts
 import Foundation
+import GrantCommands
 import GrantDomain
 import HTTPTypes
 import Hummingbird
@@ -53,6 +54,22 @@ public struct Identity: Sendable, Hashable {
 }
 
 extension Identity {
+    /// Whom this sender acts as in the deciders' rules: an applicant for
+    /// its organisation, a member in its group; missing either, for none.
+    var actingAs: ActingAs {
+        switch role {
+        case .admin: .unrestricted
+        case .applicant: .applicant(organisation: organisation ?? "")
+        case .steering: .member(member ?? "", group: groupId)
+        case .auditor: .auditor
+        }
+    }
+
+    /// A command's context from this sender, without an idempotency key (pages make their own ids).
+    var commandContext: CommandContext {
+        CommandContext(actor: subject, role: role.rawValue, actingAs: actingAs)
+    }
+
     /// The signed-in user behind a page's form: a machine client's token has none, and pages keep typing per user.
     func pageUser() throws -> UUID {
         guard let userId else { throw Problem.forbidden("sign in as a user to use the pages") }

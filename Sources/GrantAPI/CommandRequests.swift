@@ -64,7 +64,7 @@ struct IdempotencyScope {
     }
 
     var context: CommandContext {
-        CommandContext(actor: identity.subject, role: identity.role.rawValue,
+        CommandContext(actor: identity.subject, role: identity.role.rawValue, actingAs: identity.actingAs,
                        idempotency: key.map { Idempotency(key: Self.storedKey(subject: identity.subject, key: $0), fingerprint: fingerprint) })
     }
 

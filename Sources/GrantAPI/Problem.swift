@@ -145,6 +145,11 @@ extension Problem {
             return Problem(.notFound, rule: error.rule, title: "No such \(kind)", detail: detail, figures: [("id", .string(id))])
         case .alreadyExists(let kind, let id):
             return Problem(.conflict, rule: error.rule, title: "The \(kind) already exists", detail: detail, figures: [("id", .string(id))])
+        case .notOwner(_, let id):
+            return Problem(.forbidden, rule: error.rule, title: "Your role may not do this", detail: detail, figures: [("id", .string(id))])
+        case .notOnSteeringGroup(let member, let meeting):
+            return Problem(.forbidden, rule: error.rule, title: "Your role may not do this", detail: detail,
+                           figures: [("member", .string(member)), ("meeting", .string(meeting))])
         case .ineligible(let rule, _):
             return Problem(.unprocessableContent, rule: error.rule, title: title(error), detail: detail, field: Eligibility.field(of: rule),
                            figures: figures(error))
@@ -205,7 +210,7 @@ extension Problem {
             [("meeting", .string(meeting)), ("date", .string(CivilTime.format(date))), ("now", .string(CivilTime.format(now)))]
         case .fundsArrivedLater(let account, let date, let availableThen, let requested):
             [("account", .string(account)), ("date", .string(CivilTime.format(date))), ("availableThen", .money(availableThen)), ("requested", .money(requested))]
-        case .invalidInput, .notFound, .alreadyExists, .amountOverflow: []
+        case .invalidInput, .notFound, .alreadyExists, .amountOverflow, .notOwner, .notOnSteeringGroup: []
         }
     }
 

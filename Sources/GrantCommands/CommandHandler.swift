@@ -14,10 +14,14 @@ public struct CommandContext: Sendable {
     public var idempotency: Idempotency?
     public var correlationId: UUID
     public var causationId: UUID?
+    /// Whom the sender acts as, for the deciders' rules on who may act on what.
+    public var actingAs: ActingAs
 
-    public init(actor: String, role: String, idempotency: Idempotency? = nil, correlationId: UUID = .random(), causationId: UUID? = nil) {
+    public init(actor: String, role: String, actingAs: ActingAs = .unrestricted, idempotency: Idempotency? = nil,
+                correlationId: UUID = .random(), causationId: UUID? = nil) {
         self.actor = actor
         self.role = role
+        self.actingAs = actingAs
         self.idempotency = idempotency
         self.correlationId = correlationId
         self.causationId = causationId

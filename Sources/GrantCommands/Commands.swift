@@ -58,14 +58,16 @@ extension CommandHandler {
             let application = try await session.load(ApplicationState.self, command.applicationId)
             let call = try await session.load(CallState.self, command.callId)
             let pool = try await session.load(PoolState.self, call.state.opened?.poolId ?? command.callId)
-            return [application.write(try command.decide(application: application.state, call: call.state, pool: pool.state))]
+            return [application.write(try command.decide(application: application.state, call: call.state, pool: pool.state,
+                                                         actingAs: context.actingAs))]
         }
     }
 
     public func amendApplication(_ command: AmendApplication, _ context: CommandContext) async throws -> CommandResult {
         try await execute("AmendApplication", context) { session in
             let (application, call, pool, group) = try await loadForApplication(session, command.applicationId)
-            return [application.write(try command.decide(application: application.state, call: call.state, pool: pool.state, group: group?.state))]
+            return [application.write(try command.decide(application: application.state, call: call.state, pool: pool.state, group: group?.state,
+                                                         actingAs: context.actingAs))]
                 + (group.map { [$0.unchanged()] } ?? [])
         }
     }
@@ -74,7 +76,8 @@ extension CommandHandler {
         try await execute("SubmitApplication", context) { session in
             let (application, call, pool, group) = try await loadForApplication(session, command.applicationId)
             // The membership rule was checked against this version of the group.
-            return [application.write(try command.decide(application: application.state, call: call.state, pool: pool.state, group: group?.state))]
+            return [application.write(try command.decide(application: application.state, call: call.state, pool: pool.state, group: group?.state,
+                                                         actingAs: context.actingAs))]
                 + (group.map { [$0.unchanged()] } ?? [])
         }
     }
@@ -82,7 +85,7 @@ extension CommandHandler {
     public func withdrawApplication(_ command: WithdrawApplication, _ context: CommandContext) async throws -> CommandResult {
         try await execute("WithdrawApplication", context) { session in
             let application = try await session.load(ApplicationState.self, command.applicationId)
-            return [application.write(try command.decide(application: application.state))]
+            return [application.write(try command.decide(application: application.state, actingAs: context.actingAs))]
         }
     }
 
@@ -115,7 +118,8 @@ extension CommandHandler {
             let group = try await session.load(SteeringGroupState.self, groupId)
             let grant = try await session.load(GrantState.self, command.applicationId)
             let events = try command.decide(
-                application: application.state, meeting: meeting.state, group: group.state, pool: pool.state, call: call.state, grant: grant.state)
+                application: application.state, meeting: meeting.state, group: group.state, pool: pool.state, call: call.state, grant: grant.state,
+                actingAs: context.actingAs)
             var writes = [application.write(events.application), meeting.write(events.meeting), group.unchanged()]
             if !events.pool.isEmpty { writes.append(pool.write(events.pool)) }
             if !events.grant.isEmpty { writes.append(grant.write(events.grant)) }
@@ -126,7 +130,7 @@ extension CommandHandler {
     public func fileReport(_ command: FileReport, _ context: CommandContext) async throws -> CommandResult {
         try await execute("FileReport", context) { session in
             let grant = try await session.load(GrantState.self, command.grantId)
-            return [grant.write(try command.decide(grant: grant.state))]
+            return [grant.write(try command.decide(grant: grant.state, actingAs: context.actingAs))]
         }
     }
 

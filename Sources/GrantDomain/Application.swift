@@ -202,7 +202,9 @@ public struct DraftApplication: Hashable, Sendable {
         self.at = at
     }
 
-    public func decide(application: ApplicationState, call: CallState, pool: PoolState) throws(DomainError) -> [any DomainEvent] {
+    public func decide(application: ApplicationState, call: CallState, pool: PoolState,
+                       actingAs: ActingAs = .unrestricted) throws(DomainError) -> [any DomainEvent] {
+        try actingAs.requireOwner(of: "application", applicationId, organisation: content.organisation)
         guard application.drafted == nil else { throw .alreadyExists(kind: "application", id: applicationId.uuidString) }
         guard let opened = call.opened else { throw .notFound(kind: "call", id: callId.uuidString) }
         guard at < call.closesAt else { throw call.notOpen(at: at) }
@@ -224,8 +226,10 @@ public struct AmendApplication: Hashable, Sendable {
 
     /// A draft or a returned application may be amended at any time; a
     /// submitted one only until the call closes, and it is checked again.
-    public func decide(application: ApplicationState, call: CallState, pool: PoolState, group: SteeringGroupState?) throws(DomainError) -> [any DomainEvent] {
-        guard application.drafted != nil, call.opened != nil else { throw .notFound(kind: "application", id: applicationId.uuidString) }
+    public func decide(application: ApplicationState, call: CallState, pool: PoolState, group: SteeringGroupState?,
+                       actingAs: ActingAs = .unrestricted) throws(DomainError) -> [any DomainEvent] {
+        guard let owned = application.content, call.opened != nil else { throw .notFound(kind: "application", id: applicationId.uuidString) }
+        try actingAs.requireOwner(of: "application", applicationId, organisation: owned.organisation)
         switch application.status {
         case .draft, .returnedForRevision: break
         case .submitted:
@@ -258,8 +262,10 @@ public struct SubmitApplication: Hashable, Sendable {
     /// Invariant 5: only while the call is open (a returned application may
     /// be resubmitted after, as the steering group asked for it), and only if
     /// every eligibility rule passes.
-    public func decide(application: ApplicationState, call: CallState, pool: PoolState, group: SteeringGroupState?) throws(DomainError) -> [any DomainEvent] {
+    public func decide(application: ApplicationState, call: CallState, pool: PoolState, group: SteeringGroupState?,
+                       actingAs: ActingAs = .unrestricted) throws(DomainError) -> [any DomainEvent] {
         guard let content = application.content, call.opened != nil else { throw .notFound(kind: "application", id: applicationId.uuidString) }
+        try actingAs.requireOwner(of: "application", applicationId, organisation: content.organisation)
         guard application.status == .draft || application.status == .returnedForRevision else {
             throw .invalidState(kind: "application", id: applicationId.uuidString, status: application.status.rawValue, action: "submit")
         }
@@ -280,8 +286,9 @@ public struct WithdrawApplication: Hashable, Sendable {
         self.at = at
     }
 
-    public func decide(application: ApplicationState) throws(DomainError) -> [any DomainEvent] {
-        guard application.drafted != nil else { throw .notFound(kind: "application", id: applicationId.uuidString) }
+    public func decide(application: ApplicationState, actingAs: ActingAs = .unrestricted) throws(DomainError) -> [any DomainEvent] {
+        guard let content = application.content else { throw .notFound(kind: "application", id: applicationId.uuidString) }
+        try actingAs.requireOwner(of: "application", applicationId, organisation: content.organisation)
         guard [.draft, .submitted, .returnedForRevision].contains(application.status) else {
             throw .invalidState(kind: "application", id: applicationId.uuidString, status: application.status.rawValue, action: "withdraw")
         }

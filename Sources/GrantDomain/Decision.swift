@@ -62,10 +62,13 @@ public struct RecordDecision: Hashable, Sendable {
         }
     }
 
+    /// `group` is the group that held the meeting; `actingAs`, who records the decision.
     public func decide(
-        application: ApplicationState, meeting: MeetingState, group: SteeringGroupState, pool: PoolState, call: CallState, grant: GrantState
+        application: ApplicationState, meeting: MeetingState, group: SteeringGroupState, pool: PoolState, call: CallState, grant: GrantState,
+        actingAs: ActingAs = .unrestricted
     ) throws(DomainError) -> Events {
         guard let held = meeting.held else { throw .notFound(kind: "meeting", id: meetingId.uuidString) }
+        try actingAs.requireSeat(on: group, held.groupId, meeting: meetingId)
         guard let drafted = application.drafted, let content = application.content else { throw .notFound(kind: "application", id: applicationId.uuidString) }
         guard held.agenda.contains(applicationId) else { throw .notOnAgenda(application: applicationId.uuidString) }
         guard pool.created?.steeringGroupId == held.groupId else {

@@ -4,6 +4,10 @@ import Foundation
 /// problem type over HTTP) and a message with the figures.
 public enum DomainError: Error, Hashable, Sendable, CustomStringConvertible {
     case invalidInput(field: String, reason: String)
+    /// An applicant acting on another organisation's application or grant.
+    case notOwner(kind: String, id: String)
+    /// A steering member deciding in a meeting of a group it does not sit on.
+    case notOnSteeringGroup(member: String, meeting: String)
     case currencyMismatch(expected: Currency, got: Currency)
     case amountOverflow
     case notFound(kind: String, id: String)
@@ -47,6 +51,8 @@ public enum DomainError: Error, Hashable, Sendable, CustomStringConvertible {
     public var rule: String {
         switch self {
         case .invalidInput: "invalid-input"
+        case .notOwner: "not-owner"
+        case .notOnSteeringGroup: "not-on-steering-group"
         case .currencyMismatch: "currency-mismatch"
         case .amountOverflow: "amount-overflow"
         case .notFound: "not-found"
@@ -81,6 +87,10 @@ public enum DomainError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalidInput(let field, let reason): "\(field): \(reason)"
+        case .notOwner(let kind, let id): "\(kind) \(id) belongs to another organisation than the one you act for"
+        case .notOnSteeringGroup(let member, let meeting) where member.isEmpty:
+            "only members of the steering group that held meeting \(meeting) decide in it"
+        case .notOnSteeringGroup(let member, let meeting): "\(member) is not a member of the steering group that held meeting \(meeting)"
         case .currencyMismatch(let expected, let got): "currency mismatch: expected \(expected), got \(got)"
         case .amountOverflow: "amount out of range"
         case .notFound(let kind, let id): "\(kind) \(id) not found"

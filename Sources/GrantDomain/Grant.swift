@@ -252,7 +252,9 @@ public struct FileReport: Hashable, Sendable {
         self.grantId = grantId; self.reportId = reportId; self.kind = kind; self.summary = summary; self.at = at
     }
 
-    public func decide(grant: GrantState) throws(DomainError) -> [any DomainEvent] {
+    public func decide(grant: GrantState, actingAs: ActingAs = .unrestricted) throws(DomainError) -> [any DomainEvent] {
+        guard let awarded = grant.awarded else { throw .notFound(kind: "grant", id: grantId.uuidString) }
+        try actingAs.requireOwner(of: "grant", grantId, organisation: awarded.organisation)
         _ = try grant.requireActive(grantId, action: "file a report")
         guard grant.reports[reportId] == nil else { throw .alreadyExists(kind: "report", id: reportId.uuidString) }
         try requireProse(summary, field: "summary", maximum: Limits.prose, required: true)

@@ -77,7 +77,7 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
             let identity = try await services.auth.require(request, [.admin], to: "invite users", csrf: fields["csrf"])
             let adminId = try identity.pageUser()
             let language = Language(request)
-            let command = CommandContext(actor: identity.subject, role: identity.role.rawValue)
+            let command = identity.commandContext
             let grant = roleGrant(fields)
             let role = grant.role
             let email = fields.text("email")
@@ -112,7 +112,7 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
             let grant = roleGrant(fields)
             do {
                 let result = try await handler.grantRole(GrantRole(userId: userId, grant: grant, at: Date()),
-                                                         CommandContext(actor: identity.subject, role: identity.role.rawValue))
+                                                         identity.commandContext)
                 try await accounts.dropFormDraft(userId: adminId, key: grantKey)
                 return Pages.redirect("/admin/users?flash=roleGranted&after=\(result.position)")
             } catch let error where Problem.from(error).map({ $0.status.code < 500 }) ?? false {
@@ -134,7 +134,7 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
                 throw Problem.badRequest(rule: "invalid-value", field: "grant", "grant must be a role as the page wrote it")
             }
             let result = try await handler.revokeRole(RevokeRole(userId: id, grant: grant, at: Date()),
-                                                      CommandContext(actor: identity.subject, role: identity.role.rawValue))
+                                                      identity.commandContext)
             return Pages.redirect("/admin/users?flash=roleRevoked&after=\(result.position)")
         }
     }
@@ -149,7 +149,7 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
             guard let invited = user.invited else { throw Problem.notFound("user", id.uuidString) }
             // Asked for from this page on purpose: for a user with a password, recorded as a reset.
             _ = try await handler.issueSignInLink(IssueSignInLink(userId: id, hasPassword: try await accounts.hasPassword(userId: id), reset: true, at: Date()),
-                                                  CommandContext(actor: identity.subject, role: identity.role.rawValue))
+                                                  identity.commandContext)
             try await keepLink(adminId, email: invited.email, link: invitationLink(publicURL, try await accounts.issueInvitation(userId: id)))
             return Pages.redirect("/admin/users")
         }

@@ -176,7 +176,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             }
             guard let userId = identity.userId, let organisation = identity.organisation else { throw Problem.forbidden("sign in as a user to use the pages") }
             let editPage = "/applications/\(id.uuidString.lowercased())/edit"
-            let command = CommandContext(actor: identity.subject, role: identity.role.rawValue)
+            let command = identity.commandContext
 
             /// Keeps what was typed with the errors, and shows the form again (by GET: a reload does not send it twice).
             /// `saved`: the draft itself was taken, only submitting was refused.
@@ -283,9 +283,8 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             let id = try request.uuidParameter(context, "applicationId")
             let fields = try await FormFields.read(request, limit: services.bodyLimit)
             let identity = try await services.auth.require(request, [.applicant], to: "withdraw applications", csrf: fields["csrf"])
-            try await services.requireOwner(identity, applicationId: id)
             let result = try await handler.withdrawApplication(WithdrawApplication(applicationId: id, reason: fields.text("reason"), at: Date()),
-                                                               CommandContext(actor: identity.subject, role: identity.role.rawValue))
+                                                               identity.commandContext)
             return Pages.redirect("/applications/\(id.uuidString.lowercased())?flash=withdrawnMessage&after=\(result.position)")
         }
     }
@@ -352,15 +351,16 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
             let fields = try await FormFields.read(request, limit: services.bodyLimit)
             let identity = try await services.auth.require(request, [.applicant], to: "file reports", csrf: fields["csrf"])
             let userId = try identity.pageUser()
-            try await services.requireOwner(identity, grantId: id)
             let grantPage = "/grants/\(id.uuidString.lowercased())"
             let reportId = UUID(uuidString: fields.text("reportId")) ?? .random()
             let kind = ReportKind(rawValue: fields.text("kind")) ?? .progress
             do {
                 let result = try await handler.fileReport(FileReport(grantId: id, reportId: reportId, kind: kind, summary: fields.text("summary"), at: Date()),
-                                                          CommandContext(actor: identity.subject, role: identity.role.rawValue))
+                                                          identity.commandContext)
                 try await accounts.dropFormDraft(userId: userId, key: reportKey(id))
                 return Pages.redirect(grantPage + "?flash=reportFiled&after=\(result.position)")
+            } catch DomainError.notOwner(let kind, let grant) {
+                throw DomainError.notOwner(kind: kind, id: grant)  // another organisation's grant: no form to show again
             } catch DomainError.alreadyExists {
                 // The same form sent twice (a double click): the report is there.
                 try await accounts.dropFormDraft(userId: userId, key: reportKey(id))

@@ -98,7 +98,7 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
                 do {
                     let result = try await handler.holdMeeting(
                         HoldMeeting(meetingId: UUID.random(), groupId: groupId, date: at, datedByDay: byDay, present: present, agenda: agenda),
-                        CommandContext(actor: identity.subject, role: identity.role.rawValue))
+                        identity.commandContext)
                     try await accounts.dropFormDraft(userId: adminId, key: draftKey)
                     return Pages.redirect("/admin/meetings?group=\(group)&flash=meetingScheduled&after=\(result.position)")
                 } catch let error where Problem.from(error).map({ $0.status.code < 500 }) ?? false {

@@ -94,7 +94,7 @@ func addPaymentPages(to routes: Routes, _ services: Services, pages: Pages, acco
                 let identity = try await services.auth.require(request, [.admin], to: what, csrf: fields["csrf"])
                 let adminId = try identity.pageUser()
                 let language = Language(request)
-                let command = CommandContext(actor: identity.subject, role: identity.role.rawValue)
+                let command = identity.commandContext
                 do {
                     let (_, result) = try await run(fields, identity, command, context)
                     return Pages.redirect("/admin/payments?flash=\(flash)&after=\(result.position)")
@@ -216,7 +216,7 @@ func addGrantAdminPages(to routes: Routes, _ services: Services, pages: Pages, a
             if let kind, errors.isEmpty {
                 do {
                     let result = try await handler.adjustGrant(AdjustGrant(grantId: grantId, kind: kind, reason: typed["reason"] ?? "", at: Date()),
-                                                               CommandContext(actor: identity.subject, role: identity.role.rawValue))
+                                                               identity.commandContext)
                     try await accounts.dropFormDraft(userId: adminId, key: draftKey(grantId))
                     return Pages.redirect("/admin/grants/\(grantId.uuidString.lowercased())?flash=grantAdjusted&after=\(result.position)")
                 } catch let error where Problem.from(error).map({ $0.status.code < 500 }) ?? false {

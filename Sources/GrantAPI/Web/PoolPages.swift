@@ -116,7 +116,7 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
                         CreatePool(poolId: poolId, name: typed["name", default: ""], owner: typed["owner", default: ""], currency: currency,
                                    carryOver: CarryOverPolicy(rawValue: typed["carryOver"] ?? "") ?? .lapse, periods: periods, sources: sources,
                                    steeringGroupId: groupId, eligibility: EligibilityRules(minimumAmount: minimum, maximumAmount: maximum), at: Date()),
-                        CommandContext(actor: identity.subject, role: identity.role.rawValue))
+                        identity.commandContext)
                     try await accounts.dropFormDraft(userId: adminId, key: createKey)
                     return Pages.redirect("/admin/pools/\(poolId.uuidString.lowercased())?flash=poolCreated&after=\(result.position)")
                 } catch let error where Problem.from(error).map({ $0.status.code < 500 }) ?? false {
@@ -244,7 +244,7 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
                 let typed = Dictionary(names(fields).map { ($0, fields.text($0)) }) { $1 }
                 var errors = FieldErrors()
                 let (flash, anchor, result) = try await run(poolId, typed, Language(request), &errors,
-                                                            CommandContext(actor: identity.subject, role: identity.role.rawValue))
+                                                            identity.commandContext)
                 let page = "/admin/pools/\(poolId.uuidString.lowercased())"
                 if let result, errors.isEmpty {
                     try await accounts.dropFormDraft(userId: adminId, key: poolKey(poolId))

@@ -118,7 +118,7 @@ func addSteeringPages(to routes: Routes, _ services: Services, pages: Pages, acc
                 let command = try typed.command(meetingId: meetingId, applicationId: applicationId, currency: content.requested.currency,
                                                 language: language, errors: &errors)
                 if let command {
-                    let result = try await handler.recordDecision(command, CommandContext(actor: identity.subject, role: identity.role.rawValue))
+                    let result = try await handler.recordDecision(command, identity.commandContext)
                     try await accounts.dropFormDraft(userId: userId, key: key)
                     return Pages.redirect("\(back)?flash=decisionRecorded&after=\(result.position)#item-\(applicationId.uuidString.lowercased())")
                 }
