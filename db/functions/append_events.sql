@@ -116,7 +116,8 @@ DECLARE
     e_hashes       bytea[] := '{}';
     e_positions    bigint[];
     v_previous     idempotency_keys%ROWTYPE;
-    v_head         record;
+    v_heads        streams[];
+    v_head         streams;
     v_stream       integer := 0;
     v_event        integer := 0;
     v_key          text;
@@ -159,22 +160,16 @@ BEGIN
             k := k + 1;
         END LOOP;
         IF v_written[i] THEN
-            FOR v_head IN SELECT h.stream_id, h.version, h.last_hash FROM streams h
-                          WHERE h.stream_id = ANY(v_ids[i:k]) ORDER BY h.stream_id FOR UPDATE LOOP
-                j := array_position(v_ids, v_head.stream_id);
-                v_stored[j] := true;
-                v_stored_at[j] := v_head.version;
-                v_hashes[j] := v_head.last_hash;
-            END LOOP;
+            v_heads := ARRAY(SELECT h FROM streams h WHERE h.stream_id = ANY(v_ids[i:k]) ORDER BY h.stream_id FOR UPDATE);
         ELSE
-            FOR v_head IN SELECT h.stream_id, h.version, h.last_hash FROM streams h
-                          WHERE h.stream_id = ANY(v_ids[i:k]) ORDER BY h.stream_id FOR SHARE LOOP
-                j := array_position(v_ids, v_head.stream_id);
-                v_stored[j] := true;
-                v_stored_at[j] := v_head.version;
-                v_hashes[j] := v_head.last_hash;
-            END LOOP;
+            v_heads := ARRAY(SELECT h FROM streams h WHERE h.stream_id = ANY(v_ids[i:k]) ORDER BY h.stream_id FOR SHARE);
         END IF;
+        FOREACH v_head IN ARRAY v_heads LOOP
+            j := array_position(v_ids, v_head.stream_id);
+            v_stored[j] := true;
+            v_stored_at[j] := v_head.version;
+            v_hashes[j] := v_head.last_hash;
+        END LOOP;
         i := k + 1;
     END LOOP;
     v_versions := v_stored_at;
