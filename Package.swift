@@ -37,16 +37,19 @@ let package = Package(
     targets: [
         // The calendar of the events' times: days since 1970 and dates, both ways.
         .target(name: "CivilCalendar", swiftSettings: swiftSettings),
+        // JSON's string escapes, resolved once for the payload decoder and the import.
+        .target(name: "JSONText", swiftSettings: swiftSettings),
         // Pure domain: value types, commands, events, deciders. No I/O.
         .target(
             name: "GrantDomain",
-            dependencies: ["CivilCalendar", .product(name: "HashTreeCollections", package: "swift-collections")],
+            dependencies: ["CivilCalendar", "JSONText", .product(name: "HashTreeCollections", package: "swift-collections")],
             swiftSettings: swiftSettings),
         // The PostgreSQL event store and its migrations runner.
         .target(
             name: "EventStore",
             dependencies: [
                 "CivilCalendar",
+                "JSONText",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -189,7 +192,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EventStoreTests",
-            dependencies: ["EventStore", "TestSupport"],
+            dependencies: ["EventStore", "JSONText", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,3 +1,5 @@
+import JSONText
+
 /// JSON text exactly as PostgreSQL prints the same value stored as `jsonb`:
 /// object keys shorter first, then by bytes, the last of duplicate keys kept;
 /// ", " and ": " between items; numbers as `numeric` prints them; strings
@@ -214,64 +216,25 @@ private struct Parser {
         }
     }
 
-    /// A string's content with its escapes resolved, as UTF-8.
+    /// A string's content with its escapes resolved, as UTF-8: then past it.
     mutating func string() throws -> [UInt8] {
-        index += 1
-        var raw: [UInt8] = []
+        let start = index + 1
+        var end = start
         while true {
-            guard let byte = peek else { throw fail("unterminated string") }
-            index += 1
-            switch byte {
-            case JSONBText.quote:
-                return raw
-            case JSONBText.backslash:
-                guard let escaped = peek else { throw fail("unterminated escape") }
-                index += 1
-                switch escaped {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): raw.append(escaped)
-                case UInt8(ascii: "b"): raw.append(0x08)
-                case UInt8(ascii: "f"): raw.append(0x0C)
-                case UInt8(ascii: "n"): raw.append(0x0A)
-                case UInt8(ascii: "r"): raw.append(0x0D)
-                case UInt8(ascii: "t"): raw.append(0x09)
-                case UInt8(ascii: "u"): try unicodeEscape(into: &raw)
-                default: throw fail("invalid escape")
-                }
-            case ..<0x20:
-                throw fail("control character in a string")
-            default:
-                raw.append(byte)
-            }
+            guard end < bytes.count else { throw fail("unterminated string") }
+            if bytes[end] == JSONBText.quote { break }
+            end += bytes[end] == JSONBText.backslash ? 2 : 1
         }
-    }
-
-    mutating func unicodeEscape(into raw: inout [UInt8]) throws {
-        var scalar = try hex4()
-        if (0xD800..<0xDC00).contains(scalar) {
-            guard peek == JSONBText.backslash, index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u") else {
-                throw fail("a high surrogate must be followed by a low one")
-            }
-            index += 2
-            let low = try hex4()
-            guard (0xDC00..<0xE000).contains(low) else { throw fail("a high surrogate must be followed by a low one") }
-            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-        } else if (0xDC00..<0xE000).contains(scalar) {
-            throw fail("a low surrogate must follow a high one")
+        var raw: [UInt8] = []
+        do {
+            try JSONString.unescape(bytes[start..<end], into: &raw)
+        } catch {
+            throw JSONBText.Invalid(reason: error.reason, offset: error.offset)
         }
-        // PostgreSQL's text type cannot hold NUL, so jsonb refuses \u0000.
-        guard scalar != 0, let unicode = Unicode.Scalar(scalar) else { throw fail("\\u0000 cannot be stored") }
-        raw += String(Character(unicode)).utf8
-    }
-
-    mutating func hex4() throws -> UInt32 {
-        guard index + 4 <= bytes.count else { throw fail("short \\u escape") }
-        var value: UInt32 = 0
-        for byte in bytes[index..<index + 4] {
-            guard let digit = Character(Unicode.Scalar(byte)).hexDigitValue else { throw fail("invalid \\u escape") }
-            value = value << 4 | UInt32(digit)
-        }
-        index += 4
-        return value
+        // PostgreSQL's text type cannot hold NUL, so jsonb refuses \u0000 (a raw NUL is a control character, refused above).
+        guard !raw.contains(0) else { throw fail("\\u0000 cannot be stored") }
+        index = end + 1
+        return raw
     }
 
     /// The number at `index`, if it is valid JSON without an exponent: then past it.

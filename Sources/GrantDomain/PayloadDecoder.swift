@@ -1,4 +1,5 @@
 import Foundation
+import JSONText
 
 /// Decodes stored event payloads: JSON text as the encoder wrote it, or as
 /// PostgreSQL prints `jsonb` (imported events).
@@ -156,53 +157,10 @@ final class Document {
     static func unescape(_ escaped: Slice<UnsafeBufferPointer<UInt8>>) throws -> String {
         var out: [UInt8] = []
         out.reserveCapacity(escaped.count)
-        var index = escaped.startIndex
-        func hex4() throws -> UInt32 {
-            guard index + 4 <= escaped.endIndex else { throw corrupted("a \\u escape is cut short") }
-            var value: UInt32 = 0
-            for offset in 0..<4 {
-                let byte = escaped[index + offset]
-                let digit: UInt8
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-                default: throw corrupted("a \\u escape has a non-hex digit")
-                }
-                value = value << 4 | UInt32(digit)
-            }
-            index += 4
-            return value
-        }
-        while index < escaped.endIndex {
-            let byte = escaped[index]
-            index += 1
-            guard byte == UInt8(ascii: "\\") else { out.append(byte); continue }
-            guard index < escaped.endIndex else { throw corrupted("a string ends in a backslash") }
-            let escape = escaped[index]
-            index += 1
-            switch escape {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(escape)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                var scalar = try hex4()
-                if (0xD800..<0xDC00).contains(scalar) {
-                    guard index + 1 < escaped.endIndex, escaped[index] == UInt8(ascii: "\\"), escaped[index + 1] == UInt8(ascii: "u") else {
-                        throw corrupted("a \\u escape is half a surrogate pair")
-                    }
-                    index += 2
-                    let low = try hex4()
-                    guard (0xDC00..<0xE000).contains(low) else { throw corrupted("a \\u escape is half a surrogate pair") }
-                    scalar = 0x10000 + (scalar - 0xD800) << 10 + (low - 0xDC00)
-                }
-                guard let unicode = Unicode.Scalar(scalar) else { throw corrupted("a \\u escape is not a Unicode scalar") }
-                out.append(contentsOf: UTF8.encode(unicode)!)
-            default: throw corrupted("unknown escape \\\(Character(Unicode.Scalar(escape)))")
-            }
+        do {
+            try JSONString.unescape(escaped, into: &out)
+        } catch {
+            throw corrupted(error.reason)
         }
         return String(decoding: out, as: UTF8.self)
     }
