@@ -42,8 +42,11 @@ let package = Package(
         // Pure domain: value types, commands, events, deciders. No I/O.
         .target(
             name: "GrantDomain",
-            dependencies: ["CivilCalendar", "JSONText", .product(name: "HashTreeCollections", package: "swift-collections")],
+            dependencies: ["CivilCalendar", .product(name: "HashTreeCollections", package: "swift-collections")],
             swiftSettings: swiftSettings),
+        // The events' wire format: payloads encoded and decoded (fast paths
+        // for the busy types), versions upcast. The domain does not know it.
+        .target(name: "EventCoding", dependencies: ["GrantDomain", "JSONText"], swiftSettings: swiftSettings),
         // The PostgreSQL event store and its migrations runner.
         .target(
             name: "EventStore",
@@ -61,7 +64,7 @@ let package = Package(
         .target(
             name: "GrantCommands",
             dependencies: [
-                "EventStore", "GrantDomain",
+                "EventStore", "GrantDomain", "EventCoding",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
@@ -77,7 +80,7 @@ let package = Package(
         .target(
             name: "Projections",
             dependencies: [
-                "EventStore", "GrantDomain",
+                "EventStore", "GrantDomain", "EventCoding",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -88,7 +91,7 @@ let package = Package(
         .target(
             name: "Audit",
             dependencies: [
-                "EventStore", "GrantDomain",
+                "EventStore", "GrantDomain", "EventCoding",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -110,7 +113,7 @@ let package = Package(
         .target(
             name: "Bench",
             dependencies: [
-                "Accounts", "EventStore", "GrantDomain", "GrantCommands", "Programmes", "Projections", "Audit", "GrantAPI",
+                "Accounts", "EventStore", "GrantDomain", "EventCoding", "GrantCommands", "Programmes", "Projections", "Audit", "GrantAPI",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
@@ -120,7 +123,7 @@ let package = Package(
         .target(
             name: "GrantAPI",
             dependencies: [
-                "Accounts", "EventStore", "GrantDomain", "GrantCommands", "Projections", "Audit",
+                "Accounts", "EventStore", "GrantDomain", "EventCoding", "GrantCommands", "Projections", "Audit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -138,7 +141,7 @@ let package = Package(
         .executableTarget(
             name: "grantledger",
             dependencies: [
-                "Accounts", "EventStore", "GrantDomain", "GrantCommands", "Programmes", "Projections", "GrantAPI", "Audit", "Bench",
+                "Accounts", "EventStore", "GrantDomain", "EventCoding", "GrantCommands", "Programmes", "Projections", "GrantAPI", "Audit", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -160,17 +163,22 @@ let package = Package(
         ),
         .testTarget(
             name: "GrantDomainTests",
-            dependencies: ["GrantDomain"],
+            dependencies: ["GrantDomain", "EventCoding", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EventCodingTests",
+            dependencies: ["EventCoding", "GrantDomain", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "GrantCommandsTests",
-            dependencies: ["GrantCommands", "GrantDomain", "EventStore", "Programmes", "TestSupport"],
+            dependencies: ["GrantCommands", "GrantDomain", "EventCoding", "EventStore", "Programmes", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ProjectionsTests",
-            dependencies: ["Projections", "GrantCommands", "GrantDomain", "EventStore", "Programmes", "TestSupport"],
+            dependencies: ["Projections", "GrantCommands", "GrantDomain", "EventCoding", "EventStore", "Programmes", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -187,7 +195,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AuditTests",
-            dependencies: ["Audit", "GrantCommands", "GrantDomain", "EventStore", "Programmes", "Projections", "TestSupport"],
+            dependencies: ["Audit", "GrantCommands", "GrantDomain", "EventCoding", "EventStore", "Programmes", "Projections", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import Accounts
 import Audit
+import EventCoding
 import EventStore
 import Foundation
 import GrantCommands

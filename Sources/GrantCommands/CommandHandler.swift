@@ -1,4 +1,5 @@
 import Crypto
+import EventCoding
 import EventStore
 import Foundation
 import GrantDomain

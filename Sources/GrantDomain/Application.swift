@@ -85,6 +85,13 @@ public struct EligibilityCheck: Codable, Hashable, Sendable {
     public var rule: String
     public var passed: Bool
     public var detail: String
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(rule: String, passed: Bool, detail: String) {
+        self.rule = rule
+        self.passed = passed
+        self.detail = detail
+    }
 }
 
 // MARK: Events
@@ -96,6 +103,15 @@ public struct ApplicationDrafted: DomainEvent {
     public var poolId: UUID
     public var content: ApplicationContent
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(applicationId: UUID, callId: UUID, poolId: UUID, content: ApplicationContent, occurredAt: Date) {
+        self.applicationId = applicationId
+        self.callId = callId
+        self.poolId = poolId
+        self.content = content
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct ApplicationAmended: DomainEvent {
@@ -110,12 +126,25 @@ public struct ApplicationSubmitted: DomainEvent {
     public var version: Int
     public var checks: [EligibilityCheck]
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(version: Int, checks: [EligibilityCheck], occurredAt: Date) {
+        self.version = version
+        self.checks = checks
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct ApplicationWithdrawn: DomainEvent {
     public static let eventType = "ApplicationWithdrawn"
     public var reason: String
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(reason: String, occurredAt: Date) {
+        self.reason = reason
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct ApplicationApproved: DomainEvent {
@@ -125,6 +154,15 @@ public struct ApplicationApproved: DomainEvent {
     public var version: Int
     public var amount: Money
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(meetingId: UUID, grantId: UUID, version: Int, amount: Money, occurredAt: Date) {
+        self.meetingId = meetingId
+        self.grantId = grantId
+        self.version = version
+        self.amount = amount
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct ApplicationRejected: DomainEvent {
@@ -133,6 +171,14 @@ public struct ApplicationRejected: DomainEvent {
     public var version: Int
     public var reason: String
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(meetingId: UUID, version: Int, reason: String, occurredAt: Date) {
+        self.meetingId = meetingId
+        self.version = version
+        self.reason = reason
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct ApplicationReturnedForRevision: DomainEvent {
@@ -141,6 +187,14 @@ public struct ApplicationReturnedForRevision: DomainEvent {
     public var version: Int
     public var reason: String
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(meetingId: UUID, version: Int, reason: String, occurredAt: Date) {
+        self.meetingId = meetingId
+        self.version = version
+        self.reason = reason
+        self.occurredAt = occurredAt
+    }
 }
 
 // MARK: State

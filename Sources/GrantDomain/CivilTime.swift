@@ -126,7 +126,7 @@ public enum CivilTime {
 
     /// ``format(_:)`` into a buffer, for the years 0-9999 (Foundation's
     /// formatter for others, which no accepted input reaches).
-    static func write(_ date: Date, into out: inout [UInt8]) {
+    package static func write(_ date: Date, into out: inout [UInt8]) {
         // Rounded from the reference date, as times have always been written here.
         let milliseconds = (date.timeIntervalSinceReferenceDate * 1000).rounded() + 978_307_200_000
         guard milliseconds >= -62_167_219_200_000, milliseconds < 253_402_300_800_000 else {

@@ -24,6 +24,13 @@ public struct Tranche: Codable, Hashable, Sendable {
     public var number: Int
     public var amount: Money
     public var trigger: TrancheTrigger
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(number: Int, amount: Money, trigger: TrancheTrigger) {
+        self.number = number
+        self.amount = amount
+        self.trigger = trigger
+    }
 }
 
 public enum ReportKind: String, Codable, Hashable, Sendable {
@@ -47,6 +54,23 @@ public struct GrantAwarded: DomainEvent {
     public var conditions: [String]
     public var tranches: [Tranche]
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(grantId: UUID, applicationId: UUID, poolId: UUID, callId: UUID, meetingId: UUID, organisation: String, title: String, amount: Money, period: String, sources: [SourceAmount], conditions: [String], tranches: [Tranche], occurredAt: Date) {
+        self.grantId = grantId
+        self.applicationId = applicationId
+        self.poolId = poolId
+        self.callId = callId
+        self.meetingId = meetingId
+        self.organisation = organisation
+        self.title = title
+        self.amount = amount
+        self.period = period
+        self.sources = sources
+        self.conditions = conditions
+        self.tranches = tranches
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct ReportFiled: DomainEvent {
@@ -55,6 +79,14 @@ public struct ReportFiled: DomainEvent {
     public var kind: ReportKind
     public var summary: String
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(reportId: UUID, kind: ReportKind, summary: String, occurredAt: Date) {
+        self.reportId = reportId
+        self.kind = kind
+        self.summary = summary
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct ReportApproved: DomainEvent {
@@ -62,6 +94,13 @@ public struct ReportApproved: DomainEvent {
     public var reportId: UUID
     public var approvedBy: String
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(reportId: UUID, approvedBy: String, occurredAt: Date) {
+        self.reportId = reportId
+        self.approvedBy = approvedBy
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct PaymentRequested: DomainEvent {
@@ -71,6 +110,15 @@ public struct PaymentRequested: DomainEvent {
     public var amount: Money
     public var requestedBy: String
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(paymentRequestId: UUID, tranche: Int, amount: Money, requestedBy: String, occurredAt: Date) {
+        self.paymentRequestId = paymentRequestId
+        self.tranche = tranche
+        self.amount = amount
+        self.requestedBy = requestedBy
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct PaymentApproved: DomainEvent {
@@ -78,6 +126,13 @@ public struct PaymentApproved: DomainEvent {
     public var paymentRequestId: UUID
     public var approvedBy: String
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(paymentRequestId: UUID, approvedBy: String, occurredAt: Date) {
+        self.paymentRequestId = paymentRequestId
+        self.approvedBy = approvedBy
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct PaymentMarkedPaid: DomainEvent {
@@ -87,6 +142,15 @@ public struct PaymentMarkedPaid: DomainEvent {
     public var amount: Money
     public var reference: String
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(paymentRequestId: UUID, tranche: Int, amount: Money, reference: String, occurredAt: Date) {
+        self.paymentRequestId = paymentRequestId
+        self.tranche = tranche
+        self.amount = amount
+        self.reference = reference
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct GrantReduced: DomainEvent {
@@ -97,6 +161,15 @@ public struct GrantReduced: DomainEvent {
     public var tranches: [Tranche]
     public var reason: String
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(reduction: Money, newAmount: Money, tranches: [Tranche], reason: String, occurredAt: Date) {
+        self.reduction = reduction
+        self.newAmount = newAmount
+        self.tranches = tranches
+        self.reason = reason
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct GrantCancelled: DomainEvent {
@@ -104,6 +177,13 @@ public struct GrantCancelled: DomainEvent {
     public var released: Money
     public var reason: String
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(released: Money, reason: String, occurredAt: Date) {
+        self.released = released
+        self.reason = reason
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct RepaymentRecorded: DomainEvent {
@@ -111,6 +191,13 @@ public struct RepaymentRecorded: DomainEvent {
     public var amount: Money
     public var reference: String
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(amount: Money, reference: String, occurredAt: Date) {
+        self.amount = amount
+        self.reference = reference
+        self.occurredAt = occurredAt
+    }
 }
 
 // MARK: State
@@ -227,6 +314,13 @@ public struct PaymentRequestIdClaimed: DomainEvent {
     public var paymentRequestId: UUID
     public var grantId: UUID
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(paymentRequestId: UUID, grantId: UUID, occurredAt: Date) {
+        self.paymentRequestId = paymentRequestId
+        self.grantId = grantId
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct PaymentRequestIdState: Aggregate, Hashable {

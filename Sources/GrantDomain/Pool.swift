@@ -112,6 +112,18 @@ public struct MoneyCommitted: DomainEvent {
     public var amount: Money
     public var sources: [SourceAmount]
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(grantId: UUID, applicationId: UUID, callId: UUID, meetingId: UUID, period: String, amount: Money, sources: [SourceAmount], occurredAt: Date) {
+        self.grantId = grantId
+        self.applicationId = applicationId
+        self.callId = callId
+        self.meetingId = meetingId
+        self.period = period
+        self.amount = amount
+        self.sources = sources
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct CommitmentReleased: DomainEvent {
@@ -122,6 +134,16 @@ public struct CommitmentReleased: DomainEvent {
     public var sources: [SourceAmount]
     public var reason: String
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(grantId: UUID, period: String, amount: Money, sources: [SourceAmount], reason: String, occurredAt: Date) {
+        self.grantId = grantId
+        self.period = period
+        self.amount = amount
+        self.sources = sources
+        self.reason = reason
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct PaymentDisbursed: DomainEvent {
@@ -133,6 +155,17 @@ public struct PaymentDisbursed: DomainEvent {
     public var sources: [SourceAmount]
     public var reference: String
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(grantId: UUID, paymentRequestId: UUID, period: String, amount: Money, sources: [SourceAmount], reference: String, occurredAt: Date) {
+        self.grantId = grantId
+        self.paymentRequestId = paymentRequestId
+        self.period = period
+        self.amount = amount
+        self.sources = sources
+        self.reference = reference
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct RepaymentReceived: DomainEvent {
@@ -143,6 +176,16 @@ public struct RepaymentReceived: DomainEvent {
     public var sources: [SourceAmount]
     public var reference: String
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(grantId: UUID, period: String, amount: Money, sources: [SourceAmount], reference: String, occurredAt: Date) {
+        self.grantId = grantId
+        self.period = period
+        self.amount = amount
+        self.sources = sources
+        self.reference = reference
+        self.occurredAt = occurredAt
+    }
 }
 
 // MARK: State

@@ -109,6 +109,12 @@ public struct Vote: Codable, Hashable, Sendable {
 public struct Recusal: Codable, Hashable, Sendable {
     public var member: String
     public var affiliation: String
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(member: String, affiliation: String) {
+        self.member = member
+        self.affiliation = affiliation
+    }
 }
 
 public enum DecisionOutcome: String, Codable, Hashable, Sendable {
@@ -127,6 +133,19 @@ public struct DecisionRecorded: DomainEvent {
     public var quorum: Int
     public var eligibleVoters: Int
     public var occurredAt: Date
+
+    /// For the payload readers (EventCoding), which build it field by field.
+    package init(meetingId: UUID, applicationId: UUID, applicationVersion: Int, outcome: DecisionOutcome, votes: [Vote], recused: [Recusal], quorum: Int, eligibleVoters: Int, occurredAt: Date) {
+        self.meetingId = meetingId
+        self.applicationId = applicationId
+        self.applicationVersion = applicationVersion
+        self.outcome = outcome
+        self.votes = votes
+        self.recused = recused
+        self.quorum = quorum
+        self.eligibleVoters = eligibleVoters
+        self.occurredAt = occurredAt
+    }
 }
 
 public struct MeetingState: Aggregate, Hashable {

@@ -14,14 +14,14 @@ extension UUID {
 }
 
 /// ASCII hex digits by value, for the encoders.
-enum HexDigits {
-    static let lower = Array("0123456789abcdef".utf8)
-    static let upper = Array("0123456789ABCDEF".utf8)
+package enum HexDigits {
+    package static let lower = Array("0123456789abcdef".utf8)
+    package static let upper = Array("0123456789ABCDEF".utf8)
 }
 
 /// The 8-4-4-4-12 hex form of a UUID, a byte at a time.
-enum UUIDText {
-    static func write(_ uuid: UUID, digits: [UInt8], _ emit: (UInt8) -> Void) {
+package enum UUIDText {
+    package static func write(_ uuid: UUID, digits: [UInt8], _ emit: (UInt8) -> Void) {
         withUnsafeBytes(of: uuid.uuid) { bytes in
             for (index, byte) in bytes.enumerated() {
                 if index == 4 || index == 6 || index == 8 || index == 10 { emit(UInt8(ascii: "-")) }

@@ -1,5 +1,6 @@
 import Accounts
 import ArgumentParser
+import EventCoding
 import EventStore
 import GrantAPI
 import Foundation

@@ -1,4 +1,5 @@
 import Audit
+import EventCoding
 import EventStore
 import Foundation
 import GrantCommands

@@ -7,6 +7,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import Testing
+import TestSupport
 
 /// The whole pipeline at the edges of what the domain accepts: commands at
 /// every limit (largest amounts and counts, longest texts and lists, every
@@ -30,16 +31,7 @@ struct ExtremesTests {
     }
 
     /// Seeded, so a failure can be replayed: the seed is in the test's output.
-    struct Random: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Random = SplitMix64
 
     @Test("commands at every limit in every currency: every projection keeps running and every GET answers", .timeLimit(.minutes(10)))
     func extremes() async throws {

@@ -1,3 +1,4 @@
+import EventCoding
 import EventStore
 import Foundation
 import GrantCommands

@@ -1,3 +1,4 @@
+import EventCoding
 import EventStore
 import Foundation
 import GrantDomain
@@ -24,8 +25,14 @@ struct StoredPayloadTests {
         try foundation.decode(E.self, from: EventCoding.upcast(type: event.type, schemaVersion: event.schemaVersion, data: Data(event.data.utf8)))
     }
 
-    static func readDirectly<E: DomainEvent>(_ type: E.Type, _ event: RecordedEvent) -> AnyHashable? {
-        PayloadDecoder.readDirectly(E.self, from: event.data).map(AnyHashable.init)
+    /// Read by the event type's own reader; nil for a type without one, or a payload it cannot read.
+    static func readDirectly(_ type: any DomainEvent.Type, _ event: RecordedEvent) -> AnyHashable? {
+        guard let readable = type as? any (PayloadReadable & Hashable).Type else { return nil }
+        return read(readable, event)
+    }
+
+    static func read<R: PayloadReadable & Hashable>(_ type: R.Type, _ event: RecordedEvent) -> AnyHashable? {
+        PayloadDecoder.readDirectly(R.self, from: event.data).map(AnyHashable.init)
     }
 
     /// The event types decoded through Codable, without a reader of their own: a few per programme.

@@ -1,4 +1,5 @@
 import Accounts
+import EventCoding
 import EventStore
 import Foundation
 import GrantCommands

@@ -1,4 +1,5 @@
 import Foundation
+import GrantDomain
 
 /// A value that reads its stored payload field by field, without Codable.
 /// Through Codable every field passes a boxed container and a generic call
@@ -13,11 +14,6 @@ public protocol PayloadReadable: Decodable {
     /// is then decoded through Codable, which gives the same value or names
     /// the fault.
     static func read(_ object: PayloadObject) throws(PayloadObject.Unreadable) -> Self
-}
-
-extension DomainEvent {
-    /// Event types without a reader of their own (the rare ones) are decoded through Codable.
-    public static func read(_ object: PayloadObject) throws(PayloadObject.Unreadable) -> Self { throw PayloadObject.Unreadable() }
 }
 
 /// An object of a parsed payload, read by member name.

@@ -1,4 +1,5 @@
 import Foundation
+import GrantDomain
 
 // Readers of the event types a programme's history is made of (payments,
 // applications, decisions, grants, pool movements) and of the values in
@@ -55,39 +56,39 @@ extension Recusal: PayloadReadable {
 
 // MARK: Applications
 
-extension ApplicationDrafted {
+extension ApplicationDrafted: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(applicationId: payload.field("applicationId"), callId: payload.field("callId"), poolId: payload.field("poolId"),
                  content: payload.object("content"), occurredAt: payload.field("occurredAt"))
     }
 }
 
-extension ApplicationSubmitted {
+extension ApplicationSubmitted: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(version: payload.field("version"), checks: payload.objects("checks"), occurredAt: payload.field("occurredAt"))
     }
 }
 
-extension ApplicationWithdrawn {
+extension ApplicationWithdrawn: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(reason: payload.field("reason"), occurredAt: payload.field("occurredAt"))
     }
 }
 
-extension ApplicationApproved {
+extension ApplicationApproved: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(meetingId: payload.field("meetingId"), grantId: payload.field("grantId"), version: payload.field("version"),
                  amount: payload.field("amount"), occurredAt: payload.field("occurredAt"))
     }
 }
 
-extension ApplicationRejected {
+extension ApplicationRejected: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(meetingId: payload.field("meetingId"), version: payload.field("version"), reason: payload.field("reason"), occurredAt: payload.field("occurredAt"))
     }
 }
 
-extension ApplicationReturnedForRevision {
+extension ApplicationReturnedForRevision: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(meetingId: payload.field("meetingId"), version: payload.field("version"), reason: payload.field("reason"), occurredAt: payload.field("occurredAt"))
     }
@@ -95,7 +96,7 @@ extension ApplicationReturnedForRevision {
 
 // MARK: Decisions
 
-extension DecisionRecorded {
+extension DecisionRecorded: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(meetingId: payload.field("meetingId"), applicationId: payload.field("applicationId"), applicationVersion: payload.field("applicationVersion"),
                  outcome: payload.choice("outcome"), votes: payload.objects("votes"), recused: payload.objects("recused"), quorum: payload.field("quorum"),
@@ -105,7 +106,7 @@ extension DecisionRecorded {
 
 // MARK: Grants
 
-extension GrantAwarded {
+extension GrantAwarded: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(grantId: payload.field("grantId"), applicationId: payload.field("applicationId"), poolId: payload.field("poolId"), callId: payload.field("callId"),
                  meetingId: payload.field("meetingId"), organisation: payload.field("organisation"), title: payload.field("title"), amount: payload.field("amount"),
@@ -114,58 +115,58 @@ extension GrantAwarded {
     }
 }
 
-extension ReportFiled {
+extension ReportFiled: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(reportId: payload.field("reportId"), kind: payload.choice("kind"), summary: payload.field("summary"), occurredAt: payload.field("occurredAt"))
     }
 }
 
-extension ReportApproved {
+extension ReportApproved: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(reportId: payload.field("reportId"), approvedBy: payload.field("approvedBy"), occurredAt: payload.field("occurredAt"))
     }
 }
 
-extension PaymentRequested {
+extension PaymentRequested: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(paymentRequestId: payload.field("paymentRequestId"), tranche: payload.field("tranche"), amount: payload.field("amount"),
                  requestedBy: payload.field("requestedBy"), occurredAt: payload.field("occurredAt"))
     }
 }
 
-extension PaymentRequestIdClaimed {
+extension PaymentRequestIdClaimed: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(paymentRequestId: payload.field("paymentRequestId"), grantId: payload.field("grantId"), occurredAt: payload.field("occurredAt"))
     }
 }
 
-extension PaymentApproved {
+extension PaymentApproved: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(paymentRequestId: payload.field("paymentRequestId"), approvedBy: payload.field("approvedBy"), occurredAt: payload.field("occurredAt"))
     }
 }
 
-extension PaymentMarkedPaid {
+extension PaymentMarkedPaid: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(paymentRequestId: payload.field("paymentRequestId"), tranche: payload.field("tranche"), amount: payload.field("amount"),
                  reference: payload.field("reference"), occurredAt: payload.field("occurredAt"))
     }
 }
 
-extension GrantReduced {
+extension GrantReduced: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(reduction: payload.field("reduction"), newAmount: payload.field("newAmount"), tranches: payload.objects("tranches"),
                  reason: payload.field("reason"), occurredAt: payload.field("occurredAt"))
     }
 }
 
-extension GrantCancelled {
+extension GrantCancelled: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(released: payload.field("released"), reason: payload.field("reason"), occurredAt: payload.field("occurredAt"))
     }
 }
 
-extension RepaymentRecorded {
+extension RepaymentRecorded: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(amount: payload.field("amount"), reference: payload.field("reference"), occurredAt: payload.field("occurredAt"))
     }
@@ -173,7 +174,7 @@ extension RepaymentRecorded {
 
 // MARK: Pools
 
-extension MoneyCommitted {
+extension MoneyCommitted: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(grantId: payload.field("grantId"), applicationId: payload.field("applicationId"), callId: payload.field("callId"),
                  meetingId: payload.field("meetingId"), period: payload.field("period"), amount: payload.field("amount"), sources: payload.objects("sources"),
@@ -181,21 +182,21 @@ extension MoneyCommitted {
     }
 }
 
-extension CommitmentReleased {
+extension CommitmentReleased: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(grantId: payload.field("grantId"), period: payload.field("period"), amount: payload.field("amount"), sources: payload.objects("sources"),
                  reason: payload.field("reason"), occurredAt: payload.field("occurredAt"))
     }
 }
 
-extension PaymentDisbursed {
+extension PaymentDisbursed: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(grantId: payload.field("grantId"), paymentRequestId: payload.field("paymentRequestId"), period: payload.field("period"),
                  amount: payload.field("amount"), sources: payload.objects("sources"), reference: payload.field("reference"), occurredAt: payload.field("occurredAt"))
     }
 }
 
-extension RepaymentReceived {
+extension RepaymentReceived: PayloadReadable {
     public static func read(_ payload: PayloadObject) throws(PayloadObject.Unreadable) -> Self {
         try Self(grantId: payload.field("grantId"), period: payload.field("period"), amount: payload.field("amount"), sources: payload.objects("sources"),
                  reference: payload.field("reference"), occurredAt: payload.field("occurredAt"))

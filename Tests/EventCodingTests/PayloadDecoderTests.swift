@@ -1,6 +1,8 @@
+import EventCoding
 import Foundation
 import GrantDomain
 import Testing
+import TestSupport
 
 /// The payload decoder stands in for Foundation's `JSONDecoder` on stored
 /// events, so each test holds it against Foundation on the same text.

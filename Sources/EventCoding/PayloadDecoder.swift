@@ -1,4 +1,5 @@
 import Foundation
+import GrantDomain
 import JSONText
 
 /// Decodes stored event payloads: JSON text as the encoder wrote it, or as

@@ -1,4 +1,5 @@
 import Foundation
+import GrantDomain
 
 /// Encodes event payloads as compact JSON at a fraction of Foundation's
 /// cost: its `JSONEncoder` builds a tree of boxed values before writing and

@@ -1,6 +1,8 @@
+import EventCoding
 import Foundation
 import GrantDomain
 import Testing
+import TestSupport
 
 /// The payload encoder stands in for Foundation's `JSONEncoder` when events
 /// are appended: each test holds its output against Foundation's, read back.
