@@ -163,12 +163,12 @@ let package = Package(
         ),
         .testTarget(
             name: "GrantDomainTests",
-            dependencies: ["GrantDomain", "EventCoding", "TestSupport"],
+            dependencies: ["GrantDomain", "EventCoding", "Programmes"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "EventCodingTests",
-            dependencies: ["EventCoding", "GrantDomain", "TestSupport"],
+            dependencies: ["EventCoding", "GrantDomain", "Programmes"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

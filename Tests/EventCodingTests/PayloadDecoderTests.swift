@@ -1,8 +1,8 @@
 import EventCoding
 import Foundation
 import GrantDomain
+import Programmes
 import Testing
-import TestSupport
 
 /// The payload decoder stands in for Foundation's `JSONDecoder` on stored
 /// events, so each test holds it against Foundation on the same text.
@@ -66,7 +66,7 @@ struct PayloadDecoderTests {
 
     @Test("times as the event encoder writes them are Foundation's to the bit, 1971-2100")
     func timesAgreeBitForBit() throws {
-        var random = SplitMix64(state: 7)
+        var random = SeededRandom(seed: 7)
         let style = Date.ISO8601FormatStyle.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)
         for _ in 0..<20_000 {
             let milliseconds = Int64.random(in: 31_536_000_000...4_102_444_799_999, using: &random)
@@ -79,7 +79,7 @@ struct PayloadDecoderTests {
 
     @Test("a stored time prints back as it was stored, where Foundation's formatter drops a millisecond")
     func timesRoundTrip() throws {
-        var random = SplitMix64(state: 11)
+        var random = SeededRandom(seed: 11)
         let style = Date.ISO8601FormatStyle.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)
         var foundationSlips = 0
         for _ in 0..<20_000 {
@@ -118,7 +118,7 @@ struct PayloadDecoderTests {
 
     @Test("every millisecond CivilTime writes, 1900-9999, reads back to the same text")
     func civilTimesRoundTrip() throws {
-        var random = SplitMix64(state: 5)
+        var random = SeededRandom(seed: 5)
         for _ in 0..<20_000 {
             let milliseconds = Int64.random(in: -2_208_988_800_000...253_402_300_799_999, using: &random)
             let text = CivilTime.format(Date(timeIntervalSince1970: Double(milliseconds) / 1000))

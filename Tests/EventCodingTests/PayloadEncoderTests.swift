@@ -1,8 +1,8 @@
 import EventCoding
 import Foundation
 import GrantDomain
+import Programmes
 import Testing
-import TestSupport
 
 /// The payload encoder stands in for Foundation's `JSONEncoder` when events
 /// are appended: each test holds its output against Foundation's, read back.
@@ -63,7 +63,7 @@ struct PayloadEncoderTests {
 
     @Test("times are written as formatTime writes them, 1970-9999, between milliseconds too")
     func timesAsFormatTime() throws {
-        var random = SplitMix64(state: 5)
+        var random = SeededRandom(seed: 5)
         var dates = [Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 951_782_400), Date(timeIntervalSince1970: 253_402_300_799.999),
                      Date(timeIntervalSinceReferenceDate: 0), Date(timeIntervalSince1970: -1), Date(timeIntervalSince1970: 253_402_300_800)]
         for _ in 0..<20_000 {

@@ -1,8 +1,7 @@
 import Foundation
 import GrantDomain
+import Programmes
 import Testing
-import TestSupport
-
 
 @Suite("Property: no command sequence breaks invariants 1-4")
 struct PropertyTests {
@@ -11,7 +10,7 @@ struct PropertyTests {
 
     @Test("random valid and invalid commands keep every invariant", arguments: 0..<60)
     func randomSequences(seed: UInt64) throws {
-        var rng = SplitMix64(state: seed)
+        var rng = SeededRandom(seed: seed)
         var world = try World(
             periods: [BudgetPeriodSpec(period: "2024", amount: World.dkk("600000.00")), BudgetPeriodSpec(period: "2025", amount: World.dkk("400000.00"))],
             sources: [
@@ -25,7 +24,7 @@ struct PropertyTests {
         var reports: [UUID: UUID] = [:]   // report -> grant
         let memberIds = World.members.map(\.id) + ["outsider"]
 
-        func money(_ rng: inout SplitMix64, upTo major: Int) -> Money { Money(minorUnits: Int64.random(in: -100...Int64(major) * 100, using: &rng), currency: .dkk) }
+        func money(_ rng: inout SeededRandom, upTo major: Int) -> Money { Money(minorUnits: Int64.random(in: -100...Int64(major) * 100, using: &rng), currency: .dkk) }
 
         for step in 0..<120 {
             let before = emitted.count
