@@ -22,7 +22,7 @@ extension Benchmark {
         return calls
     }
 
-    static let admin = CommandContext(actor: "bench", role: "admin")
+    static let admin = CommandContext(actor: "bench", role: "admin", actingAs: .unrestricted)
 
     /// A steering group of one member, `m`.
     func createGroup(_ name: String) async throws -> UUID {
@@ -59,7 +59,7 @@ extension Benchmark {
         let content = ApplicationContent(organisation: "School \(writer)", projectLeader: "Leader", title: "Bench \(index)", description: "",
                                          requested: try Money("10000.00", .dkk))
         return try await handler.draftApplication(DraftApplication(applicationId: .random(), callId: call, content: content, at: Date()),
-                                                  CommandContext(actor: "bench", role: "applicant"))
+                                                  CommandContext(actor: "bench", role: "applicant", actingAs: .unrestricted))
     }
 
     /// 16 approvers decide on one pool's applications, meeting after meeting

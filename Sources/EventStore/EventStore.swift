@@ -102,8 +102,8 @@ public struct EventStore: Sendable {
             let result = try await appendAlone(prepared, on: connection)
             announce()
             return result
-        } catch let error as StreamCreatedMeanwhile {
-            throw error.refusal(of: writes)
+        } catch let race as RacedAnotherAppend {
+            throw race.refusal(of: writes)
         }
     }
 
@@ -158,7 +158,9 @@ public struct EventStore: Sendable {
     /// An append on a connection of its own. A stream it creates that
     /// another append created meanwhile fails the statement (the head or the
     /// first versions are taken); sent again, it finds the head and queues
-    /// behind that append like any writer of the stream.
+    /// behind that append like any writer of the stream. Two lone appends
+    /// creating two streams in opposite order may deadlock: PostgreSQL ends
+    /// one, and it too is sent again.
     private func appendOnItsOwn(_ append: PreparedAppend) async throws -> AppendResult {
         var attempt = 1
         while true {
@@ -166,39 +168,42 @@ public struct EventStore: Sendable {
                 return try await client.withConnection { connection in
                     try await connection.statement { try await appendAlone(append, on: connection) }
                 }
-            } catch is StreamCreatedMeanwhile where attempt < 4 {
+            } catch is RacedAnotherAppend where attempt < 4 {
                 attempt += 1
-            } catch let error as StreamCreatedMeanwhile {
-                throw error.refusal(of: append.writes)
+            } catch let race as RacedAnotherAppend {
+                throw race.refusal(of: append.writes)
             }
         }
     }
 
-    /// An append as a batch of its own, its refusal thrown: a version clash
-    /// or a reused key comes as its row, a failure of the statement (a head
-    /// created meanwhile, a lost connection) as PostgreSQL's error.
+    /// An append as a batch of its own, its refusal thrown: a version clash,
+    /// a reused key or a payload PostgreSQL does not take comes as its row;
+    /// a failure of the statement (a race with another append, a lost
+    /// connection) as an error.
     private func appendAlone(_ append: PreparedAppend, on connection: PostgresConnection) async throws -> AppendResult {
         let results: [Result<AppendResult, any Error>?]
         do {
             results = try await appendTogether([append], chained: false, on: connection)
-        } catch let error as PSQLError {
-            let constraint = error.serverInfo?[.constraintName]
-            if error.serverInfo?[.sqlState] == "23505", constraint == "streams_pkey" || constraint == "events_stream_version_unique" {
-                throw StreamCreatedMeanwhile()
-            }
-            guard let state = error.serverInfo?[.sqlState],
-                  let mapped = try Self.appendError(state: state, detail: error.serverInfo?[.detail], message: error.serverInfo?[.message],
-                                                    writes: append.writes)
-            else { throw error }
-            throw mapped
+        } catch let error as PSQLError where RacedAnotherAppend.isRace(error) {
+            throw RacedAnotherAppend()
         }
         guard let result = results[0] else { throw AppendWithoutOutcome() }
         return try result.get()
     }
 
     /// Streams are created by the append that writes their first events, at
-    /// its end; another append creating one meanwhile fails the statement.
-    private struct StreamCreatedMeanwhile: Error {
+    /// its end: another append creating one meanwhile fails the statement,
+    /// and so may a deadlock between two such appends.
+    private struct RacedAnotherAppend: Error {
+        static func isRace(_ error: PSQLError) -> Bool {
+            let constraint = error.serverInfo?[.constraintName]
+            return switch error.serverInfo?[.sqlState] {
+            case "23505": constraint == "streams_pkey" || constraint == "events_stream_version_unique"
+            case "40P01": true
+            default: false
+            }
+        }
+
         /// To the writer whose transaction this was: its stream was not where it expected.
         func refusal(of writes: [StreamWrite]) -> EventStoreError {
             let stream = writes.first { $0.expected != .any }?.stream.rawValue ?? writes[0].stream.rawValue
@@ -208,7 +213,7 @@ public struct EventStore: Sendable {
     }
 
     private struct AppendWithoutOutcome: Error, CustomStringConvertible {
-        var description: String { "append_events answered without this append's row" }
+        var description: String { "append_events answered without this append's row, or with an error it does not name" }
     }
 
     /// Each append's result or error; nil for an append with no row, or

@@ -22,10 +22,14 @@ public struct Migrator: Sendable {
     public enum Failure: Error, CustomStringConvertible, Hashable {
         case changedAfterApplying(name: String, recorded: String, current: String)
         case unknownMigrations([String])
+        case newerMigrations([String])
         case badFileName(String)
         case duplicateVersion(Int)
         case noMigrations(directory: String)
+        case noFunctions(directory: String)
         case notOwner(script: String, role: String)
+        case dependsOnFunctions([String])
+        case lockNotTaken(seconds: Int)
 
         public var description: String {
             switch self {
@@ -34,19 +38,27 @@ public struct Migrator: Sendable {
             case .unknownMigrations(let names):
                 """
                 this database records migrations that db/migrations does not hold (\(names.prefix(3).joined(separator: ", "))\(names.count > 3 ? ", …" : "")): \
-                it was made before the baseline of December 2026 (db/migrations/0001_baseline.sql replaced db/0001–0020), or by a newer GrantLedger. \
-                Carry its history over: `grantledger export-history FILE` against it, then `grantledger import FILE` against a new, empty database \
-                (the events keep their ids, streams, payloads and occurred times; their recorded times become the import's). \
-                For the database ops/run embeds, remove .data/postgres.
+                it was made before the baseline of December 2026 (db/migrations/0001_baseline.sql replaced db/0001–0020). \
+                Carry its history over: bring it to the last GrantLedger before the baseline, then run `grantledger export-history FILE` against it \
+                and `grantledger import FILE` against a new, empty database (the events keep their ids, streams, payloads and occurred times; \
+                their recorded times become the import's). For the database ops/run embeds, remove .data/postgres.
                 """
+            case .newerMigrations(let names):
+                "this database records migrations newer than this GrantLedger knows (\(names.joined(separator: ", "))): run the GrantLedger that made it"
             case .badFileName(let name):
                 "migration file \(name) must be named NNNN_description.sql"
             case .duplicateVersion(let version):
                 "two migration files share the number \(version)"
             case .noMigrations(let directory):
                 "no migrations found in \(directory)/migrations"
+            case .noFunctions(let directory):
+                "no function files found in \(directory)/functions: without them the history has no append function and no guard against changes"
             case .notOwner(let script, let role):
                 "\(script) is not applied, and role \(role) may not apply it; set GRANTLEDGER_OWNER_URL to the owner's URL"
+            case .dependsOnFunctions(let objects):
+                "\(objects.joined(separator: ", ")) depend on the database's functions, which db/functions replaces whole: make them part of a function file or of a migration that drops them"
+            case .lockNotTaken(let seconds):
+                "the functions' triggers could not lock the events table within \(seconds) s (a long read or import holds it); nothing was changed: try again"
             }
         }
     }
@@ -63,6 +75,7 @@ public struct Migrator: Sendable {
             .sorted { $0.version! < $1.version! }
         guard !migrations.isEmpty else { throw Failure.noMigrations(directory: directory.path) }
         functions = try Self.scripts(in: directory.appendingPathComponent("functions"), numbered: false)
+        guard !functions.isEmpty else { throw Failure.noFunctions(directory: directory.path) }
     }
 
     private static func scripts(in folder: URL, numbered: Bool) throws -> [Script] {
@@ -130,17 +143,22 @@ public struct Migrator: Sendable {
     }
 
     private func apply(on connection: PostgresConnection, logger: Logger) async throws -> [String] {
-        try await createRecordTables(on: connection, logger: logger)
+        // What the database records is judged before anything is written to it.
         var recordedMigrations: [Int: (name: String, checksum: String)] = [:]
-        for try await (version, name, checksum) in try await connection.query(
-            "SELECT version, name, checksum FROM schema_migrations", logger: logger
-        ).decode((Int, String, String).self) {
-            recordedMigrations[version] = (name, checksum)
+        if try await exists("schema_migrations", on: connection, logger: logger) {
+            for try await (version, name, checksum) in try await connection.query(
+                "SELECT version, name, checksum FROM schema_migrations", logger: logger
+            ).decode((Int, String, String).self) {
+                recordedMigrations[version] = (name, checksum)
+            }
         }
         let unknown = recordedMigrations.sorted { $0.key < $1.key }
             .filter { version, recorded in !migrations.contains { $0.version == version && $0.name == recorded.name } }
-            .map(\.value.name)
-        guard unknown.isEmpty else { throw Failure.unknownMigrations(unknown) }
+        // Every migration here recorded and more after them: a newer GrantLedger's; anything else, another lineage's.
+        let newest = migrations.last!.version!
+        guard unknown.allSatisfy({ $0.key > newest }) else { throw Failure.unknownMigrations(unknown.map(\.value.name)) }
+        guard unknown.isEmpty else { throw Failure.newerMigrations(unknown.map(\.value.name)) }
+        try await createRecordTables(on: connection, logger: logger)
 
         var appliedNow: [String] = []
         for migration in migrations {
@@ -176,22 +194,54 @@ public struct Migrator: Sendable {
         if appliedNow.isEmpty { try await refuseUnlessOwner(changed.first ?? "db/functions", on: connection, logger: logger) }
         // All of them, together, from none: so the database runs exactly
         // what the files say, a function whose arguments or result changed
-        // included, and no function of a file since removed.
-        try await connection.withTransaction(logger: logger) { connection in
-            try await dropFunctions(on: connection, logger: logger)
+        // included, and no function of a file since removed. Replacing the
+        // triggers locks the events table: briefly, or not at all.
+        try await Self.unwrapped { try await connection.withTransaction(logger: logger) { connection in
+            try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = '\(Self.lockSeconds)s'"), logger: logger)
+            do {
+                try await dropFunctions(on: connection, logger: logger)
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "55P03" {
+                throw Failure.lockNotTaken(seconds: Self.lockSeconds)
+            }
             for function in functions { try await run(function, on: connection, logger: logger) }
             try await connection.query("DELETE FROM schema_functions", logger: logger)
             for function in functions {
                 try await connection.query(
                     "INSERT INTO schema_functions (name, checksum) VALUES (\(function.name), \(function.checksum))", logger: logger)
             }
-        }
+        } }
         for name in changed { logger.info("applied \(name)") }
         return appliedNow + changed
     }
 
-    /// Every routine of the schema but an extension's; the triggers that call them go with them.
+    /// The migrator's own refusals as themselves, not wrapped in the transaction's error.
+    private static func unwrapped(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as PostgresTransactionError {
+            if let refusal = error.closureError as? Failure { throw refusal }
+            throw error
+        }
+    }
+
+    /// How long replacing the triggers waits for the events table: not long, since appends queue behind it.
+    static let lockSeconds = 10
+
+    /// Every routine of the schema but an extension's; the triggers that
+    /// call them go with them, and nothing else may depend on them.
     private func dropFunctions(on connection: PostgresConnection, logger: Logger) async throws {
+        var dependents: [String] = []
+        for try await object in try await connection.query("""
+            SELECT DISTINCT pg_describe_object(d.classid, d.objid, d.objsubid)
+            FROM pg_depend d JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND d.refobjid = p.oid
+            WHERE p.pronamespace = 'public'::regnamespace AND d.deptype = 'n'
+              AND d.classid <> 'pg_trigger'::regclass
+              AND NOT (d.classid = 'pg_proc'::regclass AND d.objid IN (SELECT oid FROM pg_proc WHERE pronamespace = 'public'::regnamespace))
+            """, logger: logger).decode(String.self) {
+            dependents.append(object)
+        }
+        guard dependents.isEmpty else { throw Failure.dependsOnFunctions(dependents.sorted()) }
         var drops: [String] = []
         for try await (kind, signature) in try await connection.query("""
             SELECT CASE p.prokind WHEN 'a' THEN 'AGGREGATE' WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, p.oid::regprocedure::text
@@ -211,15 +261,19 @@ public struct Migrator: Sendable {
         }
     }
 
+    private func exists(_ table: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        var found = false
+        for try await exists in try await connection.query("SELECT to_regclass(\(table)) IS NOT NULL", logger: logger).decode(Bool.self) {
+            found = exists
+        }
+        return found
+    }
+
     /// Checked first: the application's own role may read the tables but not create in the schema.
     private func createRecordTables(on connection: PostgresConnection, logger: Logger) async throws {
-        var exist = false
-        for try await found in try await connection.query(
-            "SELECT to_regclass('schema_migrations') IS NOT NULL AND to_regclass('schema_functions') IS NOT NULL", logger: logger
-        ).decode(Bool.self) {
-            exist = found
-        }
-        guard !exist else { return }
+        let migrationsTable = try await exists("schema_migrations", on: connection, logger: logger)
+        let functionsTable = try await exists("schema_functions", on: connection, logger: logger)
+        guard !migrationsTable || !functionsTable else { return }
         try await connection.query("""
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version    integer     PRIMARY KEY,

@@ -15,10 +15,11 @@ public struct CommandContext: Sendable {
     public var idempotency: Idempotency?
     public var correlationId: UUID
     public var causationId: UUID?
-    /// Whom the sender acts as, for the deciders' rules on who may act on what.
+    /// Whom the sender acts as, for the deciders' rules on who may act on what:
+    /// always said, so no caller gets `.unrestricted` by leaving it out.
     public var actingAs: ActingAs
 
-    public init(actor: String, role: String, actingAs: ActingAs = .unrestricted, idempotency: Idempotency? = nil,
+    public init(actor: String, role: String, actingAs: ActingAs, idempotency: Idempotency? = nil,
                 correlationId: UUID = .random(), causationId: UUID? = nil) {
         self.actor = actor
         self.role = role

@@ -33,7 +33,7 @@ public struct Demo: Sendable {
     public func load() async throws -> Summary {
         var summary = Summary()
         func step(_ name: String, _ run: (CommandContext) async throws -> CommandResult) async throws {
-            let context = CommandContext(actor: "demo", role: "admin",
+            let context = CommandContext(actor: "demo", role: "admin", actingAs: .unrestricted,
                                          idempotency: Idempotency(key: "demo:\(name)", fingerprint: CommandContext.fingerprint(name)))
             let result = try await run(context)
             summary.commands += 1

@@ -109,4 +109,4 @@ extension Users {
 }
 
 /// Who the command line acts as: the operator's login.
-let cliActor = CommandContext(actor: "cli:\(ProcessInfo.processInfo.environment["USER"] ?? "operator")", role: "admin")
+let cliActor = CommandContext(actor: "cli:\(ProcessInfo.processInfo.environment["USER"] ?? "operator")", role: "admin", actingAs: .unrestricted)

@@ -83,7 +83,7 @@ struct AsOfTests {
     func lateDecision() async throws {
         try await AuditDatabase.with { store, _ in
             let handler = CommandHandler(store: store)
-            let context = CommandContext(actor: "admin:test", role: "admin")
+            let context = CommandContext(actor: "admin:test", role: "admin", actingAs: .unrestricted)
             let dayAgo = Date().addingTimeInterval(-86_400)
             let group = UUID(), pool = UUID(), call = UUID(), application = UUID(), meeting = UUID()
             let dkk = { (text: String) in try! Money(text, .dkk) }
@@ -133,7 +133,7 @@ struct BackDatedDecisionTests {
     func backDated() async throws {
         try await AuditDatabase.with { store, _ in
             let handler = CommandHandler(store: store)
-            let context = CommandContext(actor: "admin", role: "admin")
+            let context = CommandContext(actor: "admin", role: "admin", actingAs: .unrestricted)
             let group = UUID(), pool = UUID(), call = UUID()
             let members = [Member(id: "a", name: "A", affiliations: []), Member(id: "b", name: "B", affiliations: [])]
             _ = try await handler.createSteeringGroup(CreateSteeringGroup(groupId: group, name: "G", members: members, at: Self.at(days: 0)), context)

@@ -89,7 +89,7 @@ struct TrailAndExportTests {
             #expect(loaded.state.held?.agenda == [application])
             // Written today, it is version 2 with `present`.
             let handler = CommandHandler(store: store)
-            let context = CommandContext(actor: "admin:test", role: "admin")
+            let context = CommandContext(actor: "admin:test", role: "admin", actingAs: .unrestricted)
             try await handler.createSteeringGroup(CreateSteeringGroup(groupId: group, name: "g", members: [Member(id: "carl", name: "C", affiliations: [])], at: Date()), context)
             let today = UUID()
             try await handler.holdMeeting(HoldMeeting(meetingId: today, groupId: group, date: Date(), present: ["carl"], agenda: []), context)

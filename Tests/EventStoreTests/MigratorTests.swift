@@ -125,8 +125,46 @@ struct MigratorTests {
             }
             let description = Migrator.Failure.unknownMigrations(["0001_event_store.sql"]).description
             #expect(description.contains("grantledger export-history FILE") && description.contains("grantledger import FILE"))
-            for try await events in try await client.query("SELECT to_regclass('events') IS NOT NULL", logger: TestDatabase.logger).decode(Bool.self) {
-                #expect(!events, "nothing applied")
+            for try await written in try await client.query(
+                "SELECT to_regclass('events') IS NOT NULL OR to_regclass('schema_functions') IS NOT NULL", logger: TestDatabase.logger
+            ).decode(Bool.self) {
+                #expect(!written, "nothing applied, nothing created")
+            }
+            // A number past this GrantLedger's newest: made by a newer one.
+            try await client.query("DELETE FROM schema_migrations", logger: TestDatabase.logger)
+            try await client.query("INSERT INTO schema_migrations (version, name, checksum) VALUES (1, '0001_baseline.sql', 'x'), (9999, '9999_later.sql', 'y')",
+                                   logger: TestDatabase.logger)
+            await #expect(throws: Migrator.Failure.newerMigrations(["9999_later.sql"])) {
+                try await migrator.migrate(client: client, logger: TestDatabase.logger)
+            }
+        }
+    }
+
+    @Test("without its function files a schema is refused: the history would have no append and no guard")
+    func functionsRequired() async throws {
+        try await Self.withSchemaCopy { folder in
+            try FileManager.default.removeItem(at: folder.appendingPathComponent("functions"))
+            #expect(throws: Migrator.Failure.noFunctions(directory: folder.path)) { try Migrator(directory: folder) }
+        }
+    }
+
+    @Test("what else depends on the functions (a view) stops their replacement, named, and nothing changes")
+    func dependentsRefused() async throws {
+        try await Self.withSchemaCopy { folder in
+            try await Self.withEmptyDatabase { client in
+                try await Migrator(directory: folder).migrate(client: client, logger: TestDatabase.logger)
+                try await client.query("CREATE VIEW lock_key AS SELECT append_lock_key() AS key", logger: TestDatabase.logger)
+                let horizon = folder.appendingPathComponent("functions/readable_horizon.sql")
+                try (try String(contentsOf: horizon, encoding: .utf8) + "\n-- changed\n").write(to: horizon, atomically: true, encoding: .utf8)
+                await #expect(performing: {
+                    try await Migrator(directory: folder).migrate(client: client, logger: TestDatabase.logger)
+                }, throws: { error in
+                    guard case Migrator.Failure.dependsOnFunctions(let objects) = error else { return false }
+                    return objects.contains { $0.contains("lock_key") }
+                })
+                for try await key in try await client.query("SELECT key FROM lock_key", logger: TestDatabase.logger).decode(Int64.self) {
+                    #expect(key > 0, "the view and its function stand")
+                }
             }
         }
     }

@@ -281,7 +281,7 @@ struct ApprovalRaceTests {
             #expect(retry.position == first.position)
             #expect(try await TestDatabase.count(handler, streamsOf: streams) == events)
 
-            let other = CommandContext(actor: "admin-1", role: "admin", idempotency: Idempotency(key: key, fingerprint: CommandContext.fingerprint("something else")))
+            let other = CommandContext(actor: "admin-1", role: "admin", actingAs: .unrestricted, idempotency: Idempotency(key: key, fingerprint: CommandContext.fingerprint("something else")))
             await #expect(throws: CommandError.idempotencyKeyReused(key: key)) {
                 try await handler.withdrawApplication(WithdrawApplication(applicationId: applications[0], reason: "x", at: Self.at), other)
             }

@@ -18,7 +18,7 @@ enum TestDatabase {
     }
 
     static func admin(_ key: String? = nil) -> CommandContext {
-        CommandContext(actor: "admin-1", role: "admin", idempotency: key.map { Idempotency(key: $0, fingerprint: CommandContext.fingerprint($0)) })
+        CommandContext(actor: "admin-1", role: "admin", actingAs: .unrestricted, idempotency: key.map { Idempotency(key: $0, fingerprint: CommandContext.fingerprint($0)) })
     }
 
     static func load<A: Aggregate>(_ type: A.Type, _ id: UUID, _ handler: CommandHandler) async throws -> Loaded<A> {

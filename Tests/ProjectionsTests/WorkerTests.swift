@@ -52,7 +52,7 @@ struct WorkerTests {
                                                  requested: try Money("1000.00", .dkk), studentsReached: 5_000)
                 let application = UUID()
                 _ = try await CommandHandler(store: store).draftApplication(DraftApplication(applicationId: application, callId: callId, content: content, at: opens),
-                                                                            CommandContext(actor: "applicant", role: "applicant"))
+                                                                            CommandContext(actor: "applicant", role: "applicant", actingAs: .unrestricted))
                 let runtime = ProjectionRuntime(store: store, logger: FreshDatabase.logger)
                 var stopped: ProjectionStatus?
                 for _ in 0..<300 where stopped == nil {
@@ -69,7 +69,7 @@ struct WorkerTests {
                 #expect(try await FreshDatabase.count("SELECT students_reached FROM read.applications WHERE application_id = '\(application)'", store) == 5_000)
                 // And it keeps applying what comes after.
                 _ = try await CommandHandler(store: store).withdrawApplication(WithdrawApplication(applicationId: application, reason: "", at: opens),
-                                                                              CommandContext(actor: "applicant", role: "applicant"))
+                                                                              CommandContext(actor: "applicant", role: "applicant", actingAs: .unrestricted))
                 _ = try await FreshDatabase.waitUntilCaughtUp(store)
                 #expect(try await FreshDatabase.count("SELECT count(*) FROM read.applications WHERE application_id = '\(application)' AND status = 'withdrawn'", store) == 1)
             }

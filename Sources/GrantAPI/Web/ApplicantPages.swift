@@ -8,7 +8,8 @@ import Projections
 
 /// The applicant's pages: their applications and grants, the open calls,
 /// the application form, and the public list of awards. Every change is
-/// the API's command with the API's checks (`requireOwner`, the deciders).
+/// the API's command, checked by its decider (whom the sender acts for
+/// included); `requireOwner` keeps other organisations' work off the pages.
 func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, accounts: Accounts) {
     let handler = services.commands
 
@@ -359,8 +360,8 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                                                           identity.commandContext)
                 try await accounts.dropFormDraft(userId: userId, key: reportKey(id))
                 return Pages.redirect(grantPage + "?flash=reportFiled&after=\(result.position)")
-            } catch DomainError.notOwner(let kind, let grant) {
-                throw DomainError.notOwner(kind: kind, id: grant)  // another organisation's grant: no form to show again
+            } catch let refusal as DomainError where refusal.rule == "not-owner" || refusal.rule == "not-found" {
+                throw refusal  // another organisation's grant, or none: no form to keep for it
             } catch DomainError.alreadyExists {
                 // The same form sent twice (a double click): the report is there.
                 try await accounts.dropFormDraft(userId: userId, key: reportKey(id))
