@@ -23,9 +23,16 @@ struct MigratorTests {
     }
 
     /// A database of its own, dropped afterwards.
-    static func withEmptyDatabase(_ body: @Sendable (PostgresClient) async throws -> Void) async throws {
-        try await TestDatabases.withDatabase(prefix: "migrator", logger: TestDatabase.logger) { url in
-            try await PostgresClient.withRunning(try DatabaseURL.configuration(url), logger: TestDatabase.logger, body)
+    /// A database of its own, dropped afterwards. PostgreSQL's errors are
+    /// recorded in full (PSQLError describes itself generically).
+    static func withEmptyDatabase(_ body: @Sendable (PostgresClient) async throws -> Void,
+                                  sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        do {
+            try await TestDatabases.withDatabase(prefix: "migrator", logger: TestDatabase.logger) { url in
+                try await PostgresClient.withRunning(try DatabaseURL.configuration(url), logger: TestDatabase.logger, body)
+            }
+        } catch let error as PSQLError {
+            Issue.record("\(String(reflecting: error))", sourceLocation: sourceLocation)
         }
     }
 
@@ -130,12 +137,21 @@ struct MigratorTests {
             ).decode(Bool.self) {
                 #expect(!written, "nothing applied, nothing created")
             }
-            // A number past this GrantLedger's newest: made by a newer one.
-            try await client.query("DELETE FROM schema_migrations", logger: TestDatabase.logger)
-            try await client.query("INSERT INTO schema_migrations (version, name, checksum) VALUES (1, '0001_baseline.sql', 'x'), (9999, '9999_later.sql', 'y')",
-                                   logger: TestDatabase.logger)
+        }
+    }
+
+    @Test("a database with migrations after this GrantLedger's newest is refused: a newer GrantLedger made it")
+    func newerDatabaseRefused() async throws {
+        try await Self.withEmptyDatabase { client in
+            try await client.query("""
+                CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
+                                                applied_at timestamptz NOT NULL DEFAULT now())
+                """, logger: TestDatabase.logger)
+            try await client.query("""
+                INSERT INTO schema_migrations (version, name, checksum) VALUES (1, '0001_baseline.sql', 'x'), (9999, '9999_later.sql', 'y')
+                """, logger: TestDatabase.logger)
             await #expect(throws: Migrator.Failure.newerMigrations(["9999_later.sql"])) {
-                try await migrator.migrate(client: client, logger: TestDatabase.logger)
+                try await Migrator(directory: TestDatabase.migrationsDirectory).migrate(client: client, logger: TestDatabase.logger)
             }
         }
     }

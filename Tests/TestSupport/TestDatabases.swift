@@ -106,9 +106,15 @@ public enum TestDatabases {
         try await admin(base, "DROP ROLE IF EXISTS \(role)", logger: logger)
     }
 
+    /// Without the statement timeout of the application's connections:
+    /// dropping a database waits for a checkpoint, which under the whole
+    /// suite's writes can take longer than a statement may.
     private static func admin(_ base: String, _ sql: String, logger: Logger) async throws {
         _ = try await PostgresClient.withRunning(try DatabaseURL.configuration(base), logger: logger) { client in
-            try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+            try await client.withConnection { connection in
+                try await connection.query("SET statement_timeout = 0", logger: logger)
+                try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+            }
         }
     }
 }
