@@ -91,6 +91,26 @@ def test_schedule_a_meeting(page):
     expect(row.get_by_role("cell").nth(1)).to_have_text("10")
     check(page, "meetings")
 
+    # Ole can come after all: his attendance is changed on the meeting's own page, with the reason.
+    row.get_by_role("link", name=re.compile("Fremmøde og dagsorden")).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("STEM i Nord")
+    attendance = page.get_by_role("group", name="Til stede")
+    for box in attendance.get_by_role("checkbox").all():
+        box.uncheck()
+    page.get_by_role("button", name="Gem fremmødet").click()
+    expect(page.locator("#present")).to_contain_text("Sæt kryds ved mindst ét medlem.")
+    expect(page.get_by_role("checkbox", name="Ole Pedersen")).not_to_be_checked()
+    for box in attendance.get_by_role("checkbox").all():
+        box.check()
+    page.get_by_role("checkbox", name="Lars Christensen").uncheck()
+    page.locator("#attendanceReason").fill("Ole kan alligevel komme")
+    page.get_by_role("button", name="Gem fremmødet").click()
+    expect(page.get_by_role("status")).to_have_text("Fremmødet er gemt.")
+    expect(page.get_by_role("checkbox", name="Ole Pedersen")).to_be_checked()
+    check(page, "meeting-admin")
+    page.get_by_role("link", name="Tilbage til møderne").click()
+    expect(page.get_by_role("row", name=re.compile("14. januar 2027")).get_by_role("cell").nth(1)).to_have_text("11")
+
 
 def test_reduce_a_grant(page):
     sign_in(page, ADMIN)

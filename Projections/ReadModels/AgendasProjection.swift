@@ -36,7 +36,8 @@ public struct AgendasProjection: Projection {
     static let typeOrder = [
         PoolCreated.eventType, CallOpened.eventType, ApplicationDrafted.eventType, ApplicationAmended.eventType,
         ApplicationSubmitted.eventType, ApplicationWithdrawn.eventType, ApplicationApproved.eventType, ApplicationRejected.eventType,
-        ApplicationReturnedForRevision.eventType, MeetingHeld.eventType, DecisionRecorded.eventType,
+        ApplicationReturnedForRevision.eventType, MeetingHeld.eventType, MeetingAttendanceChanged.eventType, MeetingAgendaChanged.eventType,
+        DecisionRecorded.eventType,
     ]
 
     /// A statement per event type and round (see ``Rounds``); pools, calls
@@ -104,6 +105,12 @@ public struct AgendasProjection: Projection {
                 INSERT INTO meetings (meeting_id, steering_group_id, held_at, present, agenda)
                 VALUES (\(meeting.meetingId), \(meeting.groupId), \(meeting.occurredAt), \(meeting.present), \(meeting.agenda))
                 """, logger: logger)
+        case MeetingAttendanceChanged.eventType:
+            let changed = try decode(MeetingAttendanceChanged.self, event)
+            try await connection.query("UPDATE meetings SET present = \(changed.present) WHERE meeting_id = \(changed.meetingId)", logger: logger)
+        case MeetingAgendaChanged.eventType:
+            let changed = try decode(MeetingAgendaChanged.self, event)
+            try await connection.query("UPDATE meetings SET agenda = \(changed.agenda) WHERE meeting_id = \(changed.meetingId)", logger: logger)
         default:
             break
         }

@@ -11,6 +11,8 @@ public struct DecisionTrail: Encodable, Sendable {
     public struct Meeting: Encodable, Sendable {
         public var meetingId: UUID
         public var held: HistoryEntry?
+        /// Who was present and what was on the agenda, as changed after scheduling.
+        public var changes: [HistoryEntry]
         /// The decisions on this application at the meeting.
         public var decisions: [HistoryEntry]
     }
@@ -57,6 +59,7 @@ extension History {
         for id in meetingIds {
             let events = try await everything(MeetingState.streamName(id))
             meetings.append(.init(meetingId: id, held: events.first { $0.type == MeetingHeld.eventType },
+                                  changes: events.filter { [MeetingAttendanceChanged.eventType, MeetingAgendaChanged.eventType].contains($0.type) },
                                   decisions: events.filter { $0.type == DecisionRecorded.eventType && $0.data["applicationId"]?.stringValue == applicationId.uuidString }))
         }
         let grant = try await everything(GrantState.streamName(applicationId))
@@ -66,12 +69,15 @@ extension History {
         }
 
         let decision = meetings.flatMap(\.decisions).last
-        let held = meetings.first { $0.meetingId.uuidString == decision?.data["meetingId"]?.stringValue }?.held
+        // Present when the decision was recorded: as scheduled, or as last changed before it.
+        let meeting = meetings.first { $0.meetingId.uuidString == decision?.data["meetingId"]?.stringValue }
+        let attendance = ((meeting?.held).map { [$0] } ?? []) + (meeting?.changes ?? []).filter { $0.type == MeetingAttendanceChanged.eventType }
+        let present = attendance.last { $0.streamVersion < decision?.streamVersion ?? 0 }?.data["present"]
         let awarded = grant.first { $0.type == GrantAwarded.eventType }
         let status = application.last.map { Self.status(after: $0.type) } ?? "unknown"
         let summary = DecisionTrail.Summary(
             status: status, outcome: decision?.data["outcome"], meetingId: decision?.data["meetingId"], decidedAt: decision?.occurredAt,
-            decidedBy: decision?.metadata["actor"], present: held?.data["present"], quorum: decision?.data["quorum"],
+            decidedBy: decision?.metadata["actor"], present: present, quorum: decision?.data["quorum"],
             eligibleVoters: decision?.data["eligibleVoters"], votes: decision?.data["votes"], recused: decision?.data["recused"],
             amount: awarded?.data["amount"], sources: awarded?.data["sources"], conditions: awarded?.data["conditions"])
         return DecisionTrail(applicationId: applicationId, summary: summary, call: call, application: application, meetings: meetings,

@@ -99,6 +99,16 @@ struct HoldMeetingRequest: Decodable {
     var agenda: [UUID]
 }
 
+struct AttendanceRequest: Decodable {
+    var present: [String]
+    var reason: String?
+}
+
+struct AgendaRequest: Decodable {
+    var agenda: [UUID]
+    var reason: String?
+}
+
 /// A time as the client wrote it: an instant, or a whole day (`2026-03-04`).
 struct GivenTime: Decodable {
     var date: Date
@@ -346,6 +356,24 @@ func addCommandRoutes(to routes: Routes, _ services: Services) {
                 HoldMeeting(meetingId: id, groupId: groupId, date: body.date.date, datedByDay: body.date.isDay, present: body.present,
                             agenda: body.agenda), scope.context)
             return try commandResponse(["id": id.uuidString, "steeringGroupId": groupId.uuidString], result, created: true)
+        }
+    }
+
+    routes.post("/v1/meetings/:meetingId/attendance") { request, context in
+        let meetingId = try request.uuidParameter(context, "meetingId")
+        return try await services.command(request, [.admin], "change who is present at meetings", AttendanceRequest.self) { body, scope in
+            let result = try await handler.changeAttendance(
+                ChangeAttendance(meetingId: meetingId, present: body.present, reason: body.reason ?? "", at: Date()), scope.context)
+            return try commandResponse(["id": meetingId.uuidString], result, created: false)
+        }
+    }
+
+    routes.post("/v1/meetings/:meetingId/agenda") { request, context in
+        let meetingId = try request.uuidParameter(context, "meetingId")
+        return try await services.command(request, [.admin], "change meeting agendas", AgendaRequest.self) { body, scope in
+            let result = try await handler.changeAgenda(ChangeAgenda(meetingId: meetingId, agenda: body.agenda, reason: body.reason ?? "", at: Date()),
+                                                        scope.context)
+            return try commandResponse(["id": meetingId.uuidString], result, created: false)
         }
     }
 

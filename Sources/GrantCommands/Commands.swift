@@ -97,6 +97,21 @@ extension CommandHandler {
         }
     }
 
+    public func changeAttendance(_ command: ChangeAttendance, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("ChangeAttendance", context) { session in
+            let meeting = try await session.load(MeetingState.self, command.meetingId)
+            let group = try await session.load(SteeringGroupState.self, meeting.state.held?.groupId ?? command.meetingId)
+            return [meeting.write(try command.decide(meeting: meeting.state, group: group.state))]
+        }
+    }
+
+    public func changeAgenda(_ command: ChangeAgenda, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("ChangeAgenda", context) { session in
+            let meeting = try await session.load(MeetingState.self, command.meetingId)
+            return [meeting.write(try command.decide(meeting: meeting.state))]
+        }
+    }
+
     /// An approval appends to the application, the meeting, the pool and the
     /// new grant in one append: a clash on the pool (another approval got
     /// there first) re-reads the pool and decides again.

@@ -96,6 +96,35 @@ public struct MeetingHeld: DomainEvent {
     public var latestInstant: Date { datedByDay == true ? occurredAt.addingTimeInterval(86_400 - 0.001) : occurredAt }
 }
 
+/// Who is present from now on: a member who arrives late, leaves early or
+/// sends apologies before the day. Decisions recorded before keep the votes
+/// and recusals they were recorded with.
+public struct MeetingAttendanceChanged: DomainEvent {
+    public static let eventType = "MeetingAttendanceChanged"
+    public var meetingId: UUID
+    public var present: [String]
+    public var reason: String
+    public var occurredAt: Date
+
+    public init(meetingId: UUID, present: [String], reason: String, occurredAt: Date) {
+        (self.meetingId, self.present, self.reason, self.occurredAt) = (meetingId, present, reason, occurredAt)
+    }
+}
+
+/// The applications the meeting decides from now on: one added that came
+/// in after the meeting was scheduled, or one taken off to a later meeting.
+public struct MeetingAgendaChanged: DomainEvent {
+    public static let eventType = "MeetingAgendaChanged"
+    public var meetingId: UUID
+    public var agenda: [UUID]
+    public var reason: String
+    public var occurredAt: Date
+
+    public init(meetingId: UUID, agenda: [UUID], reason: String, occurredAt: Date) {
+        (self.meetingId, self.agenda, self.reason, self.occurredAt) = (meetingId, agenda, reason, occurredAt)
+    }
+}
+
 public enum VoteChoice: String, Codable, Hashable, Sendable {
     case `for`, against, abstain
 }
@@ -149,17 +178,22 @@ public struct DecisionRecorded: DomainEvent {
 }
 
 public struct MeetingState: Aggregate, Hashable {
+    /// The meeting as scheduled, with its attendance and agenda as they stand now.
     public var held: MeetingHeld?
     public var decided: [UUID: DecisionOutcome] = [:]
 
     public static let initial = MeetingState()
     public static func streamName(_ id: UUID) -> String { "meeting-\(id.lowercasedText)" }
-    public static let eventTypes: [any DomainEvent.Type] = [MeetingHeld.self, DecisionRecorded.self]
+    public static let eventTypes: [any DomainEvent.Type] = [
+        MeetingHeld.self, MeetingAttendanceChanged.self, MeetingAgendaChanged.self, DecisionRecorded.self,
+    ]
 
     public consuming func evolve(_ event: any DomainEvent) -> MeetingState {
         var state = consume self
         switch event {
         case let event as MeetingHeld: state.held = event
+        case let event as MeetingAttendanceChanged: state.held?.present = event.present
+        case let event as MeetingAgendaChanged: state.held?.agenda = event.agenda
         case let event as DecisionRecorded: state.decided[event.applicationId] = event.outcome
         default: break
         }
@@ -188,20 +222,75 @@ public struct HoldMeeting: Hashable, Sendable {
     public func decide(meeting: MeetingState, group: SteeringGroupState) throws(DomainError) -> [any DomainEvent] {
         guard meeting.held == nil else { throw .alreadyExists(kind: "meeting", id: meetingId.uuidString) }
         guard let created = group.created else { throw .notFound(kind: "steering group", id: groupId.uuidString) }
-        guard !present.isEmpty else { throw .invalidInput(field: "present", reason: "name the members present") }
-        try requireCount(present, field: "present", maximum: Limits.members, what: "members")
-        try requireCount(agenda, field: "agenda", maximum: Limits.agenda, what: "applications")
+        let members = try presentMembers(present, of: group)
+        try requireDistinct(agenda)
         let held = MeetingHeld(meetingId: meetingId, groupId: groupId, present: [], agenda: [], datedByDay: datedByDay ? true : nil, occurredAt: date)
         guard held.latestInstant >= created.occurredAt else {
             throw .datedBeforeDependency(fact: "the meeting", at: date, dependency: "steering group \(groupId.uuidString) was created", since: created.occurredAt)
         }
-        var members: [String] = []
-        for given in present {
-            guard let member = group.storedMember(given) else { throw .notAMember(member: given) }
-            members.append(member)
-        }
-        guard Set(members).count == members.count else { throw .invalidInput(field: "present", reason: "a member is listed twice") }
-        guard Set(agenda).count == agenda.count else { throw .invalidInput(field: "agenda", reason: "an application is listed twice") }
         return [MeetingHeld(meetingId: meetingId, groupId: groupId, present: members, agenda: agenda, datedByDay: held.datedByDay, occurredAt: date)]
+    }
+}
+
+/// The members present as the group stores them: at least one, each a member, none twice.
+private func presentMembers(_ present: [String], of group: SteeringGroupState) throws(DomainError) -> [String] {
+    guard !present.isEmpty else { throw .invalidInput(field: "present", reason: "name the members present") }
+    try requireCount(present, field: "present", maximum: Limits.members, what: "members")
+    var members: [String] = []
+    for given in present {
+        guard let member = group.storedMember(given) else { throw .notAMember(member: given) }
+        members.append(member)
+    }
+    guard Set(members).count == members.count else { throw .invalidInput(field: "present", reason: "a member is listed twice") }
+    return members
+}
+
+private func requireDistinct(_ agenda: [UUID]) throws(DomainError) {
+    try requireCount(agenda, field: "agenda", maximum: Limits.agenda, what: "applications")
+    guard Set(agenda).count == agenda.count else { throw .invalidInput(field: "agenda", reason: "an application is listed twice") }
+}
+
+/// Records who is present from `at` on. The same members again is no change.
+public struct ChangeAttendance: Hashable, Sendable {
+    public var meetingId: UUID
+    public var present: [String]
+    public var reason: String
+    public var at: Date
+
+    public init(meetingId: UUID, present: [String], reason: String, at: Date) {
+        (self.meetingId, self.present, self.reason, self.at) = (meetingId, present, reason, at)
+    }
+
+    /// `group` is the group that holds the meeting.
+    public func decide(meeting: MeetingState, group: SteeringGroupState) throws(DomainError) -> [any DomainEvent] {
+        guard let held = meeting.held else { throw .notFound(kind: "meeting", id: meetingId.uuidString) }
+        try requireProse(reason, field: "reason", maximum: Limits.reason, required: false)
+        let members = try presentMembers(present, of: group)
+        guard Set(members) != Set(held.present) else { throw .invalidInput(field: "present", reason: "the same members are present already") }
+        return [MeetingAttendanceChanged(meetingId: meetingId, present: members, reason: reason, occurredAt: at)]
+    }
+}
+
+/// Sets the applications the meeting decides. What the meeting has decided
+/// stays on its agenda: the minutes must show what it was decided at.
+public struct ChangeAgenda: Hashable, Sendable {
+    public var meetingId: UUID
+    public var agenda: [UUID]
+    public var reason: String
+    public var at: Date
+
+    public init(meetingId: UUID, agenda: [UUID], reason: String, at: Date) {
+        (self.meetingId, self.agenda, self.reason, self.at) = (meetingId, agenda, reason, at)
+    }
+
+    public func decide(meeting: MeetingState) throws(DomainError) -> [any DomainEvent] {
+        guard let held = meeting.held else { throw .notFound(kind: "meeting", id: meetingId.uuidString) }
+        try requireProse(reason, field: "reason", maximum: Limits.reason, required: false)
+        try requireDistinct(agenda)
+        if let decided = held.agenda.first(where: { meeting.decided[$0] != nil && !agenda.contains($0) }) {
+            throw .invalidInput(field: "agenda", reason: "application \(decided.uuidString) was decided at this meeting and stays on its agenda")
+        }
+        guard Set(agenda) != Set(held.agenda) else { throw .invalidInput(field: "agenda", reason: "the agenda is unchanged") }
+        return [MeetingAgendaChanged(meetingId: meetingId, agenda: agenda, reason: reason, occurredAt: at)]
     }
 }

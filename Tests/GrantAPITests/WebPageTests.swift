@@ -276,6 +276,53 @@ struct WebPageTests {
         }
     }
 
+    @Test("A meeting's page for administrators: apologies and a late application are saved; a decided application stays on the agenda, beside the list")
+    func meetingChanges() async throws {
+        try await Harness.with { api in
+            let programme = try await Programme.create(api)
+            let first = try await programme.submittedApplication("Frederikshavn Gymnasium", requested: "100000.00", title: "Droner i Frederikshavn").lowercased()
+            let late = try await programme.submittedApplication("Skagen Skole", requested: "50000.00", title: "Robotter i Skagen").lowercased()
+            let meeting = try await programme.meeting([first]).lowercased()
+            let maria = try await Browser.user(api, programme, "maria@region.dk", role: #"{"role": "admin"}"#)
+            let cookie = "grantledger_session=\(maria.session)"
+            let list = try await Browser.get(api, "/admin/meetings?group=\(programme.group)&after=\(try await api.head())", maria)
+            #expect(list.text.contains(#"href="/admin/meetings/\#(meeting)""#))
+            let page = try await Browser.get(api, "/admin/meetings/\(meeting)", maria)
+            #expect(page.status == .ok && page.text.contains(#"name="present.anna" checked"#) && page.text.contains(#"name="agenda.\#(first)" checked"#)
+                    && page.text.contains(#"name="agenda.\#(late)">"#) && page.text.contains("Robotter i Skagen"))
+            let csrf = try #require(Browser.csrf(page))
+
+            let apologies = try await Browser.post(api, "/admin/meetings/\(meeting)/attendance", "csrf=\(csrf)&present.bo=on&present.carl=on&attendanceReason=Afbud+fra+Anna",
+                                                   cookie: cookie)
+            #expect(apologies.headers[.location]?.hasPrefix("/admin/meetings/\(meeting)?flash=attendanceChanged&after=") == true, "\(apologies.headers)")
+            let added = try await Browser.post(api, "/admin/meetings/\(meeting)/agenda", "csrf=\(csrf)&agenda.\(first)=on&agenda.\(late)=on", cookie: cookie)
+            #expect(added.headers[.location]?.hasPrefix("/admin/meetings/\(meeting)?flash=agendaChanged&after=") == true, "\(added.headers)")
+            let changed = try await Browser.get(api, try #require(added.headers[.location]), maria)
+            #expect(changed.text.contains(#"name="present.anna">"#) && changed.text.contains(#"name="present.bo" checked"#)
+                    && changed.text.contains(#"name="agenda.\#(late)" checked"#) && changed.text.contains("Dagsordenen er gemt."))
+            let counts = try await Browser.get(api, "/admin/meetings?group=\(programme.group)&after=\(try await api.head())", maria)
+            #expect(counts.text.contains(#"<td class="num">2</td><td class="num">2</td><td class="num">0</td>"#), "the meetings read model follows")
+
+            _ = try await api.post("/v1/meetings/\(meeting)/decisions", try await programme.steeringToken("bo"),
+                                   Programme.approval(first, amount: "100000.00", votes: ["bo", "carl"])).ok()
+            let decidedPage = try await Browser.get(api, "/admin/meetings/\(meeting)?after=\(try await api.head())", maria)
+            #expect(decidedPage.text.contains(#"name="agenda.\#(first)" checked disabled"#) && decidedPage.text.contains("afgjort på mødet"))
+            // Sent past the disabled box, the removal is the domain's to refuse: nothing is appended; the error stands beside the agenda.
+            let before = try await api.head()
+            let removed = try await Browser.post(api, "/admin/meetings/\(meeting)/agenda", "csrf=\(csrf)&agenda.\(late)=on", cookie: cookie)
+            #expect(removed.headers[.location] == "/admin/meetings/\(meeting)#agenda")
+            #expect(try await Browser.get(api, "/admin/meetings/\(meeting)", maria).text.contains("En ansøgning, mødet har afgjort, bliver på dagsordenen."))
+            let stranger = try await Browser.post(api, "/admin/meetings/\(meeting)/attendance", "csrf=\(csrf)&present.zoe=on", cookie: cookie)
+            #expect(stranger.headers[.location] == "/admin/meetings/\(meeting)#attendance")
+            #expect(try await Browser.post(api, "/admin/meetings/\(UUID())/attendance", "csrf=\(csrf)&present.bo=on", cookie: cookie).status == .notFound)
+            #expect(try await api.head() == before)
+            let refused = try await Browser.get(api, "/admin/meetings/\(meeting)", maria)
+            #expect(refused.text.contains("zoe er ikke medlem af styregruppen.") && refused.text.contains(#"<fieldset id="present" class="invalid">"#))
+            let bo = try await Browser.user(api, programme, "bo@region.dk", role: #"{"role": "steering", "groupId": "\#(programme.group)", "member": "bo"}"#)
+            #expect(try await Browser.get(api, "/admin/meetings/\(meeting)", bo).status == .forbidden)
+        }
+    }
+
     @Test("The payment queue: one administrator requests, cannot approve her own request, another approves, a reference is needed to mark it paid")
     func paymentQueueFourEyes() async throws {
         try await Harness.with { api in

@@ -508,6 +508,16 @@ extension Language {
                 return (field, da ? "Opslaget er åbnet og beholder sin åbning." : "The call has opened and keeps its opening.")
             }
             if reason == "the window is unchanged" { return (field, da ? "Perioden er den samme som før." : "The window is as it was.") }
+            if reason == "name the members present" { return (field, da ? "Sæt kryds ved mindst ét medlem." : "Tick at least one member.") }
+            if reason == "a member is listed twice" { return (field, da ? "Et medlem står der to gange." : "A member is listed twice.") }
+            if reason == "an application is listed twice" { return (field, da ? "En ansøgning står der to gange." : "An application is listed twice.") }
+            if reason == "the same members are present already" {
+                return (field, da ? "Det er de samme medlemmer, der er til stede nu." : "The same members are present already.")
+            }
+            if reason == "the agenda is unchanged" { return (field, da ? "Dagsordenen er den samme som før." : "The agenda is as it was.") }
+            if reason.hasSuffix("was decided at this meeting and stays on its agenda") {
+                return (field, da ? "En ansøgning, mødet har afgjort, bliver på dagsordenen." : "An application the meeting has decided stays on its agenda.")
+            }
             if reason == "cannot move money to the same period" { return (field, da ? "Vælg en anden periode." : "Choose another period.") }
             return (field, reason.prefix(1).uppercased() + reason.dropFirst())
         case DomainError.insufficientFunds(let period, let available, let requested):
@@ -538,6 +548,8 @@ extension Language {
             }
         case DomainError.alreadyExists(let kind, _) where kind == "user":
             return ("email", da ? "Der er allerede en bruger med den e-mailadresse." : "A user with that e-mail address exists already.")
+        case DomainError.notAMember(let member):
+            return ("votes", da ? "\(member) er ikke medlem af styregruppen." : "\(member) is not a member of the steering group.")
         case DomainError.callNotOpen(_, _, let closesAt, _):
             return ("application", da ? "Opslaget er lukket: fristen var \(moment(closesAt))." : "The call is closed: the deadline was \(moment(closesAt)).")
         default:

@@ -218,7 +218,7 @@ func addDecisionPages(to routes: Routes, _ services: Services, pages: Pages) {
             fact("granted", summary.amount.flatMap { language.money($0) })
             fact("trail.conditions", summary.conditions?.strings.joined(separator: "; "))
 
-            let entries = (trail.call + trail.application + trail.meetings.flatMap { ($0.held.map { [$0] } ?? []) + $0.decisions } + trail.grant
+            let entries = (trail.call + trail.application + trail.meetings.flatMap { ($0.held.map { [$0] } ?? []) + $0.changes + $0.decisions } + trail.grant
                            + trail.poolMovements).sorted { $0.position < $1.position }
             var seen = Set<Int64>()
             let timeline: [[String: Any]] = entries.filter { seen.insert($0.position).inserted }.map { entry in

@@ -9,7 +9,8 @@ import Projections
 /// Administrators schedule a steering group's meetings: the day (and, if
 /// known, the time), who is present, and which waiting applications are on
 /// the agenda. A meeting dated ahead is scheduled; its decisions can be
-/// recorded from its date (the domain's rule).
+/// recorded from its date (the domain's rule). Afterwards, its page changes
+/// who is present and what is on the agenda.
 func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, accounts: Accounts) {
     let handler = services.commands
     let draftKey = "admin-meeting"
@@ -44,6 +45,7 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
                 values["groupName"] = group.name
                 values["meetings"] = try await reads.meetings(group: chosen).map { meeting in
                     ["id": meeting.id.uuidString.lowercased(), "date": language.moment(meeting.heldAt), "present": String(meeting.present),
+                     "href": "/admin/meetings/\(meeting.id.uuidString.lowercased())",
                      "agenda": String(meeting.agenda), "decided": String(meeting.decisions)]
                 }
                 values["members"] = group.members.map { member in
@@ -113,4 +115,112 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
             return Pages.redirect("/admin/meetings?group=\(group)#schedule")
         }
     }
+
+    /// One meeting: who is present and what is on the agenda, each a form of its own.
+    routes.page("GET", "/admin/meetings/:meetingId") { request, context in
+        try await services.page(request, pages: pages) {
+            let meetingId = try request.uuidParameter(context, "meetingId")
+            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+            let identity = try await services.auth.require(request, [.admin], to: "change meetings", signedIn: page.user)
+            let adminId = try identity.pageUser()
+            _ = try await services.waitForReadModels(request, [.agendas])
+            let language = page.language
+            let meeting = try await handler.current(MeetingState.self, meetingId).state
+            guard let held = meeting.held else { throw Problem.notFound("meeting", meetingId.uuidString) }
+            let group = try await handler.current(SteeringGroupState.self, held.groupId).state
+            var typed: [String: String] = [:]
+            var errors = FieldErrors()
+            if let draft = try await accounts.formDraft(userId: adminId, key: meetingDraftKey(meetingId), as: [String: String].self,
+                                                        errors: FieldErrors.self) {
+                (typed, errors) = draft
+            }
+            let keptForm = typed["form"]
+            let title = language.word("meetingTitle", ["date": held.datedByDay == true ? language.day(held.occurredAt) : language.moment(held.occurredAt),
+                                                       "group": group.created?.name ?? ""])
+            var values: [String: Any] = [
+                "title": title, "meetingId": meetingId.uuidString.lowercased(), "groupId": held.groupId.uuidString.lowercased(),
+                "members": group.members.values.sorted { $0.name < $1.name }.map { member -> [String: Any] in
+                    ["id": member.id, "name": member.name,
+                     "checked": keptForm == "attendance" ? typed["present.\(member.id)"] != nil : held.present.contains(member.id)]
+                },
+                "attendanceReason": language.field("attendanceReason", label: "changeReason", value: keptForm == "attendance" ? typed["attendanceReason"] ?? "" : "",
+                                                   hint: "changeReasonHint", error: errors["attendanceReason"]),
+                "agendaReason": language.field("agendaReason", label: "changeReason", value: keptForm == "agenda" ? typed["agendaReason"] ?? "" : "",
+                                               hint: "changeReasonHint", error: errors["agendaReason"]),
+            ]
+            // On the agenda first, in its order, then what waits for the group; decided items stay and cannot be unticked.
+            let reads = ReadModels(client: services.store.client, logger: services.logger)
+            let waiting = try await reads.agenda(group: held.groupId).filter { !held.agenda.contains($0.applicationId) }
+            var items: [[String: Any]] = []
+            for applicationId in held.agenda {
+                let content = try await handler.current(ApplicationState.self, applicationId).state.content
+                items.append(agendaChoice(applicationId, title: content?.title, organisation: content?.organisation, requested: content?.requested,
+                                          decided: meeting.decided[applicationId] != nil, onAgenda: true, typed: keptForm == "agenda" ? typed : nil, language))
+            }
+            for item in waiting {
+                items.append(agendaChoice(item.applicationId, title: item.title, organisation: item.organisation, requested: item.requested,
+                                          decided: false, onAgenda: false, typed: keptForm == "agenda" ? typed : nil, language))
+            }
+            values["items"] = items
+            values["hasItems"] = !items.isEmpty
+            if let error = errors["present"] { values["presentError"] = error }
+            if let error = errors["agenda"] { values["agendaError"] = error }
+            values["errors"] = errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] }
+            values["hasErrors"] = !errors.isEmpty
+            return pages.render("meeting-admin", values, page)
+        }
+    }
+
+    /// A form on the meeting's page: the ticked boxes named `prefix<id>` and
+    /// a reason. A refusal goes beside the list or the reason, with what was ticked kept.
+    func meetingForm(_ name: String, _ what: String, prefix: String, reasonField: String,
+                     _ run: @escaping @Sendable (UUID, [String], String, CommandContext) async throws -> CommandResult) {
+        routes.page("POST", "/admin/meetings/:meetingId/\(name)") { request, context in
+            try await services.page(request, pages: pages) {
+                let meetingId = try request.uuidParameter(context, "meetingId")
+                let fields = try await FormFields.read(request, limit: services.bodyLimit)
+                let identity = try await services.auth.require(request, [.admin], to: what, csrf: fields["csrf"])
+                let adminId = try identity.pageUser()
+                let language = Language(request)
+                let chosen = fields.values.keys.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }.sorted()
+                let reason = fields.text(reasonField)
+                let page = "/admin/meetings/\(meetingId.uuidString.lowercased())"
+                var errors = FieldErrors()
+                do {
+                    let result = try await run(meetingId, chosen, reason, identity.commandContext)
+                    try await accounts.dropFormDraft(userId: adminId, key: meetingDraftKey(meetingId))
+                    return Pages.redirect("\(page)?flash=\(name == "agenda" ? "agendaChanged" : "attendanceChanged")&after=\(result.position)")
+                } catch let error where Problem.from(error).map({ $0.status.code < 500 && $0.status.code != 404 }) ?? false {
+                    let refusal = language.refusal(error, content: nil, rules: nil)
+                    errors.add(refusal.field == "reason" ? reasonField : prefix == "present." ? "present" : "agenda", refusal.message)
+                }
+                var typed = ["form": name, reasonField: reason]
+                for id in chosen { typed[prefix + id] = "on" }
+                try await accounts.keepFormDraft(userId: adminId, key: meetingDraftKey(meetingId), fields: typed, errors: errors)
+                return Pages.redirect("\(page)#\(name)")
+            }
+        }
+    }
+
+    meetingForm("attendance", "change who is present at meetings", prefix: "present.", reasonField: "attendanceReason") { meetingId, chosen, reason, command in
+        try await handler.changeAttendance(ChangeAttendance(meetingId: meetingId, present: chosen, reason: reason, at: Date()), command)
+    }
+
+    meetingForm("agenda", "change meeting agendas", prefix: "agenda.", reasonField: "agendaReason") { meetingId, chosen, reason, command in
+        try await handler.changeAgenda(ChangeAgenda(meetingId: meetingId, agenda: chosen.compactMap(UUID.init(uuidString:)), reason: reason, at: Date()),
+                                       command)
+    }
+}
+
+private func meetingDraftKey(_ meetingId: UUID) -> String { "admin-meeting-\(meetingId.uuidString.lowercased())" }
+
+/// One application as a box on the agenda form. A decided one stays ticked,
+/// disabled, and sent by a hidden field: the domain keeps it on the agenda anyway.
+private func agendaChoice(_ id: UUID, title: String?, organisation: String?, requested: Money?, decided: Bool, onAgenda: Bool, typed: [String: String]?,
+                          _ language: Language) -> [String: Any] {
+    let key = id.uuidString.lowercased()
+    var choice: [String: Any] = ["id": key, "title": title ?? key, "organisation": organisation ?? "", "decided": decided,
+                                 "checked": decided || (typed.map { $0["agenda.\(key)"] != nil } ?? onAgenda)]
+    if let requested { choice["requested"] = language.money(requested) }
+    return choice
 }

@@ -145,7 +145,8 @@ struct PageContext {
     static let flashes: Set<String> = ["passwordSet", "signedOut", "signedOutEverywhere", "draftSaved", "submitted", "withdrawnMessage",
                                        "reportFiled", "amended", "roleRevoked", "userSignedOut", "decisionRecorded",
                                        "paymentRequested", "paymentApproved", "paymentPaid", "reportApproved", "meetingScheduled", "grantAdjusted", "roleGranted",
-                                       "poolCreated", "periodAdded", "budgetMoved", "periodClosed", "callOpened", "callWindowChanged", "callClosed"]
+                                       "poolCreated", "periodAdded", "budgetMoved", "periodClosed", "callOpened", "callWindowChanged", "callClosed",
+                                       "attendanceChanged", "agendaChanged"]
 
     /// 244 random bits in hexadecimal: two random UUIDs' worth.
     static func newFormToken() -> String {

@@ -473,8 +473,6 @@ extension Language {
                                 : "\(name(member)) is recused (\(affiliation)) and cannot vote on this application.")
         case DomainError.memberAbsent(let member):
             return ("votes", da ? "\(name(member)) var ikke til stede og kan ikke stemme." : "\(name(member)) was not present and cannot vote.")
-        case DomainError.notAMember(let member):
-            return ("votes", da ? "\(member) er ikke medlem af styregruppen." : "\(member) is not a member of the steering group.")
         case DomainError.quorumNotReached(let eligible, let needed, let members):
             return ("votes", da ? "Mødet er ikke beslutningsdygtigt: \(eligible) kan stemme, der skal \(needed) af \(members) til."
                                 : "No quorum: \(eligible) can vote, \(needed) of \(members) are needed.")
