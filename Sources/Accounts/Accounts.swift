@@ -247,20 +247,21 @@ public struct Accounts: Sendable {
     /// The signed-in user behind a session token, with the roles they hold
     /// now; nil when the session has ended. One round trip: the session,
     /// the version of the user's stream, whether typing is kept for the user,
-    /// and the version of `stream` (the one a page shows); the user's state
+    /// and the versions of `streams` (those a page shows); the user's state
     /// is folded again only when its version has moved, so a role granted or
     /// revoked counts from the next request, in every process.
-    public func session(token: String, alongside stream: String? = nil) async throws -> SignedInUser? {
+    public func session(token: String, alongside streams: [String] = []) async throws -> SignedInUser? {
         guard !token.isEmpty, token.utf8.count < 200 else { return nil }
-        var found: (UUID, String, String, Int64, Int64, Bool)?
+        var found: (UUID, String, String, Int64, [Int64], Bool)?
         for try await row in try await client.query("""
             SELECT s.user_id, s.kind, s.csrf_token, coalesce(st.version, 0),
-                   coalesce((SELECT version FROM public.streams WHERE stream_id = \(stream ?? "")), 0),
+                   ARRAY(SELECT coalesce(shown.version, 0) FROM unnest(\(streams)::text[]) WITH ORDINALITY AS w(id, n)
+                         LEFT JOIN public.streams shown ON shown.stream_id = w.id ORDER BY w.n),
                    EXISTS (SELECT FROM accounts.form_drafts f WHERE f.user_id = s.user_id)
             FROM accounts.sessions s LEFT JOIN public.streams st ON st.stream_id = 'user-' || s.user_id::text
             WHERE s.token_hash = \(Data(Secret.digest(token))) AND s.expires_at > now()
-            """, logger: logger).decode((UUID, String, String, Int64, Int64, Bool).self) { found = row }
-        guard let (userId, kind, csrf, version, streamVersion, keptForms) = found, let kind = SessionKind(rawValue: kind) else { return nil }
+            """, logger: logger).decode((UUID, String, String, Int64, [Int64], Bool).self) { found = row }
+        guard let (userId, kind, csrf, version, shownVersions, keptForms) = found, let kind = SessionKind(rawValue: kind) else { return nil }
         let user: UserState
         if let known = users.state(userId, version: version) {
             user = known
@@ -271,7 +272,7 @@ public struct Accounts: Sendable {
         }
         guard let invited = user.invited else { return nil }
         return SignedInUser(userId: userId, email: invited.email, name: invited.name, roles: user.roles, kind: kind, csrfToken: csrf,
-                            streamVersion: stream == nil ? nil : streamVersion, hasKeptForms: keptForms)
+                            streamVersions: Dictionary(zip(streams, shownVersions)) { first, _ in first }, hasKeptForms: keptForms)
     }
 
     /// Ends one session (signing out).
@@ -361,10 +362,10 @@ public struct SignedInUser: Sendable {
     public var roles: [RoleGrant]
     public var kind: SessionKind
     public var csrfToken: String
-    /// The version of the stream asked about alongside the session (0: none
-    /// yet), read in the same query: a page about one thing needs no second
-    /// round trip to know whether the state this process folded is current.
-    public var streamVersion: Int64?
+    /// The versions of the streams asked about alongside the session (0: none
+    /// yet), read in the same query: a page needs no second round trip to
+    /// know whether the states this process folded are current.
+    public var streamVersions: [String: Int64]
     /// Whether typing the domain has not taken yet is kept for the user (``formDrafts(userId:prefix:)``).
     public var hasKeptForms: Bool
 }

@@ -157,17 +157,17 @@ public struct Authenticator: Sendable {
     /// A cookie is taken for reading, and for a change only with the
     /// session's CSRF token (a form's field, `csrf`, or `X-CSRF-Token`), so
     /// another site cannot make a browser act.
-    /// `stream`: a stream whose version to read in the same query (``SignedInUser/streamVersion``).
-    func signedInUser(_ request: Request, csrf: String? = nil, alongside stream: String? = nil) async throws -> SignedInUser? {
+    /// `streams`: streams whose versions to read in the same query (``SignedInUser/streamVersions``).
+    func signedInUser(_ request: Request, csrf: String? = nil, alongside streams: [String] = []) async throws -> SignedInUser? {
         guard let accounts else { return nil }
         switch Credentials(request) {
         case .sessionToken(let token):
-            guard let user = try await accounts.session(token: token, alongside: stream), user.kind == .api else {
+            guard let user = try await accounts.session(token: token, alongside: streams), user.kind == .api else {
                 throw Problem.unauthorized("the session token is unknown, expired or signed out")
             }
             return user
         case .cookie(let token):
-            guard let user = try await accounts.session(token: token, alongside: stream), user.kind == .browser else { return nil }
+            guard let user = try await accounts.session(token: token, alongside: streams), user.kind == .browser else { return nil }
             if request.method != .get, request.method != .head {
                 let given = csrf ?? request.headers[.csrfToken]
                 guard let given, constantTimeEqual(given, user.csrfToken) else {

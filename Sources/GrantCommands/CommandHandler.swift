@@ -114,17 +114,21 @@ public struct Session: Sendable {
     /// The batch this attempt is decided in, if it is decided together with others.
     let batch: DecidedTogether?
     let trust: CacheTrust
+    /// Versions of streams read elsewhere in this request (with the session,
+    /// say): a stream folded at its known version is current and not read.
+    let known: [String: Int64]
     private let prefetched = Prefetched()
     private let loads = LoadedStreams()
 
     /// A session that folds every stream from its first event.
     public init(store: EventStore) { self.init(store: store, cache: nil) }
 
-    init(store: EventStore, cache: StateCache?, batch: DecidedTogether? = nil, trust: CacheTrust = .none) {
+    init(store: EventStore, cache: StateCache?, batch: DecidedTogether? = nil, trust: CacheTrust = .none, known: [String: Int64] = [:]) {
         self.store = store
         self.cache = cache
         self.batch = batch
         self.trust = trust
+        self.known = known
     }
 
     /// The streams taken as empty because this process never folded them.
@@ -168,7 +172,8 @@ public struct Session: Sendable {
         guard trust != .all else { return }
         let wanted = try streamNames.map { try StreamID($0) }.compactMap { stream -> (stream: StreamID, from: Int64)? in
             let folded = cache?.version(of: stream)
-            guard !prefetched.holds(stream.rawValue), !(batch?.holds(stream.rawValue) ?? false), trust == .none || folded == nil else { return nil }
+            guard !prefetched.holds(stream.rawValue), !(batch?.holds(stream.rawValue) ?? false), trust == .none || folded == nil,
+                  known[stream.rawValue] != (folded ?? 0) else { return nil }
             return (stream, (folded ?? 0) + 1)
         }
         guard !wanted.isEmpty else { return }
@@ -199,6 +204,8 @@ public struct Session: Sendable {
             recorded = events.filter { $0.streamVersion > after }
         } else if trust == .all || (trust == .folded && cached != nil) {
             if cached == nil { loads.guessed(stream) }
+            recorded = []
+        } else if known[stream.rawValue] == after {
             recorded = []
         } else {
             recorded = try await store.readStream(stream, from: after + 1)
@@ -276,23 +283,20 @@ public struct CommandHandler: Sendable {
         self.maximumAttempts = maximumAttempts
     }
 
+    /// A session that reads through the states this process folded: prefetch
+    /// several streams, then load each, and all of them cost one round trip.
+    /// `known`: versions of streams read alongside something else in this
+    /// request; the states folded at those versions are used without a read.
+    public func reader(known: [String: Int64] = [:]) -> Session { Session(store: store, cache: states, known: known) }
+
     /// The aggregate as the store holds it now: the state this process
     /// folded last, moved on by the events after it (one read, of only
     /// those; none when the caller read the stream's version as `known`
     /// and that is the version folded). For pages that show a state and
     /// checks made before a command (an application's organisation, which
     /// no event changes), not for deciding: a command loads its own.
-    /// A session that reads through the states this process folded: prefetch
-    /// several streams, then load each, and all of them cost one round trip.
-    public func reader() -> Session { Session(store: store, cache: states) }
-
     public func current<A: Aggregate>(_ type: A.Type, _ id: UUID, known version: Int64? = nil) async throws -> Loaded<A> {
-        let stream = try StreamID(A.streamName(id))
-        if version == 0 { return Loaded(state: A.initial, version: 0, stream: stream) }
-        if let version, let folded = states.state(A.self, stream), folded.version == version {
-            return Loaded(state: folded.state, version: version, stream: stream)
-        }
-        return try await Session(store: store, cache: states).load(type, id)
+        try await reader(known: version.map { [A.streamName(id): $0] } ?? [:]).load(type, id)
     }
 
     public func execute(

@@ -8,10 +8,10 @@ extension Services {
     /// What a page knows before it renders: the reader's language, the
     /// signed-in user if any (never refused here: a page decides), and the
     /// CSRF token its forms carry.
-    /// `showing`: the stream the page shows, whose version is read with the session.
-    func pageContext(_ request: Request, pages: Pages, flash: String? = nil, showing stream: String? = nil) async throws -> PageContext {
+    /// `showing`: the streams the page shows, whose versions are read with the session.
+    func pageContext(_ request: Request, pages: Pages, flash: String? = nil, showing streams: [String] = []) async throws -> PageContext {
         let language = Language(request)
-        let user = try await auth.signedInUser(request, alongside: stream)
+        let user = try await auth.signedInUser(request, alongside: streams)
         var context = PageContext(language: language, user: user, csrf: user?.csrfToken ?? "", path: request.uri.description,
                                   flash: flash.flatMap { PageContext.flashes.contains($0) ? language.word($0) : nil })
         if user == nil {

@@ -124,10 +124,10 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
     /// The form: as posted (`posted`), else as kept after a refusal, else the application as it stands, else empty for a new one.
     @Sendable func showForm(_ request: Request, _ id: UUID, posted: (form: ApplicationForm, errors: FieldErrors)? = nil) async throws -> Response {
         let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init),
-                                                  showing: ApplicationState.streamName(id))
+                                                  showing: [ApplicationState.streamName(id)])
         let identity = try await services.auth.require(request, [.applicant], to: "draft applications", signedIn: page.user)
         let userId = try identity.pageUser()
-        let loaded = try await handler.current(ApplicationState.self, id, known: page.user?.streamVersion)
+        let loaded = try await handler.current(ApplicationState.self, id, known: page.user?.streamVersions[ApplicationState.streamName(id)])
         let application = loaded.state
         if application.drafted != nil { try await services.requireOwner(identity, applicationId: id, version: loaded.version) }
         var form = ApplicationForm()
@@ -230,9 +230,10 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
         try await services.page(request, pages: pages) {
             let id = try request.uuidParameter(context, "applicationId")
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init),
-                                                      showing: ApplicationState.streamName(id))
+                                                      showing: [ApplicationState.streamName(id)])
             let identity = try await services.auth.require(request, [.applicant], to: "read applications", signedIn: page.user)
-            let application = try await services.requireOwner(identity, applicationId: id, version: page.user?.streamVersion)
+            let application = try await services.requireOwner(identity, applicationId: id,
+                                                              version: page.user?.streamVersions[ApplicationState.streamName(id)])
             guard let content = application.content, let drafted = application.drafted else { throw Problem.notFound("application", id.uuidString) }
             let (after, _) = try await services.waitForReadModels(request, [.applications, .grants, .agendas])
             let reads = ReadModels(client: services.store.client, logger: services.logger)
@@ -294,9 +295,9 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
         try await services.page(request, pages: pages) {
             let id = try request.uuidParameter(context, "grantId")
             let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init),
-                                                      showing: GrantState.streamName(id))
+                                                      showing: [GrantState.streamName(id)])
             let identity = try await services.auth.require(request, [.applicant], to: "read grants", signedIn: page.user)
-            try await services.requireOwner(identity, grantId: id, version: page.user?.streamVersion)
+            try await services.requireOwner(identity, grantId: id, version: page.user?.streamVersions[GrantState.streamName(id)])
             _ = try await services.waitForReadModels(request, [.grants])
             guard let grant = try await ReadModels(client: services.store.client, logger: services.logger).grants(id: id, details: true).first else {
                 throw Problem.notFound("grant", id.uuidString)

@@ -52,15 +52,19 @@ func addSteeringPages(to routes: Routes, _ services: Services, pages: Pages, acc
     routes.page("GET", "/steering/meetings/:meetingId") { request, context in
         try await services.page(request, pages: pages) {
             let meetingId = try request.uuidParameter(context, "meetingId")
-            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+            // The meeting, its group, every application on its agenda and their pools, as far as this process
+            // folded them before (a meeting's group and an application's pool never change), have their versions
+            // read with the session: when none has moved, the page costs that one round trip.
+            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init),
+                                                      showing: packStreams(meetingId, folded: handler.reader()))
             let seat = try await services.steeringSeat(request, page, to: "read the meeting pack")
             let language = page.language
             _ = try await services.waitForReadModels(request, [.poolBalances])
-            let loadedMeeting = try await handler.current(MeetingState.self, meetingId)
+            let reader = handler.reader(known: page.user?.streamVersions ?? [:])
+            try await reader.prefetch(packStreams(meetingId, folded: reader))
+            let loadedMeeting = try await reader.load(MeetingState.self, meetingId)
             let meeting = loadedMeeting.state
             guard let held = meeting.held, held.groupId == seat.groupId else { throw Problem.notFound("meeting", meetingId.uuidString) }
-            // The group, every application on the agenda and their pools: two round trips in all.
-            let reader = handler.reader()
             try await reader.prefetch([SteeringGroupState.streamName(held.groupId)] + held.agenda.map { ApplicationState.streamName($0) })
             let group = try await reader.load(SteeringGroupState.self, held.groupId)
             var applications: [UUID: Loaded<ApplicationState>] = [:]
@@ -455,6 +459,22 @@ private func decisionForm(_ kept: DecisionFields, _ errors: FieldErrors, applica
     if let error = errors["tranches"] { form["tranchesError"] = error }
     if let error = errors["application"] { form["formError"] = error }
     return form
+}
+
+/// The streams a meeting's pack reads, as far as the states this process
+/// folded before tell: the meeting, and its group, applications and their pools.
+private func packStreams(_ meetingId: UUID, folded reader: Session) -> [String] {
+    var streams = [MeetingState.streamName(meetingId)]
+    guard let held = reader.peek(MeetingState.self, meetingId)?.held else { return streams }
+    streams.append(SteeringGroupState.streamName(held.groupId))
+    var pools = Set<UUID>()
+    for applicationId in held.agenda {
+        streams.append(ApplicationState.streamName(applicationId))
+        if let poolId = reader.peek(ApplicationState.self, applicationId)?.drafted?.poolId, pools.insert(poolId).inserted {
+            streams.append(PoolState.streamName(poolId))
+        }
+    }
+    return streams
 }
 
 extension Language {
