@@ -40,15 +40,17 @@ public struct MoneyMovement: Encodable, Sendable {
     }
 }
 
-/// A pool's funding history, read page by page so memory stays flat
-/// whatever the history's length.
+/// A pool's funding history, read a page of events at a time, so the
+/// history is never held whole. Pages of 1,000 events: with 5,000 the
+/// server's peak grew 80 MB over 96,662 movements, with 1,000 47 MB, at the
+/// same speed (`ops/bench --only history`).
 public struct FundingExport: Sendable {
     public enum Format: String, Sendable, CaseIterable { case csv, json }
 
     public let store: EventStore
     public var pageSize: Int
 
-    public init(store: EventStore, pageSize: Int = 5_000) {
+    public init(store: EventStore, pageSize: Int = 1_000) {
         self.store = store
         self.pageSize = pageSize
     }
