@@ -12,7 +12,7 @@ import Testing
 
 @Suite("Web pages: languages, forms and who may see what")
 struct WebPageTests {
-    @Test("Money and days as each language writes them; every word in both languages")
+    @Test("Money and days as each language writes them; no word left empty in either language")
     func languages() throws {
         let million = Money(minorUnits: 123_456_700, currency: .dkk)
         #expect(Language.da.money(million) == "1.234.567,00 kr.")
@@ -24,7 +24,7 @@ struct WebPageTests {
         let day = try #require(Calendar.copenhagen.date(from: DateComponents(year: 2026, month: 3, day: 1, hour: 12)))
         #expect(Language.da.day(day) == "1. marts 2026")
         #expect(Language.en.day(day) == "1 March 2026")
-        #expect(Set(Words.danish.keys) == Set(Words.english.keys), "\(Set(Words.danish.keys).symmetricDifference(Words.english.keys))")
+        #expect(Words.table[.da]?.filter { $0.value.isEmpty }.keys.sorted() == [] && Words.table[.en]?.filter { $0.value.isEmpty }.keys.sorted() == [])
     }
 
     @Test("Templates get their words written in when the server starts; a word missing in a language stops it, naming the word")
