@@ -59,7 +59,7 @@ extension History {
         for id in meetingIds {
             let events = try await everything(MeetingState.streamName(id))
             meetings.append(.init(meetingId: id, held: events.first { $0.type == MeetingHeld.eventType },
-                                  changes: events.filter { [MeetingAttendanceChanged.eventType, MeetingAgendaChanged.eventType].contains($0.type) },
+                                  changes: Self.meetingChanges(events, about: applicationId),
                                   decisions: events.filter { $0.type == DecisionRecorded.eventType && $0.data["applicationId"]?.stringValue == applicationId.uuidString }))
         }
         let grant = try await everything(GrantState.streamName(applicationId))
@@ -82,6 +82,32 @@ extension History {
             amount: awarded?.data["amount"], sources: awarded?.data["sources"], conditions: awarded?.data["conditions"])
         return DecisionTrail(applicationId: applicationId, summary: summary, call: call, application: application, meetings: meetings,
                              grant: grant, poolMovements: movements)
+    }
+
+    /// A meeting's changes of attendance, and the changes of its agenda that
+    /// put this application on it or took it off.
+    private static func meetingChanges(_ events: [HistoryEntry], about applicationId: UUID) -> [HistoryEntry] {
+        let id = applicationId.uuidString.lowercased()
+        func holds(_ entry: HistoryEntry) -> Bool {
+            if case .array(let items) = entry.data["agenda"] ?? .null { return items.contains { $0.stringValue?.lowercased() == id } }
+            return false
+        }
+        var onAgenda = false
+        var changes: [HistoryEntry] = []
+        for entry in events {
+            switch entry.type {
+            case MeetingHeld.eventType:
+                onAgenda = holds(entry)
+            case MeetingAttendanceChanged.eventType:
+                changes.append(entry)
+            case MeetingAgendaChanged.eventType where holds(entry) != onAgenda:
+                onAgenda.toggle()
+                changes.append(entry)
+            default:
+                break
+            }
+        }
+        return changes
     }
 
     private static func status(after eventType: String) -> String {

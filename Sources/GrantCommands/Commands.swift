@@ -105,10 +105,20 @@ extension CommandHandler {
         }
     }
 
+    /// Reads each application added and its pool, in two round trips; the append checks they are unchanged.
     public func changeAgenda(_ command: ChangeAgenda, _ context: CommandContext) async throws -> CommandResult {
         try await execute("ChangeAgenda", context) { session in
             let meeting = try await session.load(MeetingState.self, command.meetingId)
-            return [meeting.write(try command.decide(meeting: meeting.state))]
+            let added = command.added(to: meeting.state)
+            try await session.prefetch(added.map(ApplicationState.streamName))
+            var applications: [UUID: Loaded<ApplicationState>] = [:]
+            for id in added { applications[id] = try await session.load(ApplicationState.self, id) }
+            let poolIds = Set(applications.values.compactMap { $0.state.drafted?.poolId })
+            try await session.prefetch(poolIds.map(PoolState.streamName))
+            var pools: [UUID: Loaded<PoolState>] = [:]
+            for id in poolIds { pools[id] = try await session.load(PoolState.self, id) }
+            let events = try command.decide(meeting: meeting.state, added: applications.mapValues(\.state), pools: pools.mapValues(\.state))
+            return [meeting.write(events)]
         }
     }
 

@@ -180,6 +180,8 @@ public struct DecisionRecorded: DomainEvent {
 public struct MeetingState: Aggregate, Hashable {
     /// The meeting as scheduled, with its attendance and agenda as they stand now.
     public var held: MeetingHeld?
+    /// Each change of who is present, in order: the minutes say when who came or went.
+    public var attendanceChanges: [MeetingAttendanceChanged] = []
     public var decided: [UUID: DecisionOutcome] = [:]
 
     public static let initial = MeetingState()
@@ -192,7 +194,9 @@ public struct MeetingState: Aggregate, Hashable {
         var state = consume self
         switch event {
         case let event as MeetingHeld: state.held = event
-        case let event as MeetingAttendanceChanged: state.held?.present = event.present
+        case let event as MeetingAttendanceChanged:
+            state.held?.present = event.present
+            state.attendanceChanges.append(event)
         case let event as MeetingAgendaChanged: state.held?.agenda = event.agenda
         case let event as DecisionRecorded: state.decided[event.applicationId] = event.outcome
         default: break
@@ -223,7 +227,7 @@ public struct HoldMeeting: Hashable, Sendable {
         guard meeting.held == nil else { throw .alreadyExists(kind: "meeting", id: meetingId.uuidString) }
         guard let created = group.created else { throw .notFound(kind: "steering group", id: groupId.uuidString) }
         let members = try presentMembers(present, of: group)
-        try requireDistinct(agenda)
+        try requireAgenda(agenda)
         let held = MeetingHeld(meetingId: meetingId, groupId: groupId, present: [], agenda: [], datedByDay: datedByDay ? true : nil, occurredAt: date)
         guard held.latestInstant >= created.occurredAt else {
             throw .datedBeforeDependency(fact: "the meeting", at: date, dependency: "steering group \(groupId.uuidString) was created", since: created.occurredAt)
@@ -245,7 +249,7 @@ private func presentMembers(_ present: [String], of group: SteeringGroupState) t
     return members
 }
 
-private func requireDistinct(_ agenda: [UUID]) throws(DomainError) {
+private func requireAgenda(_ agenda: [UUID]) throws(DomainError) {
     try requireCount(agenda, field: "agenda", maximum: Limits.agenda, what: "applications")
     guard Set(agenda).count == agenda.count else { throw .invalidInput(field: "agenda", reason: "an application is listed twice") }
 }
@@ -272,7 +276,8 @@ public struct ChangeAttendance: Hashable, Sendable {
 }
 
 /// Sets the applications the meeting decides. What the meeting has decided
-/// stays on its agenda: the minutes must show what it was decided at.
+/// stays on its agenda: the minutes must show what it was decided at. An
+/// application added must be submitted to a pool this meeting's group decides.
 public struct ChangeAgenda: Hashable, Sendable {
     public var meetingId: UUID
     public var agenda: [UUID]
@@ -283,14 +288,30 @@ public struct ChangeAgenda: Hashable, Sendable {
         (self.meetingId, self.agenda, self.reason, self.at) = (meetingId, agenda, reason, at)
     }
 
-    public func decide(meeting: MeetingState) throws(DomainError) -> [any DomainEvent] {
+    /// The applications ``added(to:)`` names, and the pools they were drafted to.
+    public func decide(meeting: MeetingState, added applications: [UUID: ApplicationState], pools: [UUID: PoolState]) throws(DomainError)
+        -> [any DomainEvent] {
         guard let held = meeting.held else { throw .notFound(kind: "meeting", id: meetingId.uuidString) }
         try requireProse(reason, field: "reason", maximum: Limits.reason, required: false)
-        try requireDistinct(agenda)
+        try requireAgenda(agenda)
         if let decided = held.agenda.first(where: { meeting.decided[$0] != nil && !agenda.contains($0) }) {
             throw .invalidInput(field: "agenda", reason: "application \(decided.uuidString) was decided at this meeting and stays on its agenda")
         }
         guard Set(agenda) != Set(held.agenda) else { throw .invalidInput(field: "agenda", reason: "the agenda is unchanged") }
+        for id in added(to: meeting) {
+            guard let application = applications[id], let drafted = application.drafted else { throw .notFound(kind: "application", id: id.uuidString) }
+            guard application.status == .submitted else {
+                throw .invalidState(kind: "application", id: id.uuidString, status: application.status.rawValue, action: "put on an agenda")
+            }
+            guard pools[drafted.poolId]?.created?.steeringGroupId == held.groupId else {
+                throw .invalidInput(field: "agenda", reason: "application \(id.uuidString) is not for a pool this meeting's steering group decides")
+            }
+        }
         return [MeetingAgendaChanged(meetingId: meetingId, agenda: agenda, reason: reason, occurredAt: at)]
+    }
+
+    /// The applications this change puts on the meeting's agenda.
+    public func added(to meeting: MeetingState) -> [UUID] {
+        agenda.filter { !(meeting.held?.agenda.contains($0) ?? false) }
     }
 }

@@ -305,6 +305,8 @@ struct WebPageTests {
 
             _ = try await api.post("/v1/meetings/\(meeting)/decisions", try await programme.steeringToken("bo"),
                                    Programme.approval(first, amount: "100000.00", votes: ["bo", "carl"])).ok()
+            let minutes = try await Browser.get(api, "/steering/meetings/\(meeting)/minutes", maria)
+            #expect(minutes.text.contains("Ændringer i fremmødet") && minutes.text.contains("herefter til stede: Bo Lund, Carl Berg (Afbud fra Anna)"))
             let decidedPage = try await Browser.get(api, "/admin/meetings/\(meeting)?after=\(try await api.head())", maria)
             #expect(decidedPage.text.contains(#"name="agenda.\#(first)" checked disabled"#) && decidedPage.text.contains("afgjort på mødet"))
             // Sent past the disabled box, the removal is the domain's to refuse: nothing is appended; the error stands beside the agenda.
@@ -317,7 +319,15 @@ struct WebPageTests {
             #expect(try await Browser.post(api, "/admin/meetings/\(UUID())/attendance", "csrf=\(csrf)&present.bo=on", cookie: cookie).status == .notFound)
             #expect(try await api.head() == before)
             let refused = try await Browser.get(api, "/admin/meetings/\(meeting)", maria)
-            #expect(refused.text.contains("zoe er ikke medlem af styregruppen.") && refused.text.contains(#"<fieldset id="present" class="invalid">"#))
+            #expect(refused.text.contains("zoe er ikke medlem af styregruppen.")
+                    && refused.text.contains(#"<fieldset id="present" class="invalid" aria-describedby="present-error">"#))
+            // What is not an application id is refused beside the agenda; the same agenda sent again is what was asked for.
+            let garbled = try await Browser.post(api, "/admin/meetings/\(meeting)/agenda", "csrf=\(csrf)&agenda.\(first)=on&agenda.x%27%3E=on", cookie: cookie)
+            #expect(garbled.headers[.location] == "/admin/meetings/\(meeting)#agenda")
+            let again = try await Browser.post(api, "/admin/meetings/\(meeting)/agenda", "csrf=\(csrf)&agenda.\(first.uppercased())=on&agenda.\(late)=on",
+                                               cookie: cookie)
+            #expect(again.headers[.location] == "/admin/meetings/\(meeting)?flash=agendaChanged")
+            #expect(try await api.head() == before)
             let bo = try await Browser.user(api, programme, "bo@region.dk", role: #"{"role": "steering", "groupId": "\#(programme.group)", "member": "bo"}"#)
             #expect(try await Browser.get(api, "/admin/meetings/\(meeting)", bo).status == .forbidden)
         }

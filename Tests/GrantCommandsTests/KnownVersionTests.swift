@@ -13,6 +13,7 @@ struct KnownVersionTests {
         try await TestDatabase.withHandler { here in
             let (group, _, call) = try await ApprovalRaceTests.openCall(here, budget: "500000.00")
             let application = try await ApprovalRaceTests.draft(here, call: call, index: 0)
+            try await here.submitApplication(SubmitApplication(applicationId: application, at: ApprovalRaceTests.at.addingTimeInterval(120)), TestDatabase.admin())
             let meeting = UUID()
             try await here.holdMeeting(HoldMeeting(meetingId: meeting, groupId: group, date: ApprovalRaceTests.at.addingTimeInterval(86_400 * 40),
                                                    present: ["m1", "m2"], agenda: []), TestDatabase.admin())

@@ -7,18 +7,21 @@ import Testing
 /// decision at the meeting reads from them.
 @Suite("Meetings: attendance and agenda changed")
 struct MeetingTests {
-    let first = UUID(), second = UUID()
-    let group: SteeringGroupState
-    let meetingId: UUID
+    let first: UUID, second: UUID, drafted: UUID
+    let world: World
+    var group: SteeringGroupState { world.group }
+    var meetingId: UUID { world.meetingId }
     /// Scheduled by the decider: Anne, Bo and Carla present, the first application on the agenda.
     let held: any DomainEvent
     func day(_ n: Int) -> Date { World.day(n) }
 
     init() throws {
-        let world = try World()
-        (group, meetingId) = (world.group, world.meetingId)
-        held = try HoldMeeting(meetingId: meetingId, groupId: world.groupId, date: World.day(40), present: ["anne", "bo", "carla"], agenda: [first])
-            .decide(meeting: .initial, group: group)[0]
+        var world = try World()
+        (first, second) = (try world.submitted(), try world.submitted(World.content("Tech College")))
+        drafted = try world.draft()
+        held = try HoldMeeting(meetingId: world.meetingId, groupId: world.groupId, date: World.day(40), present: ["anne", "bo", "carla"], agenda: [first])
+            .decide(meeting: .initial, group: world.group)[0]
+        self.world = world
     }
     func attendance(_ present: [String], reason: String = "", at: Int = 40) -> (MeetingState) throws(DomainError) -> [any DomainEvent] {
         { [group] state throws(DomainError) in
@@ -26,7 +29,10 @@ struct MeetingTests {
         }
     }
     func agenda(_ agenda: [UUID], reason: String = "") -> (MeetingState) throws(DomainError) -> [any DomainEvent] {
-        { state throws(DomainError) in try ChangeAgenda(meetingId: meetingId, agenda: agenda, reason: reason, at: day(39)).decide(meeting: state) }
+        { [world] state throws(DomainError) in
+            try ChangeAgenda(meetingId: world.meetingId, agenda: agenda, reason: reason, at: World.day(39))
+                .decide(meeting: state, added: world.applications, pools: [world.poolId: world.pool])
+        }
     }
 
     @Test("a member who sends apologies or arrives late changes who is present, with the reason")
@@ -58,6 +64,27 @@ struct MeetingTests {
         given(MeetingState.self, held).when(agenda([first])).then(refused: .invalidInput(field: "agenda", reason: "the agenda is unchanged"))
     }
 
+    @Test("only a submitted application, to a pool the meeting's group decides, comes onto the agenda")
+    func onlySubmittedOfTheGroup() throws {
+        given(MeetingState.self, held).when(agenda([first, drafted]))
+            .then(refused: .invalidState(kind: "application", id: drafted.uuidString, status: "draft", action: "put on an agenda"))
+        let unknown = UUID()
+        given(MeetingState.self, held).when(agenda([first, unknown])).then(refused: .notFound(kind: "application", id: unknown.uuidString))
+        // The same application, to a pool another group decides.
+        let otherGroupId = UUID()
+        let otherGroup = SteeringGroupState.replay(try CreateSteeringGroup(groupId: otherGroupId, name: "Other", members: World.members, at: World.start)
+            .decide(.initial))
+        let elsewhere = PoolState.replay(try CreatePool(
+            poolId: world.poolId, name: "Other pool", owner: "Other", currency: .dkk, carryOver: .lapse,
+            periods: [BudgetPeriodSpec(period: "2024", amount: World.dkk("1000.00"))],
+            sources: [FundingSourceSpec(id: "o", name: "O", amount: World.dkk("1000.00"))], steeringGroupId: otherGroupId,
+            eligibility: EligibilityRules(), at: World.start).decide(pool: .initial, group: otherGroup))
+        given(MeetingState.self, held).when { [world] state throws(DomainError) in
+            try ChangeAgenda(meetingId: world.meetingId, agenda: [first, second], reason: "", at: World.day(39))
+                .decide(meeting: state, added: world.applications, pools: [world.poolId: elsewhere])
+        }.then(refused: .invalidInput(field: "agenda", reason: "application \(second.uuidString) is not for a pool this meeting's steering group decides"))
+    }
+
     @Test("what the meeting has decided stays on its agenda")
     func decidedStays() {
         let decided = DecisionRecorded(meetingId: meetingId, applicationId: first, applicationVersion: 1, outcome: .reject, votes: [], recused: [],
@@ -71,7 +98,8 @@ struct MeetingTests {
         var world = try World()
         let id = try world.submitted()  // from Aalborg Tekniske Gymnasium, where Anne is affiliated
         try world.holdMeeting(present: ["bo", "dan", "eva"], agenda: [])
-        let lateItem = try ChangeAgenda(meetingId: world.meetingId, agenda: [id], reason: "", at: Date()).decide(meeting: world.meeting)
+        let lateItem = try ChangeAgenda(meetingId: world.meetingId, agenda: [id], reason: "", at: Date())
+            .decide(meeting: world.meeting, added: world.applications, pools: [world.poolId: world.pool])
         world.meeting = world.apply(lateItem, to: world.meeting)
         let arrivals = try ChangeAttendance(meetingId: world.meetingId, present: ["anne", "bo", "carla", "dan"], reason: "Eva left; Anne and Carla arrived", at: Date())
             .decide(meeting: world.meeting, group: world.group)

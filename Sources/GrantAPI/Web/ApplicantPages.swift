@@ -550,7 +550,7 @@ extension Language {
         case DomainError.alreadyExists(let kind, _) where kind == "user":
             return ("email", da ? "Der er allerede en bruger med den e-mailadresse." : "A user with that e-mail address exists already.")
         case DomainError.notAMember(let member):
-            return ("votes", da ? "\(member) er ikke medlem af styregruppen." : "\(member) is not a member of the steering group.")
+            return ("present", da ? "\(member) er ikke medlem af styregruppen." : "\(member) is not a member of the steering group.")
         case DomainError.callNotOpen(_, _, let closesAt, _):
             return ("application", da ? "Opslaget er lukket: fristen var \(moment(closesAt))." : "The call is closed: the deadline was \(moment(closesAt)).")
         default:

@@ -152,8 +152,10 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
             let reads = ReadModels(client: services.store.client, logger: services.logger)
             let waiting = try await reads.agenda(group: held.groupId).filter { !held.agenda.contains($0.applicationId) }
             var items: [[String: Any]] = []
+            let reader = handler.reader()
+            try await reader.prefetch(held.agenda.map(ApplicationState.streamName))
             for applicationId in held.agenda {
-                let content = try await handler.current(ApplicationState.self, applicationId).state.content
+                let content = try await reader.load(ApplicationState.self, applicationId).state.content
                 items.append(agendaChoice(applicationId, title: content?.title, organisation: content?.organisation, requested: content?.requested,
                                           decided: meeting.decided[applicationId] != nil, onAgenda: true, typed: keptForm == "agenda" ? typed : nil, language))
             }
@@ -190,12 +192,16 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
                     let result = try await run(meetingId, chosen, reason, identity.commandContext)
                     try await accounts.dropFormDraft(userId: adminId, key: meetingDraftKey(meetingId))
                     return Pages.redirect("\(page)?flash=\(name == "agenda" ? "agendaChanged" : "attendanceChanged")&after=\(result.position)")
+                } catch DomainError.invalidInput(_, let reason) where ["the same members are present already", "the agenda is unchanged"].contains(reason) {
+                    // Sent twice (a double click, Back and send again): what was asked for holds already.
+                    try await accounts.dropFormDraft(userId: adminId, key: meetingDraftKey(meetingId))
+                    return Pages.redirect("\(page)?flash=\(name == "agenda" ? "agendaChanged" : "attendanceChanged")")
                 } catch let error where Problem.from(error).map({ $0.status.code < 500 && $0.status.code != 404 }) ?? false {
                     let refusal = language.refusal(error, content: nil, rules: nil)
                     errors.add(refusal.field == "reason" ? reasonField : prefix == "present." ? "present" : "agenda", refusal.message)
                 }
                 var typed = ["form": name, reasonField: reason]
-                for id in chosen { typed[prefix + id] = "on" }
+                for id in chosen { typed[prefix + (UUID(uuidString: id)?.uuidString.lowercased() ?? id)] = "on" }
                 try await accounts.keepFormDraft(userId: adminId, key: meetingDraftKey(meetingId), fields: typed, errors: errors)
                 return Pages.redirect("\(page)#\(name)")
             }
@@ -206,9 +212,16 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
         try await handler.changeAttendance(ChangeAttendance(meetingId: meetingId, present: chosen, reason: reason, at: Date()), command)
     }
 
+    // What stays keeps its place on the agenda; what is added follows.
     meetingForm("agenda", "change meeting agendas", prefix: "agenda.", reasonField: "agendaReason") { meetingId, chosen, reason, command in
-        try await handler.changeAgenda(ChangeAgenda(meetingId: meetingId, agenda: chosen.compactMap(UUID.init(uuidString:)), reason: reason, at: Date()),
-                                       command)
+        var ticked: [UUID] = []
+        for text in chosen {
+            guard let id = UUID(uuidString: text) else { throw Problem.badRequest(rule: "invalid-value", field: "agenda", "an agenda item is not an application id") }
+            if !ticked.contains(id) { ticked.append(id) }
+        }
+        let current = try await handler.current(MeetingState.self, meetingId).state.held?.agenda ?? []
+        let agenda = current.filter(ticked.contains) + ticked.filter { !current.contains($0) }
+        return try await handler.changeAgenda(ChangeAgenda(meetingId: meetingId, agenda: agenda, reason: reason, at: Date()), command)
     }
 }
 

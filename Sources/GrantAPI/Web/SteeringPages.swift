@@ -188,6 +188,10 @@ func addSteeringPages(to routes: Routes, _ services: Services, pages: Pages, acc
                                                         "quorum": String(group.quorum)]),
                 "decisions": decisions, "hasDecisions": !decisions.isEmpty,
             ]
+            values["attendanceChanges"] = meeting.attendanceChanges.map { change -> [String: Any] in
+                ["at": language.moment(change.occurredAt), "present": change.present.map(name).joined(separator: ", "), "reason": change.reason]
+            }
+            values["hasAttendanceChanges"] = !meeting.attendanceChanges.isEmpty
             let absent = group.members.keys.sorted().filter { !held.present.contains($0) }.map(name)
             if !absent.isEmpty { values["absent"] = absent.joined(separator: ", ") }
             if held.agenda.count > decisions.count { values["undecided"] = String(held.agenda.count - decisions.count) }
@@ -493,6 +497,8 @@ extension Language {
                                 : "\(name(member)) is recused (\(affiliation)) and cannot vote on this application.")
         case DomainError.memberAbsent(let member):
             return ("votes", da ? "\(name(member)) var ikke til stede og kan ikke stemme." : "\(name(member)) was not present and cannot vote.")
+        case DomainError.notAMember:
+            return ("votes", refusal(error, content: content, rules: nil).message)
         case DomainError.quorumNotReached(let eligible, let needed, let members):
             return ("votes", da ? "Mødet er ikke beslutningsdygtigt: \(eligible) kan stemme, der skal \(needed) af \(members) til."
                                 : "No quorum: \(eligible) can vote, \(needed) of \(members) are needed.")
