@@ -294,10 +294,11 @@ public struct ChangeAgenda: Hashable, Sendable {
         guard let held = meeting.held else { throw .notFound(kind: "meeting", id: meetingId.uuidString) }
         try requireProse(reason, field: "reason", maximum: Limits.reason, required: false)
         try requireAgenda(agenda)
-        if let decided = held.agenda.first(where: { meeting.decided[$0] != nil && !agenda.contains($0) }) {
+        let chosen = Set(agenda)
+        if let decided = held.agenda.first(where: { meeting.decided[$0] != nil && !chosen.contains($0) }) {
             throw .invalidInput(field: "agenda", reason: "application \(decided.uuidString) was decided at this meeting and stays on its agenda")
         }
-        guard Set(agenda) != Set(held.agenda) else { throw .invalidInput(field: "agenda", reason: "the agenda is unchanged") }
+        guard chosen != Set(held.agenda) else { throw .invalidInput(field: "agenda", reason: "the agenda is unchanged") }
         for id in added(to: meeting) {
             guard let application = applications[id], let drafted = application.drafted else { throw .notFound(kind: "application", id: id.uuidString) }
             guard application.status == .submitted else {
@@ -312,6 +313,7 @@ public struct ChangeAgenda: Hashable, Sendable {
 
     /// The applications this change puts on the meeting's agenda.
     public func added(to meeting: MeetingState) -> [UUID] {
-        agenda.filter { !(meeting.held?.agenda.contains($0) ?? false) }
+        let current = Set(meeting.held?.agenda ?? [])
+        return agenda.filter { !current.contains($0) }
     }
 }

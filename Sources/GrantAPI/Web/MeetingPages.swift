@@ -150,7 +150,8 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
             ]
             // On the agenda first, in its order, then what waits for the group; decided items stay and cannot be unticked.
             let reads = ReadModels(client: services.store.client, logger: services.logger)
-            let waiting = try await reads.agenda(group: held.groupId).filter { !held.agenda.contains($0.applicationId) }
+            let onAgenda = Set(held.agenda)
+            let waiting = try await reads.agenda(group: held.groupId).filter { !onAgenda.contains($0.applicationId) }
             var items: [[String: Any]] = []
             let reader = handler.reader()
             try await reader.prefetch(held.agenda.map(ApplicationState.streamName))
@@ -214,13 +215,14 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
 
     // What stays keeps its place on the agenda; what is added follows.
     meetingForm("agenda", "change meeting agendas", prefix: "agenda.", reasonField: "agendaReason") { meetingId, chosen, reason, command in
-        var ticked: [UUID] = []
+        var ticked: [UUID] = [], seen = Set<UUID>()
         for text in chosen {
             guard let id = UUID(uuidString: text) else { throw Problem.badRequest(rule: "invalid-value", field: "agenda", "an agenda item is not an application id") }
-            if !ticked.contains(id) { ticked.append(id) }
+            if seen.insert(id).inserted { ticked.append(id) }
         }
         let current = try await handler.current(MeetingState.self, meetingId).state.held?.agenda ?? []
-        let agenda = current.filter(ticked.contains) + ticked.filter { !current.contains($0) }
+        let staying = Set(current)
+        let agenda = current.filter(seen.contains) + ticked.filter { !staying.contains($0) }
         return try await handler.changeAgenda(ChangeAgenda(meetingId: meetingId, agenda: agenda, reason: reason, at: Date()), command)
     }
 }
