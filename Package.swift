@@ -150,11 +150,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // What the integration test targets share: their own databases.
+        // What the test targets share: their own databases, Foundation's decoder as events store times.
         .target(
             name: "TestSupport",
             dependencies: [
-                "EventStore",
+                "EventStore", "GrantDomain",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -168,7 +168,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EventCodingTests",
-            dependencies: ["EventCoding", "GrantDomain", "Programmes"],
+            dependencies: ["EventCoding", "GrantDomain", "Programmes", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

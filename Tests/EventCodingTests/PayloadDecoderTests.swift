@@ -3,22 +3,13 @@ import Foundation
 import GrantDomain
 import Programmes
 import Testing
+import TestSupport
 
 /// The payload decoder stands in for Foundation's `JSONDecoder` on stored
 /// events, so each test holds it against Foundation on the same text.
 @Suite("Stored payloads decode as Foundation decodes them")
 struct PayloadDecoderTests {
-    static let foundation: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let text = try decoder.singleValueContainer().decode(String.self)
-            guard let date = try? CivilTime.parse(text).get().date else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a time"))
-            }
-            return date
-        }
-        return decoder
-    }()
+    static let foundation = FoundationDecoding.decoder
 
     static func both<T: Decodable>(_ type: T.Type, _ json: String) -> (fast: Result<T, any Error>, foundation: Result<T, any Error>) {
         (Result { try PayloadDecoder.decode(T.self, from: json) },

@@ -3,23 +3,14 @@ import EventStore
 import Foundation
 import GrantDomain
 import Testing
+import TestSupport
 
 /// Every stored event, as PostgreSQL's jsonb prints it back (keys reordered,
 /// spaces added, control characters escaped), decodes to the same value with
 /// the payload decoder as with Foundation's `JSONDecoder`.
 @Suite("Stored payloads")
 struct StoredPayloadTests {
-    static let foundation: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let text = try decoder.singleValueContainer().decode(String.self)
-            guard let date = try? CivilTime.parse(text).get().date else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a time"))
-            }
-            return date
-        }
-        return decoder
-    }()
+    static let foundation = FoundationDecoding.decoder
 
     static func decodeWithFoundation<E: DomainEvent>(_ type: E.Type, _ event: RecordedEvent) throws -> any DomainEvent {
         try foundation.decode(E.self, from: EventCoding.upcast(type: event.type, schemaVersion: event.schemaVersion, data: Data(event.data.utf8)))
