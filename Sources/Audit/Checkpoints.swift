@@ -90,21 +90,30 @@ public struct HistoryTree: Sendable {
     /// ended (db/functions/readable_horizon.sql), so no event can join them later and a later call's
     /// leaves extend an earlier call's.
     public func leaves(limit: Int64? = nil) async throws -> (hashes: LeafHashes, positions: [Int64]) {
-        let bound = try await settledBound()
         var hashes = LeafHashes(), positions: [Int64] = []
-        var after = Checkpoint.start
-        while limit.map({ Int64(hashes.count) < $0 }) ?? true {
-            let page = try await store.client.collect(
-                LeafPage(after: after, horizon: bound, limit: Int64(min(pageSize, Int(limit.map { $0 - Int64(hashes.count) } ?? Int64(pageSize))))),
-                logger: store.logger)
-            for (transaction, position, hash) in page {
-                hashes.appendLeaf(of: hash)
-                positions.append(position)
-                after = Checkpoint(transactionId: transaction, position: position)
-            }
-            if page.count < pageSize { break }
+        try await forEachLeaf(limit: limit) { position, hash in
+            hashes.appendLeaf(of: hash)
+            positions.append(position)
         }
         return (hashes, positions)
+    }
+
+    /// Calls `body` with the global position and event hash of every leaf
+    /// ``leaves(limit:)`` would return, in order, a page of `pageSize` at a time.
+    func forEachLeaf(limit: Int64? = nil, _ body: (_ position: Int64, _ eventHash: Data) throws -> Void) async throws {
+        let bound = try await settledBound()
+        var after = Checkpoint.start, count: Int64 = 0
+        while limit.map({ count < $0 }) ?? true {
+            let page = try await store.client.collect(
+                LeafPage(after: after, horizon: bound, limit: min(Int64(pageSize), limit.map { $0 - count } ?? Int64(pageSize))),
+                logger: store.logger)
+            for (transaction, position, hash) in page {
+                try body(position, hash)
+                after = Checkpoint(transactionId: transaction, position: position)
+            }
+            count += Int64(page.count)
+            if page.count < pageSize { break }
+        }
     }
 
     /// The current snapshot's xmax, once the readable horizon has reached it:
@@ -130,9 +139,13 @@ public struct HistoryTree: Sendable {
     /// Signs the history as it stands, and keeps the checkpoint in `signed_checkpoints`.
     /// Signing the same size again with the same key gives the one already kept.
     public func signCheckpoint(with signer: CheckpointSigner) async throws -> SignedCheckpoint {
-        let (hashes, positions) = try await leaves()
-        let root = MerkleTree.root(hashes)
-        let checkpoint = try signer.sign(size: Int64(hashes.count), root: root, lastPosition: positions.last)
+        // Folded a page at a time: a page of memory, not the 32 bytes a leaf of a whole tree's.
+        var tree = CompactRange(), lastPosition: Int64?
+        try await forEachLeaf { position, hash in
+            tree.appendLeaf(of: hash)
+            lastPosition = position
+        }
+        let checkpoint = try signer.sign(size: Int64(tree.size), root: tree.root, lastPosition: lastPosition)
         let document = String(decoding: try JSONEncoder.sortedKeys.encode(checkpoint), as: UTF8.self)
         // Kept checkpoints are never changed (refuse_history_change): the first one kept for a size and key stands.
         try await store.client.query("""

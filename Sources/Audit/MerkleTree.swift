@@ -158,6 +158,53 @@ public enum MerkleTree {
     }
 }
 
+/// The root of a tree that grows a leaf at a time, kept as the roots of its
+/// perfect subtrees only (a compact range, as Certificate Transparency logs
+/// keep one): about log2(size) hashes of memory however many leaves pass,
+/// and the same root as ``MerkleTree/root(_:size:)`` of the same leaves.
+public struct CompactRange: Sendable {
+    /// The perfect subtrees' roots, largest (leftmost) first: one per set bit of `size`.
+    private var peaks: [SHA256Digest] = []
+    public private(set) var size = 0
+
+    public init() {}
+
+    /// How many hashes it holds: one per set bit of `size`.
+    public var peakCount: Int { peaks.count }
+
+    /// Adds the leaf whose data is `data` (``MerkleTree/leafHash(_:)``).
+    public mutating func appendLeaf(of data: some DataProtocol) {
+        var hasher = SHA256()
+        hasher.update(data: [0x00])
+        hasher.update(data: data)
+        var node = hasher.finalize()
+        // Each trailing one bit of the size is a perfect subtree of the new node's height: merge them.
+        var merging = size
+        while merging & 1 == 1 {
+            node = Self.nodeHash(peaks.removeLast(), node)
+            merging >>= 1
+        }
+        peaks.append(node)
+        size += 1
+    }
+
+    /// The root of the leaves so far: the peaks joined from the right, as
+    /// RFC 9162's split at the largest power of two joins them.
+    public var root: Data {
+        guard var node = peaks.last else { return Data(SHA256.hash(data: Data())) }
+        for peak in peaks.dropLast().reversed() { node = Self.nodeHash(peak, node) }
+        return Data(node)
+    }
+
+    private static func nodeHash(_ left: SHA256Digest, _ right: SHA256Digest) -> SHA256Digest {
+        var hasher = SHA256()
+        hasher.update(data: [0x01])
+        left.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        right.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return hasher.finalize()
+    }
+}
+
 /// Leaf hashes (``MerkleTree/leafHash(_:)``) side by side, 32 bytes each: a
 /// million of them are 32 MB in one allocation.
 public struct LeafHashes: Sendable {

@@ -127,15 +127,15 @@ struct HTTPWorkload {
     /// `grantledger serve` (with `arguments`) on a free port, once it answers
     /// `readyPath` with 200; another port if the chosen one is taken before
     /// the server binds it. The caller terminates it.
-    static func serve(_ server: URL, key: String, arguments: [String] = [], readyPath: String, token: String,
-                      progress: Progress) async throws -> (process: Process, base: String) {
+    static func serve(_ server: URL, key: String, arguments: [String] = [], environment: [String: String] = [:], readyPath: String,
+                      token: String, progress: Progress) async throws -> (process: Process, base: String) {
         for attempt in 1...3 {
             let port = freePort()
             let serve = Process()
             serve.executableURL = server
             serve.arguments = ["serve"] + arguments
             serve.environment = ProcessInfo.processInfo.environment.merging(
-                ["GRANTLEDGER_PORT": String(port), "GRANTLEDGER_JWT_KEY": key, "LOG_LEVEL": "error"]) { $1 }
+                ["GRANTLEDGER_PORT": String(port), "GRANTLEDGER_JWT_KEY": key, "LOG_LEVEL": "error"].merging(environment) { $1 }) { $1 }
             try serve.run()
             progress.show("waiting for grantledger serve on port \(port)")
             do {

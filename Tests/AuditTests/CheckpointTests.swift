@@ -66,6 +66,20 @@ struct MerkleTreeTests {
             }
         }
     }
+
+    @Test("a compact range fed a leaf at a time has, at every size from 0 to 1,100, the root of the whole tree, holding one hash per set bit of the size")
+    func compactRange() {
+        let data = (0..<1_100).map { Data("leaf \($0)".utf8) }
+        let tree = LeafHashes(data.map(MerkleTree.leafHash))
+        var range = CompactRange()
+        #expect(range.root == MerkleTree.root(tree, size: 0))
+        for (index, leaf) in data.enumerated() {
+            range.appendLeaf(of: leaf)
+            #expect(range.size == index + 1)
+            #expect(range.root == MerkleTree.root(tree, size: index + 1), "size \(index + 1)")
+            #expect(range.peakCount == (index + 1).nonzeroBitCount)
+        }
+    }
 }
 
 @Suite("Signed checkpoints and proofs against a real history")
