@@ -93,7 +93,8 @@ extension CommandHandler {
         try await execute("HoldMeeting", context) { session in
             let meeting = try await session.load(MeetingState.self, command.meetingId)
             let group = try await session.load(SteeringGroupState.self, command.groupId)
-            return [meeting.write(try command.decide(meeting: meeting.state, group: group.state))]
+            let (applications, pools) = try await loadAgendaItems(session, command.agenda)
+            return [meeting.write(try command.decide(meeting: meeting.state, group: group.state, applications: applications, pools: pools))]
         }
     }
 
@@ -105,21 +106,27 @@ extension CommandHandler {
         }
     }
 
-    /// Reads each application added and its pool, in two round trips; the append checks they are unchanged.
+    /// The append checks the applications added and their pools are unchanged since they were read.
     public func changeAgenda(_ command: ChangeAgenda, _ context: CommandContext) async throws -> CommandResult {
         try await execute("ChangeAgenda", context) { session in
             let meeting = try await session.load(MeetingState.self, command.meetingId)
-            let added = command.added(to: meeting.state)
-            try await session.prefetch(added.map(ApplicationState.streamName))
-            var applications: [UUID: Loaded<ApplicationState>] = [:]
-            for id in added { applications[id] = try await session.load(ApplicationState.self, id) }
-            let poolIds = Set(applications.values.compactMap { $0.state.drafted?.poolId })
-            try await session.prefetch(poolIds.map(PoolState.streamName))
-            var pools: [UUID: Loaded<PoolState>] = [:]
-            for id in poolIds { pools[id] = try await session.load(PoolState.self, id) }
-            let events = try command.decide(meeting: meeting.state, added: applications.mapValues(\.state), pools: pools.mapValues(\.state))
-            return [meeting.write(events)]
+            let (applications, pools) = try await loadAgendaItems(session, command.added(to: meeting.state))
+            return [meeting.write(try command.decide(meeting: meeting.state, added: applications, pools: pools))]
         }
+    }
+
+    /// The applications an agenda takes up and the pools they were drafted to, in two round trips.
+    private func loadAgendaItems(_ session: Session, _ ids: [UUID]) async throws -> ([UUID: ApplicationState], [UUID: PoolState]) {
+        // Longer than any agenda may be: the decider refuses it by its length, with nothing read.
+        guard ids.count <= Limits.agenda else { return ([:], [:]) }
+        try await session.prefetch(ids.map(ApplicationState.streamName))
+        var applications: [UUID: ApplicationState] = [:]
+        for id in ids { applications[id] = try await session.load(ApplicationState.self, id).state }
+        let poolIds = Set(applications.values.compactMap { $0.drafted?.poolId })
+        try await session.prefetch(poolIds.map(PoolState.streamName))
+        var pools: [UUID: PoolState] = [:]
+        for id in poolIds { pools[id] = try await session.load(PoolState.self, id).state }
+        return (applications, pools)
     }
 
     /// An approval appends to the application, the meeting, the pool and the

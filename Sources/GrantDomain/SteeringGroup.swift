@@ -223,11 +223,14 @@ public struct HoldMeeting: Hashable, Sendable {
         self.agenda = agenda
     }
 
-    public func decide(meeting: MeetingState, group: SteeringGroupState) throws(DomainError) -> [any DomainEvent] {
+    /// `applications` holds the agenda's applications, `pools` the pools they were drafted to.
+    public func decide(meeting: MeetingState, group: SteeringGroupState, applications: [UUID: ApplicationState], pools: [UUID: PoolState])
+        throws(DomainError) -> [any DomainEvent] {
         guard meeting.held == nil else { throw .alreadyExists(kind: "meeting", id: meetingId.uuidString) }
         guard let created = group.created else { throw .notFound(kind: "steering group", id: groupId.uuidString) }
         let members = try presentMembers(present, of: group)
         try requireAgenda(agenda)
+        try requireWaiting(agenda, applications: applications, pools: pools, groupId: groupId)
         let held = MeetingHeld(meetingId: meetingId, groupId: groupId, present: [], agenda: [], datedByDay: datedByDay ? true : nil, occurredAt: date)
         guard held.latestInstant >= created.occurredAt else {
             throw .datedBeforeDependency(fact: "the meeting", at: date, dependency: "steering group \(groupId.uuidString) was created", since: created.occurredAt)
@@ -252,6 +255,19 @@ private func presentMembers(_ present: [String], of group: SteeringGroupState) t
 private func requireAgenda(_ agenda: [UUID]) throws(DomainError) {
     try requireCount(agenda, field: "agenda", maximum: Limits.agenda, what: "applications")
     guard Set(agenda).count == agenda.count else { throw .invalidInput(field: "agenda", reason: "an application is listed twice") }
+}
+
+/// Each application an agenda takes up waits for this group: it is submitted, to a pool the group decides.
+private func requireWaiting(_ ids: [UUID], applications: [UUID: ApplicationState], pools: [UUID: PoolState], groupId: UUID) throws(DomainError) {
+    for id in ids {
+        guard let application = applications[id], let drafted = application.drafted else { throw .notFound(kind: "application", id: id.uuidString) }
+        guard application.status == .submitted else {
+            throw .invalidState(kind: "application", id: id.uuidString, status: application.status.rawValue, action: "put on an agenda")
+        }
+        guard pools[drafted.poolId]?.created?.steeringGroupId == groupId else {
+            throw .invalidInput(field: "agenda", reason: "application \(id.uuidString) is not for a pool this meeting's steering group decides")
+        }
+    }
 }
 
 /// Records who is present from `at` on. The same members again is no change.
@@ -299,15 +315,7 @@ public struct ChangeAgenda: Hashable, Sendable {
             throw .invalidInput(field: "agenda", reason: "application \(decided.uuidString) was decided at this meeting and stays on its agenda")
         }
         guard chosen != Set(held.agenda) else { throw .invalidInput(field: "agenda", reason: "the agenda is unchanged") }
-        for id in added(to: meeting) {
-            guard let application = applications[id], let drafted = application.drafted else { throw .notFound(kind: "application", id: id.uuidString) }
-            guard application.status == .submitted else {
-                throw .invalidState(kind: "application", id: id.uuidString, status: application.status.rawValue, action: "put on an agenda")
-            }
-            guard pools[drafted.poolId]?.created?.steeringGroupId == held.groupId else {
-                throw .invalidInput(field: "agenda", reason: "application \(id.uuidString) is not for a pool this meeting's steering group decides")
-            }
-        }
+        try requireWaiting(added(to: meeting), applications: applications, pools: pools, groupId: held.groupId)
         return [MeetingAgendaChanged(meetingId: meetingId, agenda: agenda, reason: reason, occurredAt: at)]
     }
 

@@ -100,7 +100,7 @@ private struct Builder {
         let meetingId = random.uuid()
         let present = Self.members.map(\.id)
         try add(\.meetings, meetingId, try HoldMeeting(meetingId: meetingId, groupId: current.group, date: Self.day(70), present: present, agenda: round)
-            .decide(meeting: .initial, group: groups[current.group]!))
+            .decide(meeting: .initial, group: groups[current.group]!, applications: applications, pools: pools))
         for id in round {
             let state = applications[id]!
             let recused = RecordDecision.recusals(present: present, group: groups[current.group]!, content: state.content!).map(\.member)

@@ -192,7 +192,10 @@ struct ExtremesTests {
         created.applications += applications
 
         // A meeting today, dated by day, with everyone present and the longest agenda; one in 9999 that cannot decide yet.
-        let agenda = applications + (largestAgenda ? (applications.count..<Limits.agenda).map { _ in UUID().uuidString } : [])
+        var agenda = applications
+        if largestAgenda {
+            agenda += try await submittedApplications(api, call: callId, organisation: school, currency, count: Limits.agenda - applications.count)
+        }
         let meetingBody = body(["date": String(CivilTime.format(Date()).prefix(10)), "present": members.map { $0["id"]! }, "agenda": agenda])
         let meeting = try await api.post("/v1/steering-groups/\(group)/meetings", admin, body: meetingBody).ok()["id"] as? String ?? ""
         let future = try await api.post("/v1/steering-groups/\(group)/meetings", admin, body: body([
@@ -244,6 +247,31 @@ struct ExtremesTests {
             "kind": "reduce", "amount": money(Limits.amount - paid + 1, currency), "reason": text(Limits.reason)]))
         #expect(reduce.status == .unprocessableContent, "a reduction over what is unrequested: \(reduce.text)")
         _ = try await api.post("/v1/grants/\(applications[1])/adjustments", admin, body: body(["kind": "cancel", "reason": text(Limits.reason)])).ok()
+    }
+
+    /// `count` small applications submitted to `call`: enough for the longest
+    /// agenda, which takes only applications waiting for the meeting's group.
+    static func submittedApplications(_ api: API, call: String, organisation: String, _ currency: Currency, count: Int) async throws -> [String] {
+        let handler = CommandHandler(store: api.store)
+        let context = CommandContext(actor: "applicant", role: "applicant", actingAs: .unrestricted)
+        let callId = try #require(UUID(uuidString: call))
+        return try await withThrowingTaskGroup(of: [String].self) { tasks in
+            for worker in 0..<16 {
+                tasks.addTask {
+                    var ids: [String] = []
+                    for _ in stride(from: worker, to: count, by: 16) {
+                        let id = UUID()
+                        let content = ApplicationContent(organisation: organisation, projectLeader: "L", title: "T", description: "",
+                                                         requested: Money(minorUnits: 100, currency: currency))
+                        _ = try await handler.draftApplication(DraftApplication(applicationId: id, callId: callId, content: content, at: Date()), context)
+                        _ = try await handler.submitApplication(SubmitApplication(applicationId: id, at: Date()), context)
+                        ids.append(id.uuidString)
+                    }
+                    return ids
+                }
+            }
+            return try await tasks.reduce(into: []) { $0 += $1 }
+        }
     }
 
     /// More drafts of the largest amount in one call than 64 bits can sum:

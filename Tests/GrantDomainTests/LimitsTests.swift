@@ -83,15 +83,17 @@ struct LimitsTests {
         #expect(try Self.encodedSize(amended) < Self.storeLimit)
         application = ApplicationState.replay(drafted + amended)
 
-        let meetingId = UUID()
-        let present = group.created!.members.map(\.id)
-        let agenda = [applicationId] + (1..<Limits.agenda).map { _ in UUID() }
-        let held = try HoldMeeting(meetingId: meetingId, groupId: groupId, date: Self.at, present: present, agenda: agenda)
-            .decide(meeting: .initial, group: group)
-        #expect(try Self.encodedSize(held) < Self.storeLimit)
-
         let submitted = ApplicationState.replay(drafted + amended + (try SubmitApplication(applicationId: applicationId, at: Self.at)
             .decide(application: application, call: call, pool: pool, group: group)))
+
+        let meetingId = UUID()
+        let present = group.created!.members.map(\.id)
+        // The longest agenda: as many submitted applications as it may hold (states only the decider reads, one shared).
+        let agenda = [applicationId] + (1..<Limits.agenda).map { _ in UUID() }
+        let held = try HoldMeeting(meetingId: meetingId, groupId: groupId, date: Self.at, present: present, agenda: agenda)
+            .decide(meeting: .initial, group: group, applications: Dictionary(uniqueKeysWithValues: agenda.map { ($0, submitted) }),
+                    pools: [command.poolId: pool])
+        #expect(try Self.encodedSize(held) < Self.storeLimit)
         let votes = present.filter { member in !group.members[member]!.affiliations.contains(organisation) }.map { Vote(member: $0, vote: .for) }
         let approval = RecordDecision.Approval(
             amount: Self.money(100), period: command.periods[0].period,
@@ -197,7 +199,7 @@ struct LimitsTests {
         try held.submit(id)
         refused("agenda") {
             try HoldMeeting(meetingId: UUID(), groupId: world.groupId, date: World.day(2), present: ["anne"],
-                            agenda: (0...Limits.agenda).map { _ in UUID() }).decide(meeting: .initial, group: world.group)
+                            agenda: (0...Limits.agenda).map { _ in UUID() }).decide(meeting: .initial, group: world.group, applications: [:], pools: [:])
         }
     }
 

@@ -20,7 +20,7 @@ struct MeetingTests {
         (first, second) = (try world.submitted(), try world.submitted(World.content("Tech College")))
         drafted = try world.draft()
         held = try HoldMeeting(meetingId: world.meetingId, groupId: world.groupId, date: World.day(40), present: ["anne", "bo", "carla"], agenda: [first])
-            .decide(meeting: .initial, group: world.group)[0]
+            .decide(meeting: .initial, group: world.group, applications: world.applications, pools: [world.poolId: world.pool])[0]
         self.world = world
     }
     func attendance(_ present: [String], reason: String = "", at: Int = 40) -> (MeetingState) throws(DomainError) -> [any DomainEvent] {
@@ -28,10 +28,16 @@ struct MeetingTests {
             try ChangeAttendance(meetingId: meetingId, present: present, reason: reason, at: day(at)).decide(meeting: state, group: group)
         }
     }
-    func agenda(_ agenda: [UUID], reason: String = "") -> (MeetingState) throws(DomainError) -> [any DomainEvent] {
+    func agenda(_ agenda: [UUID], reason: String = "", pools: [UUID: PoolState]? = nil) -> (MeetingState) throws(DomainError) -> [any DomainEvent] {
         { [world] state throws(DomainError) in
             try ChangeAgenda(meetingId: world.meetingId, agenda: agenda, reason: reason, at: World.day(39))
-                .decide(meeting: state, added: world.applications, pools: [world.poolId: world.pool])
+                .decide(meeting: state, added: world.applications, pools: pools ?? [world.poolId: world.pool])
+        }
+    }
+    func schedule(_ agenda: [UUID], pools: [UUID: PoolState]? = nil) -> (MeetingState) throws(DomainError) -> [any DomainEvent] {
+        { [world] state throws(DomainError) in
+            try HoldMeeting(meetingId: world.meetingId, groupId: world.groupId, date: World.day(40), present: ["anne"], agenda: agenda)
+                .decide(meeting: state, group: world.group, applications: world.applications, pools: pools ?? [world.poolId: world.pool])
         }
     }
 
@@ -64,13 +70,9 @@ struct MeetingTests {
         given(MeetingState.self, held).when(agenda([first])).then(refused: .invalidInput(field: "agenda", reason: "the agenda is unchanged"))
     }
 
-    @Test("only a submitted application, to a pool the meeting's group decides, comes onto the agenda")
+    @Test("only a submitted application, to a pool the meeting's group decides, is scheduled or comes onto the agenda")
     func onlySubmittedOfTheGroup() throws {
-        given(MeetingState.self, held).when(agenda([first, drafted]))
-            .then(refused: .invalidState(kind: "application", id: drafted.uuidString, status: "draft", action: "put on an agenda"))
-        let unknown = UUID()
-        given(MeetingState.self, held).when(agenda([first, unknown])).then(refused: .notFound(kind: "application", id: unknown.uuidString))
-        // The same application, to a pool another group decides.
+        // The same pool, as if another group decided it.
         let otherGroupId = UUID()
         let otherGroup = SteeringGroupState.replay(try CreateSteeringGroup(groupId: otherGroupId, name: "Other", members: World.members, at: World.start)
             .decide(.initial))
@@ -79,10 +81,19 @@ struct MeetingTests {
             periods: [BudgetPeriodSpec(period: "2024", amount: World.dkk("1000.00"))],
             sources: [FundingSourceSpec(id: "o", name: "O", amount: World.dkk("1000.00"))], steeringGroupId: otherGroupId,
             eligibility: EligibilityRules(), at: World.start).decide(pool: .initial, group: otherGroup))
-        given(MeetingState.self, held).when { [world] state throws(DomainError) in
-            try ChangeAgenda(meetingId: world.meetingId, agenda: [first, second], reason: "", at: World.day(39))
-                .decide(meeting: state, added: world.applications, pools: [world.poolId: elsewhere])
-        }.then(refused: .invalidInput(field: "agenda", reason: "application \(second.uuidString) is not for a pool this meeting's steering group decides"))
+        let unknown = UUID()
+        given(MeetingState.self, held).when(agenda([first, drafted]))
+            .then(refused: .invalidState(kind: "application", id: drafted.uuidString, status: "draft", action: "put on an agenda"))
+        given(MeetingState.self, held).when(agenda([first, unknown])).then(refused: .notFound(kind: "application", id: unknown.uuidString))
+        given(MeetingState.self, held).when(agenda([first, second], pools: [world.poolId: elsewhere]))
+            .then(refused: .invalidInput(field: "agenda", reason: "application \(second.uuidString) is not for a pool this meeting's steering group decides"))
+        // Scheduling the meeting holds its first agenda to the same rules.
+        given(MeetingState.self).when(schedule([first, drafted]))
+            .then(refused: .invalidState(kind: "application", id: drafted.uuidString, status: "draft", action: "put on an agenda"))
+        given(MeetingState.self).when(schedule([unknown])).then(refused: .notFound(kind: "application", id: unknown.uuidString))
+        given(MeetingState.self).when(schedule([second], pools: [world.poolId: elsewhere]))
+            .then(refused: .invalidInput(field: "agenda", reason: "application \(second.uuidString) is not for a pool this meeting's steering group decides"))
+        #expect((try schedule([second, first])(.initial).first as? MeetingHeld)?.agenda == [second, first])
     }
 
     @Test("what the meeting has decided stays on its agenda")

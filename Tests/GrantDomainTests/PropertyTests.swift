@@ -48,7 +48,7 @@ struct PropertyTests {
                     let present = World.members.map(\.id).filter { _ in Int.random(in: 0..<10, using: &rng) < 8 }
                     let agenda = world.applications.filter { $0.value.status == .submitted }.map(\.key)
                     let events = try HoldMeeting(meetingId: UUID(), groupId: world.groupId, date: World.day(40), present: present, agenda: agenda)
-                        .decide(meeting: .initial, group: world.group)
+                        .decide(meeting: .initial, group: world.group, applications: world.applications, pools: [world.poolId: world.pool])
                     world.meeting = world.apply(events, to: MeetingState.initial)
                     emitted += events
                 case 3, 4, 5:

@@ -71,7 +71,7 @@ struct World {
 
     mutating func holdMeeting(present: [String] = ["anne", "bo", "carla", "dan", "eva"], agenda: [UUID]) throws {
         meeting = apply(try HoldMeeting(meetingId: meetingId, groupId: groupId, date: World.day(40), present: present, agenda: agenda)
-            .decide(meeting: .initial, group: group), to: MeetingState.initial)
+            .decide(meeting: .initial, group: group, applications: applications, pools: [poolId: pool]), to: MeetingState.initial)
     }
 
     static let yes = ["bo", "dan", "eva"].map { Vote(member: $0, vote: .for) }
