@@ -1,3 +1,4 @@
+import EventCoding
 import EventStore
 import Foundation
 import GrantDomain
@@ -72,7 +73,7 @@ extension History {
         // Present when the decision was recorded: as scheduled, or as last changed before it.
         let meeting = meetings.first { $0.meetingId.uuidString == decision?.data["meetingId"]?.stringValue }
         let attendance = ((meeting?.held).map { [$0] } ?? []) + (meeting?.changes ?? []).filter { $0.type == MeetingAttendanceChanged.eventType }
-        let present = attendance.last { $0.streamVersion < decision?.streamVersion ?? 0 }?.data["present"]
+        let present = attendance.last { $0.streamVersion < decision?.streamVersion ?? 0 }.flatMap { Self.field("present", of: $0) }
         let awarded = grant.first { $0.type == GrantAwarded.eventType }
         let status = application.last.map { Self.status(after: $0.type) } ?? "unknown"
         let summary = DecisionTrail.Summary(
@@ -86,6 +87,14 @@ extension History {
 
     /// A meeting's changes of attendance, and the changes of its agenda that
     /// put this application on it or took it off.
+    /// A field as the event's current schema names it: an entry shows what
+    /// was stored, at the schema version it was written at.
+    private static func field(_ name: String, of entry: HistoryEntry) -> JSONValue? {
+        guard let stored = try? JSONEncoder().encode(entry.data),
+              let current = try? EventCoding.upcast(type: entry.type, schemaVersion: entry.schemaVersion, data: stored) else { return entry.data[name] }
+        return JSONValue(json: String(decoding: current, as: UTF8.self))[name]
+    }
+
     private static func meetingChanges(_ events: [HistoryEntry], about applicationId: UUID) -> [HistoryEntry] {
         let id = applicationId.uuidString.lowercased()
         func holds(_ entry: HistoryEntry) -> Bool {

@@ -87,6 +87,19 @@ struct TrailAndExportTests {
             let loaded = try await Session(store: store).load(MeetingState.self, meeting)
             #expect(loaded.state.held?.present == ["anna", "bo"])
             #expect(loaded.state.held?.agenda == [application])
+            // A decision there: its trail names who was present, though the meeting's event says `attendees`.
+            let decided = Date(timeIntervalSince1970: 1_552_561_200)
+            try await store.append(to: try StreamID(ApplicationState.streamName(application)), expected: .noStream, events: [
+                NewEvent(type: "ApplicationDrafted", data: #"{"applicationId":"\#(application.uuidString)","callId":"\#(UUID().uuidString)","poolId":"\#(UUID().uuidString)","content":{}}"#,
+                         occurredAt: decided),
+                NewEvent(type: "ApplicationRejected", data: #"{"meetingId":"\#(meeting.uuidString)","version":1}"#, occurredAt: decided),
+            ])
+            try await store.append(to: try StreamID(MeetingState.streamName(meeting)), expected: .exactly(1), events: [
+                NewEvent(type: "DecisionRecorded", data: #"{"applicationId":"\#(application.uuidString)","meetingId":"\#(meeting.uuidString)","outcome":"reject"}"#,
+                         occurredAt: decided),
+            ])
+            let trail = try await History(store: store).decisionTrail(applicationId: application)
+            #expect(trail.summary.present == .array([.string("anna"), .string("bo")]), "\(String(describing: trail.summary.present))")
             // Written today, it is version 2 with `present`.
             let handler = CommandHandler(store: store)
             let context = CommandContext(actor: "admin:test", role: "admin", actingAs: .unrestricted)
