@@ -110,9 +110,8 @@ public struct EventStore: Sendable {
     /// One batch of the append queue (or of ``appendTogether(_:)``,
     /// `chained`): a lone append as itself, several in one transaction. If
     /// the batch fails as a whole (a lost connection, a deadlock with
-    /// another process's batch), or an append fails for a reason of its own
-    /// that has no name here, each such append is tried alone, so its error
-    /// is its own.
+    /// another process's batch), or an append fails for a reason that has no
+    /// name here, each such append is tried alone, so its error is its own.
     private func write(_ batch: [PreparedAppend], chained: Bool = false) async -> [Result<AppendResult, any Error>] {
         guard !batch.isEmpty else { return [] }
         var results = [Result<AppendResult, any Error>?](repeating: nil, count: batch.count)
@@ -125,7 +124,7 @@ public struct EventStore: Sendable {
         }
         var unwritten = UnwrittenStreams()
         for index in batch.indices {
-            if results[index] == nil {
+            if results[index] == nil || results[index]!.failedUnnamed {
                 do {
                     if chained, let stream = unwritten.loadedBy(batch[index].writes) {
                         throw EventStoreError.precedingAppendNotWritten(stream: stream)
@@ -186,9 +185,28 @@ public struct EventStore: Sendable {
             results = try await appendTogether([append], chained: false, on: connection)
         } catch let error as PSQLError where RacedAnotherAppend.isRace(error) {
             throw RacedAnotherAppend()
+        } catch let error as PSQLError {
+            // Refused by the server (an operator's trigger or constraint): named by its SQLSTATE, not PSQLError's generic text.
+            guard let state = error.serverInfo?[.sqlState] else { throw error }
+            throw UnnamedAppendRefusal(state: state, message: error.serverInfo?[.message], detail: error.serverInfo?[.detail])
         }
         guard let result = results[0] else { throw AppendWithoutOutcome() }
         return try result.get()
+    }
+
+    /// PostgreSQL refused an append with an error the store has no name
+    /// for (a trigger of the operator's, a constraint added by hand): its
+    /// SQLSTATE and words as the server gave them, whether append_events
+    /// answered it as the append's row or the statement failed. In a batch,
+    /// the append is tried alone before it is the writer's.
+    struct UnnamedAppendRefusal: Error, CustomStringConvertible {
+        var state: String
+        var message: String?
+        var detail: String?
+
+        var description: String {
+            "PostgreSQL refused the append with SQLSTATE \(state): \(message ?? "no message")" + (detail.map { " (\($0))" } ?? "")
+        }
     }
 
     /// Streams are created by the append that writes their first events, at
@@ -213,11 +231,10 @@ public struct EventStore: Sendable {
     }
 
     private struct AppendWithoutOutcome: Error, CustomStringConvertible {
-        var description: String { "append_events answered without this append's row, or with an error it does not name" }
+        var description: String { "append_events answered without this append's row" }
     }
 
-    /// Each append's result or error; nil for an append with no row, or
-    /// refused with an error that has no name here.
+    /// Each append's result or error; nil for an append with no row.
     private func appendTogether(_ batch: [PreparedAppend], chained: Bool, on connection: PostgresConnection) async throws -> [Result<AppendResult, any Error>?] {
         var results = [Result<AppendResult, any Error>?](repeating: nil, count: batch.count)
         for try await (index, replayed, transactionId, first, last, versions, state, detail, message)
@@ -227,8 +244,8 @@ public struct EventStore: Sendable {
                 results[Int(index) - 1] = .success(AppendResult(
                     replayed: replayed, transactionId: transactionId, firstPosition: first, lastPosition: last,
                     streamVersions: Dictionary(uniqueKeysWithValues: zip(append.writes.map(\.stream), versions))))
-            } else if let state, let error = try Self.appendError(state: state, detail: detail, message: message, writes: append.writes) {
-                results[Int(index) - 1] = .failure(error)
+            } else if let state {
+                results[Int(index) - 1] = .failure(try Self.appendError(state: state, detail: detail, message: message, writes: append.writes))
             }
         }
         return results
@@ -242,9 +259,8 @@ public struct EventStore: Sendable {
         try await append([StreamWrite(stream: stream, expected: expected, events: events)], idempotencyKey: idempotencyKey)
     }
 
-    /// The store's error for what PostgreSQL refused an append with; nil
-    /// for errors that are not the append's fault.
-    private static func appendError(state: String, detail: String?, message: String?, writes: [StreamWrite]) throws -> (any Error)? {
+    /// The store's error for what PostgreSQL refused an append with.
+    private static func appendError(state: String, detail: String?, message: String?, writes: [StreamWrite]) throws -> any Error {
         switch state {
         case "GL001":
             struct Clash: Decodable { var stream: String; var actual: Int64 }
@@ -258,7 +274,7 @@ public struct EventStore: Sendable {
         case "22P02", "22P05", "22032":
             return EventStoreError.invalidPayload(reason: message ?? "rejected by PostgreSQL")
         default:
-            return nil
+            return UnnamedAppendRefusal(state: state, message: message, detail: detail)
         }
     }
 
@@ -434,5 +450,12 @@ private struct UnwrittenStreams {
 
     mutating func add(_ writes: [StreamWrite]) {
         for write in writes where !write.events.isEmpty { streams.insert(write.stream) }
+    }
+}
+
+private extension Result where Success == AppendResult {
+    /// Refused with an error the store has no name for: in a batch, tried again alone.
+    var failedUnnamed: Bool {
+        if case .failure(let error) = self { error is EventStore.UnnamedAppendRefusal } else { false }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import PostgresNIO
 import Testing
 import EventStore
+import TestSupport
 
 @Suite("Appends committed together")
 struct GroupCommitTests {
@@ -168,6 +169,37 @@ struct GroupCommitTests {
             #expect(try await TestDatabase.count(keyed, in: store) == 1)
             #expect(try await store.readStream(blocked).map(\.streamVersion) == [1, 2, 3])
             #expect(try await TestDatabase.chainedEvents(blocked, in: store) == 3)
+        }
+    }
+
+    @Test("an append PostgreSQL refuses with an error the store has no name for is refused with its SQLSTATE and words, alone and in a batch")
+    func unnamedRefusal() async throws {
+        try await TestDatabases.withMigrated(prefix: "gl_unnamed", maximumConnections: 4, logger: TestDatabase.logger) { store, _ in
+            // An operator's trigger, as one might add by hand: it refuses one event type with a state of its own.
+            try await store.client.query("""
+                CREATE FUNCTION refuse_forbidden() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.event_type = 'Forbidden' THEN RAISE EXCEPTION 'no Forbidden events here' USING ERRCODE = 'GL999', DETAIL = 'by the operator'; END IF;
+                    RETURN NEW;
+                END $$
+                """, logger: TestDatabase.logger)
+            try await store.client.query("CREATE TRIGGER refuse_forbidden BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_forbidden()",
+                                         logger: TestDatabase.logger)
+            func isTheOperators(_ error: any Error) -> Bool {
+                let text = String(describing: error)
+                return text.contains("SQLSTATE GL999") && text.contains("no Forbidden events here") && text.contains("by the operator")
+            }
+            let alone = TestDatabase.uniqueStream("alone")
+            await #expect { try await store.append(to: alone, expected: .noStream, events: [TestDatabase.event("Forbidden")]) } throws: { isTheOperators($0) }
+            let fine = TestDatabase.uniqueStream("fine"), refused = TestDatabase.uniqueStream("refused")
+            let results = await store.appendTogether([
+                ([StreamWrite(stream: fine, expected: .noStream, events: [TestDatabase.event()])], nil),
+                ([StreamWrite(stream: refused, expected: .noStream, events: [TestDatabase.event(), TestDatabase.event("Forbidden")])], nil),
+            ])
+            #expect(try results[0].get().streamVersions[fine] == 1)
+            #expect { try results[1].get() } throws: { isTheOperators($0) }
+            let left = try await TestDatabase.count(refused, in: store) + TestDatabase.count(alone, in: store)
+            #expect(left == 0)
         }
     }
 }
