@@ -30,6 +30,8 @@ public struct Migrator: Sendable {
         case notOwner(script: String, role: String)
         case dependsOnFunctions([String])
         case lockNotTaken(seconds: Int)
+        case noGeneration(file: String)
+        case newerFunctions(recorded: Int, ours: Int)
 
         public var description: String {
             switch self {
@@ -59,6 +61,14 @@ public struct Migrator: Sendable {
                 "\(objects.joined(separator: ", ")) depend on the database's functions, which db/functions replaces whole: make them part of a function file or of a migration that drops them"
             case .lockNotTaken(let seconds):
                 "the functions' triggers could not lock the events table within \(seconds) s (a long read or import holds it); nothing was changed: try again"
+            case .noGeneration(let file):
+                "\(file) must name the generation of db/functions on a line `generation N`"
+            case .newerFunctions(let recorded, let ours):
+                """
+                this database runs generation \(recorded) of the functions, newer than this GrantLedger's \(ours): \
+                run the GrantLedger that applied them. To go back to this one's on purpose, \
+                DELETE FROM schema_function_generation as the owner, then migrate
+                """
             }
         }
     }
@@ -68,14 +78,39 @@ public struct Migrator: Sendable {
 
     public let migrations: [Script]
     public let functions: [Script]
+    /// The generation of `functions/`, from `functions.lock`: raised with
+    /// every change to a function file, so that an older GrantLedger (a
+    /// process of the last release still starting) never replaces a newer
+    /// one's functions with its own.
+    public let generation: Int
 
-    /// `directory` holds `migrations/` and `functions/`.
+    /// `directory` holds `migrations/`, `functions/` and `functions.lock`.
     public init(directory: URL) throws {
         migrations = try Self.scripts(in: directory.appendingPathComponent("migrations"), numbered: true)
             .sorted { $0.version! < $1.version! }
         guard !migrations.isEmpty else { throw Failure.noMigrations(directory: directory.path) }
         functions = try Self.scripts(in: directory.appendingPathComponent("functions"), numbered: false)
         guard !functions.isEmpty else { throw Failure.noFunctions(directory: directory.path) }
+        let lock = directory.appendingPathComponent("functions.lock")
+        guard let text = try? String(contentsOf: lock, encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("generation ") }),
+              let generation = Int(line.dropFirst("generation ".count).trimmingCharacters(in: .whitespaces)) else {
+            throw Failure.noGeneration(file: lock.path)
+        }
+        self.generation = generation
+    }
+
+    /// `functions.lock` as it must read for the files of `functions/` at `generation`.
+    public func lockFile(generation: Int) -> String {
+        """
+        # The generation of db/functions. Raise it whenever a file there
+        # changes: a GrantLedger never replaces the functions of a newer
+        # generation with its own (db/functions are applied whole). The
+        # checksums hold this file to the files; MigratorTests prints this
+        # file as it must read when they differ.
+        generation \(generation)
+
+        """ + functions.map { "\($0.name) \($0.checksum)\n" }.joined()
     }
 
     private static func scripts(in folder: URL, numbered: Bool) throws -> [Script] {
@@ -192,6 +227,12 @@ public struct Migrator: Sendable {
         guard !appliedNow.isEmpty || recordedFunctions != current else { return appliedNow }
         let changed = functions.filter { recordedFunctions[$0.name] != $0.checksum }.map { "functions/\($0.name)" }
         if appliedNow.isEmpty { try await refuseUnlessOwner(changed.first ?? "db/functions", on: connection, logger: logger) }
+        var recordedGeneration = 0
+        if try await exists("schema_function_generation", on: connection, logger: logger) {
+            for try await value in try await connection.query("SELECT max(generation) FROM schema_function_generation", logger: logger)
+                .decode(Int?.self) { recordedGeneration = value ?? 0 }
+        }
+        guard recordedGeneration <= generation else { throw Failure.newerFunctions(recorded: recordedGeneration, ours: generation) }
         // All of them, together, from none: so the database runs exactly
         // what the files say, a function whose arguments or result changed
         // included, and no function of a file since removed. Replacing the
@@ -210,6 +251,14 @@ public struct Migrator: Sendable {
                 try await connection.query(
                     "INSERT INTO schema_functions (name, checksum) VALUES (\(function.name), \(function.checksum))", logger: logger)
             }
+            try await connection.query("""
+                CREATE TABLE IF NOT EXISTS schema_function_generation (
+                    generation integer     NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """, logger: logger)
+            try await connection.query("DELETE FROM schema_function_generation", logger: logger)
+            try await connection.query("INSERT INTO schema_function_generation (generation) VALUES (\(generation))", logger: logger)
         } }
         for name in changed { logger.info("applied \(name)") }
         return appliedNow + changed

@@ -94,6 +94,51 @@ struct MigratorTests {
         }
     }
 
+    @Test("db/functions.lock holds every function file's checksum, so a changed function comes with a new generation")
+    func lockHoldsTheFiles() throws {
+        let migrator = try Migrator(directory: TestDatabase.migrationsDirectory)
+        let lock = TestDatabase.migrationsDirectory.appendingPathComponent("functions.lock")
+        let text = try String(contentsOf: lock, encoding: .utf8)
+        #expect(text == migrator.lockFile(generation: migrator.generation), """
+            db/functions changed: raise the generation. db/functions.lock must read:
+            \(migrator.lockFile(generation: migrator.generation + 1))
+            """)
+    }
+
+    @Test("an older GrantLedger does not replace a newer one's functions, saying what to run; deleting the generation rolls back on purpose")
+    func olderFunctionsRefused() async throws {
+        try await Self.withSchemaCopy { older in
+            try await Self.withSchemaCopy { newer in
+                let file = newer.appendingPathComponent("functions/read_streams.sql")
+                try (try String(contentsOf: file, encoding: .utf8) + "\n-- generation 2\n").write(to: file, atomically: true, encoding: .utf8)
+                let lock = newer.appendingPathComponent("functions.lock")
+                let raised = try Migrator(directory: newer).lockFile(generation: Migrator(directory: older).generation + 1)
+                try raised.write(to: lock, atomically: true, encoding: .utf8)
+                let (olderMigrator, newerMigrator) = (try Migrator(directory: older), try Migrator(directory: newer))
+                try await Self.withEmptyDatabase { client in
+                    _ = try await olderMigrator.migrate(client: client, logger: TestDatabase.logger)
+                    #expect(try await newerMigrator.migrate(client: client, logger: TestDatabase.logger) == ["functions/read_streams.sql"])
+                    await #expect(throws: Migrator.Failure.newerFunctions(recorded: newerMigrator.generation, ours: olderMigrator.generation)) {
+                        try await olderMigrator.migrate(client: client, logger: TestDatabase.logger)
+                    }
+                    func recordedChecksum() async throws -> String {
+                        var checksum = ""
+                        for try await value in try await client.query("SELECT checksum FROM schema_functions WHERE name = 'read_streams.sql'",
+                                                                      logger: TestDatabase.logger).decode(String.self) { checksum = value }
+                        return checksum
+                    }
+                    let newerChecksum = newerMigrator.functions.first { $0.name == "read_streams.sql" }?.checksum
+                    #expect(try await recordedChecksum() == newerChecksum, "the newer functions stay")
+                    // The newer GrantLedger again: nothing to do.
+                    #expect(try await newerMigrator.migrate(client: client, logger: TestDatabase.logger) == [])
+                    try await client.query("DELETE FROM schema_function_generation", logger: TestDatabase.logger)
+                    #expect(try await olderMigrator.migrate(client: client, logger: TestDatabase.logger) == ["functions/read_streams.sql"])
+                    #expect(try await recordedChecksum() != newerChecksum)
+                }
+            }
+        }
+    }
+
     @Test("the database runs the functions and triggers db/functions defines, and no others")
     func functionsAreTheFiles() async throws {
         let migrator = try Migrator(directory: TestDatabase.migrationsDirectory)
