@@ -6,9 +6,7 @@ public struct BudgetLine: Codable, Hashable, Sendable {
     public var period: String
     public var amount: Money
     public init(category: String, period: String, amount: Money) {
-        self.category = category
-        self.period = period
-        self.amount = amount
+        (self.category, self.period, self.amount) = (category, period, amount)
     }
 }
 
@@ -88,9 +86,7 @@ public struct EligibilityCheck: Codable, Hashable, Sendable {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(rule: String, passed: Bool, detail: String) {
-        self.rule = rule
-        self.passed = passed
-        self.detail = detail
+        (self.rule, self.passed, self.detail) = (rule, passed, detail)
     }
 }
 
@@ -106,11 +102,7 @@ public struct ApplicationDrafted: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(applicationId: UUID, callId: UUID, poolId: UUID, content: ApplicationContent, occurredAt: Date) {
-        self.applicationId = applicationId
-        self.callId = callId
-        self.poolId = poolId
-        self.content = content
-        self.occurredAt = occurredAt
+        (self.applicationId, self.callId, self.poolId, self.content, self.occurredAt) = (applicationId, callId, poolId, content, occurredAt)
     }
 }
 
@@ -129,9 +121,7 @@ public struct ApplicationSubmitted: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(version: Int, checks: [EligibilityCheck], occurredAt: Date) {
-        self.version = version
-        self.checks = checks
-        self.occurredAt = occurredAt
+        (self.version, self.checks, self.occurredAt) = (version, checks, occurredAt)
     }
 }
 
@@ -157,11 +147,7 @@ public struct ApplicationApproved: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(meetingId: UUID, grantId: UUID, version: Int, amount: Money, occurredAt: Date) {
-        self.meetingId = meetingId
-        self.grantId = grantId
-        self.version = version
-        self.amount = amount
-        self.occurredAt = occurredAt
+        (self.meetingId, self.grantId, self.version, self.amount, self.occurredAt) = (meetingId, grantId, version, amount, occurredAt)
     }
 }
 
@@ -174,10 +160,7 @@ public struct ApplicationRejected: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(meetingId: UUID, version: Int, reason: String, occurredAt: Date) {
-        self.meetingId = meetingId
-        self.version = version
-        self.reason = reason
-        self.occurredAt = occurredAt
+        (self.meetingId, self.version, self.reason, self.occurredAt) = (meetingId, version, reason, occurredAt)
     }
 }
 
@@ -190,10 +173,7 @@ public struct ApplicationReturnedForRevision: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(meetingId: UUID, version: Int, reason: String, occurredAt: Date) {
-        self.meetingId = meetingId
-        self.version = version
-        self.reason = reason
-        self.occurredAt = occurredAt
+        (self.meetingId, self.version, self.reason, self.occurredAt) = (meetingId, version, reason, occurredAt)
     }
 }
 
@@ -250,10 +230,7 @@ public struct DraftApplication: Hashable, Sendable {
     public var at: Date
 
     public init(applicationId: UUID, callId: UUID, content: ApplicationContent, at: Date) {
-        self.applicationId = applicationId
-        self.callId = callId
-        self.content = content
-        self.at = at
+        (self.applicationId, self.callId, self.content, self.at) = (applicationId, callId, content, at)
     }
 
     public func decide(application: ApplicationState, call: CallState, pool: PoolState,
@@ -273,9 +250,7 @@ public struct AmendApplication: Hashable, Sendable {
     public var at: Date
 
     public init(applicationId: UUID, content: ApplicationContent, at: Date) {
-        self.applicationId = applicationId
-        self.content = content
-        self.at = at
+        (self.applicationId, self.content, self.at) = (applicationId, content, at)
     }
 
     /// A draft or a returned application may be amended at any time; a
@@ -335,9 +310,7 @@ public struct WithdrawApplication: Hashable, Sendable {
     public var at: Date
 
     public init(applicationId: UUID, reason: String, at: Date) {
-        self.applicationId = applicationId
-        self.reason = reason
-        self.at = at
+        (self.applicationId, self.reason, self.at) = (applicationId, reason, at)
     }
 
     public func decide(application: ApplicationState, actingAs: ActingAs = .unrestricted) throws(DomainError) -> [any DomainEvent] {

@@ -91,13 +91,7 @@ public struct OpenCall: Hashable, Sendable {
     public var at: Date
 
     public init(callId: UUID, poolId: UUID, title: String, opensAt: Date, closesAt: Date, cap: Money?, at: Date) {
-        self.callId = callId
-        self.poolId = poolId
-        self.title = title
-        self.opensAt = opensAt
-        self.closesAt = closesAt
-        self.cap = cap
-        self.at = at
+        (self.callId, self.poolId, self.title, self.opensAt, self.closesAt, self.cap, self.at) = (callId, poolId, title, opensAt, closesAt, cap, at)
     }
 
     public func decide(call: CallState, pool: PoolState) throws(DomainError) -> [any DomainEvent] {
@@ -124,11 +118,7 @@ public struct ChangeCallWindow: Hashable, Sendable {
     public var at: Date
 
     public init(callId: UUID, opensAt: Date, closesAt: Date, reason: String, at: Date) {
-        self.callId = callId
-        self.opensAt = opensAt
-        self.closesAt = closesAt
-        self.reason = reason
-        self.at = at
+        (self.callId, self.opensAt, self.closesAt, self.reason, self.at) = (callId, opensAt, closesAt, reason, at)
     }
 
     public func decide(call: CallState) throws(DomainError) -> [any DomainEvent] {
@@ -165,9 +155,7 @@ public struct CloseCall: Hashable, Sendable {
     public var at: Date
 
     public init(callId: UUID, reason: String, at: Date) {
-        self.callId = callId
-        self.reason = reason
-        self.at = at
+        (self.callId, self.reason, self.at) = (callId, reason, at)
     }
 
     public func decide(call: CallState) throws(DomainError) -> [any DomainEvent] {

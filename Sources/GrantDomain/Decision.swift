@@ -14,11 +14,7 @@ public struct RecordDecision: Hashable, Sendable {
         public var tranches: [TrancheSpec]
 
         public init(amount: Money, period: String, sources: [SourceAmount]? = nil, conditions: [String] = [], tranches: [TrancheSpec] = TrancheSpec.standard) {
-            self.amount = amount
-            self.period = period
-            self.sources = sources
-            self.conditions = conditions
-            self.tranches = tranches
+            (self.amount, self.period, self.sources, self.conditions, self.tranches) = (amount, period, sources, conditions, tranches)
         }
     }
 
@@ -38,12 +34,8 @@ public struct RecordDecision: Hashable, Sendable {
     public var at: Date
 
     public init(meetingId: UUID, applicationId: UUID, applicationVersion: Int, votes: [Vote], outcome: Outcome, at: Date) {
-        self.meetingId = meetingId
-        self.applicationId = applicationId
-        self.applicationVersion = applicationVersion
-        self.votes = votes
-        self.outcome = outcome
-        self.at = at
+        (self.meetingId, self.applicationId, self.applicationVersion, self.votes, self.outcome, self.at) =
+            (meetingId, applicationId, applicationVersion, votes, outcome, at)
     }
 
     public struct Events: Sendable {

@@ -27,9 +27,7 @@ public struct Tranche: Codable, Hashable, Sendable {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(number: Int, amount: Money, trigger: TrancheTrigger) {
-        self.number = number
-        self.amount = amount
-        self.trigger = trigger
+        (self.number, self.amount, self.trigger) = (number, amount, trigger)
     }
 }
 
@@ -57,19 +55,8 @@ public struct GrantAwarded: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(grantId: UUID, applicationId: UUID, poolId: UUID, callId: UUID, meetingId: UUID, organisation: String, title: String, amount: Money, period: String, sources: [SourceAmount], conditions: [String], tranches: [Tranche], occurredAt: Date) {
-        self.grantId = grantId
-        self.applicationId = applicationId
-        self.poolId = poolId
-        self.callId = callId
-        self.meetingId = meetingId
-        self.organisation = organisation
-        self.title = title
-        self.amount = amount
-        self.period = period
-        self.sources = sources
-        self.conditions = conditions
-        self.tranches = tranches
-        self.occurredAt = occurredAt
+        (self.grantId, self.applicationId, self.poolId, self.callId, self.meetingId, self.organisation, self.title, self.amount, self.period, self.sources, self.conditions, self.tranches, self.occurredAt) =
+            (grantId, applicationId, poolId, callId, meetingId, organisation, title, amount, period, sources, conditions, tranches, occurredAt)
     }
 }
 
@@ -82,10 +69,7 @@ public struct ReportFiled: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(reportId: UUID, kind: ReportKind, summary: String, occurredAt: Date) {
-        self.reportId = reportId
-        self.kind = kind
-        self.summary = summary
-        self.occurredAt = occurredAt
+        (self.reportId, self.kind, self.summary, self.occurredAt) = (reportId, kind, summary, occurredAt)
     }
 }
 
@@ -97,9 +81,7 @@ public struct ReportApproved: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(reportId: UUID, approvedBy: String, occurredAt: Date) {
-        self.reportId = reportId
-        self.approvedBy = approvedBy
-        self.occurredAt = occurredAt
+        (self.reportId, self.approvedBy, self.occurredAt) = (reportId, approvedBy, occurredAt)
     }
 }
 
@@ -113,11 +95,8 @@ public struct PaymentRequested: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(paymentRequestId: UUID, tranche: Int, amount: Money, requestedBy: String, occurredAt: Date) {
-        self.paymentRequestId = paymentRequestId
-        self.tranche = tranche
-        self.amount = amount
-        self.requestedBy = requestedBy
-        self.occurredAt = occurredAt
+        (self.paymentRequestId, self.tranche, self.amount, self.requestedBy, self.occurredAt) =
+            (paymentRequestId, tranche, amount, requestedBy, occurredAt)
     }
 }
 
@@ -129,9 +108,7 @@ public struct PaymentApproved: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(paymentRequestId: UUID, approvedBy: String, occurredAt: Date) {
-        self.paymentRequestId = paymentRequestId
-        self.approvedBy = approvedBy
-        self.occurredAt = occurredAt
+        (self.paymentRequestId, self.approvedBy, self.occurredAt) = (paymentRequestId, approvedBy, occurredAt)
     }
 }
 
@@ -145,11 +122,8 @@ public struct PaymentMarkedPaid: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(paymentRequestId: UUID, tranche: Int, amount: Money, reference: String, occurredAt: Date) {
-        self.paymentRequestId = paymentRequestId
-        self.tranche = tranche
-        self.amount = amount
-        self.reference = reference
-        self.occurredAt = occurredAt
+        (self.paymentRequestId, self.tranche, self.amount, self.reference, self.occurredAt) =
+            (paymentRequestId, tranche, amount, reference, occurredAt)
     }
 }
 
@@ -164,11 +138,7 @@ public struct GrantReduced: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(reduction: Money, newAmount: Money, tranches: [Tranche], reason: String, occurredAt: Date) {
-        self.reduction = reduction
-        self.newAmount = newAmount
-        self.tranches = tranches
-        self.reason = reason
-        self.occurredAt = occurredAt
+        (self.reduction, self.newAmount, self.tranches, self.reason, self.occurredAt) = (reduction, newAmount, tranches, reason, occurredAt)
     }
 }
 
@@ -180,9 +150,7 @@ public struct GrantCancelled: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(released: Money, reason: String, occurredAt: Date) {
-        self.released = released
-        self.reason = reason
-        self.occurredAt = occurredAt
+        (self.released, self.reason, self.occurredAt) = (released, reason, occurredAt)
     }
 }
 
@@ -194,9 +162,7 @@ public struct RepaymentRecorded: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(amount: Money, reference: String, occurredAt: Date) {
-        self.amount = amount
-        self.reference = reference
-        self.occurredAt = occurredAt
+        (self.amount, self.reference, self.occurredAt) = (amount, reference, occurredAt)
     }
 }
 
@@ -317,9 +283,7 @@ public struct PaymentRequestIdClaimed: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(paymentRequestId: UUID, grantId: UUID, occurredAt: Date) {
-        self.paymentRequestId = paymentRequestId
-        self.grantId = grantId
-        self.occurredAt = occurredAt
+        (self.paymentRequestId, self.grantId, self.occurredAt) = (paymentRequestId, grantId, occurredAt)
     }
 }
 

@@ -28,12 +28,8 @@ public struct FundingSourceSpec: Codable, Hashable, Sendable {
     public var maxSharePercent: Int?
 
     public init(id: String, name: String, amount: Money, period: String? = nil, earmarkedFor: [String]? = nil, maxSharePercent: Int? = nil) {
-        self.id = id
-        self.name = name
-        self.amount = amount
-        self.period = period
-        self.earmarkedFor = earmarkedFor
-        self.maxSharePercent = maxSharePercent
+        (self.id, self.name, self.amount, self.period, self.earmarkedFor, self.maxSharePercent) =
+            (id, name, amount, period, earmarkedFor, maxSharePercent)
     }
 }
 
@@ -47,10 +43,8 @@ public struct EligibilityRules: Codable, Hashable, Sendable {
     public var maximumAmount: Money?
 
     public init(leaderMemberOfGroup: UUID? = nil, organisations: [String]? = nil, minimumAmount: Money? = nil, maximumAmount: Money? = nil) {
-        self.leaderMemberOfGroup = leaderMemberOfGroup
-        self.organisations = organisations
-        self.minimumAmount = minimumAmount
-        self.maximumAmount = maximumAmount
+        (self.leaderMemberOfGroup, self.organisations, self.minimumAmount, self.maximumAmount) =
+            (leaderMemberOfGroup, organisations, minimumAmount, maximumAmount)
     }
 }
 
@@ -115,14 +109,8 @@ public struct MoneyCommitted: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(grantId: UUID, applicationId: UUID, callId: UUID, meetingId: UUID, period: String, amount: Money, sources: [SourceAmount], occurredAt: Date) {
-        self.grantId = grantId
-        self.applicationId = applicationId
-        self.callId = callId
-        self.meetingId = meetingId
-        self.period = period
-        self.amount = amount
-        self.sources = sources
-        self.occurredAt = occurredAt
+        (self.grantId, self.applicationId, self.callId, self.meetingId, self.period, self.amount, self.sources, self.occurredAt) =
+            (grantId, applicationId, callId, meetingId, period, amount, sources, occurredAt)
     }
 }
 
@@ -137,12 +125,7 @@ public struct CommitmentReleased: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(grantId: UUID, period: String, amount: Money, sources: [SourceAmount], reason: String, occurredAt: Date) {
-        self.grantId = grantId
-        self.period = period
-        self.amount = amount
-        self.sources = sources
-        self.reason = reason
-        self.occurredAt = occurredAt
+        (self.grantId, self.period, self.amount, self.sources, self.reason, self.occurredAt) = (grantId, period, amount, sources, reason, occurredAt)
     }
 }
 
@@ -158,13 +141,8 @@ public struct PaymentDisbursed: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(grantId: UUID, paymentRequestId: UUID, period: String, amount: Money, sources: [SourceAmount], reference: String, occurredAt: Date) {
-        self.grantId = grantId
-        self.paymentRequestId = paymentRequestId
-        self.period = period
-        self.amount = amount
-        self.sources = sources
-        self.reference = reference
-        self.occurredAt = occurredAt
+        (self.grantId, self.paymentRequestId, self.period, self.amount, self.sources, self.reference, self.occurredAt) =
+            (grantId, paymentRequestId, period, amount, sources, reference, occurredAt)
     }
 }
 
@@ -179,12 +157,8 @@ public struct RepaymentReceived: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(grantId: UUID, period: String, amount: Money, sources: [SourceAmount], reference: String, occurredAt: Date) {
-        self.grantId = grantId
-        self.period = period
-        self.amount = amount
-        self.sources = sources
-        self.reference = reference
-        self.occurredAt = occurredAt
+        (self.grantId, self.period, self.amount, self.sources, self.reference, self.occurredAt) =
+            (grantId, period, amount, sources, reference, occurredAt)
     }
 }
 
@@ -201,10 +175,7 @@ public struct PoolState: Aggregate, Hashable {
         public var available: Int64 { budget &- committed }
 
         public init(budget: Int64, committed: Int64 = 0, paid: Int64 = 0, closed: Bool = false) {
-            self.budget = budget
-            self.committed = committed
-            self.paid = paid
-            self.closed = closed
+            (self.budget, self.committed, self.paid, self.closed) = (budget, committed, paid, closed)
         }
     }
 

@@ -7,9 +7,7 @@ public struct Member: Codable, Hashable, Sendable {
     public var name: String
     public var affiliations: [String]
     public init(id: String, name: String, affiliations: [String]) {
-        self.id = id
-        self.name = name
-        self.affiliations = affiliations
+        (self.id, self.name, self.affiliations) = (id, name, affiliations)
     }
 }
 
@@ -54,10 +52,7 @@ public struct CreateSteeringGroup: Hashable, Sendable {
     public var at: Date
 
     public init(groupId: UUID, name: String, members: [Member], at: Date) {
-        self.groupId = groupId
-        self.name = name
-        self.members = members
-        self.at = at
+        (self.groupId, self.name, self.members, self.at) = (groupId, name, members, at)
     }
 
     public func decide(_ group: SteeringGroupState) throws(DomainError) -> [any DomainEvent] {
@@ -165,15 +160,8 @@ public struct DecisionRecorded: DomainEvent {
 
     /// For the payload readers (EventCoding), which build it field by field.
     package init(meetingId: UUID, applicationId: UUID, applicationVersion: Int, outcome: DecisionOutcome, votes: [Vote], recused: [Recusal], quorum: Int, eligibleVoters: Int, occurredAt: Date) {
-        self.meetingId = meetingId
-        self.applicationId = applicationId
-        self.applicationVersion = applicationVersion
-        self.outcome = outcome
-        self.votes = votes
-        self.recused = recused
-        self.quorum = quorum
-        self.eligibleVoters = eligibleVoters
-        self.occurredAt = occurredAt
+        (self.meetingId, self.applicationId, self.applicationVersion, self.outcome, self.votes, self.recused, self.quorum, self.eligibleVoters, self.occurredAt) =
+            (meetingId, applicationId, applicationVersion, outcome, votes, recused, quorum, eligibleVoters, occurredAt)
     }
 }
 

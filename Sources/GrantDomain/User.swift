@@ -25,10 +25,7 @@ public struct RoleGrant: Codable, Hashable, Sendable {
     public var member: String?
 
     public init(role: UserRole, organisation: String? = nil, groupId: UUID? = nil, member: String? = nil) {
-        self.role = role
-        self.organisation = organisation
-        self.groupId = groupId
-        self.member = member
+        (self.role, self.organisation, self.groupId, self.member) = (role, organisation, groupId, member)
     }
 
     /// In words, for refusals and pages: "applicant for Aalborg Tekniske Gymnasium".
@@ -163,11 +160,7 @@ public struct InviteUser: Hashable, Sendable {
     public var at: Date
 
     public init(userId: UUID, email: String, name: String, roles: [RoleGrant], at: Date) {
-        self.userId = userId
-        self.email = email
-        self.name = name
-        self.roles = roles
-        self.at = at
+        (self.userId, self.email, self.name, self.roles, self.at) = (userId, email, name, roles, at)
     }
 
     /// `groups` holds the steering groups the roles name, by id.
@@ -194,9 +187,7 @@ public struct GrantRole: Hashable, Sendable {
     public var at: Date
 
     public init(userId: UUID, grant: RoleGrant, at: Date) {
-        self.userId = userId
-        self.grant = grant
-        self.at = at
+        (self.userId, self.grant, self.at) = (userId, grant, at)
     }
 
     public func decide(user: UserState, group: SteeringGroupState?) throws(DomainError) -> [any DomainEvent] {
@@ -217,10 +208,7 @@ public struct RevokeRole: Hashable, Sendable {
     public var at: Date
 
     public init(userId: UUID, grant: RoleGrant, reason: String? = nil, at: Date) {
-        self.userId = userId
-        self.grant = grant
-        self.reason = reason
-        self.at = at
+        (self.userId, self.grant, self.reason, self.at) = (userId, grant, reason, at)
     }
 
     public func decide(user: UserState) throws(DomainError) -> [any DomainEvent] {
@@ -243,10 +231,7 @@ public struct IssueSignInLink: Hashable, Sendable {
     public var at: Date
 
     public init(userId: UUID, hasPassword: Bool, reset: Bool, at: Date) {
-        self.userId = userId
-        self.hasPassword = hasPassword
-        self.reset = reset
-        self.at = at
+        (self.userId, self.hasPassword, self.reset, self.at) = (userId, hasPassword, reset, at)
     }
 
     public func decide(user: UserState) throws(DomainError) -> [any DomainEvent] {
