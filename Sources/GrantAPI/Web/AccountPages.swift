@@ -26,6 +26,11 @@ extension Services {
         return context
     }
 
+    /// The signed-in administrator a page is for: their user id.
+    func administrator(_ request: Request, _ page: PageContext, to action: String) async throws -> UUID {
+        try await auth.require(request, [.admin], to: action, signedIn: page.user).pageUser()
+    }
+
     /// Runs a page's handler; what it throws becomes a page, not JSON: not
     /// signed in goes to the sign-in form and back, a refusal or an unknown
     /// thing is said in the reader's language.
@@ -74,7 +79,7 @@ func addAccountPages(to routes: Routes, _ services: Services, pages: Pages, acco
 
     routes.page("GET", "/sign-in") { request, _ in
         try await services.page(request, pages: pages) {
-            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+            let page = try await services.pageContext(request, pages: pages, flash: request.flash)
             let next = localPath(request.uri.queryParameters["next"].map(String.init))
             if page.user != nil { return Pages.redirect(next) }
             var values: [String: Any] = ["title": page.language.word("signInTitle"), "next": next]
@@ -187,4 +192,9 @@ extension Language {
         case (.en, let rule): "The password " + rule.reason + "."
         }
     }
+}
+
+extension Request {
+    /// The one-time message a redirect after a form named (`?flash=saved`); ``Services/pageContext(_:pages:flash:showing:)`` shows only those it knows.
+    var flash: String? { uri.queryParameters["flash"].map(String.init) }
 }

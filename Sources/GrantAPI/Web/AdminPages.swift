@@ -15,9 +15,8 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
 
     routes.page("GET", "/admin/users") { request, _ in
         try await services.page(request, pages: pages) {
-            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
-            let identity = try await services.auth.require(request, [.admin], to: "manage users", signedIn: page.user)
-            let adminId = try identity.pageUser()
+            let page = try await services.pageContext(request, pages: pages, flash: request.flash)
+            let adminId = try await services.administrator(request, page, to: "manage users")
             _ = try await services.waitForReadModels(request, [.users])
             let language = page.language
             let reads = ReadModels(client: services.store.client, logger: services.logger)
@@ -65,8 +64,7 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
                 ["value": role.rawValue, "label": language.word("role.\(role.rawValue)"), "selected": grantTyped["role"] == role.rawValue] as [String: Any]
             }
             values["grantOrganisation"] = grantTyped["organisation"] ?? ""
-            values["errors"] = errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] }
-            values["hasErrors"] = !errors.isEmpty
+            values.merge(errors.summary) { $1 }
             return pages.render("users", values, page)
         }
     }

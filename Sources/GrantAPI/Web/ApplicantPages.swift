@@ -15,7 +15,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
 
     routes.page("GET", "/") { request, _ in
         try await services.page(request, pages: pages) {
-            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+            let page = try await services.pageContext(request, pages: pages, flash: request.flash)
             guard let user = page.user else { return Pages.redirect("/sign-in") }
             // An administrator who is not also an applicant starts at the users; an auditor at the roles over time.
             if !user.roles.contains(where: { $0.role == .applicant }) {
@@ -123,7 +123,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
 
     /// The form: as posted (`posted`), else as kept after a refusal, else the application as it stands, else empty for a new one.
     @Sendable func showForm(_ request: Request, _ id: UUID, posted: (form: ApplicationForm, errors: FieldErrors)? = nil) async throws -> Response {
-        let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init),
+        let page = try await services.pageContext(request, pages: pages, flash: request.flash,
                                                   showing: [ApplicationState.streamName(id)])
         let identity = try await services.auth.require(request, [.applicant], to: "draft applications", signedIn: page.user)
         let userId = try identity.pageUser()
@@ -229,7 +229,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
     routes.page("GET", "/applications/:applicationId") { request, context in
         try await services.page(request, pages: pages) {
             let id = try request.uuidParameter(context, "applicationId")
-            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init),
+            let page = try await services.pageContext(request, pages: pages, flash: request.flash,
                                                       showing: [ApplicationState.streamName(id)])
             let identity = try await services.auth.require(request, [.applicant], to: "read applications", signedIn: page.user)
             let application = try await services.requireOwner(identity, applicationId: id,
@@ -294,7 +294,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
     routes.page("GET", "/grants/:grantId") { request, context in
         try await services.page(request, pages: pages) {
             let id = try request.uuidParameter(context, "grantId")
-            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init),
+            let page = try await services.pageContext(request, pages: pages, flash: request.flash,
                                                       showing: [GrantState.streamName(id)])
             let identity = try await services.auth.require(request, [.applicant], to: "read grants", signedIn: page.user)
             try await services.requireOwner(identity, grantId: id, version: page.user?.streamVersions[GrantState.streamName(id)])
@@ -340,8 +340,7 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                 values["finalChosen"] = form["kind"] == "final"
                 values["reportId"] = form["reportId"] ?? values["reportId"]!
                 if let error = errors["summary"] { values["summaryError"] = error }
-                values["errors"] = errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] }
-                values["hasErrors"] = !errors.isEmpty
+                values.merge(errors.summary) { $1 }
             }
             return pages.render("grant", values, page)
         }
@@ -444,10 +443,9 @@ private func applicationFormValues(_ form: ApplicationForm, errors: FieldErrors,
             "requested": field("requested", form.requested, hint: true, inputmode: "decimal"),
             "expectedOutcomes": field("expectedOutcomes", form.expectedOutcomes, rows: 5),
         ] as [String: Any],
-        "budget": budget,
-        "errors": errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] },
-        "hasErrors": !errors.isEmpty, "unsaved": unsaved,
+        "budget": budget, "unsaved": unsaved,
     ]
+    values.merge(errors.summary) { $1 }
     if let budgetError = errors["budget"] { values["budgetError"] = budgetError }
     return values
 }

@@ -108,6 +108,11 @@ struct FieldErrors: Error, Codable, Sendable, Equatable {
 
     subscript(_ field: String) -> String? { entries.first { $0.field == field }?.message }
 
+    /// The values of a page's error summary: each error, linked to its field.
+    var summary: [String: Any] {
+        ["errors": entries.map { ["field": Self.anchor($0.field), "message": $0.message] }, "hasErrors": !isEmpty]
+    }
+
     /// The element a field's error links to: `budget[2].amount` is `budget-2-amount`.
     static func anchor(_ field: String) -> String {
         field.replacingOccurrences(of: "[", with: "-").replacingOccurrences(of: "].", with: "-").replacingOccurrences(of: "]", with: "")

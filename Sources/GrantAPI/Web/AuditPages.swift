@@ -117,9 +117,8 @@ struct AsOfForm {
 
     /// What the partial and the error summary show.
     var values: [String: Any] {
-        var values: [String: Any] = ["day": day, "time": time, "recorded": basis == .recorded, "occurred": basis == .occurred,
-                                     "errors": errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] },
-                                     "hasErrors": !errors.isEmpty]
+        var values: [String: Any] = ["day": day, "time": time, "recorded": basis == .recorded, "occurred": basis == .occurred]
+        values.merge(errors.summary) { $1 }
         if let error = errors["day"] { values["dayError"] = error }
         if let error = errors["time"] { values["timeError"] = error }
         return values

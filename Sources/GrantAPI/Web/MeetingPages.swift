@@ -17,9 +17,8 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
 
     routes.page("GET", "/admin/meetings") { request, _ in
         try await services.page(request, pages: pages) {
-            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
-            let identity = try await services.auth.require(request, [.admin], to: "schedule meetings", signedIn: page.user)
-            let adminId = try identity.pageUser()
+            let page = try await services.pageContext(request, pages: pages, flash: request.flash)
+            let adminId = try await services.administrator(request, page, to: "schedule meetings")
             _ = try await services.waitForReadModels(request, [.agendas, .poolBalances])
             let language = page.language
             let reads = ReadModels(client: services.store.client, logger: services.logger)
@@ -65,8 +64,7 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
                 values["time"] = field("time", label: "meetingTime", hint: "meetingTimeHint")
                 if let error = errors["present"] { values["presentError"] = error }
                 if let error = errors["agenda"] { values["agendaError"] = error }
-                values["errors"] = errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] }
-                values["hasErrors"] = !errors.isEmpty
+                values.merge(errors.summary) { $1 }
             }
             return pages.render("meetings", values, page)
         }
@@ -120,9 +118,8 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
     routes.page("GET", "/admin/meetings/:meetingId") { request, context in
         try await services.page(request, pages: pages) {
             let meetingId = try request.uuidParameter(context, "meetingId")
-            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
-            let identity = try await services.auth.require(request, [.admin], to: "change meetings", signedIn: page.user)
-            let adminId = try identity.pageUser()
+            let page = try await services.pageContext(request, pages: pages, flash: request.flash)
+            let adminId = try await services.administrator(request, page, to: "change meetings")
             _ = try await services.waitForReadModels(request, [.agendas])
             let language = page.language
             let meeting = try await handler.current(MeetingState.self, meetingId).state
@@ -168,8 +165,7 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
             values["hasItems"] = !items.isEmpty
             if let error = errors["present"] { values["presentError"] = error }
             if let error = errors["agenda"] { values["agendaError"] = error }
-            values["errors"] = errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] }
-            values["hasErrors"] = !errors.isEmpty
+            values.merge(errors.summary) { $1 }
             return pages.render("meeting-admin", values, page)
         }
     }

@@ -17,7 +17,7 @@ func addPaymentPages(to routes: Routes, _ services: Services, pages: Pages, acco
 
     routes.page("GET", "/admin/payments") { request, _ in
         try await services.page(request, pages: pages) {
-            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+            let page = try await services.pageContext(request, pages: pages, flash: request.flash)
             let identity = try await services.auth.require(request, [.admin], to: "run the payment queue", signedIn: page.user)
             let adminId = try identity.pageUser()
             _ = try await services.waitForReadModels(request, [.grants])
@@ -157,7 +157,7 @@ func addGrantAdminPages(to routes: Routes, _ services: Services, pages: Pages, a
     routes.page("GET", "/admin/grants/:grantId") { request, context in
         try await services.page(request, pages: pages) {
             let grantId = try request.uuidParameter(context, "grantId")
-            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
+            let page = try await services.pageContext(request, pages: pages, flash: request.flash)
             let identity = try await services.auth.require(request, [.admin], to: "adjust grants", signedIn: page.user)
             _ = try await services.waitForReadModels(request, [.grants])
             let language = page.language
@@ -187,8 +187,8 @@ func addGrantAdminPages(to routes: Routes, _ services: Services, pages: Pages, a
                 "amount": field("amount", label: "adjustAmount", hint: "adjustAmountHint"),
                 "reference": field("reference", label: "paymentReference", hint: "repaymentReferenceHint"),
                 "reason": field("reason", label: "decisionReason", hint: "adjustReasonHint"),
-                "errors": errors.entries.map { ["field": FieldErrors.anchor($0.field), "message": $0.message] }, "hasErrors": !errors.isEmpty,
             ]
+            values.merge(errors.summary) { $1 }
             if let error = errors["kind"] { values["kindError"] = error }
             return pages.render("admin-grant", values, page)
         }

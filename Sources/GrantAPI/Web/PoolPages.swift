@@ -20,9 +20,8 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
 
     routes.page("GET", "/admin/pools") { request, _ in
         try await services.page(request, pages: pages) {
-            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
-            let identity = try await services.auth.require(request, [.admin], to: "run pools", signedIn: page.user)
-            let adminId = try identity.pageUser()
+            let page = try await services.pageContext(request, pages: pages, flash: request.flash)
+            let adminId = try await services.administrator(request, page, to: "run pools")
             _ = try await services.waitForReadModels(request, [.poolBalances])
             let language = page.language
             let pools: [[String: Any]] = try await ReadModels(client: services.store.client, logger: services.logger).pools(nil).map { pool in
@@ -132,9 +131,8 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
     routes.page("GET", "/admin/pools/:poolId") { request, context in
         try await services.page(request, pages: pages) {
             let id = try request.uuidParameter(context, "poolId")
-            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init))
-            let identity = try await services.auth.require(request, [.admin], to: "run pools", signedIn: page.user)
-            let adminId = try identity.pageUser()
+            let page = try await services.pageContext(request, pages: pages, flash: request.flash)
+            let adminId = try await services.administrator(request, page, to: "run pools")
             _ = try await services.waitForReadModels(request, [.poolBalances, .applications])
             let language = page.language
             let reads = ReadModels(client: services.store.client, logger: services.logger)

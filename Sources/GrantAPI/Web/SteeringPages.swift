@@ -55,7 +55,7 @@ func addSteeringPages(to routes: Routes, _ services: Services, pages: Pages, acc
             // The meeting, its group, every application on its agenda and their pools, as far as this process
             // folded them before (a meeting's group and an application's pool never change), have their versions
             // read with the session: when none has moved, the page costs that one round trip.
-            let page = try await services.pageContext(request, pages: pages, flash: request.uri.queryParameters["flash"].map(String.init),
+            let page = try await services.pageContext(request, pages: pages, flash: request.flash,
                                                       showing: packStreams(meetingId, folded: handler.reader()))
             let seat = try await services.steeringSeat(request, page, to: "read the meeting pack")
             let language = page.language
