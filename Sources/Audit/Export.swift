@@ -104,54 +104,34 @@ public struct FundingExport: Sendable {
         guard let domainEvent = try? EventCoding.decode(type: event.type, schemaVersion: event.schemaVersion, data: event.data,
                                                         among: PoolState.eventTypes) else { return [] }
         let metadata = try? event.decodedMetadata()
-        func movement(_ kind: String, _ period: String, _ amount: Money) -> MoneyMovement {
-            MoneyMovement(position: event.position, streamVersion: event.streamVersion, occurredAt: event.occurredAt, recordedAt: event.recordedAt,
-                          kind: kind, period: period, amount: amount, sources: [], actor: metadata?.actor, command: metadata?.command,
-                          correlationId: metadata?.correlationId)
+        /// A grant's movement names the grant, and the application it was decided on (unless named, the grant's id is the application's).
+        func movement(_ kind: String, _ period: String, _ amount: Money, toPeriod: String? = nil, sources: [SourceAmount] = [], grantId: UUID? = nil,
+                      applicationId: UUID? = nil, meetingId: UUID? = nil, paymentRequestId: UUID? = nil, reference: String? = nil,
+                      reason: String? = nil) -> [MoneyMovement] {
+            [MoneyMovement(position: event.position, streamVersion: event.streamVersion, occurredAt: event.occurredAt, recordedAt: event.recordedAt,
+                           kind: kind, period: period, amount: amount, toPeriod: toPeriod, sources: sources, grantId: grantId, applicationId: applicationId ?? grantId,
+                           meetingId: meetingId, paymentRequestId: paymentRequestId, reference: reference, reason: reason, actor: metadata?.actor,
+                           command: metadata?.command, correlationId: metadata?.correlationId)]
         }
         switch domainEvent {
         case let created as PoolCreated:
-            return created.periods.map { movement("budget", $0.period, $0.amount) }
+            return created.periods.flatMap { movement("budget", $0.period, $0.amount) }
         case let added as BudgetPeriodAdded:
-            return [movement("budget-added", added.period, added.amount)]
+            return movement("budget-added", added.period, added.amount)
         case let moved as BudgetMoved:
-            var row = movement("budget-move", moved.fromPeriod, moved.amount)
-            row.toPeriod = moved.toPeriod
-            row.reason = moved.reason
-            return [row]
+            return movement("budget-move", moved.fromPeriod, moved.amount, toPeriod: moved.toPeriod, reason: moved.reason)
         case let closed as BudgetPeriodClosed:
-            var row = movement("period-closed", closed.period, closed.unspent)
-            row.toPeriod = closed.carriedOverTo
-            return [row]
+            return movement("period-closed", closed.period, closed.unspent, toPeriod: closed.carriedOverTo)
         case let committed as MoneyCommitted:
-            var row = movement("commitment", committed.period, committed.amount)
-            row.sources = committed.sources
-            row.grantId = committed.grantId
-            row.applicationId = committed.applicationId
-            row.meetingId = committed.meetingId
-            return [row]
+            return movement("commitment", committed.period, committed.amount, sources: committed.sources, grantId: committed.grantId,
+                            applicationId: committed.applicationId, meetingId: committed.meetingId)
         case let released as CommitmentReleased:
-            var row = movement("release", released.period, released.amount)
-            row.sources = released.sources
-            row.grantId = released.grantId
-            row.applicationId = released.grantId
-            row.reason = released.reason
-            return [row]
+            return movement("release", released.period, released.amount, sources: released.sources, grantId: released.grantId, reason: released.reason)
         case let paid as PaymentDisbursed:
-            var row = movement("payment", paid.period, paid.amount)
-            row.sources = paid.sources
-            row.grantId = paid.grantId
-            row.applicationId = paid.grantId
-            row.paymentRequestId = paid.paymentRequestId
-            row.reference = paid.reference
-            return [row]
+            return movement("payment", paid.period, paid.amount, sources: paid.sources, grantId: paid.grantId, paymentRequestId: paid.paymentRequestId,
+                            reference: paid.reference)
         case let repaid as RepaymentReceived:
-            var row = movement("repayment", repaid.period, repaid.amount)
-            row.sources = repaid.sources
-            row.grantId = repaid.grantId
-            row.applicationId = repaid.grantId
-            row.reference = repaid.reference
-            return [row]
+            return movement("repayment", repaid.period, repaid.amount, sources: repaid.sources, grantId: repaid.grantId, reference: repaid.reference)
         default:
             return []
         }

@@ -26,6 +26,13 @@ extension Services {
         return context
     }
 
+    /// A page for auditors (and administrators, who answer to them): its context, once the reader is one.
+    func auditorsPage(_ request: Request, pages: Pages, to action: String) async throws -> PageContext {
+        let page = try await pageContext(request, pages: pages)
+        _ = try await auth.require(request, [.auditor, .admin], to: action, signedIn: page.user)
+        return page
+    }
+
     /// The signed-in administrator a page is for: their user id.
     func administrator(_ request: Request, _ page: PageContext, to action: String) async throws -> UUID {
         try await auth.require(request, [.admin], to: action, signedIn: page.user).pageUser()

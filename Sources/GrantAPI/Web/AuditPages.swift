@@ -14,8 +14,7 @@ func addAuditPages(to routes: Routes, _ services: Services, pages: Pages) {
     /// address can be kept and sent on.
     routes.page("GET", "/audit/roles") { request, _ in
         try await services.page(request, pages: pages) {
-            let page = try await services.pageContext(request, pages: pages)
-            _ = try await services.auth.require(request, [.auditor, .admin], to: "replay who held which role", signedIn: page.user)
+            let page = try await services.auditorsPage(request, pages: pages, to: "replay who held which role")
             let language = page.language
             let form = AsOfForm(request, language: language)
             let role = request.uri.queryParameters["role"].flatMap { UserRole(rawValue: String($0)) }
@@ -50,8 +49,7 @@ func addAuditPages(to routes: Routes, _ services: Services, pages: Pages) {
 func addVerificationPage(to routes: Routes, _ services: Services, pages: Pages) {
     routes.page("GET", "/audit/verify") { request, _ in
         try await services.page(request, pages: pages) {
-            let page = try await services.pageContext(request, pages: pages)
-            _ = try await services.auth.require(request, [.auditor, .admin], to: "verify the history", signedIn: page.user)
+            let page = try await services.auditorsPage(request, pages: pages, to: "verify the history")
             let language = page.language
             guard request.uri.queryParameters["run"] == "1" else {
                 return pages.render("audit-verify", ["title": language.word("verifyTitle")], page)
@@ -168,8 +166,7 @@ func asOfInstant(day: String, time: String, language: Language, errors: inout Fi
 func addDecisionPages(to routes: Routes, _ services: Services, pages: Pages) {
     routes.page("GET", "/audit/decisions") { request, _ in
         try await services.page(request, pages: pages) {
-            let page = try await services.pageContext(request, pages: pages)
-            _ = try await services.auth.require(request, [.auditor, .admin], to: "read decision trails", signedIn: page.user)
+            let page = try await services.auditorsPage(request, pages: pages, to: "read decision trails")
             let language = page.language
             _ = try await services.waitForReadModels(request, [.applications])
             let reads = ReadModels(client: services.store.client, logger: services.logger)
@@ -193,8 +190,7 @@ func addDecisionPages(to routes: Routes, _ services: Services, pages: Pages) {
     routes.page("GET", "/audit/decisions/:applicationId") { request, context in
         try await services.page(request, pages: pages) {
             let id = try request.uuidParameter(context, "applicationId")
-            let page = try await services.pageContext(request, pages: pages)
-            _ = try await services.auth.require(request, [.auditor, .admin], to: "read decision trails", signedIn: page.user)
+            let page = try await services.auditorsPage(request, pages: pages, to: "read decision trails")
             let language = page.language
             let trail = try await History(store: services.store).decisionTrail(applicationId: id)
             let drafted = trail.application.first { $0.type == ApplicationDrafted.eventType }
@@ -282,8 +278,7 @@ extension Language {
 func addPoolPages(to routes: Routes, _ services: Services, pages: Pages) {
     routes.page("GET", "/audit/pools") { request, _ in
         try await services.page(request, pages: pages) {
-            let page = try await services.pageContext(request, pages: pages)
-            _ = try await services.auth.require(request, [.auditor, .admin], to: "replay pools", signedIn: page.user)
+            let page = try await services.auditorsPage(request, pages: pages, to: "replay pools")
             let language = page.language
             _ = try await services.waitForReadModels(request, [.poolBalances])
             let pools: [[String: Any]] = try await ReadModels(client: services.store.client, logger: services.logger).pools(nil).map { pool in
@@ -298,8 +293,7 @@ func addPoolPages(to routes: Routes, _ services: Services, pages: Pages) {
     routes.page("GET", "/audit/pools/:poolId") { request, context in
         try await services.page(request, pages: pages) {
             let id = try request.uuidParameter(context, "poolId")
-            let page = try await services.pageContext(request, pages: pages)
-            _ = try await services.auth.require(request, [.auditor, .admin], to: "replay pools", signedIn: page.user)
+            let page = try await services.auditorsPage(request, pages: pages, to: "replay pools")
             let language = page.language
             let form = AsOfForm(request, language: language)
             let lowered = id.uuidString.lowercased()
@@ -362,8 +356,7 @@ func addLedgerPage(to routes: Routes, _ services: Services, pages: Pages) {
     routes.page("GET", "/audit/pools/:poolId/ledger") { request, context in
         try await services.page(request, pages: pages) {
             let id = try request.uuidParameter(context, "poolId")
-            let page = try await services.pageContext(request, pages: pages)
-            _ = try await services.auth.require(request, [.auditor, .admin], to: "read a pool's ledger", signedIn: page.user)
+            let page = try await services.auditorsPage(request, pages: pages, to: "read a pool's ledger")
             let language = page.language
             guard let created = try await poolCreated(id, services) else { throw Problem.notFound("pool", id.uuidString) }
             // Periods added later are the read model's; a pool it has not reached yet has those it was created with.

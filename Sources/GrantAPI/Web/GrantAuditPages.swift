@@ -12,8 +12,7 @@ func addGrantAuditPage(to routes: Routes, _ services: Services, pages: Pages) {
     routes.page("GET", "/audit/grants/:grantId") { request, context in
         try await services.page(request, pages: pages) {
             let id = try request.uuidParameter(context, "grantId")
-            let page = try await services.pageContext(request, pages: pages)
-            _ = try await services.auth.require(request, [.auditor, .admin], to: "replay grants", signedIn: page.user)
+            let page = try await services.auditorsPage(request, pages: pages, to: "replay grants")
             let language = page.language
             let form = AsOfForm(request, language: language)
             let lowered = id.uuidString.lowercased()
