@@ -139,7 +139,7 @@ public struct HistoryTree: Sendable {
     /// Signs the history as it stands, and keeps the checkpoint in `signed_checkpoints`.
     /// Signing the same size again with the same key gives the one already kept.
     public func signCheckpoint(with signer: CheckpointSigner) async throws -> SignedCheckpoint {
-        // Folded a page at a time: a page of memory, not the 32 bytes a leaf of a whole tree's.
+        // Folded a page at a time: a page of leaves in memory, not 32 bytes for every leaf of the tree.
         var tree = CompactRange(), lastPosition: Int64?
         try await forEachLeaf { position, hash in
             tree.appendLeaf(of: hash)

@@ -85,8 +85,6 @@ extension History {
                              grant: grant, poolMovements: movements)
     }
 
-    /// A meeting's changes of attendance, and the changes of its agenda that
-    /// put this application on it or took it off.
     /// A field as the event's current schema names it: an entry shows what
     /// was stored, at the schema version it was written at.
     private static func field(_ name: String, of entry: HistoryEntry) -> JSONValue? {
@@ -95,6 +93,8 @@ extension History {
         return JSONValue(json: String(decoding: current, as: UTF8.self))[name]
     }
 
+    /// A meeting's changes of attendance, and the changes of its agenda that
+    /// put this application on it or took it off.
     private static func meetingChanges(_ events: [HistoryEntry], about applicationId: UUID) -> [HistoryEntry] {
         let id = applicationId.uuidString.lowercased()
         func holds(_ entry: HistoryEntry) -> Bool {

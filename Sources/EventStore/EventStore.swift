@@ -110,8 +110,8 @@ public struct EventStore: Sendable {
     /// One batch of the append queue (or of ``appendTogether(_:)``,
     /// `chained`): a lone append as itself, several in one transaction. If
     /// the batch fails as a whole (a lost connection, a deadlock with
-    /// another process's batch), or an append fails for a reason that has no
-    /// name here, each such append is tried alone, so its error is its own.
+    /// another process's batch, a trigger refusing one append's event), each
+    /// append is tried alone, so its error is its own.
     private func write(_ batch: [PreparedAppend], chained: Bool = false) async -> [Result<AppendResult, any Error>] {
         guard !batch.isEmpty else { return [] }
         var results = [Result<AppendResult, any Error>?](repeating: nil, count: batch.count)
@@ -124,7 +124,7 @@ public struct EventStore: Sendable {
         }
         var unwritten = UnwrittenStreams()
         for index in batch.indices {
-            if results[index] == nil || results[index]!.failedUnnamed {
+            if results[index] == nil {
                 do {
                     if chained, let stream = unwritten.loadedBy(batch[index].writes) {
                         throw EventStoreError.precedingAppendNotWritten(stream: stream)
@@ -186,8 +186,9 @@ public struct EventStore: Sendable {
         } catch let error as PSQLError where RacedAnotherAppend.isRace(error) {
             throw RacedAnotherAppend()
         } catch let error as PSQLError {
-            // Refused by the server (an operator's trigger or constraint): named by its SQLSTATE, not PSQLError's generic text.
-            guard let state = error.serverInfo?[.sqlState] else { throw error }
+            // Refused for what it holds (an operator's trigger or constraint): named by its SQLSTATE, not PSQLError's
+            // generic text. A shutdown, a lost or cancelled statement and the like stay PostgresNIO's errors.
+            guard let state = error.serverInfo?[.sqlState], UnnamedAppendRefusal.isRefusal(state) else { throw error }
             throw UnnamedAppendRefusal(state: state, message: error.serverInfo?[.message], detail: error.serverInfo?[.detail])
         }
         guard let result = results[0] else { throw AppendWithoutOutcome() }
@@ -197,12 +198,21 @@ public struct EventStore: Sendable {
     /// PostgreSQL refused an append with an error the store has no name
     /// for (a trigger of the operator's, a constraint added by hand): its
     /// SQLSTATE and words as the server gave them, whether append_events
-    /// answered it as the append's row or the statement failed. In a batch,
-    /// the append is tried alone before it is the writer's.
+    /// answered it as the append's row or the statement failed (in a batch,
+    /// the append is then tried alone before it is the writer's).
     struct UnnamedAppendRefusal: Error, CustomStringConvertible {
         var state: String
         var message: String?
         var detail: String?
+
+        /// Data (22), integrity (23), access or syntax (42) and PL/pgSQL (P0)
+        /// errors, and states of a class of one's own: what the append held or
+        /// the schema forbids, not the connection's or the server's state.
+        static func isRefusal(_ state: String) -> Bool {
+            let known = ["22", "23", "42", "P0"], standard = known + ["08", "25", "40", "53", "54", "55", "57", "58", "F0", "HV", "XX"]
+            let stateClass = String(state.prefix(2))
+            return known.contains(stateClass) || !(standard.contains(stateClass) || stateClass.allSatisfy(\.isNumber))
+        }
 
         var description: String {
             "PostgreSQL refused the append with SQLSTATE \(state): \(message ?? "no message")" + (detail.map { " (\($0))" } ?? "")
@@ -450,12 +460,5 @@ private struct UnwrittenStreams {
 
     mutating func add(_ writes: [StreamWrite]) {
         for write in writes where !write.events.isEmpty { streams.insert(write.stream) }
-    }
-}
-
-private extension Result where Success == AppendResult {
-    /// Refused with an error the store has no name for: in a batch, tried again alone.
-    var failedUnnamed: Bool {
-        if case .failure(let error) = self { error is EventStore.UnnamedAppendRefusal } else { false }
     }
 }

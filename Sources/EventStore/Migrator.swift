@@ -62,7 +62,7 @@ public struct Migrator: Sendable {
             case .lockNotTaken(let seconds):
                 "the functions' triggers could not lock the events table within \(seconds) s (a long read or import holds it); nothing was changed: try again"
             case .noGeneration(let file):
-                "\(file) must name the generation of db/functions on a line `generation N`"
+                "\(file) must list the generations of db/functions, a line `generation N DIGEST` each"
             case .newerFunctions(let recorded, let ours):
                 """
                 this database runs generation \(recorded) of the functions, newer than this GrantLedger's \(ours): \
@@ -78,11 +78,13 @@ public struct Migrator: Sendable {
 
     public let migrations: [Script]
     public let functions: [Script]
-    /// The generation of `functions/`, from `functions.lock`: raised with
-    /// every change to a function file, so that an older GrantLedger (a
-    /// process of the last release still starting) never replaces a newer
-    /// one's functions with its own.
+    /// The generation of `functions/`: the last line of `functions.lock`,
+    /// which gains a line, with the files' digest, whenever a function file
+    /// changes, so that an older GrantLedger (a process of the last release
+    /// still starting) never replaces a newer one's functions with its own.
     public let generation: Int
+    /// The generations `functions.lock` lists, oldest first, each with the digest of its files.
+    public let generations: [(generation: Int, digest: String)]
 
     /// `directory` holds `migrations/`, `functions/` and `functions.lock`.
     public init(directory: URL) throws {
@@ -92,25 +94,18 @@ public struct Migrator: Sendable {
         functions = try Self.scripts(in: directory.appendingPathComponent("functions"), numbered: false)
         guard !functions.isEmpty else { throw Failure.noFunctions(directory: directory.path) }
         let lock = directory.appendingPathComponent("functions.lock")
-        guard let text = try? String(contentsOf: lock, encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("generation ") }),
-              let generation = Int(line.dropFirst("generation ".count).trimmingCharacters(in: .whitespaces)) else {
-            throw Failure.noGeneration(file: lock.path)
+        generations = ((try? String(contentsOf: lock, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
+            let words = line.split(separator: " ")
+            guard words.count == 3, words[0] == "generation", let number = Int(words[1]) else { return nil }
+            return (number, String(words[2]))
         }
-        self.generation = generation
+        guard let last = generations.last else { throw Failure.noGeneration(file: lock.path) }
+        generation = last.generation
     }
 
-    /// `functions.lock` as it must read for the files of `functions/` at `generation`.
-    public func lockFile(generation: Int) -> String {
-        """
-        # The generation of db/functions. Raise it whenever a file there
-        # changes: a GrantLedger never replaces the functions of a newer
-        # generation with its own (db/functions are applied whole). The
-        # checksums hold this file to the files; MigratorTests prints this
-        # file as it must read when they differ.
-        generation \(generation)
-
-        """ + functions.map { "\($0.name) \($0.checksum)\n" }.joined()
+    /// The digest of the function files as they are: their names and checksums.
+    public var functionsDigest: String {
+        SHA256.hash(data: Data(functions.map { "\($0.name) \($0.checksum)\n" }.joined().utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     private static func scripts(in folder: URL, numbered: Bool) throws -> [Script] {
@@ -194,17 +189,31 @@ public struct Migrator: Sendable {
         guard unknown.allSatisfy({ $0.key > newest }) else { throw Failure.unknownMigrations(unknown.map(\.value.name)) }
         guard unknown.isEmpty else { throw Failure.newerMigrations(unknown.map(\.value.name)) }
         try await createRecordTables(on: connection, logger: logger)
-
-        var appliedNow: [String] = []
         for migration in migrations {
-            if let previous = recordedMigrations[migration.version!] {
-                guard previous.checksum == migration.checksum else {
-                    throw Failure.changedAfterApplying(
-                        name: migration.name, recorded: previous.checksum, current: migration.checksum)
-                }
-                continue
+            if let previous = recordedMigrations[migration.version!], previous.checksum != migration.checksum {
+                throw Failure.changedAfterApplying(name: migration.name, recorded: previous.checksum, current: migration.checksum)
             }
-            if appliedNow.isEmpty { try await refuseUnlessOwner(migration.name, on: connection, logger: logger) }
+        }
+        var recordedFunctions: [String: String] = [:]
+        for try await (name, checksum) in try await connection.query(
+            "SELECT name, checksum FROM schema_functions", logger: logger
+        ).decode((String, String).self) {
+            recordedFunctions[name] = checksum
+        }
+        let pending = migrations.filter { recordedMigrations[$0.version!] == nil }
+        let current = Dictionary(uniqueKeysWithValues: functions.map { ($0.name, $0.checksum) })
+        let changed = functions.filter { recordedFunctions[$0.name] != $0.checksum }.map { "functions/\($0.name)" }
+        // The functions are applied again after a migration too: it may have dropped a table a trigger was on.
+        guard !pending.isEmpty || recordedFunctions != current else { return [] }
+        try await refuseUnlessOwner(pending.first?.name ?? changed.first ?? "db/functions", on: connection, logger: logger)
+        var recordedGeneration = 0
+        if try await exists("schema_function_generation", on: connection, logger: logger) {
+            for try await value in try await connection.query("SELECT max(generation) FROM schema_function_generation", logger: logger)
+                .decode(Int?.self) { recordedGeneration = value ?? 0 }
+        }
+        guard recordedGeneration <= generation else { throw Failure.newerFunctions(recorded: recordedGeneration, ours: generation) }
+
+        for migration in pending {
             try await connection.withTransaction(logger: logger) { connection in
                 try await run(migration, on: connection, logger: logger)
                 try await connection.query("""
@@ -213,26 +222,7 @@ public struct Migrator: Sendable {
                     """, logger: logger)
             }
             logger.info("applied migration \(migration.name)")
-            appliedNow.append(migration.name)
         }
-
-        var recordedFunctions: [String: String] = [:]
-        for try await (name, checksum) in try await connection.query(
-            "SELECT name, checksum FROM schema_functions", logger: logger
-        ).decode((String, String).self) {
-            recordedFunctions[name] = checksum
-        }
-        // Also after a migration: it may have dropped a table a trigger was on.
-        let current = Dictionary(uniqueKeysWithValues: functions.map { ($0.name, $0.checksum) })
-        guard !appliedNow.isEmpty || recordedFunctions != current else { return appliedNow }
-        let changed = functions.filter { recordedFunctions[$0.name] != $0.checksum }.map { "functions/\($0.name)" }
-        if appliedNow.isEmpty { try await refuseUnlessOwner(changed.first ?? "db/functions", on: connection, logger: logger) }
-        var recordedGeneration = 0
-        if try await exists("schema_function_generation", on: connection, logger: logger) {
-            for try await value in try await connection.query("SELECT max(generation) FROM schema_function_generation", logger: logger)
-                .decode(Int?.self) { recordedGeneration = value ?? 0 }
-        }
-        guard recordedGeneration <= generation else { throw Failure.newerFunctions(recorded: recordedGeneration, ours: generation) }
         // All of them, together, from none: so the database runs exactly
         // what the files say, a function whose arguments or result changed
         // included, and no function of a file since removed. Replacing the
@@ -261,7 +251,7 @@ public struct Migrator: Sendable {
             try await connection.query("INSERT INTO schema_function_generation (generation) VALUES (\(generation))", logger: logger)
         } }
         for name in changed { logger.info("applied \(name)") }
-        return appliedNow + changed
+        return pending.map(\.name) + changed
     }
 
     /// The migrator's own refusals as themselves, not wrapped in the transaction's error.

@@ -115,7 +115,11 @@ extension CommandHandler {
         }
     }
 
-    /// The applications an agenda takes up and the pools they were drafted to, in two round trips.
+    /// The applications an agenda takes up and the pools they were drafted
+    /// to, in two round trips at most. The decider reads only a pool's
+    /// steering group, which never changes: a pool this process has folded
+    /// is taken as folded and not checked at the append, so payments and
+    /// approvals on a busy pool do not make scheduling clash.
     private func loadAgendaItems(_ session: Session, _ ids: [UUID]) async throws -> ([UUID: ApplicationState], [UUID: PoolState]) {
         // Longer than any agenda may be: the decider refuses it by its length, with nothing read.
         guard ids.count <= Limits.agenda else { return ([:], [:]) }
@@ -123,9 +127,13 @@ extension CommandHandler {
         var applications: [UUID: ApplicationState] = [:]
         for id in ids { applications[id] = try await session.load(ApplicationState.self, id).state }
         let poolIds = Set(applications.values.compactMap { $0.drafted?.poolId })
-        try await session.prefetch(poolIds.map(PoolState.streamName))
         var pools: [UUID: PoolState] = [:]
-        for id in poolIds { pools[id] = try await session.load(PoolState.self, id).state }
+        for id in poolIds {
+            if let folded = session.peek(PoolState.self, id), folded.created != nil { pools[id] = folded }
+        }
+        let unfolded = poolIds.filter { pools[$0] == nil }
+        try await session.prefetch(unfolded.map(PoolState.streamName))
+        for id in unfolded { pools[id] = try await session.load(PoolState.self, id).state }
         return (applications, pools)
     }
 

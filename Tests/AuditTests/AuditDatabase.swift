@@ -28,14 +28,23 @@ enum AuditDatabase {
     static func project(_ store: EventStore) async throws {
         let runtime = ProjectionRuntime(store: store, pollInterval: .milliseconds(50), logger: logger)
         let workers = Task { try await runtime.run() }
-        defer { workers.cancel() }
-        let deadline = ContinuousClock.now + .seconds(300)
-        while ContinuousClock.now < deadline {
-            let statuses = try await runtime.status()
-            if statuses.count == allProjections.count, statuses.allSatisfy({ $0.eventsBehind == 0 }) { return }
-            try await Task.sleep(for: .milliseconds(100))
+        var caughtUp = false, failure: (any Error)?
+        do {
+            let deadline = ContinuousClock.now + .seconds(300)
+            while !caughtUp, ContinuousClock.now < deadline {
+                let statuses = try await runtime.status()
+                caughtUp = statuses.count == allProjections.count && statuses.allSatisfy { $0.eventsBehind == 0 }
+                if !caughtUp { try await Task.sleep(for: .milliseconds(100)) }
+            }
+        } catch {
+            failure = error
         }
-        Issue.record("projections did not catch up")
+        // Stopped and waited for: a worker's read still running would keep its connection, and the
+        // database (whose role's sessions the tests' user may not end) could not be dropped.
+        workers.cancel()
+        _ = await workers.result
+        if let failure { throw failure }
+        if !caughtUp { Issue.record("projections did not catch up") }
     }
 
     static func execute(_ store: EventStore, _ sql: String) async throws {

@@ -94,15 +94,13 @@ struct MigratorTests {
         }
     }
 
-    @Test("db/functions.lock holds every function file's checksum, so a changed function comes with a new generation")
+    @Test("db/functions.lock ends with the generation of the function files as they are: a changed function adds a generation")
     func lockHoldsTheFiles() throws {
         let migrator = try Migrator(directory: TestDatabase.migrationsDirectory)
-        let lock = TestDatabase.migrationsDirectory.appendingPathComponent("functions.lock")
-        let text = try String(contentsOf: lock, encoding: .utf8)
-        #expect(text == migrator.lockFile(generation: migrator.generation), """
-            db/functions changed: raise the generation. db/functions.lock must read:
-            \(migrator.lockFile(generation: migrator.generation + 1))
-            """)
+        #expect(migrator.generations.last?.digest == migrator.functionsDigest,
+                "db/functions changed: add this line to db/functions.lock: generation \(migrator.generation + 1) \(migrator.functionsDigest)")
+        #expect(zip(migrator.generations, migrator.generations.dropFirst()).allSatisfy { $0.generation < $1.generation },
+                "generations only grow")
     }
 
     @Test("an older GrantLedger does not replace a newer one's functions, saying what to run; deleting the generation rolls back on purpose")
@@ -112,8 +110,8 @@ struct MigratorTests {
                 let file = newer.appendingPathComponent("functions/read_streams.sql")
                 try (try String(contentsOf: file, encoding: .utf8) + "\n-- generation 2\n").write(to: file, atomically: true, encoding: .utf8)
                 let lock = newer.appendingPathComponent("functions.lock")
-                let raised = try Migrator(directory: newer).lockFile(generation: Migrator(directory: older).generation + 1)
-                try raised.write(to: lock, atomically: true, encoding: .utf8)
+                let raised = "generation \(try Migrator(directory: older).generation + 1) \(try Migrator(directory: newer).functionsDigest)\n"
+                try (try String(contentsOf: lock, encoding: .utf8) + raised).write(to: lock, atomically: true, encoding: .utf8)
                 let (olderMigrator, newerMigrator) = (try Migrator(directory: older), try Migrator(directory: newer))
                 try await Self.withEmptyDatabase { client in
                     _ = try await olderMigrator.migrate(client: client, logger: TestDatabase.logger)
@@ -129,6 +127,14 @@ struct MigratorTests {
                     }
                     let newerChecksum = newerMigrator.functions.first { $0.name == "read_streams.sql" }?.checksum
                     #expect(try await recordedChecksum() == newerChecksum, "the newer functions stay")
+                    // An older GrantLedger with a migration of its own is refused before the migration is applied.
+                    try "CREATE TABLE older_note (id integer);".write(to: older.appendingPathComponent("migrations/0002_older_note.sql"),
+                                                                       atomically: true, encoding: .utf8)
+                    await #expect(throws: Migrator.Failure.newerFunctions(recorded: newerMigrator.generation, ours: olderMigrator.generation)) {
+                        try await Migrator(directory: older).migrate(client: client, logger: TestDatabase.logger)
+                    }
+                    for try await exists in try await client.query("SELECT to_regclass('older_note') IS NOT NULL", logger: TestDatabase.logger)
+                        .decode(Bool.self) { #expect(!exists, "nothing applied") }
                     // The newer GrantLedger again: nothing to do.
                     #expect(try await newerMigrator.migrate(client: client, logger: TestDatabase.logger) == [])
                     try await client.query("DELETE FROM schema_function_generation", logger: TestDatabase.logger)

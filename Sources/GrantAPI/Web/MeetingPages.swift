@@ -103,7 +103,13 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
                     return Pages.redirect("/admin/meetings?group=\(group)&flash=meetingScheduled&after=\(result.position)")
                 } catch let error where Problem.from(error).map({ $0.status.code < 500 }) ?? false {
                     let refusal = language.refusal(error, content: nil, rules: nil)
-                    errors.add(["present", "agenda", "day"].first { refusal.field.hasPrefix($0) } ?? "day", refusal.message)
+                    // An application the agenda may not take (unknown, a draft, another group's) is the agenda's error.
+                    let aboutAnApplication = switch error as? DomainError {
+                    case .invalidState("application", _, _, _)?, .notFound("application", _)?: true
+                    default: false
+                    }
+                    errors.add(["present", "agenda", "day"].first { refusal.field.hasPrefix($0) } ?? (aboutAnApplication ? "agenda" : "day"),
+                               refusal.message)
                 }
             }
             var typed = ["group": group, "day": day, "time": time]
