@@ -315,46 +315,19 @@ public struct CommandHandler: Sendable {
         // The streams the last attempt loaded, for a batch deciding this command.
         var loaded: [String] = []
         while true {
-            let outcome: Result<AppendResult, any Error>
-            let job = {
-                DecidingTogether.Job(plan: plan, metadata: metadata, idempotency: context.idempotency, loaded: loaded,
-                                     clashed: policy.clashedOn != nil)
+            let decided: DecidedAlone = switch policy.step {
+            case .decideTogether(let stream): .queue(on: stream)
+            case .decide: try await decideAlone(plan, metadata, context.idempotency, policy: &policy, loaded: &loaded)
             }
-            switch policy.step {
-            case .decideTogether(let stream):
-                outcome = await together.decide(on: stream, job(), self)
-            case .decide:
-                var session: Session
-                var writes: [PendingWrite]
-                while true {
-                    session = Session(store: store, cache: states, trust: policy.trust)
-                    do {
-                        writes = try await plan(session)
-                        break
-                    } catch let refusal as DomainError {
-                        guard case .decideAgain = policy.refused(tookStreamsAsEmpty: !session.takenAsEmpty.isEmpty) else { throw refusal }
-                    }
-                }
-                writes += session.checks(besides: writes)
-                loaded = session.loadedStreams
-                let hot = writes.lazy.filter { !$0.events.isEmpty }.map(\.stream.rawValue).first(where: together.isHot)
-                switch policy.decided(writingHotStream: hot) {
-                case .decideTogether(let stream):
-                    outcome = await together.decide(on: stream, job(), self)
-                case .append:
-                    do {
-                        let appended = try await store.append(try Self.streamWrites(writes, metadata), idempotency: context.idempotency)
-                        // What this command wrote is what the next one on these streams decides on: without it, that
-                        // one decided on the state before (a submitted application still a draft), was refused or
-                        // clashed, and read the stream again.
-                        if !appended.replayed {
-                            for (stream, version, state) in session.statesAfter(writes) { states.store(state, version: version, stream) }
-                        }
-                        outcome = .success(appended)
-                    } catch {
-                        outcome = .failure(error)
-                    }
-                }
+            let outcome: Result<AppendResult, any Error>
+            switch decided {
+            case .appended(let result):
+                outcome = result
+            case .queue(let stream):
+                // Decided with the other commands queued on the stream, on the states the ones before it leave.
+                let job = DecidingTogether.Job(plan: plan, metadata: metadata, idempotency: context.idempotency, loaded: loaded,
+                                               clashed: policy.clashedOn != nil)
+                outcome = await together.decide(on: stream, job, self)
             }
             let next: AttemptPolicy.AfterFailure
             do {
@@ -376,6 +349,46 @@ public struct CommandHandler: Sendable {
             case .giveUp(let stream, let attempts):
                 throw CommandError.concurrencyConflict(stream: stream, attempts: attempts)
             }
+        }
+    }
+
+    private enum DecidedAlone {
+        case appended(Result<AppendResult, any Error>)
+        /// To be decided with the commands queued on a stream: one that clashed, or a stream it writes that clashed lately.
+        case queue(on: String)
+    }
+
+    /// One attempt decided alone, and appended unless it is to queue.
+    private func decideAlone(
+        _ plan: @escaping @Sendable (Session) async throws -> [PendingWrite], _ metadata: EventMetadata, _ idempotency: Idempotency?,
+        policy: inout AttemptPolicy, loaded: inout [String]
+    ) async throws -> DecidedAlone {
+        var session: Session
+        var writes: [PendingWrite]
+        while true {
+            session = Session(store: store, cache: states, trust: policy.trust)
+            do {
+                writes = try await plan(session)
+                break
+            } catch let refusal as DomainError {
+                guard case .decideAgain = policy.refused(tookStreamsAsEmpty: !session.takenAsEmpty.isEmpty) else { throw refusal }
+            }
+        }
+        writes += session.checks(besides: writes)
+        loaded = session.loadedStreams
+        let hot = writes.lazy.filter { !$0.events.isEmpty }.map(\.stream.rawValue).first(where: together.isHot)
+        if case .decideTogether(let stream) = policy.decided(writingHotStream: hot) { return .queue(on: stream) }
+        do {
+            let appended = try await store.append(try Self.streamWrites(writes, metadata), idempotency: idempotency)
+            // What this command wrote is what the next one on these streams decides on: without it, that
+            // one decided on the state before (a submitted application still a draft), was refused or
+            // clashed, and read the stream again.
+            if !appended.replayed {
+                for (stream, version, state) in session.statesAfter(writes) { states.store(state, version: version, stream) }
+            }
+            return .appended(.success(appended))
+        } catch {
+            return .appended(.failure(error))
         }
     }
 
