@@ -209,9 +209,10 @@ public struct EventStore: Sendable {
         /// errors, and states of a class of one's own: what the append held or
         /// the schema forbids, not the connection's or the server's state.
         static func isRefusal(_ state: String) -> Bool {
-            let known = ["22", "23", "42", "P0"], standard = known + ["08", "25", "40", "53", "54", "55", "57", "58", "F0", "HV", "XX"]
             let stateClass = String(state.prefix(2))
-            return known.contains(stateClass) || !(standard.contains(stateClass) || stateClass.allSatisfy(\.isNumber))
+            if ["22", "23", "42", "P0"].contains(stateClass) { return true }
+            // Every other standard class (all digits, or F0, HV, XX) is the connection's or the server's state.
+            return !(stateClass.allSatisfy(\.isNumber) || ["F0", "HV", "XX"].contains(stateClass))
         }
 
         var description: String {

@@ -82,8 +82,8 @@ public struct Migrator: Sendable {
     /// which gains a line, with the files' digest, whenever a function file
     /// changes, so that an older GrantLedger (a process of the last release
     /// still starting) never replaces a newer one's functions with its own.
-    public let generation: Int
-    /// The generations `functions.lock` lists, oldest first, each with the digest of its files.
+    public var generation: Int { generations[generations.count - 1].generation }
+    /// The generations `functions.lock` lists, oldest first, each with the digest of its files (at least one).
     public let generations: [(generation: Int, digest: String)]
 
     /// `directory` holds `migrations/`, `functions/` and `functions.lock`.
@@ -99,8 +99,7 @@ public struct Migrator: Sendable {
             guard words.count == 3, words[0] == "generation", let number = Int(words[1]) else { return nil }
             return (number, String(words[2]))
         }
-        guard let last = generations.last else { throw Failure.noGeneration(file: lock.path) }
-        generation = last.generation
+        guard !generations.isEmpty else { throw Failure.noGeneration(file: lock.path) }
     }
 
     /// The digest of the function files as they are: their names and checksums.
