@@ -33,6 +33,10 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         // The web pages' templates.
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        // Audit packs are ZIP files.
+        .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
+        // Documents arrive as multipart/form-data, parsed as they stream in.
+        .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
     ],
     targets: [
         // The calendar of the events' times: days since 1970 and dates, both ways.
@@ -76,6 +80,18 @@ let package = Package(
             dependencies: ["EventStore", "GrantDomain", "GrantCommands"],
             swiftSettings: swiftSettings
         ),
+        // Documents' bytes: stored under their SHA-256, kinds sniffed, scanned for viruses.
+        .target(
+            name: "Documents",
+            dependencies: [
+                "EventStore", "GrantDomain",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Projection runtime and read models (top-level folder, fixed by the product card).
         .target(
             name: "Projections",
@@ -91,7 +107,8 @@ let package = Package(
         .target(
             name: "Audit",
             dependencies: [
-                "EventStore", "GrantDomain", "EventCoding",
+                "Documents", "EventStore", "GrantDomain", "EventCoding",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -123,8 +140,9 @@ let package = Package(
         .target(
             name: "GrantAPI",
             dependencies: [
-                "Accounts", "EventStore", "GrantDomain", "EventCoding", "GrantCommands", "Projections", "Audit",
+                "Accounts", "Documents", "EventStore", "GrantDomain", "EventCoding", "GrantCommands", "Projections", "Audit",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -141,7 +159,7 @@ let package = Package(
         .executableTarget(
             name: "grantledger",
             dependencies: [
-                "Accounts", "EventStore", "GrantDomain", "EventCoding", "GrantCommands", "Programmes", "Projections", "GrantAPI", "Audit", "Bench",
+                "Accounts", "Documents", "EventStore", "GrantDomain", "EventCoding", "GrantCommands", "Programmes", "Projections", "GrantAPI", "Audit", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -184,8 +202,9 @@ let package = Package(
         .testTarget(
             name: "GrantAPITests",
             dependencies: [
-                "Accounts", "Audit", "GrantAPI", "GrantCommands", "GrantDomain", "EventStore", "Projections", "TestSupport",
+                "Accounts", "Audit", "Documents", "GrantAPI", "GrantCommands", "GrantDomain", "EventStore", "Projections", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Metrics", package: "swift-metrics"),

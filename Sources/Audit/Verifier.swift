@@ -1,4 +1,7 @@
+import Crypto
+import Documents
 import EventStore
+import GrantDomain
 import Foundation
 import PostgresNIO
 
@@ -9,20 +12,23 @@ public struct VerificationReport: Encodable, Sendable {
         public var position: Int64
         public var streamId: String
         public var streamVersion: Int64?
-        /// `content-hash`, `previous-hash`, `version-gap`, `stream-head`, `ledger-missing`, `ledger-orphan`, `ledger-hash`, `ledger-chain`.
+        /// `content-hash`, `previous-hash`, `version-gap`, `stream-head`, `ledger-missing`, `ledger-orphan`, `ledger-hash`, `ledger-chain`,
+        /// `document-missing`, `document-changed`.
         public var check: String
         public var detail: String
     }
     public var eventsChecked: Int64 = 0
     public var streamsChecked: Int64 = 0
     public var ledgerEntriesChecked: Int64 = 0
+    /// Distinct documents attached, each re-hashed from the store.
+    public var documentsChecked: Int64 = 0
     public var ok: Bool { brokenLinks.isEmpty }
     public var firstBrokenLink: BrokenLink? { brokenLinks.min { ($0.position, $0.check) < ($1.position, $1.check) } }
     /// Up to `Verifier.reportLimit` of them.
     public var brokenLinks: [BrokenLink] = []
     public var brokenLinkCount: Int64 = 0
 
-    enum CodingKeys: String, CodingKey { case ok, eventsChecked, streamsChecked, ledgerEntriesChecked, firstBrokenLink, brokenLinks, brokenLinkCount }
+    enum CodingKeys: String, CodingKey { case ok, eventsChecked, streamsChecked, ledgerEntriesChecked, documentsChecked, firstBrokenLink, brokenLinks, brokenLinkCount }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -30,6 +36,7 @@ public struct VerificationReport: Encodable, Sendable {
         try container.encode(eventsChecked, forKey: .eventsChecked)
         try container.encode(streamsChecked, forKey: .streamsChecked)
         try container.encode(ledgerEntriesChecked, forKey: .ledgerEntriesChecked)
+        try container.encode(documentsChecked, forKey: .documentsChecked)
         try container.encodeIfPresent(firstBrokenLink, forKey: .firstBrokenLink)
         try container.encode(brokenLinks.sorted { ($0.position, $0.check) < ($1.position, $1.check) }, forKey: .brokenLinks)
         try container.encode(brokenLinkCount, forKey: .brokenLinkCount)
@@ -58,10 +65,12 @@ public struct VerificationReport: Encodable, Sendable {
 public struct Verifier: Sendable {
     public static let reportLimit = 100
     public let store: EventStore
+    public let documents: any DocumentStore
     public var chunkSize: Int64
 
-    public init(store: EventStore, chunkSize: Int64 = 50_000) {
+    public init(store: EventStore, documents: (any DocumentStore)? = nil, chunkSize: Int64 = 50_000) {
         self.store = store
+        self.documents = documents ?? PostgresDocumentStore(client: store.client, logger: store.logger)
         self.chunkSize = chunkSize
     }
 
@@ -87,7 +96,46 @@ public struct Verifier: Sendable {
                 start()
             }
         }
+        try await checkDocuments(into: &report)
         return report
+    }
+
+    /// Every document attached, once per digest, re-hashed from the store
+    /// against the digest and size its first attaching event recorded.
+    private func checkDocuments(into report: inout VerificationReport) async throws {
+        let rows = try await store.client.query("""
+            SELECT DISTINCT ON (data->'document'->>'sha256') global_position, stream_id, stream_version,
+                   data->'document'->>'sha256', (data->'document'->>'size')::int8, data->'document'->>'fileName'
+            FROM events WHERE event_type = 'DocumentAttached'
+            ORDER BY data->'document'->>'sha256', transaction_id, global_position
+            """, logger: store.logger)
+        var attached: [(position: Int64, stream: String, version: Int64, sha256: String, size: Int64, fileName: String)] = []
+        for try await row in rows.decode((Int64, String, Int64, String, Int64, String).self) { attached.append(row) }
+        for document in attached {
+            report.documentsChecked += 1
+            func broken(_ check: String, _ detail: String) {
+                report.record(.init(position: document.position, streamId: document.stream, streamVersion: document.version, check: check,
+                                    detail: "document \(document.fileName) (sha256 \(document.sha256)): \(detail)"))
+            }
+            guard let digest = try? DocumentDigest(hex: document.sha256) else {
+                broken("document-changed", "the event's digest is not a SHA-256")
+                continue
+            }
+            var hasher = SHA256()
+            var size: Int64 = 0
+            let found = try await documents.read(digest) { chunk in
+                size += Int64(chunk.readableBytes)
+                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+            }
+            guard found else {
+                broken("document-missing", "no bytes are stored under it")
+                continue
+            }
+            let actual = DocumentDigest(bytes: hasher.finalize())
+            if actual != digest || size != document.size {
+                broken("document-changed", "the stored bytes (\(size) bytes) hash to \(actual), not to what was attached (\(document.size) bytes)")
+            }
+        }
     }
 
     /// A part of the work, each checked in one statement on a connection of its own.

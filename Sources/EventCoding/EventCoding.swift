@@ -28,6 +28,7 @@ public enum EventCoding {
     /// Every event type of every aggregate.
     public static let allEventTypes: [any DomainEvent.Type] = PoolState.eventTypes + CallState.eventTypes + ApplicationState.eventTypes
         + SteeringGroupState.eventTypes + MeetingState.eventTypes + GrantState.eventTypes + PaymentRequestIdState.eventTypes + UserState.eventTypes
+        + DocumentState.eventTypes
 
     /// Every event type by name: one hash lookup instead of comparing names.
     static let allTypes: [String: any DomainEvent.Type] = Dictionary(allEventTypes.map { ($0.eventType, $0) }, uniquingKeysWith: { first, _ in first })

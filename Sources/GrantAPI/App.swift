@@ -1,5 +1,6 @@
 import Accounts
 import Audit
+import Documents
 import EventStore
 import Foundation
 import GrantCommands
@@ -45,12 +46,18 @@ public struct APIConfiguration: Sendable {
     public var publicURL: String
     /// Proxies whose X-Forwarded-For is believed (GRANTLEDGER_TRUSTED_PROXIES).
     public var trustedProxies: Set<String>
+    /// The largest document taken, in bytes (GRANTLEDGER_DOCUMENT_LIMIT).
+    public var documentLimit: Int64
+    /// Scans documents before anyone downloads them; nil: scanning is off,
+    /// and documents are served unscanned (the server warns as it starts).
+    public var virusScanner: (any VirusScanner)?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, jwtKey: String, runWorkers: Bool = true,
                 listener: PostgresConnection.Configuration? = nil, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
                 bodyLimit: Int = defaultBodyLimit, consistencyWait: Duration = .seconds(2), openAPIDocument: String? = nil,
                 checkpointSigner: CheckpointSigner? = nil, checkpointInterval: Duration? = nil, bcryptCost: UInt8 = 12,
-                publicURL: String? = nil, trustedProxies: Set<String> = []) {
+                publicURL: String? = nil, trustedProxies: Set<String> = [], documentLimit: Int64 = 25_000_000,
+                virusScanner: (any VirusScanner)? = nil) {
         self.host = host
         self.port = port
         self.jwtKey = jwtKey
@@ -65,6 +72,8 @@ public struct APIConfiguration: Sendable {
         self.bcryptCost = bcryptCost
         self.publicURL = publicURL ?? "http://\(host):\(port)"
         self.trustedProxies = trustedProxies
+        self.documentLimit = documentLimit
+        self.virusScanner = virusScanner
     }
 }
 
@@ -167,6 +176,8 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
                             auth: try await Authenticator(key: configuration.jwtKey, accounts: accounts),
                             bodyLimit: configuration.bodyLimit, consistencyWait: configuration.consistencyWait,
                             trustedProxies: configuration.trustedProxies,
+                            documents: PostgresDocumentStore(client: store.client, logger: logger),
+                            documentLimit: configuration.documentLimit, virusScanner: configuration.virusScanner,
                             readCache: configuration.runWorkers ? ReadCache(changes: projections.changes) : nil, logger: logger)
     // Liveness alone: answers while the process does, touching nothing else.
     routes.get("/livez") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok"))) }
@@ -188,6 +199,7 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     addCommandRoutes(to: routes, services)
     addReadRoutes(to: routes, services)
     addAuditRoutes(to: routes, services)
+    addDocumentRoutes(to: routes, services)
     addUserRoutes(to: routes, services)
     addSessionRoutes(to: routes, services, accounts: accounts, publicURL: configuration.publicURL)
     let pages = try await Pages(publicURL: configuration.publicURL)

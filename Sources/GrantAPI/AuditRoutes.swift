@@ -75,6 +75,32 @@ func addAuditRoutes(to routes: Routes, _ services: Services) {
         return try jsonResponse(state)
     }
 
+    routes.get("/v1/audit/grants/:grantId/pack") { request, context in
+        _ = try await services.auth.require(request, auditors, to: "download audit packs")
+        let id = try request.uuidParameter(context, "grantId")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("grantledger-pack-\(UUID().uuidString).zip")
+        do {
+            _ = try await AuditPack(store: services.store, documents: services.documents).write(grantId: id, to: file)
+        } catch {
+            try? FileManager.default.removeItem(at: file)
+            throw error
+        }
+        let size = (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue ?? 0
+        let handle = try FileHandle(forReadingFrom: file)
+        // Unlinked now: the open handle keeps the bytes until it closes.
+        try? FileManager.default.removeItem(at: file)
+        let reader = UncheckedFile(handle: handle)
+        return Response(status: .ok, headers: [
+            .contentType: "application/zip", .contentDisposition: "attachment; filename=\"grant-\(id.uuidString.lowercased())-audit-pack.zip\"",
+        ], body: ResponseBody(contentLength: size) { writer in
+            defer { try? reader.handle.close() }
+            while let data = try reader.handle.read(upToCount: 1 << 20), !data.isEmpty {
+                try await writer.write(ByteBuffer(bytes: data))
+            }
+            try await writer.finish(nil)
+        })
+    }
+
     routes.get("/v1/audit/decisions/:applicationId") { request, context in
         _ = try await services.auth.require(request, auditors, to: "read decision trails")
         let id = try request.uuidParameter(context, "applicationId")
@@ -184,4 +210,9 @@ struct HistoryPage: Encodable {
     /// Pass as `after` for the next page. In commit order an empty page is
     /// the end for now: events still committing appear after it.
     var nextAfter: Int64?
+}
+
+/// A file handle read by one response body at a time.
+struct UncheckedFile: @unchecked Sendable {
+    let handle: FileHandle
 }

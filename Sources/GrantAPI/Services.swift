@@ -1,4 +1,5 @@
 import Crypto
+import Documents
 import EventStore
 import Foundation
 import GrantCommands
@@ -18,6 +19,9 @@ struct Services: Sendable {
     let bodyLimit: Int
     let consistencyWait: Duration
     let trustedProxies: Set<String>
+    let documents: any DocumentStore
+    let documentLimit: Int64
+    let virusScanner: (any VirusScanner)?
     /// Present when this process runs the projection workers.
     let readCache: ReadCache?
     let logger: Logger

@@ -224,6 +224,29 @@ extension CommandHandler {
         }
     }
 
+    /// A document whose bytes are stored already, attached to an application.
+    public func attachDocument(_ command: AttachDocument, applicationId: UUID, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("AttachDocument", context) { session in
+            let application = try await session.load(ApplicationState.self, applicationId)
+            return [application.write(try command.decide(application: application.state, applicationId: applicationId, actingAs: context.actingAs))]
+        }
+    }
+
+    /// A document whose bytes are stored already, attached to a grant (or one of its reports).
+    public func attachDocument(_ command: AttachDocument, grantId: UUID, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("AttachDocument", context) { session in
+            let grant = try await session.load(GrantState.self, grantId)
+            return [grant.write(try command.decide(grant: grant.state, grantId: grantId, actingAs: context.actingAs))]
+        }
+    }
+
+    public func recordScan(_ command: RecordScan, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("RecordScan", context) { session in
+            let document = try await session.load(DocumentState.self, command.sha256.streamId)
+            return [document.write(try command.decide(document: document.state))]
+        }
+    }
+
     /// An application with the call, pool and (when the pool's rules name
     /// one) the steering group its eligibility is checked against. The call
     /// and pool are read in one round trip, with `alsoReading` streams the

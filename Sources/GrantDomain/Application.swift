@@ -188,12 +188,14 @@ public struct ApplicationState: Aggregate, Hashable {
     public var granted: Money?
     /// When the version a decision would take was submitted.
     public var submittedAt: Date?
+    /// Its documents, in the order attached.
+    public var documents: [DocumentAttached] = []
 
     public static let initial = ApplicationState()
     public static func streamName(_ id: UUID) -> String { "application-\(id.lowercasedText)" }
     public static let eventTypes: [any DomainEvent.Type] = [
         ApplicationDrafted.self, ApplicationAmended.self, ApplicationSubmitted.self, ApplicationWithdrawn.self,
-        ApplicationApproved.self, ApplicationRejected.self, ApplicationReturnedForRevision.self,
+        ApplicationApproved.self, ApplicationRejected.self, ApplicationReturnedForRevision.self, DocumentAttached.self,
     ]
 
     public consuming func evolve(_ event: any DomainEvent) -> ApplicationState {
@@ -215,6 +217,7 @@ public struct ApplicationState: Aggregate, Hashable {
             state.granted = event.amount
         case is ApplicationRejected: state.status = .rejected
         case is ApplicationReturnedForRevision: state.status = .returnedForRevision
+        case let event as DocumentAttached: state.documents.append(event)
         default: break
         }
         return state

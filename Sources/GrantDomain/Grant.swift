@@ -193,12 +193,14 @@ public struct GrantState: Aggregate, Hashable {
     public var reports: [UUID: Report] = [:]
     public var paymentRequests: [UUID: PaymentRequest] = [:]
     public var cancelled = false
+    /// Its documents (a report's evidence among them), in the order attached.
+    public var documents: [DocumentAttached] = []
 
     public static let initial = GrantState()
     public static func streamName(_ id: UUID) -> String { "grant-\(id.lowercasedText)" }
     public static let eventTypes: [any DomainEvent.Type] = [
         GrantAwarded.self, ReportFiled.self, ReportApproved.self, PaymentRequested.self, PaymentApproved.self,
-        PaymentMarkedPaid.self, GrantReduced.self, GrantCancelled.self, RepaymentRecorded.self,
+        PaymentMarkedPaid.self, GrantReduced.self, GrantCancelled.self, RepaymentRecorded.self, DocumentAttached.self,
     ]
 
     public var remaining: Money { Money(minorUnits: amount.minorUnits &- paid.minorUnits, currency: amount.currency) }
@@ -241,6 +243,8 @@ public struct GrantState: Aggregate, Hashable {
         case let event as RepaymentRecorded:
             state.amount = Money(minorUnits: state.amount.minorUnits &- event.amount.minorUnits, currency: state.amount.currency)
             state.paid = Money(minorUnits: state.paid.minorUnits &- event.amount.minorUnits, currency: state.paid.currency)
+        case let event as DocumentAttached:
+            state.documents.append(event)
         default:
             break
         }

@@ -26,6 +26,8 @@ public enum Limits {
     public static let reason = 2_000
     /// An e-mail address (RFC 5321's longest path).
     public static let email = 254
+    /// A document's file name (what file systems hold).
+    public static let fileName = 255
 
     // MARK: Lists
     /// A steering group's members (and so a meeting's present and votes).
@@ -55,6 +57,13 @@ public enum Limits {
     public static let tranches = 20
     /// Roles one user holds at once.
     public static let roles = 20
+    /// Documents attached to one application or one grant.
+    public static let documents = 200
+
+    // MARK: Sizes
+    /// The largest document any deployment may take (1 GiB); each sets its
+    /// own cap below it (GRANTLEDGER_DOCUMENT_LIMIT, 25 MB unless set).
+    public static let documentBytes: Int64 = 1 << 30
 
     // MARK: Counts
     /// Students one application says it reaches.

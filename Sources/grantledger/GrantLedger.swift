@@ -6,7 +6,7 @@ struct GrantLedger: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grantledger",
         abstract: "Event-sourced grant and project management.",
-        subcommands: [Migrate.self, Serve.self, Project.self, Rebuild.self, Status.self, DemoCommand.self, Token.self, Import.self, ExportHistory.self, Replay.self, Verify.self, CheckpointCommand.self, ProofCommand.self, VerifyProof.self, Export.self, Users.self, BenchCommand.self]
+        subcommands: [Migrate.self, Serve.self, Project.self, Rebuild.self, Status.self, DemoCommand.self, Token.self, Import.self, ExportHistory.self, Replay.self, Verify.self, CheckpointCommand.self, ProofCommand.self, VerifyProof.self, Export.self, AuditPackCommand.self, VerifyPack.self, Users.self, BenchCommand.self]
     )
 
     /// Runs the command; a database error is shown with the server's

@@ -1,8 +1,11 @@
 import ArgumentParser
+import Documents
 import EventStore
 import Foundation
 import GrantAPI
+import GrantDomain
 import Hummingbird
+import Logging
 import Metrics
 import PostgresNIO
 import Projections
@@ -18,7 +21,10 @@ struct Serve: AsyncParsableCommand {
             GRANTLEDGER_CHECKPOINT_INTERVAL (seconds between signed checkpoints, default 3600; 0: only on demand),
             GRANTLEDGER_PUBLIC_URL (where people reach the pages, for sign-in links and Secure cookies; default http://HOST:PORT) and
             GRANTLEDGER_BCRYPT_COST (bcrypt's cost for new passwords, 10-31, default 12) and GRANTLEDGER_TRUSTED_PROXIES (comma-separated
-            addresses of proxies whose X-Forwarded-For names the client, for counting sign-in attempts; default none).
+            addresses of proxies whose X-Forwarded-For names the client, for counting sign-in attempts; default none),
+            GRANTLEDGER_DOCUMENT_LIMIT (the largest document taken, in bytes; default 25000000) and GRANTLEDGER_VIRUS_SCAN (the
+            command that scans a document, answering as clamscan does; default `clamscan`, e.g. `clamdscan --fdpass` or
+            `clamscan -d DIR`; `off` serves documents unscanned, with a warning).
             """
     )
 
@@ -38,7 +44,8 @@ struct Serve: AsyncParsableCommand {
                                    openAPIDocument: openAPIDocument(), checkpointSigner: try checkpointSigner(),
                                    checkpointInterval: try checkpointInterval(), bcryptCost: try bcryptCost(), publicURL: publicURL(),
                                    trustedProxies: Set((variables["GRANTLEDGER_TRUSTED_PROXIES"] ?? "").split(separator: ",")
-                                       .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }))
+                                       .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }),
+                                   documentLimit: try documentLimit(), virusScanner: try await virusScanner(logger: environment.logger))
         let postgres = try environment.postgresConfiguration()
         let migrator = try environment.migrator()
         _ = try await PostgresClient.withRunning(postgres, logger: environment.logger) { client in
@@ -90,4 +97,33 @@ func publicURL() -> String {
     let variables = ProcessInfo.processInfo.environment
     if let url = variables["GRANTLEDGER_PUBLIC_URL"], !url.isEmpty { return url }
     return "http://\(variables["GRANTLEDGER_HOST"] ?? "127.0.0.1"):\(variables["GRANTLEDGER_PORT"] ?? "8080")"
+}
+
+/// GRANTLEDGER_DOCUMENT_LIMIT, in bytes: 25 MB unless set.
+func documentLimit() throws -> Int64 {
+    let text = ProcessInfo.processInfo.environment["GRANTLEDGER_DOCUMENT_LIMIT"] ?? "25000000"
+    guard let limit = Int64(text), (1...Limits.documentBytes).contains(limit) else {
+        throw CommandFailure("GRANTLEDGER_DOCUMENT_LIMIT must be 1 to \(Limits.documentBytes) bytes")
+    }
+    return limit
+}
+
+/// GRANTLEDGER_VIRUS_SCAN: the scanner's command (clamscan unless set), checked
+/// to answer before the server starts; `off`, none, with a warning.
+func virusScanner(logger: Logger) async throws -> (any VirusScanner)? {
+    let text = ProcessInfo.processInfo.environment["GRANTLEDGER_VIRUS_SCAN"] ?? "clamscan"
+    if text == "off" {
+        logger.warning("GRANTLEDGER_VIRUS_SCAN=off: documents are served without a virus scan")
+        return nil
+    }
+    do {
+        let scanner = try await ClamAVScanner(command: text.split(separator: " ").map(String.init))
+        logger.info("documents are scanned by \(scanner.version)")
+        return scanner
+    } catch {
+        throw CommandFailure("""
+            the virus scanner (GRANTLEDGER_VIRUS_SCAN=\(text)) does not answer: \(error). Install ClamAV and its signatures \
+            (apt-get install clamav; freshclam), name a working command, or set GRANTLEDGER_VIRUS_SCAN=off to serve documents unscanned
+            """)
+    }
 }

@@ -11,6 +11,7 @@ struct EventReaderTests {
     /// A few per programme, or rare: decoded through Codable.
     static let withoutReader: Set<String> = [
         PoolCreated.eventType, CallOpened.eventType, SteeringGroupCreated.eventType, MeetingHeld.eventType, ApplicationAmended.eventType,
+        DocumentAttached.eventType,
     ]
 
     @Test("every event type of applications, decisions, grants, payments and pool movements has a reader")

@@ -58,7 +58,7 @@ struct MigratorTests {
         try await Self.withSchemaCopy { folder in
             try await Self.withEmptyDatabase { client in
                 #expect(try await Migrator(directory: folder).migrate(client: client, logger: TestDatabase.logger)
-                    == ["0001_baseline.sql"] + Migrator(directory: folder).functions.map { "functions/\($0.name)" })
+                    == Migrator(directory: folder).migrations.map(\.name) + Migrator(directory: folder).functions.map { "functions/\($0.name)" })
 
                 let functions = folder.appendingPathComponent("functions")
                 try """
@@ -128,7 +128,7 @@ struct MigratorTests {
                     let newerChecksum = newerMigrator.functions.first { $0.name == "read_streams.sql" }?.checksum
                     #expect(try await recordedChecksum() == newerChecksum, "the newer functions stay")
                     // An older GrantLedger with a migration of its own is refused before the migration is applied.
-                    try "CREATE TABLE older_note (id integer);".write(to: older.appendingPathComponent("migrations/0002_older_note.sql"),
+                    try "CREATE TABLE older_note (id integer);".write(to: older.appendingPathComponent("migrations/9999_older_note.sql"),
                                                                        atomically: true, encoding: .utf8)
                     await #expect(throws: Migrator.Failure.newerFunctions(recorded: newerMigrator.generation, ours: olderMigrator.generation)) {
                         try await Migrator(directory: older).migrate(client: client, logger: TestDatabase.logger)

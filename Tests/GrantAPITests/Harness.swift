@@ -1,4 +1,5 @@
 import Audit
+import Documents
 import EventStore
 import Foundation
 import HTTPTypes
@@ -90,6 +91,7 @@ enum Harness {
     /// Runs `body` against the API on a database of its own, dropped afterwards.
     /// Reads wait up to `consistencyWait` for their writes: generous, as other suites load the machine.
     static func with(runWorkers: Bool = true, consistencyWait: Duration = .seconds(60), checkpointSigner: CheckpointSigner? = nil,
+                     documentLimit: Int64 = 25_000_000, virusScanner: (any VirusScanner)? = nil,
                      _ body: @Sendable (API) async throws -> Void) async throws {
         try await TestDatabases.withDatabase(prefix: "gl_api", logger: logger) { url in
             var configuration = try DatabaseURL.configuration(url)
@@ -105,7 +107,8 @@ enum Harness {
             let app = try await buildApplication(
                 configuration: APIConfiguration(jwtKey: jwtKey, runWorkers: runWorkers, metrics: metrics, consistencyWait: consistencyWait,
                                                 openAPIDocument: document, checkpointSigner: checkpointSigner,
-                                                bcryptCost: 4), store: store, logger: logger)
+                                                bcryptCost: 4, documentLimit: documentLimit, virusScanner: virusScanner),
+                store: store, logger: logger)
             let auth = try await Authenticator(key: jwtKey)
             try await app.test(.router) { client in
                 try await body(API(client: client, store: store, auth: auth))

@@ -2,6 +2,7 @@ import EventStore
 import Foundation
 import GrantAPI
 import Logging
+import PostgresNIO
 import Testing
 import TestSupport
 #if canImport(Glibc)
@@ -54,6 +55,7 @@ struct LiveServerTests {
         environment["GRANTLEDGER_JWT_KEY"] = Self.key
         environment["GRANTLEDGER_MIGRATIONS"] = Harness.root.appendingPathComponent("db").path
         environment["LOG_LEVEL"] = "critical"
+        environment["GRANTLEDGER_VIRUS_SCAN"] = "clamscan -d \(try TestVirus.database().path)"
         server.environment = environment
         try server.run()
         defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
@@ -138,6 +140,24 @@ struct LiveServerTests {
             #expect(ContinuousClock.now - started < .seconds(60), "\(name) held the request")
             #expect(server.isRunning && server.processIdentifier == pid && kill(pid, 0) == 0, "\(name) ended the server")
         }
+        // A document cut off half way (past its first stored chunk): nothing of it stays; a whole one after is attached.
+        let application = try post("/v1/applications", draft(""), token: applicant).json["id"] as? String ?? ""
+        let head = "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"evidence.pdf\"\r\n\r\n%PDF-1.7\n"
+        let upload = "POST /v1/applications/\(application)/documents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(applicant)\r\n"
+            + "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: \(3 << 20)\r\n\r\n" + head
+        try Self.sendAndHangUp(port, upload + String(repeating: "x", count: 3 << 19))
+        var chunksLeft = -1
+        for _ in 0..<100 where chunksLeft != 0 {
+            try await Task.sleep(for: .milliseconds(100))
+            chunksLeft = try await Self.count(url, "SELECT count(*) FROM document_chunks")
+        }
+        #expect(chunksLeft == 0, "a cut-off upload keeps no chunks")
+        let whole = head + "whole\n\r\n--b--\r\n"
+        let attached = try Self.exchange(port, upload.replacingOccurrences(of: "Content-Length: \(3 << 20)", with: "Content-Length: \(whole.utf8.count)")
+                                         .replacingOccurrences(of: head, with: "") + whole)
+        #expect(attached.status == 201 && attached.json["scan"] as? String == "clean", "\(attached)")
+        #expect(try await Self.count(url, "SELECT count(*) FROM document_contents") == 1)
+
         let stale = try get("/v1/public/grants?after=9223372036854775807", token: nil)
         #expect(stale.status == 200 && stale.headers["read-stale"] == "true")
 
@@ -171,6 +191,36 @@ struct LiveServerTests {
             }
         }
         return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Sends the start of a request and hangs up, as a client whose upload is cut off.
+    static func sendAndHangUp(_ port: Int, _ request: String) throws {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        let bytes = Array(request.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let written = bytes[sent...].withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if written <= 0 { break }
+            sent += written
+        }
+    }
+
+    static func count(_ url: String, _ sql: String) async throws -> Int {
+        try await PostgresClient.withRunning(try DatabaseURL.configuration(url), logger: Harness.logger) { client in
+            for try await value in try await client.query(PostgresQuery(unsafeSQL: "SELECT (\(sql))::int8"), logger: Harness.logger).decode(Int.self) {
+                return value
+            }
+            return -1
+        }
     }
 
     /// Sends `request` as written and reads the answer until the server closes the connection.

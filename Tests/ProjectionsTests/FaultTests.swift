@@ -184,7 +184,6 @@ struct FaultTests {
                         for _ in 0..<60 where stalled == nil {
                             try await Task.sleep(for: .seconds(1))
                             let statuses = try await runtime.status()
-                            print("DEBUG", statuses.map { "\($0.name) \($0.state) \($0.eventsBehind) \($0.secondsBehind)" })
                             stalled = statuses.first { $0.name == "audit_ledger" && $0.state == "stalled" }
                         }
                         let status = try #require(stalled)

@@ -31,6 +31,9 @@ BEGIN
     EXECUTE format('GRANT SELECT, INSERT ON streams TO %I', p_role);
     -- Read to see that the schema is current; only the owner migrates it.
     EXECUTE format('GRANT SELECT ON schema_migrations, schema_functions TO %I', p_role);
+    -- Documents' bytes: written, filed and read; unfiled chunks dropped (refuse_document_change.sql keeps filed ones).
+    EXECUTE format('GRANT SELECT, INSERT, DELETE ON document_chunks TO %I', p_role);
+    EXECUTE format('GRANT SELECT, INSERT ON document_contents TO %I', p_role);
     -- Sign-in data lives beside the history, not in it: passwords, links and sessions change and expire.
     EXECUTE format('GRANT USAGE ON SCHEMA accounts TO %I', p_role);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA accounts TO %I', p_role);

@@ -47,6 +47,29 @@ ensure_command() {
     || { log "could not install $package"; return 1; }
 }
 
+# ClamAV's scanner and sigtool (Debian's clamav), for scanning documents.
+ensure_clamav() {
+  ensure_command clamscan clamav && ensure_command sigtool clamav
+}
+
+# The text ClamAV finds by the test signature ops/run and the tests make with
+# sigtool (no signatures can be downloaded here): not a virus.
+GL_TEST_VIRUS_TEXT="GRANTLEDGER-TEST-VIRUS: not a virus; ClamAV finds it by a test signature made with sigtool"
+
+# Sets GRANTLEDGER_VIRUS_SCAN, unless it is set, to scan with ClamAV: its
+# downloaded signatures when there are some, else (freshclam needs the
+# internet) a database of the test signature alone, said loudly.
+ensure_virus_scan() {
+  [ -n "${GRANTLEDGER_VIRUS_SCAN:-}" ] && return 0
+  ensure_clamav || return 0
+  ls /var/lib/clamav/*.c[vl]d >/dev/null 2>&1 && return 0
+  mkdir -p "$GL_ROOT/.data/clamav"
+  printf '%s\n' "$GL_TEST_VIRUS_TEXT" > "$GL_ROOT/.data/clamav/test-virus.txt"
+  sigtool --sha256 "$GL_ROOT/.data/clamav/test-virus.txt" > "$GL_ROOT/.data/clamav/grantledger-test.hsb"
+  export GRANTLEDGER_VIRUS_SCAN="clamscan -d $GL_ROOT/.data/clamav/grantledger-test.hsb"
+  log "WARNING: ClamAV has no signatures here (run freshclam where the internet is reachable); scanning with the test signature only: .data/clamav/test-virus.txt is 'infected'"
+}
+
 # Prints a TCP port on 127.0.0.1 that nothing listens on.
 free_port() {
   # Below the kernel's range for outgoing connections: a port one of those

@@ -1,0 +1,398 @@
+import Crypto
+import Documents
+import Foundation
+import GrantCommands
+import GrantDomain
+import HTTPTypes
+import Hummingbird
+import MultipartKit
+import NIOCore
+
+/// What documents are attached to.
+enum DocumentOwner: Sendable {
+    case application(UUID)
+    case grant(UUID)
+
+    var kind: String {
+        switch self {
+        case .application: "application"
+        case .grant: "grant"
+        }
+    }
+}
+
+/// One attached document as the API shows it: the facts its event
+/// recorded, and whether it may be downloaded yet.
+struct DocumentView: Encodable, Sendable {
+    var sha256: String
+    var size: Int64
+    var mediaType: String
+    var fileName: String
+    var reportId: UUID?
+    var attachedBy: String
+    var attachedAt: String
+    /// `clean`, `infected`, `pending` (quarantined until a scan passes it) or `not-scanned` (scanning is off).
+    var scan: String
+    var signature: String?
+    var scannedAt: String?
+    var position: Int64?
+}
+
+/// A file the request carried, its bytes in the store (not yet filed).
+struct ReceivedFile {
+    var intake: DocumentIntake
+    var fileName: String
+    var fields: [String: String]
+}
+
+/// The parts of a multipart/form-data body as the parser hands them over:
+/// the file part's bytes are passed on as they come, small text fields kept.
+private final class FormParts {
+    static let fieldLimit = 1024
+
+    var headers: [(String, String)] = []
+    var resolved = false
+    var currentName: String?
+    var inFile = false
+    var fileName: String?
+    var fileComplete = false
+    var fileBytes = ByteBuffer()
+    var fields: [String: String] = [:]
+    var field = ByteBuffer()
+    var problem: Problem?
+
+    func header(_ name: String, _ value: String) {
+        headers.append((name.lowercased(), value))
+    }
+
+    func resolve() {
+        guard !resolved else { return }
+        resolved = true
+        let disposition = headers.first { $0.0 == "content-disposition" }.map { ContentDisposition(parsing: $0.1) }
+        currentName = disposition?.name
+        guard let disposition, disposition.name == "file" else { return }
+        guard fileName == nil else {
+            problem = .badRequest(rule: "invalid-multipart", field: "file", "one file per request")
+            return
+        }
+        inFile = true
+        fileName = disposition.fileName ?? ""
+    }
+
+    func body(_ buffer: inout ByteBuffer) {
+        resolve()
+        if inFile {
+            fileBytes.writeBuffer(&buffer)
+        } else if field.readableBytes + buffer.readableBytes <= Self.fieldLimit {
+            field.writeBuffer(&buffer)
+        } else {
+            problem = .badRequest(rule: "invalid-multipart", field: currentName, "a form field other than the file holds at most \(Self.fieldLimit) bytes")
+        }
+    }
+
+    func complete() {
+        resolve()
+        if inFile {
+            fileComplete = true
+            inFile = false
+        } else if let name = currentName {
+            fields[name] = String(buffer: field)
+        }
+        (headers, resolved, currentName, field) = ([], false, nil, ByteBuffer())
+    }
+}
+
+/// `form-data; name="file"; filename="budget.pdf"` (or `filename*=UTF-8''…`).
+struct ContentDisposition {
+    var name: String?
+    var fileName: String?
+
+    init(parsing value: String) {
+        for parameter in value.split(separator: ";").dropFirst() {
+            let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2 else { continue }
+            var text = pair[1]
+            if text.hasPrefix("\""), text.hasSuffix("\""), text.count >= 2 {
+                text = String(text.dropFirst().dropLast()).replacingOccurrences(of: "\\\"", with: "\"")
+            }
+            switch pair[0].lowercased() {
+            case "name": name = text
+            case "filename": fileName = fileName ?? text
+            case "filename*":
+                if text.lowercased().hasPrefix("utf-8''"), let decoded = String(text.dropFirst(7)).removingPercentEncoding { fileName = decoded }
+            default: break
+            }
+        }
+        // Some browsers send the path the file was picked from.
+        if let full = fileName, let last = full.split(whereSeparator: { $0 == "/" || $0 == "\\" }).last { fileName = String(last) }
+    }
+}
+
+extension Services {
+    /// Reads a multipart/form-data body into the store as it arrives; the
+    /// bytes of the part named `file` are never held whole.
+    func receiveFile(_ request: Request) async throws -> ReceivedFile {
+        guard let type = request.headers[.contentType], type.lowercased().hasPrefix("multipart/form-data"),
+              let boundary = ContentDisposition.boundary(of: type) else {
+            throw Problem(.unsupportedMediaType, rule: "unsupported-media-type", title: "A document is sent as multipart/form-data",
+                          detail: "send the file as the part named file of a multipart/form-data body, with its boundary in Content-Type")
+        }
+        if let length = request.headers[.contentLength].flatMap(Int64.init), length > documentLimit + 65_536 {
+            throw Self.tooLarge(documentLimit)
+        }
+        let parser = MultipartParser(boundary: boundary)
+        let parts = FormParts()
+        parser.onHeader = { parts.header($0, $1) }
+        parser.onBody = { parts.body(&$0) }
+        parser.onPartComplete = { parts.complete() }
+        var intake = DocumentIntake(store: documents, limit: documentLimit)
+        do {
+            for try await buffer in request.body {
+                do { try parser.execute(buffer) } catch {
+                    throw Problem.badRequest(rule: "invalid-multipart", field: nil, "the multipart/form-data body is malformed")
+                }
+                if let problem = parts.problem { throw problem }
+                if parts.fileBytes.readableBytes > 0 {
+                    try await intake.write(parts.fileBytes)
+                    parts.fileBytes.clear()
+                }
+            }
+            guard let fileName = parts.fileName else {
+                throw Problem.badRequest(rule: "invalid-multipart", field: "file", "the body holds no part named file")
+            }
+            guard parts.fileComplete else {
+                throw Problem.badRequest(rule: "invalid-multipart", field: "file", "the body ends inside the file: the upload was cut off")
+            }
+            return ReceivedFile(intake: intake, fileName: fileName.isEmpty ? "document" : fileName, fields: parts.fields)
+        } catch let refusal as IntakeRefusal {
+            throw Self.problem(refusal)
+        } catch {
+            await intake.abandon()
+            throw error
+        }
+    }
+
+    static func tooLarge(_ limit: Int64) -> Problem {
+        Problem(.contentTooLarge, rule: "document-too-large", title: "The document is too large",
+                detail: "a document may be at most \(limit) bytes", field: "file", figures: [("limit", .int(limit))])
+    }
+
+    static func problem(_ refusal: IntakeRefusal) -> Problem {
+        switch refusal {
+        case .empty: Problem(.badRequest, rule: "empty-document", title: "The document is empty", detail: refusal.description, field: "file")
+        case .tooLarge(let limit): tooLarge(limit)
+        case .notAllowed(let type):
+            Problem(.unsupportedMediaType, rule: "document-type-not-allowed", title: "This kind of file is not taken",
+                    detail: refusal.description, field: "file", figures: [("mediaType", .string(type))])
+        }
+    }
+
+    /// Receives a document, checks it may be attached, files its bytes,
+    /// scans them, and attaches it. Refused (a bad file, a virus, a rule)
+    /// it leaves no attachment, and no bytes but those a scan found infected.
+    func attach(_ request: Request, to owner: DocumentOwner) async throws -> Response {
+        let identity = try await auth.require(request, [.admin, .applicant], to: "attach documents")
+        // Another organisation's sender is refused before a byte is stored.
+        _ = try await documentsOf(owner, readBy: identity)
+        var received = try await receiveFile(request)
+        let facts: DocumentFacts
+        do { facts = try await received.intake.seal(fileName: received.fileName) } catch let refusal as IntakeRefusal { throw Self.problem(refusal) }
+        let reportId: UUID?
+        do {
+            reportId = try received.fields["reportId"].flatMap { $0.isEmpty ? nil : $0 }.map { text in
+                guard let id = UUID(uuidString: text) else { throw Problem.badRequest(rule: "invalid-value", field: "reportId", "reportId must be a UUID") }
+                return id
+            }
+        } catch {
+            await received.intake.abandon()
+            throw error
+        }
+        let command = AttachDocument(document: facts, reportId: reportId, attachedBy: identity.subject, at: Date())
+        // The decider judges the attachment before the bytes are filed, so a refused one keeps none.
+        do {
+            switch owner {
+            case .application(let id):
+                _ = try command.decide(application: try await commands.current(ApplicationState.self, id).state, applicationId: id, actingAs: identity.actingAs)
+            case .grant(let id):
+                _ = try command.decide(grant: try await commands.current(GrantState.self, id).state, grantId: id, actingAs: identity.actingAs)
+            }
+        } catch {
+            await received.intake.abandon()
+            throw error
+        }
+        try await received.intake.file()
+        let context = CommandContext(actor: identity.subject, role: identity.role.rawValue, actingAs: identity.actingAs)
+        let scan = try await scanIfNeeded(facts.sha256, context)
+        if let scan, scan.verdict == .infected {
+            throw Problem(.unprocessableContent, rule: "document-infected", title: "The document holds a virus",
+                          detail: "the virus scanner found \(scan.signature ?? "a virus") in \(facts.fileName); it was not attached",
+                          field: "file", figures: [("signature", .string(scan.signature ?? ""))])
+        }
+        let result: CommandResult
+        switch owner {
+        case .application(let id): result = try await commands.attachDocument(command, applicationId: id, context)
+        case .grant(let id): result = try await commands.attachDocument(command, grantId: id, context)
+        }
+        var view = Self.view(DocumentAttached(document: facts, reportId: reportId, attachedBy: identity.subject, occurredAt: command.at),
+                             scan: scan, scanning: virusScanner != nil)
+        view.position = result.position
+        return try jsonResponse(view, status: .created)
+    }
+
+    /// The bytes' last scan, scanning them now when no scan by this
+    /// scanner's signatures has; nil when scanning is off or the scanner
+    /// failed (the document then waits in quarantine).
+    func scanIfNeeded(_ digest: DocumentDigest, _ context: CommandContext) async throws -> DocumentScanned? {
+        guard let scanner = virusScanner else { return nil }
+        let known = try await commands.current(DocumentState.self, digest.streamId).state.lastScan
+        if let known, known.scanner == (scanner as? ClamAVScanner)?.version { return known }
+        let result: ScanResult
+        do { result = try await documents.scan(digest, with: scanner) } catch {
+            logger.error("virus scan failed; the document waits in quarantine", metadata: ["sha256": "\(digest)", "error": "\(String(reflecting: error))"])
+            return known
+        }
+        let command = RecordScan(sha256: digest, verdict: result.verdict, signature: result.signature, scanner: result.scanner, at: Date())
+        _ = try await commands.recordScan(command, context)
+        return DocumentScanned(sha256: digest, verdict: result.verdict, signature: result.signature, scanner: result.scanner, occurredAt: command.at)
+    }
+
+    /// The documents of `owner`, once the sender is known to be allowed to read it.
+    func documentsOf(_ owner: DocumentOwner, readBy identity: Identity) async throws -> [DocumentAttached] {
+        switch owner {
+        case .application(let id):
+            let application = try await requireOwner(identity, applicationId: id)
+            guard application.content != nil else { throw Problem.notFound("application", id.uuidString) }
+            return application.documents
+        case .grant(let id):
+            let grant = try await commands.current(GrantState.self, id).state
+            guard let awarded = grant.awarded else { throw Problem.notFound("grant", id.uuidString) }
+            guard identity.role != .applicant || awarded.organisation == identity.organisation else {
+                throw Problem(.forbidden, rule: "not-owner", title: "Your role may not do this", detail: "grant \(id.uuidString) belongs to another organisation")
+            }
+            return grant.documents
+        }
+    }
+
+    func listDocuments(_ request: Request, of owner: DocumentOwner) async throws -> Response {
+        let identity = try await auth.require(request, Set(Role.allCases), to: "read documents")
+        let attached = try await documentsOf(owner, readBy: identity)
+        var views: [DocumentView] = []
+        for document in attached {
+            let scan = try await commands.current(DocumentState.self, document.document.sha256.streamId).state.lastScan
+            views.append(Self.view(document, scan: scan, scanning: virusScanner != nil))
+        }
+        return try jsonResponse(["documents": views])
+    }
+
+    static func view(_ attached: DocumentAttached, scan: DocumentScanned?, scanning: Bool) -> DocumentView {
+        let facts = attached.document
+        return DocumentView(sha256: facts.sha256.hex, size: facts.size, mediaType: facts.mediaType, fileName: facts.fileName, reportId: attached.reportId,
+                            attachedBy: attached.attachedBy, attachedAt: CivilTime.format(attached.occurredAt),
+                            scan: scan?.verdict.rawValue ?? (scanning ? "pending" : "not-scanned"), signature: scan?.signature,
+                            scannedAt: scan.map { CivilTime.format($0.occurredAt) })
+    }
+
+    /// Streams a document's bytes as an attachment, checking them against
+    /// the digest its event recorded as they go: bytes that differ lose
+    /// their last chunk and the connection, so no client takes them for whole.
+    func download(_ request: Request, of owner: DocumentOwner, _ text: String) async throws -> Response {
+        let identity = try await auth.require(request, Set(Role.allCases), to: "read documents")
+        let digest: DocumentDigest
+        do { digest = try DocumentDigest(hex: text) } catch { throw Problem.badRequest(rule: "invalid-value", field: "sha256", "\(error)") }
+        guard let attached = try await documentsOf(owner, readBy: identity).first(where: { $0.document.sha256 == digest }) else {
+            throw Problem.notFound("document", "\(digest) of \(owner.kind)")
+        }
+        let scan = try await commands.current(DocumentState.self, digest.streamId).state.lastScan
+        switch scan?.verdict {
+        case .infected:
+            throw Problem(.forbidden, rule: "document-infected", title: "The document holds a virus",
+                          detail: "the scan of \(scan.map { CivilTime.format($0.occurredAt) } ?? "") found \(scan?.signature ?? "a virus")")
+        case nil where virusScanner != nil:
+            throw Problem(.conflict, rule: "document-quarantined", title: "The document waits for its virus scan",
+                          detail: "no scan has passed \(attached.document.fileName) yet; try again later")
+        case .clean, nil: break
+        }
+        guard try await documents.size(of: digest) != nil else {
+            throw Problem(.internalServerError, rule: "document-missing", title: "The document's bytes are missing",
+                          detail: "nothing is stored under \(digest), which the attachment recorded; run grantledger verify")
+        }
+        let facts = attached.document
+        let store = documents
+        let logger = logger
+        let body = ResponseBody(contentLength: Int(facts.size)) { writer in
+            var hasher = SHA256()
+            var held: ByteBuffer?
+            _ = try await store.read(digest) { chunk in
+                if let previous = held { try await writer.write(previous) }
+                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                held = chunk
+            }
+            guard DocumentDigest(bytes: hasher.finalize()) == digest, let last = held else {
+                logger.error("a stored document differs from its attachment; download cut off", metadata: ["sha256": "\(digest)"])
+                throw DocumentAltered(digest: digest)
+            }
+            try await writer.write(last)
+            try await writer.finish(nil)
+        }
+        var headers: HTTPFields = [
+            .contentType: facts.mediaType,
+            .contentDisposition: ContentDisposition.attachment(facts.fileName),
+            .xContentTypeOptions: "nosniff",
+            .cacheControl: "private, no-cache",
+        ]
+        headers[.reprDigest] = "sha-256=:\(Data(stride(from: 0, to: 64, by: 2).map { UInt8(digest.hex.dropFirst($0).prefix(2), radix: 16)! }).base64EncodedString()):"
+        return Response(status: .ok, headers: headers, body: body)
+    }
+}
+
+struct DocumentAltered: Error, CustomStringConvertible {
+    let digest: DocumentDigest
+    var description: String { "the bytes stored under \(digest) no longer hash to it" }
+}
+
+extension ContentDisposition {
+    /// The boundary parameter of a multipart Content-Type.
+    static func boundary(of contentType: String) -> String? {
+        for parameter in contentType.split(separator: ";").dropFirst() {
+            let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2, pair[0].lowercased() == "boundary" else { continue }
+            let value = pair[1].hasPrefix("\"") && pair[1].hasSuffix("\"") && pair[1].count >= 2 ? String(pair[1].dropFirst().dropLast()) : pair[1]
+            return (1...70).contains(value.utf8.count) ? value : nil
+        }
+        return nil
+    }
+
+    /// `attachment`, with the name as ASCII for old clients and as UTF-8 (RFC 6266) for the rest.
+    static func attachment(_ fileName: String) -> String {
+        let ascii = String(fileName.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0 != "\"" && $0 != "\\" ? Character($0) : "_" })
+        let encoded = fileName.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? ascii
+        return "attachment; filename=\"\(ascii)\"; filename*=UTF-8''\(encoded)"
+    }
+}
+
+extension HTTPField.Name {
+    /// RFC 9530: the digest of the whole document, for a client to check what it received.
+    static let reprDigest = Self("Repr-Digest")!
+}
+
+func addDocumentRoutes(to routes: Routes, _ services: Services) {
+    routes.post("/v1/applications/:applicationId/documents") { request, context in
+        try await services.attach(request, to: .application(try request.uuidParameter(context, "applicationId")))
+    }
+    routes.get("/v1/applications/:applicationId/documents") { request, context in
+        try await services.listDocuments(request, of: .application(try request.uuidParameter(context, "applicationId")))
+    }
+    routes.get("/v1/applications/:applicationId/documents/:sha256") { request, context in
+        try await services.download(request, of: .application(try request.uuidParameter(context, "applicationId")),
+                                    context.parameters.get("sha256") ?? "")
+    }
+    routes.post("/v1/grants/:grantId/documents") { request, context in
+        try await services.attach(request, to: .grant(try request.uuidParameter(context, "grantId")))
+    }
+    routes.get("/v1/grants/:grantId/documents") { request, context in
+        try await services.listDocuments(request, of: .grant(try request.uuidParameter(context, "grantId")))
+    }
+    routes.get("/v1/grants/:grantId/documents/:sha256") { request, context in
+        try await services.download(request, of: .grant(try request.uuidParameter(context, "grantId")), context.parameters.get("sha256") ?? "")
+    }
+}
