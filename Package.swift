@@ -218,6 +218,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "DocumentsTests",
+            dependencies: ["Documents", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "EventStoreTests",
             dependencies: ["EventStore", "JSONText", "TestSupport"],
             swiftSettings: swiftSettings
