@@ -35,8 +35,6 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         // Audit packs are ZIP files.
         .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
-        // Documents arrive as multipart/form-data, parsed as they stream in.
-        .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
     ],
     targets: [
         // The calendar of the events' times: days since 1970 and dates, both ways.
@@ -77,7 +75,7 @@ let package = Package(
         // The programmes of DOMAIN.md (the demo) and generated histories, through the commands.
         .target(
             name: "Programmes",
-            dependencies: ["EventStore", "GrantDomain", "GrantCommands"],
+            dependencies: ["Documents", "EventStore", "GrantDomain", "GrantCommands", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         // Documents' bytes: stored under their SHA-256, kinds sniffed, scanned for viruses.
@@ -142,7 +140,6 @@ let package = Package(
             dependencies: [
                 "Accounts", "Documents", "EventStore", "GrantDomain", "EventCoding", "GrantCommands", "Projections", "Audit",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -219,7 +216,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DocumentsTests",
-            dependencies: ["Documents", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            dependencies: ["Documents", .product(name: "ZIPFoundation", package: "ZIPFoundation"), .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -23,6 +23,8 @@ public struct AuditPackManifest: Codable, Sendable {
         public var mediaType: String?
         /// For a document: the events that attached it.
         public var recordedBy: [RecordedBy]?
+        /// For a document: its last virus scan's verdict (`clean`), or `not-scanned`.
+        public var scan: String?
     }
     public static let formatName = "grantledger-audit-pack/1"
     public var format = Self.formatName
@@ -30,6 +32,8 @@ public struct AuditPackManifest: Codable, Sendable {
     public var applicationId: UUID
     public var createdAt: Date
     public var files: [File]
+    /// Documents attached but left out: a scan found them infected.
+    public var withheld: [File] = []
 }
 
 public enum AuditPackError: Error, CustomStringConvertible {
@@ -103,8 +107,16 @@ public struct AuditPack: Sendable {
                 attachments.append((sha256, document["mediaType"]?.stringValue ?? "application/octet-stream", [recorded]))
             }
         }
+        var withheld: [AuditPackManifest.File] = []
         for attachment in attachments {
             let digest = try DocumentDigest(hex: attachment.sha256)
+            let scan = try await history.everything(DocumentState.streamName(digest.streamId)).last { $0.type == DocumentScanned.eventType }?
+                .data["verdict"]?.stringValue
+            guard scan != ScanVerdict.infected.rawValue else {
+                withheld.append(.init(path: "", sha256: digest.hex, size: 0, mediaType: attachment.mediaType, recordedBy: attachment.recordedBy,
+                                      scan: ScanVerdict.infected.rawValue))
+                continue
+            }
             let path = "documents/\(digest.hex)/\(attachment.recordedBy[0].fileName)"
             let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("grantledger-pack-\(UUID().uuidString)")
             FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600])
@@ -122,9 +134,10 @@ public struct AuditPack: Sendable {
                 throw AuditPackError.documentChanged(sha256: digest.hex, fileName: attachment.recordedBy[0].fileName)
             }
             try archive.addEntry(with: path, fileURL: temporary, compressionMethod: .none)
-            files.append(.init(path: path, sha256: digest.hex, size: size, mediaType: attachment.mediaType, recordedBy: attachment.recordedBy))
+            files.append(.init(path: path, sha256: digest.hex, size: size, mediaType: attachment.mediaType, recordedBy: attachment.recordedBy,
+                               scan: scan ?? "not-scanned"))
         }
-        let manifest = AuditPackManifest(grantId: grantId, applicationId: applicationId, createdAt: Date(), files: files)
+        let manifest = AuditPackManifest(grantId: grantId, applicationId: applicationId, createdAt: Date(), files: files, withheld: withheld)
         let manifestData = try encoder.encode(manifest)
         try archive.addEntry(with: "manifest.json", type: .file, uncompressedSize: Int64(manifestData.count), compressionMethod: .deflate) { position, size in
             manifestData.subdata(in: Int(position)..<Int(position) + size)
@@ -186,8 +199,11 @@ public struct AuditPack: Sendable {
             }
         }
         let listed = Set(manifest.files.map(\.path) + ["manifest.json"])
-        for entry in archive where !listed.contains(entry.path) {
-            check.problems.append("\(entry.path): in the pack, not in the manifest")
+        var seen: Set<String> = []
+        for entry in archive {
+            if !listed.contains(entry.path) { check.problems.append("\(entry.path): in the pack, not in the manifest") }
+            // A second entry of one path is what an unzip program keeps: the first, checked, would not be what is read.
+            if !seen.insert(entry.path).inserted { check.problems.append("\(entry.path): in the pack twice") }
         }
         return check
     }

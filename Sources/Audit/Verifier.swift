@@ -103,14 +103,17 @@ public struct Verifier: Sendable {
     /// Every document attached, once per digest, re-hashed from the store
     /// against the digest and size its first attaching event recorded.
     private func checkDocuments(into report: inout VerificationReport) async throws {
+        // As text, checked here: a payload changed behind the store's back is a broken link, not a failed verification.
         let rows = try await store.client.query("""
             SELECT DISTINCT ON (data->'document'->>'sha256') global_position, stream_id, stream_version,
-                   data->'document'->>'sha256', (data->'document'->>'size')::int8, data->'document'->>'fileName'
+                   data->'document'->>'sha256', data->'document'->>'size', data->'document'->>'fileName'
             FROM events WHERE event_type = 'DocumentAttached'
             ORDER BY data->'document'->>'sha256', transaction_id, global_position
             """, logger: store.logger)
         var attached: [(position: Int64, stream: String, version: Int64, sha256: String, size: Int64, fileName: String)] = []
-        for try await row in rows.decode((Int64, String, Int64, String, Int64, String).self) { attached.append(row) }
+        for try await (position, stream, version, sha256, size, fileName) in rows.decode((Int64, String, Int64, String?, String?, String?).self) {
+            attached.append((position, stream, version, sha256 ?? "", size.flatMap { Int64($0) } ?? -1, fileName ?? "(no name)"))
+        }
         for document in attached {
             report.documentsChecked += 1
             func broken(_ check: String, _ detail: String) {
@@ -127,7 +130,7 @@ public struct Verifier: Sendable {
                 size += Int64(chunk.readableBytes)
                 chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
             }
-            guard found else {
+            guard found, size > 0 else {
                 broken("document-missing", "no bytes are stored under it")
                 continue
             }

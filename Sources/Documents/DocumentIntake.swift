@@ -70,7 +70,8 @@ public struct DocumentIntake {
                 chunks += 1
                 pending.clear()
             }
-            let facts = DocumentFacts(sha256: DocumentDigest(bytes: hasher.finalize()), size: size, mediaType: mediaType, fileName: fileName)
+            let facts = DocumentFacts(sha256: DocumentDigest(bytes: hasher.finalize()), size: size, mediaType: mediaType,
+                                      fileName: DocumentKinds.fileName(fileName, for: mediaType))
             sealed = facts
             return facts
         } catch {

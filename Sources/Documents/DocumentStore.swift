@@ -23,6 +23,8 @@ public protocol DocumentStore: Sendable {
     /// Hands the bytes stored under `digest` to `body` a chunk at a time, in
     /// order; false when nothing is stored under it.
     func read(_ digest: DocumentDigest, _ body: (ByteBuffer) async throws -> Void) async throws -> Bool
+    /// Hands an upload's bytes, filed or not, to `body` a chunk at a time (to scan them before they are filed).
+    func read(upload: UUID, _ body: (ByteBuffer) async throws -> Void) async throws
 }
 
 /// Chunked `bytea` in tables of their own (db/migrations/0002_documents.sql).
@@ -63,16 +65,27 @@ public struct PostgresDocumentStore: DocumentStore {
     }
 
     public func read(_ digest: DocumentDigest, _ body: (ByteBuffer) async throws -> Void) async throws -> Bool {
-        let rows = try await client.query("""
-            SELECT c.bytes FROM document_contents d JOIN document_chunks c ON c.upload_id = d.upload_id
-            WHERE d.sha256 = decode(\(digest.hex), 'hex') ORDER BY c.seq
-            """, logger: logger)
-        var found = false
-        for try await bytes in rows.decode(ByteBuffer.self) {
-            found = true
-            try await body(bytes)
+        let rows = try await client.query("SELECT upload_id FROM document_contents WHERE sha256 = decode(\(digest.hex), 'hex')", logger: logger)
+        var upload: UUID?
+        for try await id in rows.decode(UUID.self) { upload = id }
+        guard let upload else { return false }
+        try await read(upload: upload, body)
+        return true
+    }
+
+    /// A statement per chunk: a slow reader (a download to a slow client)
+    /// holds a pooled connection only while a chunk is read, not for the whole file.
+    public func read(upload: UUID, _ body: (ByteBuffer) async throws -> Void) async throws {
+        var after: Int32 = -1
+        while true {
+            let rows = try await client.query("""
+                SELECT seq, bytes FROM document_chunks WHERE upload_id = \(upload) AND seq > \(after) ORDER BY seq LIMIT 1
+                """, logger: logger)
+            var chunk: ByteBuffer?
+            for try await (seq, bytes) in rows.decode((Int32, ByteBuffer).self) { (after, chunk) = (seq, bytes) }
+            guard let chunk else { return }
+            try await body(chunk)
         }
-        return found
     }
 
     /// Drops the chunks of uploads neither filed nor discarded (the process

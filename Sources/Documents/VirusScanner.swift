@@ -54,36 +54,72 @@ public struct ClamAVScanner: VirusScanner {
         }
     }
 
+    /// At most this many scans at once: each clamscan loads every signature (about 1 GB with ClamAV's own).
+    static let turns = Turns(count: 2)
+    /// A scan that has not answered in this long is stopped and counted as failed.
+    static let timeout = Duration.seconds(300)
+
+    /// Runs the command to its end, its output (stdout and stderr) through a
+    /// file, so a scanner that says much never blocks on a full pipe.
     static func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await turns.take()
+        defer { Task { await turns.give() } }
+        let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("grantledger-scan-output-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: outputFile.path, contents: nil, attributes: [.posixPermissions: 0o600])
+        defer { try? FileManager.default.removeItem(at: outputFile) }
+        let output = try FileHandle(forWritingTo: outputFile)
+        defer { try? output.close() }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
-        let output = Pipe()
         process.standardOutput = output
         process.standardError = output
-        return try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { process in
-                let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                continuation.resume(returning: (process.terminationStatus, text))
-            }
+        process.standardInput = FileHandle.nullDevice
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
             do { try process.run() } catch { continuation.resume(throwing: error) }
+            Task {
+                try? await Task.sleep(for: timeout)
+                if process.isRunning { process.terminate() }
+            }
         }
+        let text = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
+        return (status, String(text.prefix(4096)))
     }
 }
 
-extension DocumentStore {
-    /// Scans the bytes stored under `digest`, written to a private temporary
-    /// file for the scanner to read, and removed after.
-    public func scan(_ digest: DocumentDigest, with scanner: any VirusScanner) async throws -> ScanResult {
+/// A counting semaphore for async callers.
+actor Turns {
+    private var free: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(count: Int) { free = count }
+
+    func take() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func give() {
+        if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume() }
+    }
+}
+
+extension DocumentIntake {
+    /// Scans the upload's bytes before they are filed, written to a private
+    /// temporary file for the scanner to read, and removed after.
+    public func scan(with scanner: any VirusScanner) async throws -> ScanResult {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("grantledger-scan-\(UUID().uuidString)")
         guard FileManager.default.createFile(atPath: file.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
             throw ScannerFailure(description: "cannot write \(file.path)")
         }
         defer { try? FileManager.default.removeItem(at: file) }
         let handle = try FileHandle(forWritingTo: file)
-        let found = try await read(digest) { chunk in try handle.write(contentsOf: chunk.readableBytesView) }
+        try await store.read(upload: upload) { chunk in try handle.write(contentsOf: chunk.readableBytesView) }
         try handle.close()
-        guard found else { throw ScannerFailure(description: "no bytes stored under \(digest)") }
         return try await scanner.scan(fileAt: file)
     }
 }

@@ -85,7 +85,8 @@ public func buildApplication(
     let accounts = Accounts(store: store, hasher: PasswordHasher(cost: configuration.bcryptCost))
     try await accounts.prepare()
     let router = try await makeRouter(configuration: configuration, store: store, projections: projections, accounts: accounts, logger: logger).router
-    var services: [any Service] = [PostgresClientService(client: store.client), NotifierService(store: store), AccountsSweeper(accounts: accounts, logger: logger)]
+    var services: [any Service] = [PostgresClientService(client: store.client), NotifierService(store: store), AccountsSweeper(accounts: accounts, logger: logger),
+                                   DocumentsSweeper(documents: PostgresDocumentStore(client: store.client, logger: logger), logger: logger)]
     if configuration.runWorkers { services.append(ProjectionService(runtime: projections)) }
     if let listener = configuration.listener { services.append(ListenerService(store: store, configuration: listener)) }
     if let signer = configuration.checkpointSigner, let interval = configuration.checkpointInterval {
@@ -159,6 +160,26 @@ struct AccountsSweeper: Service {
     }
 }
 
+/// Drops, every hour, the chunks of uploads a stopped process left unfiled a day ago.
+struct DocumentsSweeper: Service {
+    let documents: PostgresDocumentStore
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let dropped = try await documents.discardAbandoned(olderThan: .seconds(86_400))
+                    if dropped > 0 { logger.info("dropped the chunks of abandoned uploads", metadata: ["chunks": "\(dropped)"]) }
+                } catch is CancellationError { return } catch {
+                    logger.error("could not drop abandoned uploads", metadata: ["error": "\(String(reflecting: error))"])
+                }
+                try await Task.sleep(for: .seconds(3600))
+            }
+        }
+    }
+}
+
 /// Every route the API serves, as "METHOD /path/{parameter}": what openapi.yaml must describe.
 public func apiRoutes(configuration: APIConfiguration, store: EventStore, logger: Logger) async throws -> [String] {
     try await makeRouter(configuration: configuration, store: store, projections: ProjectionRuntime(store: store, logger: logger),
@@ -205,6 +226,7 @@ func makeRouter(configuration: APIConfiguration, store: EventStore, projections:
     let pages = try await Pages(publicURL: configuration.publicURL)
     addAccountPages(to: routes, services, pages: pages, accounts: accounts)
     addApplicantPages(to: routes, services, pages: pages, accounts: accounts)
+    addDocumentPages(to: routes, services, pages: pages, accounts: accounts)
     addAdminPages(to: routes, services, pages: pages, accounts: accounts, publicURL: configuration.publicURL)
     addPaymentPages(to: routes, services, pages: pages, accounts: accounts)
     addMeetingPages(to: routes, services, pages: pages, accounts: accounts)

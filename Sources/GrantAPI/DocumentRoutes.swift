@@ -5,7 +5,6 @@ import GrantCommands
 import GrantDomain
 import HTTPTypes
 import Hummingbird
-import MultipartKit
 import NIOCore
 
 /// What documents are attached to.
@@ -45,93 +44,12 @@ struct ReceivedFile {
     var fields: [String: String]
 }
 
-/// The parts of a multipart/form-data body as the parser hands them over:
-/// the file part's bytes are passed on as they come, small text fields kept.
-private final class FormParts {
-    static let fieldLimit = 1024
-
-    var headers: [(String, String)] = []
-    var resolved = false
-    var currentName: String?
-    var inFile = false
-    var fileName: String?
-    var fileComplete = false
-    var fileBytes = ByteBuffer()
-    var fields: [String: String] = [:]
-    var field = ByteBuffer()
-    var problem: Problem?
-
-    func header(_ name: String, _ value: String) {
-        headers.append((name.lowercased(), value))
-    }
-
-    func resolve() {
-        guard !resolved else { return }
-        resolved = true
-        let disposition = headers.first { $0.0 == "content-disposition" }.map { ContentDisposition(parsing: $0.1) }
-        currentName = disposition?.name
-        guard let disposition, disposition.name == "file" else { return }
-        guard fileName == nil else {
-            problem = .badRequest(rule: "invalid-multipart", field: "file", "one file per request")
-            return
-        }
-        inFile = true
-        fileName = disposition.fileName ?? ""
-    }
-
-    func body(_ buffer: inout ByteBuffer) {
-        resolve()
-        if inFile {
-            fileBytes.writeBuffer(&buffer)
-        } else if field.readableBytes + buffer.readableBytes <= Self.fieldLimit {
-            field.writeBuffer(&buffer)
-        } else {
-            problem = .badRequest(rule: "invalid-multipart", field: currentName, "a form field other than the file holds at most \(Self.fieldLimit) bytes")
-        }
-    }
-
-    func complete() {
-        resolve()
-        if inFile {
-            fileComplete = true
-            inFile = false
-        } else if let name = currentName {
-            fields[name] = String(buffer: field)
-        }
-        (headers, resolved, currentName, field) = ([], false, nil, ByteBuffer())
-    }
-}
-
-/// `form-data; name="file"; filename="budget.pdf"` (or `filename*=UTF-8''…`).
-struct ContentDisposition {
-    var name: String?
-    var fileName: String?
-
-    init(parsing value: String) {
-        for parameter in value.split(separator: ";").dropFirst() {
-            let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard pair.count == 2 else { continue }
-            var text = pair[1]
-            if text.hasPrefix("\""), text.hasSuffix("\""), text.count >= 2 {
-                text = String(text.dropFirst().dropLast()).replacingOccurrences(of: "\\\"", with: "\"")
-            }
-            switch pair[0].lowercased() {
-            case "name": name = text
-            case "filename": fileName = fileName ?? text
-            case "filename*":
-                if text.lowercased().hasPrefix("utf-8''"), let decoded = String(text.dropFirst(7)).removingPercentEncoding { fileName = decoded }
-            default: break
-            }
-        }
-        // Some browsers send the path the file was picked from.
-        if let full = fileName, let last = full.split(whereSeparator: { $0 == "/" || $0 == "\\" }).last { fileName = String(last) }
-    }
-}
-
 extension Services {
     /// Reads a multipart/form-data body into the store as it arrives; the
-    /// bytes of the part named `file` are never held whole.
-    func receiveFile(_ request: Request) async throws -> ReceivedFile {
+    /// bytes of the part named `file` are never held whole. `authorize`
+    /// sees the fields sent before the file (a page's CSRF token) and runs
+    /// before the file's first byte is stored.
+    func receiveFile(_ request: Request, authorize: ([String: String]) async throws -> Identity) async throws -> (ReceivedFile, Identity) {
         guard let type = request.headers[.contentType], type.lowercased().hasPrefix("multipart/form-data"),
               let boundary = ContentDisposition.boundary(of: type) else {
             throw Problem(.unsupportedMediaType, rule: "unsupported-media-type", title: "A document is sent as multipart/form-data",
@@ -140,30 +58,55 @@ extension Services {
         if let length = request.headers[.contentLength].flatMap(Int64.init), length > documentLimit + 65_536 {
             throw Self.tooLarge(documentLimit)
         }
-        let parser = MultipartParser(boundary: boundary)
-        let parts = FormParts()
-        parser.onHeader = { parts.header($0, $1) }
-        parser.onBody = { parts.body(&$0) }
-        parser.onPartComplete = { parts.complete() }
+        var parser = FormDataParser(boundary: boundary)
         var intake = DocumentIntake(store: documents, limit: documentLimit)
+        var identity: Identity?
+        var received: Int64 = 0
+        var inFile = false, fileComplete = false
+        var fileName: String?, fieldName: String?
+        var fields: [String: String] = [:]
+        var field = ByteBuffer()
         do {
             for try await buffer in request.body {
-                do { try parser.execute(buffer) } catch {
-                    throw Problem.badRequest(rule: "invalid-multipart", field: nil, "the multipart/form-data body is malformed")
+                // Counted as it arrives: a chunked body has no Content-Length to judge first.
+                received += Int64(buffer.readableBytes)
+                guard received <= documentLimit + 65_536 else { throw Self.tooLarge(documentLimit) }
+                let events: [FormDataParser.Event]
+                do { events = try parser.feed(buffer) } catch {
+                    throw Problem.badRequest(rule: "invalid-multipart", field: nil, "the multipart/form-data body is malformed: \(error.reason)")
                 }
-                if let problem = parts.problem { throw problem }
-                if parts.fileBytes.readableBytes > 0 {
-                    try await intake.write(parts.fileBytes)
-                    parts.fileBytes.clear()
+                for event in events {
+                    switch event {
+                    case .partStart(let name, let partFileName) where name == "file":
+                        guard fileName == nil else { throw Problem.badRequest(rule: "invalid-multipart", field: "file", "one file per request") }
+                        (fileName, inFile) = (partFileName ?? "", true)
+                        if identity == nil { identity = try await authorize(fields) }
+                    case .partStart(let name, _):
+                        (fieldName, field) = (name, ByteBuffer())
+                    case .body(let bytes) where inFile:
+                        try await intake.write(bytes)
+                    case .body(var bytes):
+                        guard field.readableBytes + bytes.readableBytes <= Self.fieldLimit else {
+                            throw Problem.badRequest(rule: "invalid-multipart", field: fieldName,
+                                                     "a form field other than the file holds at most \(Self.fieldLimit) bytes")
+                        }
+                        field.writeBuffer(&bytes)
+                    case .partEnd where inFile:
+                        (inFile, fileComplete) = (false, true)
+                    case .partEnd:
+                        if let fieldName { fields[fieldName] = String(buffer: field) }
+                        fieldName = nil
+                    }
                 }
             }
-            guard let fileName = parts.fileName else {
+            guard let fileName, let identity else {
+                _ = try await authorize(fields)
                 throw Problem.badRequest(rule: "invalid-multipart", field: "file", "the body holds no part named file")
             }
-            guard parts.fileComplete else {
-                throw Problem.badRequest(rule: "invalid-multipart", field: "file", "the body ends inside the file: the upload was cut off")
+            guard fileComplete, parser.isComplete else {
+                throw Problem.badRequest(rule: "invalid-multipart", field: "file", "the body ends before its closing boundary: the upload was cut off")
             }
-            return ReceivedFile(intake: intake, fileName: fileName.isEmpty ? "document" : fileName, fields: parts.fields)
+            return (ReceivedFile(intake: intake, fileName: fileName.isEmpty ? "document" : fileName, fields: fields), identity)
         } catch let refusal as IntakeRefusal {
             throw Self.problem(refusal)
         } catch {
@@ -171,6 +114,9 @@ extension Services {
             throw error
         }
     }
+
+    /// A form field other than the file (a CSRF token, a report's id).
+    static let fieldLimit = 1024
 
     static func tooLarge(_ limit: Int64) -> Problem {
         Problem(.contentTooLarge, rule: "document-too-large", title: "The document is too large",
@@ -190,11 +136,15 @@ extension Services {
     /// Receives a document, checks it may be attached, files its bytes,
     /// scans them, and attaches it. Refused (a bad file, a virus, a rule)
     /// it leaves no attachment, and no bytes but those a scan found infected.
-    func attach(_ request: Request, to owner: DocumentOwner) async throws -> Response {
-        let identity = try await auth.require(request, [.admin, .applicant], to: "attach documents")
-        // Another organisation's sender is refused before a byte is stored.
-        _ = try await documentsOf(owner, readBy: identity)
-        var received = try await receiveFile(request)
+    /// `authorize` names the sender from the fields before the file.
+    func attach(_ request: Request, to owner: DocumentOwner,
+                authorize: ([String: String]) async throws -> Identity) async throws -> (view: DocumentView, identity: Identity) {
+        var (received, identity) = try await receiveFile(request) { fields in
+            let identity = try await authorize(fields)
+            // Another organisation's sender is refused before a byte is stored.
+            _ = try await documentsOf(owner, readBy: identity)
+            return identity
+        }
         let facts: DocumentFacts
         do { facts = try await received.intake.seal(fileName: received.fileName) } catch let refusal as IntakeRefusal { throw Self.problem(refusal) }
         let reportId: UUID?
@@ -208,7 +158,9 @@ extension Services {
             throw error
         }
         let command = AttachDocument(document: facts, reportId: reportId, attachedBy: identity.subject, at: Date())
-        // The decider judges the attachment before the bytes are filed, so a refused one keeps none.
+        let context = CommandContext(actor: identity.subject, role: identity.role.rawValue, actingAs: identity.actingAs)
+        // Judged and scanned before the bytes are filed: refused or infected, they are dropped, not kept for ever.
+        let scan: DocumentScanned?
         do {
             switch owner {
             case .application(let id):
@@ -216,18 +168,17 @@ extension Services {
             case .grant(let id):
                 _ = try command.decide(grant: try await commands.current(GrantState.self, id).state, grantId: id, actingAs: identity.actingAs)
             }
+            scan = try await scanBeforeFiling(received.intake, facts.sha256, context)
+            if let scan, scan.verdict == .infected {
+                throw Problem(.unprocessableContent, rule: "document-infected", title: "The document holds a virus",
+                              detail: "the virus scanner found \(scan.signature ?? "a virus") in \(facts.fileName); it was not attached",
+                              field: "file", figures: [("signature", .string(scan.signature ?? ""))])
+            }
         } catch {
             await received.intake.abandon()
             throw error
         }
         try await received.intake.file()
-        let context = CommandContext(actor: identity.subject, role: identity.role.rawValue, actingAs: identity.actingAs)
-        let scan = try await scanIfNeeded(facts.sha256, context)
-        if let scan, scan.verdict == .infected {
-            throw Problem(.unprocessableContent, rule: "document-infected", title: "The document holds a virus",
-                          detail: "the virus scanner found \(scan.signature ?? "a virus") in \(facts.fileName); it was not attached",
-                          field: "file", figures: [("signature", .string(scan.signature ?? ""))])
-        }
         let result: CommandResult
         switch owner {
         case .application(let id): result = try await commands.attachDocument(command, applicationId: id, context)
@@ -236,24 +187,37 @@ extension Services {
         var view = Self.view(DocumentAttached(document: facts, reportId: reportId, attachedBy: identity.subject, occurredAt: command.at),
                              scan: scan, scanning: virusScanner != nil)
         view.position = result.position
-        return try jsonResponse(view, status: .created)
+        return (view, identity)
     }
 
-    /// The bytes' last scan, scanning them now when no scan by this
-    /// scanner's signatures has; nil when scanning is off or the scanner
-    /// failed (the document then waits in quarantine).
-    func scanIfNeeded(_ digest: DocumentDigest, _ context: CommandContext) async throws -> DocumentScanned? {
+    /// The verdict on an upload's bytes: the one recorded for the same bytes
+    /// by this scanner's signatures, else a scan now, recorded as an event.
+    /// Nil when scanning is off; a scanner that fails refuses the upload
+    /// (503): the bytes are not filed until a scan passes them.
+    func scanBeforeFiling(_ intake: DocumentIntake, _ digest: DocumentDigest, _ context: CommandContext) async throws -> DocumentScanned? {
         guard let scanner = virusScanner else { return nil }
-        let known = try await commands.current(DocumentState.self, digest.streamId).state.lastScan
-        if let known, known.scanner == (scanner as? ClamAVScanner)?.version { return known }
+        if let known = try await commands.current(DocumentState.self, digest.streamId).state.lastScan,
+           known.scanner == (scanner as? ClamAVScanner)?.version { return known }
         let result: ScanResult
-        do { result = try await documents.scan(digest, with: scanner) } catch {
-            logger.error("virus scan failed; the document waits in quarantine", metadata: ["sha256": "\(digest)", "error": "\(String(reflecting: error))"])
-            return known
+        do { result = try await intake.scan(with: scanner) } catch {
+            logger.error("virus scan failed; the upload is refused", metadata: ["sha256": "\(digest)", "error": "\(String(reflecting: error))"])
+            throw Problem(.serviceUnavailable, rule: "scanner-unavailable", title: "The virus scanner is not answering",
+                          detail: "documents are scanned before they are kept, and the scanner did not answer; nothing was kept, try again later",
+                          field: "file")
         }
         let command = RecordScan(sha256: digest, verdict: result.verdict, signature: result.signature, scanner: result.scanner, at: Date())
         _ = try await commands.recordScan(command, context)
         return DocumentScanned(sha256: digest, verdict: result.verdict, signature: result.signature, scanner: result.scanner, occurredAt: command.at)
+    }
+
+    /// The documents of `owner` as the API and the pages show them, with their scans.
+    func documentViews(_ attached: [DocumentAttached]) async throws -> [DocumentView] {
+        var views: [DocumentView] = []
+        for document in attached {
+            let scan = try await commands.current(DocumentState.self, document.document.sha256.streamId).state.lastScan
+            views.append(Self.view(document, scan: scan, scanning: virusScanner != nil))
+        }
+        return views
     }
 
     /// The documents of `owner`, once the sender is known to be allowed to read it.
@@ -275,13 +239,7 @@ extension Services {
 
     func listDocuments(_ request: Request, of owner: DocumentOwner) async throws -> Response {
         let identity = try await auth.require(request, Set(Role.allCases), to: "read documents")
-        let attached = try await documentsOf(owner, readBy: identity)
-        var views: [DocumentView] = []
-        for document in attached {
-            let scan = try await commands.current(DocumentState.self, document.document.sha256.streamId).state.lastScan
-            views.append(Self.view(document, scan: scan, scanning: virusScanner != nil))
-        }
-        return try jsonResponse(["documents": views])
+        return try jsonResponse(["documents": try await documentViews(try await documentsOf(owner, readBy: identity))])
     }
 
     static func view(_ attached: DocumentAttached, scan: DocumentScanned?, scanning: Bool) -> DocumentView {
@@ -322,12 +280,16 @@ extension Services {
         let body = ResponseBody(contentLength: Int(facts.size)) { writer in
             var hasher = SHA256()
             var held: ByteBuffer?
+            var read: Int64 = 0
             _ = try await store.read(digest) { chunk in
+                read += Int64(chunk.readableBytes)
+                // Never past the Content-Length promised: that would be read as the next response.
+                guard read <= facts.size else { throw DocumentAltered(digest: digest) }
                 if let previous = held { try await writer.write(previous) }
                 chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                 held = chunk
             }
-            guard DocumentDigest(bytes: hasher.finalize()) == digest, let last = held else {
+            guard read == facts.size, DocumentDigest(bytes: hasher.finalize()) == digest, let last = held else {
                 logger.error("a stored document differs from its attachment; download cut off", metadata: ["sha256": "\(digest)"])
                 throw DocumentAltered(digest: digest)
             }
@@ -351,17 +313,6 @@ struct DocumentAltered: Error, CustomStringConvertible {
 }
 
 extension ContentDisposition {
-    /// The boundary parameter of a multipart Content-Type.
-    static func boundary(of contentType: String) -> String? {
-        for parameter in contentType.split(separator: ";").dropFirst() {
-            let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard pair.count == 2, pair[0].lowercased() == "boundary" else { continue }
-            let value = pair[1].hasPrefix("\"") && pair[1].hasSuffix("\"") && pair[1].count >= 2 ? String(pair[1].dropFirst().dropLast()) : pair[1]
-            return (1...70).contains(value.utf8.count) ? value : nil
-        }
-        return nil
-    }
-
     /// `attachment`, with the name as ASCII for old clients and as UTF-8 (RFC 6266) for the rest.
     static func attachment(_ fileName: String) -> String {
         let ascii = String(fileName.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0 != "\"" && $0 != "\\" ? Character($0) : "_" })
@@ -376,8 +327,12 @@ extension HTTPField.Name {
 }
 
 func addDocumentRoutes(to routes: Routes, _ services: Services) {
+    @Sendable func attach(_ request: Request, _ owner: DocumentOwner) async throws -> Response {
+        let identity = try await services.auth.require(request, [.admin, .applicant], to: "attach documents")
+        return try jsonResponse(try await services.attach(request, to: owner) { _ in identity }.view, status: .created)
+    }
     routes.post("/v1/applications/:applicationId/documents") { request, context in
-        try await services.attach(request, to: .application(try request.uuidParameter(context, "applicationId")))
+        try await attach(request, .application(try request.uuidParameter(context, "applicationId")))
     }
     routes.get("/v1/applications/:applicationId/documents") { request, context in
         try await services.listDocuments(request, of: .application(try request.uuidParameter(context, "applicationId")))
@@ -387,7 +342,7 @@ func addDocumentRoutes(to routes: Routes, _ services: Services) {
                                     context.parameters.get("sha256") ?? "")
     }
     routes.post("/v1/grants/:grantId/documents") { request, context in
-        try await services.attach(request, to: .grant(try request.uuidParameter(context, "grantId")))
+        try await attach(request, .grant(try request.uuidParameter(context, "grantId")))
     }
     routes.get("/v1/grants/:grantId/documents") { request, context in
         try await services.listDocuments(request, of: .grant(try request.uuidParameter(context, "grantId")))

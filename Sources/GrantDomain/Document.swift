@@ -67,6 +67,21 @@ public enum DocumentKinds {
     ]
 }
 
+extension DocumentKinds {
+    /// `name` ending in its kind's extension, the extension added when it
+    /// does not: a text file named `run.bat` or `page.html` is kept as
+    /// `run.bat.txt` and `page.html.txt`, so no program opens it as what it is not.
+    public static func fileName(_ name: String, for mediaType: String) -> String {
+        guard let ext = allowed[mediaType], !hasExtension(name, ext) else { return name }
+        return name + "." + ext
+    }
+
+    static func hasExtension(_ name: String, _ ext: String) -> Bool {
+        let lowered = name.lowercased()
+        return lowered.hasSuffix("." + ext) || (ext == "jpg" && lowered.hasSuffix(".jpeg"))
+    }
+}
+
 /// What the store knows of a document's bytes once they are in: the facts an attachment records.
 public struct DocumentFacts: Codable, Hashable, Sendable {
     public var sha256: DocumentDigest
@@ -88,6 +103,9 @@ public struct DocumentFacts: Codable, Hashable, Sendable {
         try requireLine(fileName, field: "fileName", maximum: Limits.fileName)
         guard !fileName.contains("/"), !fileName.contains("\\"), fileName != ".", fileName != ".." else {
             throw .invalidInput(field: "fileName", reason: "must be a file's name, not a path")
+        }
+        guard let ext = DocumentKinds.allowed[mediaType], DocumentKinds.hasExtension(fileName, ext) else {
+            throw .invalidInput(field: "fileName", reason: "must end in .\(DocumentKinds.allowed[mediaType] ?? "") for its kind, \(mediaType)")
         }
     }
 }

@@ -9,8 +9,11 @@ import GrantDomain
 public struct Demo: Sendable {
     public let handler: CommandHandler
     public let progress: @Sendable (String) -> Void
+    /// Where the demo's documents go; nil: none are attached.
+    public let documents: DemoDocuments?
 
-    public init(handler: CommandHandler, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(handler: CommandHandler, documents: DemoDocuments? = nil, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.documents = documents
         self.handler = handler
         self.progress = progress
     }
@@ -213,6 +216,11 @@ public struct Demo: Sendable {
         let tech = try await apply(step, "teknologiforstaaelse", call: call, content("UCN", leader: "birgitte-rasmussen",
             title: "Teknologiforståelse for lærerstuderende", requested: Self.dkk("320000.00"), focus: ["opkvalificering af lærere"], students: 250), drafted: "2024-08-20")
 
+        try await attach(step, "Budget Teknologiforståelse 2027.pdf", Self.pdf([
+            "Teknologiforståelse for lærerstuderende: budget", "UCN, projektleder Birgitte Rasmussen",
+            "Undervisningsforløb og materialer: 180.000,00 kr.", "Frikøb af undervisere: 100.000,00 kr.", "Evaluering: 40.000,00 kr.",
+            "I alt: 320.000,00 kr.",
+        ]), to: tech, on: "2024-08-20")
         let meeting = UUID.named("meeting/stem-i-nord/2024-09-12")
         let decidedAt = Self.date("2024-09-12")
         let present = ["mette-larsen", "jens-kristensen", "sofie-nielsen", "peter-hansen", "line-poulsen", "anders-moller", "karen-thomsen", "lars-christensen", "hanne-jorgensen"]
@@ -244,6 +252,8 @@ public struct Demo: Sendable {
         // Robotteknologi: paid on signing and on the approved progress report.
         try await pay(step, robots, tranche: 1, on: "2024-10-01", reference: "NORD-2024-0117")
         try await report(step, robots, .progress, on: "2025-03-15", summary: "14 klasser har gennemført forløbet")
+        try await attach(step, "Regnskab 1. rate.csv", Array("dato,post,beløb\r\n2024-10-15,Robotsæt (14 klasser),84000.00\r\n2024-11-02,Kursus for lærere,31500.00\r\n".utf8),
+                         to: robots, grant: true, on: "2025-03-15")
         try await pay(step, robots, tranche: 2, on: "2025-03-20", reference: "NORD-2025-0032")
         // Girls in STEM: first tranche paid, then the project stopped: the rest is released.
         try await pay(step, girls, tranche: 1, on: "2024-10-01", reference: "NORD-2024-0118")

@@ -1,5 +1,6 @@
 import Accounts
 import ArgumentParser
+import Documents
 import EventStore
 import Foundation
 import GrantCommands
@@ -22,7 +23,10 @@ struct DemoCommand: AsyncParsableCommand {
         let summary = try await PostgresClient.withRunning(try environment.postgresConfiguration(), logger: environment.logger) { client in
             try await environment.migrate(migrator, client: client)
             let store = EventStore(client: client, logger: environment.logger)
-            let summary = try await Demo(handler: CommandHandler(store: store), progress: { print("demo: \($0)") }).load()
+            // The demo's documents are scanned as the server would scan them (GRANTLEDGER_VIRUS_SCAN).
+            let documents = DemoDocuments(store: PostgresDocumentStore(client: client, logger: environment.logger),
+                                          scanner: try await virusScanner(logger: environment.logger))
+            let summary = try await Demo(handler: CommandHandler(store: store), documents: documents, progress: { print("demo: \($0)") }).load()
             let accounts = Accounts(store: store, hasher: PasswordHasher(cost: try bcryptCost()))
             for user in Demo.users {
                 let id = CommandHandler.userId(email: user.email)

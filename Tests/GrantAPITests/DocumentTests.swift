@@ -118,6 +118,31 @@ struct DocumentTests {
         }
     }
 
+    @Test("a scanner that does not answer refuses the upload with 503 and keeps nothing; a text named as a page is kept as text")
+    func scannerDownAndNames() async throws {
+        let database = try TestVirus.database()
+        let scanner = try await ClamAVScanner(command: ["clamscan", "-d", database.path])
+        try FileManager.default.removeItem(at: database)
+        try await Harness.with(virusScanner: scanner) { api in
+            let programme = try await Programme.create(api)
+            let application = try await programme.submittedApplication("Aalborg Tekniske Gymnasium", requested: "100000.00")
+            let token = try await programme.applicantToken("Aalborg Tekniske Gymnasium")
+            let events = try await api.eventCount()
+            let refused = try await Upload.post(api, "/v1/applications/\(application)/documents", token, Upload.body(Self.pdf, fileName: "budget.pdf"))
+            #expect(refused.status == .serviceUnavailable && refused.string("type").hasSuffix("scanner-unavailable"), "\(refused.text)")
+            #expect(try await api.eventCount() == events)
+            #expect(try await count(api, "SELECT count(*) FROM document_chunks") == 0)
+        }
+        try await Harness.with { api in
+            let programme = try await Programme.create(api)
+            let application = try await programme.submittedApplication("Aalborg Tekniske Gymnasium", requested: "100000.00")
+            let token = try await programme.applicantToken("Aalborg Tekniske Gymnasium")
+            let page = try await Upload.post(api, "/v1/applications/\(application)/documents", token,
+                                             Upload.body(Array("<script>alert(1)</script>".utf8), fileName: "page.html")).ok()
+            #expect(page["fileName"] as? String == "page.html.txt" && page["mediaType"] as? String == "text/plain")
+        }
+    }
+
     @Test("an infected file is refused, its verdict recorded, and it is never attached")
     func infected() async throws {
         let scanner = try await TestVirus.scanner()
@@ -175,9 +200,16 @@ struct DocumentTests {
             let attached = try await Upload.post(api, "/v1/applications/\(application)/documents", token, Upload.body(bytes, fileName: "budget.pdf")).ok()
             #expect(attached["scan"] as? String == "not-scanned", "scanning is off in this harness")
 
-            // The triggers refuse a change through SQL; the owner disables them to tamper.
+            // The triggers refuse a change through SQL, a chunk added included; the owner disables them to tamper.
             await #expect(throws: (any Error).self) {
                 try await api.store.client.query("UPDATE document_chunks SET bytes = '\\x00'::bytea WHERE seq = 1", logger: Harness.logger)
+            }
+            await #expect(throws: (any Error).self) {
+                try await api.store.client.query("INSERT INTO document_chunks (upload_id, seq, bytes) SELECT upload_id, 99, '\\x41'::bytea FROM document_contents",
+                                                 logger: Harness.logger)
+            }
+            await #expect(throws: (any Error).self) {
+                try await api.store.client.query("DELETE FROM document_chunks", logger: Harness.logger)
             }
             try await api.store.client.query("""
                 ALTER TABLE document_chunks DISABLE TRIGGER document_chunks_filed_fixed;

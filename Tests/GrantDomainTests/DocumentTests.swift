@@ -68,6 +68,7 @@ struct DocumentDeciderTests {
         (DocumentFacts(sha256: digest, size: 10, mediaType: "application/pdf", fileName: "a\r\nSet-Cookie: x.pdf"), "fileName"),
         (DocumentFacts(sha256: digest, size: 10, mediaType: "application/pdf", fileName: String(repeating: "a", count: 256)), "fileName"),
         (DocumentFacts(sha256: digest, size: 10, mediaType: "application/pdf", fileName: "   "), "fileName"),
+        (DocumentFacts(sha256: digest, size: 10, mediaType: "text/plain", fileName: "page.html"), "fileName"),
     ])
     func badFacts(_ facts: DocumentFacts, _ field: String) throws {
         var world = try World()
@@ -79,6 +80,15 @@ struct DocumentDeciderTests {
             guard case .invalidInput(let named, _) = error else { Issue.record("\(error)"); return }
             #expect(named == field)
         }
+    }
+
+    @Test("a name keeps its kind's extension, or has it added: no text file is kept as a program or a page")
+    func names() {
+        #expect(DocumentKinds.fileName("page.html", for: "text/plain") == "page.html.txt")
+        #expect(DocumentKinds.fileName("run.BAT", for: "text/plain") == "run.BAT.txt")
+        #expect(DocumentKinds.fileName("Budget.PDF", for: "application/pdf") == "Budget.PDF")
+        #expect(DocumentKinds.fileName("photo.jpeg", for: "image/jpeg") == "photo.jpeg")
+        #expect(DocumentKinds.fileName("macro.docm", for: "application/vnd.openxmlformats-officedocument.wordprocessingml.document") == "macro.docm.docx")
     }
 
     @Test("a digest is 64 lowercase hexadecimal digits; its stream id is stable and a version 8 UUID")

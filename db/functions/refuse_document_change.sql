@@ -7,7 +7,12 @@
 CREATE OR REPLACE FUNCTION refuse_document_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_TABLE_NAME = 'document_chunks' AND TG_OP = 'DELETE'
+    IF TG_TABLE_NAME = 'document_chunks' AND TG_OP = 'INSERT' THEN
+        -- A chunk added to a filed upload would change the document as surely as an UPDATE.
+        IF NOT EXISTS (SELECT 1 FROM document_contents WHERE upload_id = NEW.upload_id) THEN
+            RETURN NEW;
+        END IF;
+    ELSIF TG_TABLE_NAME = 'document_chunks' AND TG_OP = 'DELETE'
        AND NOT EXISTS (SELECT 1 FROM document_contents WHERE upload_id = OLD.upload_id) THEN
         RETURN OLD;
     END IF;
@@ -17,7 +22,7 @@ END;
 $$;
 
 CREATE OR REPLACE TRIGGER document_chunks_filed_fixed
-    BEFORE UPDATE OR DELETE ON document_chunks
+    BEFORE INSERT OR UPDATE OR DELETE ON document_chunks
     FOR EACH ROW EXECUTE FUNCTION refuse_document_change();
 
 CREATE OR REPLACE TRIGGER document_contents_fixed

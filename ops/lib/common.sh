@@ -56,6 +56,15 @@ ensure_clamav() {
 # sigtool (no signatures can be downloaded here): not a virus.
 GL_TEST_VIRUS_TEXT="GRANTLEDGER-TEST-VIRUS: not a virus; ClamAV finds it by a test signature made with sigtool"
 
+# Makes .data/clamav/grantledger-test.hsb, a ClamAV database holding only
+# the test signature (of .data/clamav/test-virus.txt), and prints its path.
+make_test_signatures() {
+  mkdir -p "$GL_ROOT/.data/clamav"
+  printf '%s\n' "$GL_TEST_VIRUS_TEXT" > "$GL_ROOT/.data/clamav/test-virus.txt"
+  sigtool --sha256 "$GL_ROOT/.data/clamav/test-virus.txt" > "$GL_ROOT/.data/clamav/grantledger-test.hsb"
+  printf '%s\n' "$GL_ROOT/.data/clamav/grantledger-test.hsb"
+}
+
 # Sets GRANTLEDGER_VIRUS_SCAN, unless it is set, to scan with ClamAV: its
 # downloaded signatures when there are some, else (freshclam needs the
 # internet) a database of the test signature alone, said loudly.
@@ -63,10 +72,7 @@ ensure_virus_scan() {
   [ -n "${GRANTLEDGER_VIRUS_SCAN:-}" ] && return 0
   ensure_clamav || return 0
   ls /var/lib/clamav/*.c[vl]d >/dev/null 2>&1 && return 0
-  mkdir -p "$GL_ROOT/.data/clamav"
-  printf '%s\n' "$GL_TEST_VIRUS_TEXT" > "$GL_ROOT/.data/clamav/test-virus.txt"
-  sigtool --sha256 "$GL_ROOT/.data/clamav/test-virus.txt" > "$GL_ROOT/.data/clamav/grantledger-test.hsb"
-  export GRANTLEDGER_VIRUS_SCAN="clamscan -d $GL_ROOT/.data/clamav/grantledger-test.hsb"
+  export GRANTLEDGER_VIRUS_SCAN="clamscan -d $(make_test_signatures)"
   log "WARNING: ClamAV has no signatures here (run freshclam where the internet is reachable); scanning with the test signature only: .data/clamav/test-virus.txt is 'infected'"
 }
 

@@ -1,5 +1,6 @@
 import Accounts
 import EventStore
+import Documents
 import Foundation
 import GrantCommands
 import GrantDomain
@@ -276,6 +277,10 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                let grant = try await reads.grants(organisation: content.organisation, limit: 500).first(where: { $0.applicationId == id }) {
                 values["grantHref"] = "/grants/\(grant.id.uuidString.lowercased())"
             }
+            let owner = DocumentOwner.application(id)
+            values.merge(try await services.documentSection(application.documents, of: owner, language: language,
+                                                            canAttach: open.contains(application.status),
+                                                            refused: try await refusedUpload(identity, owner, page.user?.hasKeptForms == true))) { $1 }
             return pages.render("application", values, page)
         }
     }
@@ -334,6 +339,15 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                !(grant.reports ?? []).contains(where: { $0.status == "filed" }) {
                 values["next"] = language.word("next.report")
             }
+            let owner = DocumentOwner.grant(id)
+            let documents = try await services.commands.current(GrantState.self, id).state.documents
+            values.merge(try await services.documentSection(
+                documents, of: owner, language: language, canAttach: grant.status == "active",
+                reports: (grant.reports ?? []).map { report in
+                    (report.id, language.word("documentForReport", ["kind": language.word(report.kind == "final" ? "reportFinal" : "reportProgress"),
+                                                                    "day": language.day(report.filedAt)]))
+                },
+                refused: try await refusedUpload(identity, owner, page.user?.hasKeptForms == true))) { $1 }
             if let userId = identity.userId, page.user?.hasKeptForms == true,
                let (form, errors) = try await accounts.formDraft(userId: userId, key: reportKey(id), as: [String: String].self, errors: FieldErrors.self) {
                 values["summary"] = form["summary"] ?? ""
@@ -372,6 +386,15 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
                 return Pages.redirect(grantPage + "#write-report")
             }
         }
+    }
+
+    /// The reason the last upload to `owner` was refused, shown once.
+    @Sendable func refusedUpload(_ identity: Identity, _ owner: DocumentOwner, _ hasKeptForms: Bool) async throws -> FieldErrors? {
+        guard hasKeptForms, let userId = identity.userId,
+              let (_, errors) = try await accounts.formDraft(userId: userId, key: owner.formKey, as: [String: String].self, errors: FieldErrors.self)
+        else { return nil }
+        try await accounts.dropFormDraft(userId: userId, key: owner.formKey)
+        return errors
     }
 
     routes.page("GET", "/awarded") { request, _ in
@@ -544,6 +567,28 @@ extension Language {
                                   : "The project leader, \(content.projectLeader), is not a member of the programme's steering group. Write the name as the group knows it.")
             default:
                 return (field, detail.prefix(1).uppercased() + detail.dropFirst())
+            }
+        case DomainError.alreadyExists(let kind, let id) where kind == "document":
+            let name = id.split(separator: "(", maxSplits: 1).last.map { " (" + $0 } ?? ""
+            return ("file", da ? "Den fil er allerede vedhæftet\(name.replacingOccurrences(of: "attached as", with: "som"))."
+                              : "That file is attached already\(name).")
+        case let problem as Problem where problem.field == "file" || problem.rule == "invalid-multipart":
+            let figure = { (name: String) -> ProblemValue? in problem.figures.first { $0.0 == name }?.1 }
+            switch problem.rule {
+            case "empty-document": return ("file", da ? "Filen er tom." : "The file is empty.")
+            case "document-too-large":
+                let limit = if case .int(let bytes)? = figure("limit") { self.bytes(bytes) } else { "" }
+                return ("file", da ? "Filen er større end de \(limit), der er plads til." : "The file is larger than the \(limit) allowed.")
+            case "document-type-not-allowed":
+                let kinds = DocumentKinds.allowed.values.sorted().map { $0.uppercased() }.joined(separator: ", ")
+                return ("file", da ? "Den slags fil kan ikke vedhæftes. Vedhæft \(kinds)." : "That kind of file cannot be attached. Attach \(kinds).")
+            case "document-infected":
+                let signature = if case .string(let text)? = figure("signature") { text } else { "" }
+                return ("file", da ? "Virusscanningen fandt \(signature) i filen. Den er ikke vedhæftet." : "The virus scan found \(signature) in the file. It is not attached.")
+            case "scanner-unavailable":
+                return ("file", da ? "Virusscanningen svarer ikke lige nu. Intet er gemt; prøv igen om lidt." : "The virus scan is not answering. Nothing was kept; try again shortly.")
+            case "invalid-multipart": return ("file", da ? "Filen kom ikke helt frem. Prøv igen." : "The file did not arrive whole. Try again.")
+            default: return ("file", problem.detail.prefix(1).uppercased() + problem.detail.dropFirst())
             }
         case DomainError.alreadyExists(let kind, _) where kind == "user":
             return ("email", da ? "Der er allerede en bruger med den e-mailadresse." : "A user with that e-mail address exists already.")

@@ -143,7 +143,7 @@ struct PageContext {
     static let signInCSRFCookie = "grantledger_form"
     /// The messages a page may be asked to show after a redirect (`?flash=`): no other text.
     static let flashes: Set<String> = ["passwordSet", "signedOut", "signedOutEverywhere", "draftSaved", "submitted", "withdrawnMessage",
-                                       "reportFiled", "amended", "roleRevoked", "userSignedOut", "decisionRecorded",
+                                       "reportFiled", "documentAttached", "amended", "roleRevoked", "userSignedOut", "decisionRecorded",
                                        "paymentRequested", "paymentApproved", "paymentPaid", "reportApproved", "meetingScheduled", "grantAdjusted", "roleGranted",
                                        "poolCreated", "periodAdded", "budgetMoved", "periodClosed", "callOpened", "callWindowChanged", "callClosed",
                                        "attendanceChanged", "agendaChanged"]

@@ -282,6 +282,13 @@ extension Services {
             "focusAreas": content.focusAreas.isEmpty ? "–" : content.focusAreas.joined(separator: ", "),
             "budget": content.budget.map { ["category": $0.category, "period": $0.period, "amount": language.money($0.amount)] },
             "hasBudget": !content.budget.isEmpty,
+            // Attached only once a scan passed them (or with scanning off): each links to its download.
+            "documents": application.documents.map { attached -> [String: Any] in
+                let facts = attached.document
+                return ["name": facts.fileName, "kind": (DocumentKinds.allowed[facts.mediaType] ?? facts.mediaType).uppercased(),
+                        "size": language.bytes(facts.size), "href": "\(DocumentOwner.application(id).apiPath)/\(facts.sha256)"]
+            },
+            "hasDocuments": !application.documents.isEmpty,
         ]
         if let students = content.studentsReached { item["studentsReached"] = String(students) }
         let rules = pool.created?.eligibility ?? EligibilityRules()
