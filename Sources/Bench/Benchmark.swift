@@ -17,7 +17,7 @@ public struct BenchOptions: Sendable {
     public var pools: Int
     public var applicationsPerPool: Int
     public var writers: [Int]
-    /// Which workloads run: append, commands, hot-pool, lag, http, history.
+    /// Which workloads run: append, commands, hot-pool, lag, http, documents, history.
     public var workloads: Set<String> = Self.allWorkloads
 
     /// Seconds of commands at half the measured maximum rate while read models follow.
@@ -27,7 +27,7 @@ public struct BenchOptions: Sendable {
     /// The `grantledger` executable the HTTP workload serves with.
     public var serverExecutable: String?
 
-    public static let allWorkloads: Set<String> = ["append", "commands", "hot-pool", "lag", "http", "history", "catch-up"]
+    public static let allWorkloads: Set<String> = ["append", "commands", "hot-pool", "lag", "http", "documents", "history", "catch-up"]
     public static let quick = BenchOptions(seconds: 2, lagSeconds: 5, pools: 8, applicationsPerPool: 200, bigPoolApplications: 2_000, writers: [1, 4, 16])
     public static let standard = BenchOptions(seconds: 10, lagSeconds: 30, pools: 48, applicationsPerPool: 2_000, bigPoolApplications: 53_000,
                                               writers: [1, 4, 16])
@@ -130,6 +130,9 @@ public struct Benchmark: Sendable {
         }
         if options.workloads.contains("http"), let server = options.serverExecutable {
             figures += try await HTTPWorkload(benchmark: self, server: URL(fileURLWithPath: server), seconds: options.seconds).run()
+        }
+        if options.workloads.contains("documents"), let server = options.serverExecutable {
+            figures += try await DocumentsWorkload(benchmark: self, server: URL(fileURLWithPath: server)).run()
         }
         if options.workloads.contains("history") {
             if let own = try await historyInOwnProcess() { figures += own } else { figures += try await history() }

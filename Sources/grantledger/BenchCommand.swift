@@ -17,7 +17,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Where to write the figures as JSON.") var output = "bench/results.json"
     @Option(help: "Applications in the one pool whose as-of state is replayed (about 1.9 pool events each).") var bigPoolApplications: Int?
     @Option(help: "Seconds of commands at half the maximum rate while the read models follow (lag).") var lagSeconds: Int?
-    @Option(help: "Comma-separated workloads: append (with its baselines; commands use them too), commands, hot-pool, lag, http (needs wrk), history; catch-up alone reads the history already in the database.")
+    @Option(help: "Comma-separated workloads: append (with its baselines; commands use them too), commands, hot-pool, lag, http (needs wrk), documents (needs psql), history; catch-up alone reads the history already in the database.")
     var only: String?
     @Flag(help: .hidden) var partOfRun = false
 
