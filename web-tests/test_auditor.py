@@ -1,12 +1,14 @@
 """An auditor replays who held which role, and when; reads only: the
 administrator's pages and every form that changes something are refused."""
+import json
 import re
+import zipfile
 import uuid
 from datetime import date, timedelta
 
 from playwright.sync_api import expect
 
-from conftest import AUDITOR, check, sign_in
+from conftest import AUDITOR, check, grantledger, sign_in
 
 
 
@@ -100,6 +102,15 @@ def test_a_decisions_trail(page):
     expect(page.locator("svg.chart path.paid-line")).to_have_count(1)
     expect(page.get_by_role("region", name="Bevilget og udbetalt over tid")).to_contain_text("Udbetalt")
     check(page, "audit-grant")
+
+    # The grant's evidence in one ZIP, checked offline by the command line.
+    with page.expect_download() as download:
+        page.get_by_role("link", name=re.compile("Hent revisionspakken")).click()
+    names = zipfile.ZipFile(download.value.path()).namelist()
+    assert {"trail.json", "trail.html", "movements.csv", "manifest.json"} <= set(names), names
+    assert any(name.startswith("documents/") and name.endswith("/Regnskab 1. rate.csv") for name in names), names
+    report = json.loads(grantledger("verify-pack", str(download.value.path())))
+    assert report["ok"] and report["documentsChecked"] == 1, report
 
 
 def test_a_pool_as_of_the_day_before(page):

@@ -7,7 +7,7 @@ import uuid
 
 from playwright.sync_api import expect
 
-from conftest import APPLICANT, STEERING, check, sign_in
+from conftest import ADMIN, APPLICANT, STEERING, check, sign_in
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
@@ -73,3 +73,20 @@ def test_the_meeting_pack_links_each_applications_documents(page):
         link.click()
     with open(download.value.path(), "rb") as saved:
         assert saved.read().startswith(b"%PDF-1.4")
+
+
+def test_a_meetings_minutes_attached_by_an_administrator(page):
+    sign_in(page, ADMIN)
+    page.goto("/admin/meetings")
+    page.get_by_role("row", name=re.compile("12. september 2024")).get_by_role("link", name=re.compile("Fremmøde og dagsorden")).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("STEM i Nord")
+    minutes = "%PDF-1.4\nReferat af mødet 12. september 2024\n%%EOF\n".encode()
+    page.get_by_label("Vedhæft en fil").set_input_files(files=[{"name": "Referat 2024-09-12.pdf", "mimeType": "application/pdf", "buffer": minutes}])
+    page.get_by_role("button", name="Vedhæft", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Filen er vedhæftet.")
+    row = page.locator("#documents tbody tr", has_text="Referat 2024-09-12.pdf")
+    expect(row).to_contain_text("Ren")
+    with page.expect_download() as download:
+        row.get_by_role("link", name="Referat 2024-09-12.pdf").click()
+    with open(download.value.path(), "rb") as saved:
+        assert saved.read() == minutes

@@ -49,7 +49,7 @@ public enum AuditPackError: Error, CustomStringConvertible {
 
 /// One grant's evidence in a ZIP for an auditor: its decision trail (JSON
 /// and a readable page), its money movements (CSV), every document attached
-/// to its application and to it, and `manifest.json`, which
+/// to its application, to the meetings that took it up, and to it, and `manifest.json`, which
 /// ``AuditPack/verify(packAt:)`` (`grantledger verify-pack`) checks offline.
 public struct AuditPack: Sendable {
     public let store: EventStore
@@ -95,8 +95,10 @@ public struct AuditPack: Sendable {
 
         // Each document once, however often attached, with every attaching event.
         let applicationEvents = try await history.everything(ApplicationState.streamName(applicationId))
+        var meetingEvents: [HistoryEntry] = []
+        for meeting in trail.meetings { meetingEvents += try await history.everything(MeetingState.streamName(meeting.meetingId)) }
         var attachments: [(sha256: String, mediaType: String, recordedBy: [AuditPackManifest.RecordedBy])] = []
-        for entry in applicationEvents + grantEvents where entry.type == DocumentAttached.eventType {
+        for entry in applicationEvents + meetingEvents + grantEvents where entry.type == DocumentAttached.eventType {
             guard let document = entry.data["document"], let sha256 = document["sha256"]?.stringValue,
                   let fileName = document["fileName"]?.stringValue else { continue }
             let recorded = AuditPackManifest.RecordedBy(position: entry.position, streamId: entry.streamId, streamVersion: entry.streamVersion,
@@ -151,6 +153,16 @@ public struct AuditPack: Sendable {
         public var documentsChecked = 0
         public var problems: [String] = []
         public var ok: Bool { problems.isEmpty }
+
+        enum CodingKeys: String, CodingKey { case ok, filesChecked, documentsChecked, problems }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(ok, forKey: .ok)
+            try container.encode(filesChecked, forKey: .filesChecked)
+            try container.encode(documentsChecked, forKey: .documentsChecked)
+            try container.encode(problems, forKey: .problems)
+        }
     }
 
     /// Checks a pack offline: every file the manifest lists is there with its

@@ -11,11 +11,21 @@ import NIOCore
 enum DocumentOwner: Sendable {
     case application(UUID)
     case grant(UUID)
+    case meeting(UUID)
 
     var kind: String {
         switch self {
         case .application: "application"
         case .grant: "grant"
+        case .meeting: "meeting"
+        }
+    }
+
+    /// Who may attach: an applicant to its own application or grant, a member to its group's meeting; an administrator to any.
+    var attachers: Set<Role> {
+        switch self {
+        case .application, .grant: [.admin, .applicant]
+        case .meeting: [.admin, .steering]
         }
     }
 }
@@ -157,7 +167,7 @@ extension Services {
             await received.intake.abandon()
             throw error
         }
-        let command = AttachDocument(document: facts, reportId: reportId, attachedBy: identity.subject, at: Date())
+        var command = AttachDocument(document: facts, reportId: reportId, attachedBy: identity.subject, at: Date())
         let context = CommandContext(actor: identity.subject, role: identity.role.rawValue, actingAs: identity.actingAs)
         // Judged and scanned before the bytes are filed: refused or infected, they are dropped, not kept for ever.
         let scan: DocumentScanned?
@@ -167,6 +177,10 @@ extension Services {
                 _ = try command.decide(application: try await commands.current(ApplicationState.self, id).state, applicationId: id, actingAs: identity.actingAs)
             case .grant(let id):
                 _ = try command.decide(grant: try await commands.current(GrantState.self, id).state, grantId: id, actingAs: identity.actingAs)
+            case .meeting(let id):
+                let meeting = try await commands.current(MeetingState.self, id).state
+                let group = try await commands.current(SteeringGroupState.self, meeting.held?.groupId ?? id).state
+                _ = try command.decide(meeting: meeting, meetingId: id, group: group, actingAs: identity.actingAs)
             }
             scan = try await scanBeforeFiling(received.intake, facts.sha256, context)
             if let scan, scan.verdict == .infected {
@@ -179,10 +193,13 @@ extension Services {
             throw error
         }
         try await received.intake.file()
+        // Dated when it is attached, after its scan.
+        command.at = Date()
         let result: CommandResult
         switch owner {
         case .application(let id): result = try await commands.attachDocument(command, applicationId: id, context)
         case .grant(let id): result = try await commands.attachDocument(command, grantId: id, context)
+        case .meeting(let id): result = try await commands.attachDocument(command, meetingId: id, context)
         }
         var view = Self.view(DocumentAttached(document: facts, reportId: reportId, attachedBy: identity.subject, occurredAt: command.at),
                              scan: scan, scanning: virusScanner != nil)
@@ -234,6 +251,15 @@ extension Services {
                 throw Problem(.forbidden, rule: "not-owner", title: "Your role may not do this", detail: "grant \(id.uuidString) belongs to another organisation")
             }
             return grant.documents
+        case .meeting(let id):
+            let meeting = try await commands.current(MeetingState.self, id).state
+            guard meeting.held != nil else { throw Problem.notFound("meeting", id.uuidString) }
+            switch identity.role {
+            case .admin, .auditor: break
+            case .steering: try await requireGroupMember(identity, meetingId: id)
+            case .applicant: throw Problem.forbidden("a meeting's documents are its steering group's")
+            }
+            return meeting.documents
         }
     }
 
@@ -328,7 +354,7 @@ extension HTTPField.Name {
 
 func addDocumentRoutes(to routes: Routes, _ services: Services) {
     @Sendable func attach(_ request: Request, _ owner: DocumentOwner) async throws -> Response {
-        let identity = try await services.auth.require(request, [.admin, .applicant], to: "attach documents")
+        let identity = try await services.auth.require(request, owner.attachers, to: "attach documents")
         return try jsonResponse(try await services.attach(request, to: owner) { _ in identity }.view, status: .created)
     }
     routes.post("/v1/applications/:applicationId/documents") { request, context in
@@ -346,6 +372,15 @@ func addDocumentRoutes(to routes: Routes, _ services: Services) {
     }
     routes.get("/v1/grants/:grantId/documents") { request, context in
         try await services.listDocuments(request, of: .grant(try request.uuidParameter(context, "grantId")))
+    }
+    routes.post("/v1/meetings/:meetingId/documents") { request, context in
+        try await attach(request, .meeting(try request.uuidParameter(context, "meetingId")))
+    }
+    routes.get("/v1/meetings/:meetingId/documents") { request, context in
+        try await services.listDocuments(request, of: .meeting(try request.uuidParameter(context, "meetingId")))
+    }
+    routes.get("/v1/meetings/:meetingId/documents/:sha256") { request, context in
+        try await services.download(request, of: .meeting(try request.uuidParameter(context, "meetingId")), context.parameters.get("sha256") ?? "")
     }
     routes.get("/v1/grants/:grantId/documents/:sha256") { request, context in
         try await services.download(request, of: .grant(try request.uuidParameter(context, "grantId")), context.parameters.get("sha256") ?? "")

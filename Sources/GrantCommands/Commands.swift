@@ -240,6 +240,15 @@ extension CommandHandler {
         }
     }
 
+    /// A document whose bytes are stored already, attached to a meeting (its minutes).
+    public func attachDocument(_ command: AttachDocument, meetingId: UUID, _ context: CommandContext) async throws -> CommandResult {
+        try await execute("AttachDocument", context) { session in
+            let meeting = try await session.load(MeetingState.self, meetingId)
+            let group = try await session.load(SteeringGroupState.self, meeting.state.held?.groupId ?? meetingId)
+            return [meeting.write(try command.decide(meeting: meeting.state, meetingId: meetingId, group: group.state, actingAs: context.actingAs))]
+        }
+    }
+
     public func recordScan(_ command: RecordScan, _ context: CommandContext) async throws -> CommandResult {
         try await execute("RecordScan", context) { session in
             let document = try await session.load(DocumentState.self, command.sha256.streamId)

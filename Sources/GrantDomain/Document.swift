@@ -195,6 +195,14 @@ public struct AttachDocument: Hashable, Sendable {
         return try attach(to: grant.documents)
     }
 
+    /// A meeting's documents (its minutes): by a member of the group that held it, or an administrator.
+    public func decide(meeting: MeetingState, meetingId: UUID, group: SteeringGroupState, actingAs: ActingAs = .unrestricted) throws(DomainError) -> [any DomainEvent] {
+        guard let held = meeting.held else { throw .notFound(kind: "meeting", id: meetingId.uuidString) }
+        try actingAs.requireSeat(on: group, held.groupId, meeting: meetingId)
+        guard reportId == nil else { throw .invalidInput(field: "reportId", reason: "reports belong to grants, not meetings") }
+        return try attach(to: meeting.documents)
+    }
+
     private func attach(to documents: [DocumentAttached]) throws(DomainError) -> [any DomainEvent] {
         try document.validated()
         try requireLine(attachedBy, field: "attachedBy", maximum: Limits.name)
@@ -202,7 +210,7 @@ public struct AttachDocument: Hashable, Sendable {
             throw .alreadyExists(kind: "document", id: "\(document.sha256) (attached as \(same.document.fileName))")
         }
         guard documents.count < Limits.documents else {
-            throw .invalidInput(field: "file", reason: "at most \(Limits.documents) documents may be attached to one application or grant")
+            throw .invalidInput(field: "file", reason: "at most \(Limits.documents) documents may be attached to one application, grant or meeting")
         }
         return [DocumentAttached(document: document, reportId: reportId, attachedBy: attachedBy, occurredAt: at)]
     }

@@ -171,11 +171,13 @@ public struct MeetingState: Aggregate, Hashable {
     /// Each change of who is present, in order: the minutes say when who came or went.
     public var attendanceChanges: [MeetingAttendanceChanged] = []
     public var decided: [UUID: DecisionOutcome] = [:]
+    /// Its documents (minutes, a presentation), in the order attached.
+    public var documents: [DocumentAttached] = []
 
     public static let initial = MeetingState()
     public static func streamName(_ id: UUID) -> String { "meeting-\(id.lowercasedText)" }
     public static let eventTypes: [any DomainEvent.Type] = [
-        MeetingHeld.self, MeetingAttendanceChanged.self, MeetingAgendaChanged.self, DecisionRecorded.self,
+        MeetingHeld.self, MeetingAttendanceChanged.self, MeetingAgendaChanged.self, DecisionRecorded.self, DocumentAttached.self,
     ]
 
     public consuming func evolve(_ event: any DomainEvent) -> MeetingState {
@@ -187,6 +189,7 @@ public struct MeetingState: Aggregate, Hashable {
             state.attendanceChanges.append(event)
         case let event as MeetingAgendaChanged: state.held?.agenda = event.agenda
         case let event as DecisionRecorded: state.decided[event.applicationId] = event.outcome
+        case let event as DocumentAttached: state.documents.append(event)
         default: break
         }
         return state

@@ -252,7 +252,7 @@ struct DocumentTests {
         }
     }
 
-    @Test("an audit pack holds the trail, the movements and every document, and verify-pack finds a file swapped in it")
+    @Test("a meeting takes its minutes from its group's members; an audit pack holds the trail, the movements and every document, and verify-pack finds a file swapped in it")
     func auditPack() async throws {
         try await Harness.with { api in
             let programme = try await Programme.create(api)
@@ -265,6 +265,14 @@ struct DocumentTests {
                 .ok()["grantId"] as? String ?? ""
             let csv = Array("date,amount\n2026-03-01,1200.00\n".utf8)
             _ = try await Upload.post(api, "/v1/grants/\(grant)/documents", token, Upload.body(csv, fileName: "receipts.csv")).ok()
+            // The meeting's minutes: by a member of its group; not by the applicant, who does not read them either.
+            let minutes = Array("%PDF-1.4\nMinutes of the meeting\n".utf8)
+            #expect(try await Upload.post(api, "/v1/meetings/\(meeting)/documents", token, Upload.body(minutes, fileName: "minutes.pdf")).status == .forbidden)
+            _ = try await Upload.post(api, "/v1/meetings/\(meeting)/documents", bo, Upload.body(minutes, fileName: "minutes.pdf")).ok()
+            #expect(try await api.get("/v1/meetings/\(meeting)/documents", token).status == .forbidden)
+            let carl = try await programme.steeringToken("carl")
+            let listed = try await api.get("/v1/meetings/\(meeting)/documents", carl).ok()["documents"] as? [[String: Any]] ?? []
+            #expect(listed.map { $0["fileName"] as? String } == ["minutes.pdf"])
 
             #expect(try await api.get("/v1/audit/grants/\(grant)/pack", token).status == .forbidden, "an applicant downloads no pack")
             let auditor = try await api.token(.auditor, subject: "auditor:eva")
@@ -274,10 +282,11 @@ struct DocumentTests {
             defer { try? FileManager.default.removeItem(at: file) }
             try Data(answer.body.readableBytesView).write(to: file)
             let check = try AuditPack.verify(packAt: file)
-            #expect(check.ok && check.documentsChecked == 2 && check.filesChecked == 5, "\(check.problems)")
+            #expect(check.ok && check.documentsChecked == 3 && check.filesChecked == 6, "\(check.problems)")
             let archive = try Archive(url: file, accessMode: .read)
             #expect(Set(archive.map(\.path)) == ["trail.json", "trail.html", "movements.csv", "manifest.json",
-                                                  "documents/\(Upload.sha256(Self.pdf))/budget.pdf", "documents/\(Upload.sha256(csv))/receipts.csv"])
+                                                  "documents/\(Upload.sha256(Self.pdf))/budget.pdf", "documents/\(Upload.sha256(csv))/receipts.csv",
+                                                  "documents/\(Upload.sha256(minutes))/minutes.pdf"])
             var movements = Data()
             _ = try archive.extract(archive["movements.csv"]!) { movements.append($0) }
             #expect(String(decoding: movements, as: UTF8.self).contains(",commitment,2026,"), "the grant's commitment is among its movements")

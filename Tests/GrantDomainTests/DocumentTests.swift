@@ -122,6 +122,26 @@ struct DocumentDeciderTests {
             .then(refused: .invalidState(kind: "grant", id: id.uuidString, status: "cancelled", action: "attach documents"))
     }
 
+    @Test("a meeting takes documents from the members of the group that held it, and an administrator")
+    func meetings() throws {
+        var world = try World()
+        let id = try world.submitted(World.content(Self.school))
+        try world.holdMeeting(agenda: [id])
+        let meeting = world.meeting, group = world.group, meetingId = world.meetingId
+        #expect(try Self.attach().decide(meeting: meeting, meetingId: meetingId, group: group, actingAs: .member("bo", group: nil)).count == 1)
+        #expect(try Self.attach().decide(meeting: meeting, meetingId: meetingId, group: group).count == 1)
+        for actor in [ActingAs.applicant(organisation: Self.school), .auditor] {
+            given(MeetingState.self).when { _ throws(DomainError) in
+                try Self.attach().decide(meeting: meeting, meetingId: meetingId, group: group, actingAs: actor)
+            }.then(refused: .notOnSteeringGroup(member: "", meeting: meetingId.uuidString))
+        }
+        given(MeetingState.self).when { _ throws(DomainError) in
+            try Self.attach().decide(meeting: meeting, meetingId: meetingId, group: group, actingAs: .member("zoe", group: nil))
+        }.then(refused: .notOnSteeringGroup(member: "zoe", meeting: meetingId.uuidString))
+        given(MeetingState.self).when { state throws(DomainError) in try Self.attach().decide(meeting: state, meetingId: meetingId, group: group) }
+            .then(refused: .notFound(kind: "meeting", id: meetingId.uuidString))
+    }
+
     @Test("a scan's verdict: infected names its signature, clean names none")
     func scans() throws {
         given(DocumentState.self).when { state throws(DomainError) in

@@ -10,10 +10,16 @@ extension DocumentOwner {
         switch self {
         case .application(let id): "/applications/\(id.uuidString.lowercased())"
         case .grant(let id): "/grants/\(id.uuidString.lowercased())"
+        case .meeting(let id): "/admin/meetings/\(id.uuidString.lowercased())"
         }
     }
 
-    var apiPath: String { "/v1" + pagePath + "/documents" }
+    var apiPath: String {
+        switch self {
+        case .application, .grant: "/v1" + pagePath + "/documents"
+        case .meeting(let id): "/v1/meetings/\(id.uuidString.lowercased())/documents"
+        }
+    }
 
     /// The key a refused upload's message is kept under, for the page to show it once.
     var formKey: String { "documents-" + pagePath.dropFirst().replacingOccurrences(of: "/", with: "-") }
@@ -69,12 +75,12 @@ extension Services {
 func addDocumentPages(to routes: Routes, _ services: Services, pages: Pages, accounts: Accounts) {
     /// Post/redirect/get: attached, back to the page with a message; refused,
     /// back to the form with the reason kept for it (nothing of the file is).
-    @Sendable func attach(_ request: Request, _ owner: DocumentOwner) async throws -> Response {
+    @Sendable func attach(_ request: Request, _ owner: DocumentOwner, as roles: Set<Role>) async throws -> Response {
         try await services.page(request, pages: pages) {
             var userId: UUID?
             do {
                 let (view, _) = try await services.attach(request, to: owner) { fields in
-                    let identity = try await services.auth.require(request, [.applicant], to: "attach documents", csrf: fields["csrf"])
+                    let identity = try await services.auth.require(request, roles, to: "attach documents", csrf: fields["csrf"])
                     userId = try identity.pageUser()
                     return identity
                 }
@@ -91,9 +97,13 @@ func addDocumentPages(to routes: Routes, _ services: Services, pages: Pages, acc
     }
 
     routes.page("POST", "/applications/:applicationId/documents") { request, context in
-        try await attach(request, .application(try request.uuidParameter(context, "applicationId")))
+        try await attach(request, .application(try request.uuidParameter(context, "applicationId")), as: [.applicant])
     }
     routes.page("POST", "/grants/:grantId/documents") { request, context in
-        try await attach(request, .grant(try request.uuidParameter(context, "grantId")))
+        try await attach(request, .grant(try request.uuidParameter(context, "grantId")), as: [.applicant])
+    }
+    // A meeting's minutes, from its page for administrators.
+    routes.page("POST", "/admin/meetings/:meetingId/documents") { request, context in
+        try await attach(request, .meeting(try request.uuidParameter(context, "meetingId")), as: [.admin])
     }
 }

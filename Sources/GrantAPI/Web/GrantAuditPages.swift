@@ -22,6 +22,7 @@ func addGrantAuditPage(to routes: Routes, _ services: Services, pages: Pages) {
             var values = form.values.merging([
                 "title": language.word("grantAuditTitle", ["title": awarded.title]), "action": "/audit/grants/\(lowered)",
                 "trailHref": "/audit/decisions/\(awarded.applicationId.uuidString.lowercased())", "organisation": awarded.organisation,
+                "packHref": "/v1/audit/grants/\(lowered)/pack",
             ]) { $1 }
             guard let asOf = form.instant else { return pages.render("audit-grant", values, page, status: .unprocessableContent) }
             let basis = form.basis

@@ -172,6 +172,14 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
             if let error = errors["present"] { values["presentError"] = error }
             if let error = errors["agenda"] { values["agendaError"] = error }
             values.merge(errors.summary) { $1 }
+            // The minutes and the meeting's other documents.
+            let owner = DocumentOwner.meeting(meetingId)
+            var refused: FieldErrors?
+            if let (_, kept) = try await accounts.formDraft(userId: adminId, key: owner.formKey, as: [String: String].self, errors: FieldErrors.self) {
+                refused = kept
+                try await accounts.dropFormDraft(userId: adminId, key: owner.formKey)
+            }
+            values.merge(try await services.documentSection(meeting.documents, of: owner, language: language, canAttach: true, refused: refused)) { $1 }
             return pages.render("meeting-admin", values, page)
         }
     }

@@ -128,6 +128,8 @@ package enum Words {
         "reports": ("Rapporter", "Reports"),
         "noReports": ("Ingen rapporter endnu.", "No reports yet."),
         "documents": ("Dokumenter", "Documents"),
+        "auditPackLink": ("Hent revisionspakken (ZIP: beslutningsspor, pengebevægelser, dokumenter, manifest)",
+                          "Download the audit pack (ZIP: decision trail, money movements, documents, manifest)"),
         "noDocuments": ("Ingen dokumenter endnu.", "No documents yet."),
         "documentName": ("Fil", "File"),
         "documentKind": ("Type", "Kind"),
