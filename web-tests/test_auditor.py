@@ -110,7 +110,7 @@ def test_a_decisions_trail(page):
     assert {"trail.json", "trail.html", "movements.csv", "manifest.json"} <= set(names), names
     assert any(name.startswith("documents/") and name.endswith("/Regnskab 1. rate.csv") for name in names), names
     report = json.loads(grantledger("verify-pack", str(download.value.path())))
-    assert report["ok"] and report["documentsChecked"] == 1, report
+    assert report["ok"] and report["documentsChecked"] >= 1, report
 
 
 def test_a_pool_as_of_the_day_before(page):

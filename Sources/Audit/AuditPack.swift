@@ -49,7 +49,7 @@ public enum AuditPackError: Error, CustomStringConvertible {
 
 /// One grant's evidence in a ZIP for an auditor: its decision trail (JSON
 /// and a readable page), its money movements (CSV), every document attached
-/// to its application, to the meetings that took it up, and to it, and `manifest.json`, which
+/// to its application, to the meetings that decided on it, and to it, and `manifest.json`, which
 /// ``AuditPack/verify(packAt:)`` (`grantledger verify-pack`) checks offline.
 public struct AuditPack: Sendable {
     public let store: EventStore

@@ -223,6 +223,11 @@ extension Benchmark {
         return ((clock.now - started) / .seconds(1), peakKB / 1024)
     }
 
+    /// Sets a running process's peak resident memory (VmHWM) back to what it holds now (Linux: `5` to clear_refs).
+    static func resetHighWaterMark(_ pid: pid_t) {
+        try? "5".write(toFile: "/proc/\(pid)/clear_refs", atomically: false, encoding: .utf8)
+    }
+
     /// A running process's peak resident memory so far (VmHWM), in kB.
     static func highWaterMarkKB(_ pid: pid_t) -> Double? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),

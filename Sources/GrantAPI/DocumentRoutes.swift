@@ -65,9 +65,7 @@ extension Services {
             throw Problem(.unsupportedMediaType, rule: "unsupported-media-type", title: "A document is sent as multipart/form-data",
                           detail: "send the file as the part named file of a multipart/form-data body, with its boundary in Content-Type")
         }
-        if let length = request.headers[.contentLength].flatMap(Int64.init), length > documentLimit + 65_536 {
-            throw Self.tooLarge(documentLimit)
-        }
+        let declaredLength = request.headers[.contentLength].flatMap(Int64.init)
         var parser = FormDataParser(boundary: boundary)
         var intake = DocumentIntake(store: documents, limit: documentLimit)
         var identity: Identity?
@@ -90,7 +88,11 @@ extension Services {
                     case .partStart(let name, let partFileName) where name == "file":
                         guard fileName == nil else { throw Problem.badRequest(rule: "invalid-multipart", field: "file", "one file per request") }
                         (fileName, inFile) = (partFileName ?? "", true)
-                        if identity == nil { identity = try await authorize(fields) }
+                        if identity == nil {
+                            identity = try await authorize(fields)
+                            // Judged once the sender is known, so a page can show the refusal beside the field.
+                            if let declaredLength, declaredLength > documentLimit + 65_536 { throw Self.tooLarge(documentLimit) }
+                        }
                     case .partStart(let name, _):
                         (fieldName, field) = (name, ByteBuffer())
                     case .body(let bytes) where inFile:

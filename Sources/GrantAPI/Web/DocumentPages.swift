@@ -66,8 +66,9 @@ extension Services {
                 section["reportChoices"] = [["value": "", "label": language.word("documentForGrant")]]
                     + reports.map { ["value": $0.id.uuidString.lowercased(), "label": $0.label] }
             }
-            if let error = refused?["file"] ?? refused?.entries.first?.message { section["fileError"] = error }
         }
+        // Shown even when the form is gone (the grant was cancelled meanwhile): the message is shown once, then dropped.
+        if let error = refused?["file"] ?? refused?.entries.first?.message { section["fileError"] = error }
         return section
     }
 }
@@ -88,7 +89,7 @@ func addDocumentPages(to routes: Routes, _ services: Services, pages: Pages, acc
                 return Pages.redirect(owner.pagePath + "?flash=documentAttached&after=\(view.position ?? 0)#documents")
             } catch {
                 // Not signed in, a stale form, another organisation's page: the page's own error.
-                guard let userId, !(error is DomainError && (error as? DomainError)?.rule == "not-owner") else { throw error }
+                guard let userId, Problem.from(error)?.rule != "not-owner" else { throw error }
                 try await accounts.keepFormDraft(userId: userId, key: owner.formKey, fields: [String: String](),
                                                  errors: FieldErrors(error, language: Language(request)))
                 return Pages.redirect(owner.pagePath + "#documents")
