@@ -92,3 +92,9 @@ def test_a_meetings_minutes_attached_by_an_administrator(page):
         row.get_by_role("link", name="Dagsorden 2026-11-26.pdf").click()
     with open(download.value.path(), "rb") as saved:
         assert saved.read() == minutes
+
+    # The group's members find it on the meeting's minutes page.
+    page.get_by_role("button", name=re.compile("Log ud")).first.click()
+    sign_in(page, STEERING)
+    page.get_by_role("row", name=re.compile("26. november 2026")).get_by_role("link", name="Referat").click()
+    expect(page.locator("#documents")).to_contain_text("Dagsorden 2026-11-26.pdf")

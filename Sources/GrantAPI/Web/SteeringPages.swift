@@ -195,6 +195,9 @@ func addSteeringPages(to routes: Routes, _ services: Services, pages: Pages, acc
             let absent = group.members.keys.sorted().filter { !held.present.contains($0) }.map(name)
             if !absent.isEmpty { values["absent"] = absent.joined(separator: ", ") }
             if held.agenda.count > decisions.count { values["undecided"] = String(held.agenda.count - decisions.count) }
+            // The meeting's own documents (its minutes as signed, a presentation), to download.
+            values.merge(try await services.documentSection(meeting.documents, of: .meeting(meetingId), language: language, canAttach: false,
+                                                            refused: nil)) { $1 }
             return pages.render("steering-minutes", values, page)
         }
     }
