@@ -15,6 +15,8 @@ public struct ScannerFailure: Error, CustomStringConvertible {
 
 /// Scans a document's bytes before anyone but its uploader may download them.
 public protocol VirusScanner: Sendable {
+    /// The scanner and its signatures' version: a verdict by the same one need not be sought again.
+    var version: String { get }
     func scan(fileAt path: URL) async throws -> ScanResult
 }
 

@@ -85,8 +85,16 @@ public func buildApplication(
     let accounts = Accounts(store: store, hasher: PasswordHasher(cost: configuration.bcryptCost))
     try await accounts.prepare()
     let router = try await makeRouter(configuration: configuration, store: store, projections: projections, accounts: accounts, logger: logger).router
-    var services: [any Service] = [PostgresClientService(client: store.client), NotifierService(store: store), AccountsSweeper(accounts: accounts, logger: logger),
-                                   DocumentsSweeper(documents: PostgresDocumentStore(client: store.client, logger: logger), logger: logger)]
+    let documents = PostgresDocumentStore(client: store.client, logger: logger)
+    var services: [any Service] = [
+        PostgresClientService(client: store.client), NotifierService(store: store),
+        HourlySweep(failure: "could not delete expired sign-in data", logger: logger) { try await accounts.sweep() },
+        // Chunks of uploads a stopped process left unfiled a day ago.
+        HourlySweep(failure: "could not drop abandoned uploads", logger: logger) {
+            let dropped = try await documents.discardAbandoned(olderThan: .seconds(86_400))
+            if dropped > 0 { logger.info("dropped the chunks of abandoned uploads", metadata: ["chunks": "\(dropped)"]) }
+        },
+    ]
     if configuration.runWorkers { services.append(ProjectionService(runtime: projections)) }
     if let listener = configuration.listener { services.append(ListenerService(store: store, configuration: listener)) }
     if let signer = configuration.checkpointSigner, let interval = configuration.checkpointInterval {
@@ -143,36 +151,19 @@ extension HTTPField.Name {
     static let xForwardedFor = Self("X-Forwarded-For")!
 }
 
-/// Deletes expired sessions, links and counts every hour.
-struct AccountsSweeper: Service {
-    let accounts: Accounts
+/// Runs `work` every hour until shutdown: what a day or an expiry leaves
+/// behind (expired sign-in data, the chunks of abandoned uploads). A failure
+/// is logged, with `failure` saying what could not be done, and tried again next hour.
+struct HourlySweep: Service {
+    let failure: String
     let logger: Logger
+    let work: @Sendable () async throws -> Void
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                do { try await accounts.sweep() } catch is CancellationError { return } catch {
-                    logger.error("could not delete expired sign-in data", metadata: ["error": "\(String(reflecting: error))"])
-                }
-                try await Task.sleep(for: .seconds(3600))
-            }
-        }
-    }
-}
-
-/// Drops, every hour, the chunks of uploads a stopped process left unfiled a day ago.
-struct DocumentsSweeper: Service {
-    let documents: PostgresDocumentStore
-    let logger: Logger
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    let dropped = try await documents.discardAbandoned(olderThan: .seconds(86_400))
-                    if dropped > 0 { logger.info("dropped the chunks of abandoned uploads", metadata: ["chunks": "\(dropped)"]) }
-                } catch is CancellationError { return } catch {
-                    logger.error("could not drop abandoned uploads", metadata: ["error": "\(String(reflecting: error))"])
+                do { try await work() } catch is CancellationError { return } catch {
+                    logger.error("\(failure)", metadata: ["error": "\(String(reflecting: error))"])
                 }
                 try await Task.sleep(for: .seconds(3600))
             }

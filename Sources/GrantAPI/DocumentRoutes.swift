@@ -146,8 +146,8 @@ extension Services {
     }
 
     /// Receives a document, checks it may be attached, files its bytes,
-    /// scans them, and attaches it. Refused (a bad file, a virus, a rule)
-    /// it leaves no attachment, and no bytes but those a scan found infected.
+    /// scans them, and attaches it. Refused (a bad file, a virus, a rule,
+    /// a scanner that does not answer) it leaves no attachment and no bytes.
     /// `authorize` names the sender from the fields before the file.
     func attach(_ request: Request, to owner: DocumentOwner,
                 authorize: ([String: String]) async throws -> Identity) async throws -> (view: DocumentView, identity: Identity) {
@@ -216,7 +216,7 @@ extension Services {
     func scanBeforeFiling(_ intake: DocumentIntake, _ digest: DocumentDigest, _ context: CommandContext) async throws -> DocumentScanned? {
         guard let scanner = virusScanner else { return nil }
         if let known = try await commands.current(DocumentState.self, digest.streamId).state.lastScan,
-           known.scanner == (scanner as? ClamAVScanner)?.version { return known }
+           known.scanner == scanner.version { return known }
         let result: ScanResult
         do { result = try await intake.scan(with: scanner) } catch {
             logger.error("virus scan failed; the upload is refused", metadata: ["sha256": "\(digest)", "error": "\(String(reflecting: error))"])
