@@ -3,7 +3,9 @@ that ops/webtest started with the demo loaded (GL_WEB_URL)."""
 import os
 import re
 import subprocess
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -66,6 +68,11 @@ def sign_in(page, who):
 def sign_out(page):
     page.get_by_role("button", name=re.compile("Log ud|Sign out")).first.click()
     expect(page.get_by_role("status")).to_be_visible()
+
+
+def today() -> date:
+    """Today as the pages count days: in Copenhagen, whatever the machine's zone."""
+    return datetime.now(ZoneInfo("Europe/Copenhagen")).date()
 
 
 def grantledger(*args):

@@ -4,11 +4,11 @@ import json
 import re
 import zipfile
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 from playwright.sync_api import expect
 
-from conftest import AUDITOR, check, grantledger, sign_in
+from conftest import AUDITOR, check, grantledger, sign_in, today
 
 
 
@@ -31,7 +31,7 @@ def test_roles_over_time(page):
     expect(page.get_by_role("radio", name="Som det var da")).to_be_checked()
 
     # Only the administrators, as of tomorrow's end.
-    page.get_by_label("Dato").fill((date.today() + timedelta(days=1)).isoformat())
+    page.get_by_label("Dato").fill((today() + timedelta(days=1)).isoformat())
     page.get_by_label("Rolle").select_option("admin")
     page.get_by_role("button", name="Vis rollerne").click()
     expect(page.get_by_role("row", name=re.compile("maria.admin@demo.grantledger.dk"))).to_be_visible()
@@ -95,7 +95,7 @@ def test_a_decisions_trail(page):
     page.get_by_role("link", name="Tilskuddet på en dato, og pengene over tid").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Tilskud:")
     expect(page.get_by_role("heading", level=2).first).to_contain_text("som registreret da")
-    page.get_by_label("Dato").fill((date.today() - timedelta(days=1)).isoformat())
+    page.get_by_label("Dato").fill((today() - timedelta(days=1)).isoformat())
     page.get_by_role("radio", name="Som det var da").check()
     page.get_by_role("button", name="Vis tilskuddet").click()
     expect(page.get_by_role("heading", level=2).first).to_contain_text("som det var da")
@@ -120,7 +120,7 @@ def test_a_pool_as_of_the_day_before(page):
     page.get_by_role("row").nth(1).get_by_role("link").click()
     # Today, then the day before: the same page, asked again.
     expect(page.locator("svg.chart").first).to_be_visible()
-    page.get_by_label("Dato").fill((date.today() - timedelta(days=1)).isoformat())
+    page.get_by_label("Dato").fill((today() - timedelta(days=1)).isoformat())
     page.get_by_role("button", name="Vis puljen").click()
     # The demo's history was recorded today: as recorded the day before, there was no pool yet ...
     expect(page.get_by_text("Puljen fandtes ikke endnu.")).to_be_visible()

@@ -58,14 +58,18 @@ struct Programme {
         return id
     }
 
-    /// Holds a meeting today (dated by day, as people date meetings) with
-    /// everyone present and `agenda` on it; returns its id.
-    func meeting(_ agenda: [String]) async throws -> String {
+    /// Holds a meeting on `day` (dated by day, as people date meetings; today
+    /// in UTC unless given) with everyone present and `agenda` on it; returns
+    /// its id.
+    func meeting(_ agenda: [String], on day: String = Programme.today()) async throws -> String {
         let list = agenda.map { "\"\($0)\"" }.joined(separator: ",")
         return try await api.post("/v1/steering-groups/\(group)/meetings", admin, """
-            {"date": "\(CivilTime.format(Date()).prefix(10))", "present": ["anna", "bo", "carl"], "agenda": [\(list)]}
+            {"date": "\(day)", "present": ["anna", "bo", "carl"], "agenda": [\(list)]}
             """).ok()["id"] as? String ?? ""
     }
+
+    /// Today as `2026-03-01`, in UTC.
+    static func today() -> String { String(CivilTime.format(Date()).prefix(10)) }
 
     static func approval(_ application: String, amount: String, votes: [String] = ["anna", "bo", "carl"]) -> String {
         let cast = votes.map { #"{"member": "\#($0)", "vote": "for"}"# }.joined(separator: ",")

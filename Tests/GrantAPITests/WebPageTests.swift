@@ -53,8 +53,13 @@ struct WebPageTests {
             let waiting = try await Browser.get(api, "/?after=\(try await api.head())", eva)
             #expect(waiting.text.components(separatedBy: "Indsendt, venter på styregruppen").count == 3 && !waiting.text.contains("dagsordenen"))
 
-            let meeting = try await programme.meeting(applications)
-            let today = Language.da.day(Date())
+            // One day for both the meeting and the words expected, so a run
+            // across midnight (UTC or Copenhagen) still agrees with itself.
+            let day = Programme.today()
+            let meeting = try await programme.meeting(applications, on: day)
+            let parts = day.split(separator: "-").compactMap { Int($0) }
+            let noon = try #require(Calendar.copenhagen.date(from: DateComponents(year: parts[0], month: parts[1], day: parts[2], hour: 12)))
+            let today = Language.da.day(noon)
             let onAgenda = try await Browser.get(api, "/?after=\(try await api.head())", eva)
             #expect(onAgenda.text.components(separatedBy: "På dagsordenen for mødet \(today)").count == 3, "\(onAgenda.text)")
             let page = try await Browser.get(api, "/applications/\(applications[0].lowercased())", eva)
