@@ -6,10 +6,7 @@ import GrantDomain
 /// what to append. Names follow the API's verbs.
 extension CommandHandler {
     public func createSteeringGroup(_ command: CreateSteeringGroup, _ context: CommandContext) async throws -> CommandResult {
-        try await execute("CreateSteeringGroup", context) { session in
-            let group = try await session.load(SteeringGroupState.self, command.groupId)
-            return [group.write(try command.decide(group.state))]
-        }
+        try await execute("CreateSteeringGroup", context, on: SteeringGroupState.self, command.groupId) { group in try command.decide(group) }
     }
 
     public func createPool(_ command: CreatePool, _ context: CommandContext) async throws -> CommandResult {
@@ -21,10 +18,7 @@ extension CommandHandler {
     }
 
     public func adjustBudget(poolId: UUID, _ command: AdjustBudget, _ context: CommandContext) async throws -> CommandResult {
-        try await execute("AdjustBudget", context) { session in
-            let pool = try await session.load(PoolState.self, poolId)
-            return [pool.write(try command.decide(pool: pool.state, poolId: poolId))]
-        }
+        try await execute("AdjustBudget", context, on: PoolState.self, poolId) { pool in try command.decide(pool: pool, poolId: poolId) }
     }
 
     public func openCall(_ command: OpenCall, _ context: CommandContext) async throws -> CommandResult {
@@ -37,17 +31,11 @@ extension CommandHandler {
     }
 
     public func changeCallWindow(_ command: ChangeCallWindow, _ context: CommandContext) async throws -> CommandResult {
-        try await execute("ChangeCallWindow", context) { session in
-            let call = try await session.load(CallState.self, command.callId)
-            return [call.write(try command.decide(call: call.state))]
-        }
+        try await execute("ChangeCallWindow", context, on: CallState.self, command.callId) { call in try command.decide(call: call) }
     }
 
     public func closeCall(_ command: CloseCall, _ context: CommandContext) async throws -> CommandResult {
-        try await execute("CloseCall", context) { session in
-            let call = try await session.load(CallState.self, command.callId)
-            return [call.write(try command.decide(call: call.state))]
-        }
+        try await execute("CloseCall", context, on: CallState.self, command.callId) { call in try command.decide(call: call) }
     }
 
     public func draftApplication(_ command: DraftApplication, _ context: CommandContext) async throws -> CommandResult {
@@ -83,9 +71,8 @@ extension CommandHandler {
     }
 
     public func withdrawApplication(_ command: WithdrawApplication, _ context: CommandContext) async throws -> CommandResult {
-        try await execute("WithdrawApplication", context) { session in
-            let application = try await session.load(ApplicationState.self, command.applicationId)
-            return [application.write(try command.decide(application: application.state, actingAs: context.actingAs))]
+        try await execute("WithdrawApplication", context, on: ApplicationState.self, command.applicationId) { application in
+            try command.decide(application: application, actingAs: context.actingAs)
         }
     }
 
@@ -168,17 +155,13 @@ extension CommandHandler {
     }
 
     public func fileReport(_ command: FileReport, _ context: CommandContext) async throws -> CommandResult {
-        try await execute("FileReport", context) { session in
-            let grant = try await session.load(GrantState.self, command.grantId)
-            return [grant.write(try command.decide(grant: grant.state, actingAs: context.actingAs))]
+        try await execute("FileReport", context, on: GrantState.self, command.grantId) { grant in
+            try command.decide(grant: grant, actingAs: context.actingAs)
         }
     }
 
     public func approveReport(_ command: ApproveReport, _ context: CommandContext) async throws -> CommandResult {
-        try await execute("ApproveReport", context) { session in
-            let grant = try await session.load(GrantState.self, command.grantId)
-            return [grant.write(try command.decide(grant: grant.state))]
-        }
+        try await execute("ApproveReport", context, on: GrantState.self, command.grantId) { grant in try command.decide(grant: grant) }
     }
 
     public func requestPayment(_ command: RequestPayment, _ context: CommandContext) async throws -> CommandResult {
@@ -200,10 +183,7 @@ extension CommandHandler {
     }
 
     public func approvePayment(_ command: ApprovePayment, _ context: CommandContext) async throws -> CommandResult {
-        try await execute("ApprovePayment", context) { session in
-            let grant = try await session.load(GrantState.self, command.grantId)
-            return [grant.write(try command.decide(grant: grant.state))]
-        }
+        try await execute("ApprovePayment", context, on: GrantState.self, command.grantId) { grant in try command.decide(grant: grant) }
     }
 
     public func markPaymentPaid(_ command: MarkPaymentPaid, _ context: CommandContext) async throws -> CommandResult {
@@ -226,17 +206,15 @@ extension CommandHandler {
 
     /// A document whose bytes are stored already, attached to an application.
     public func attachDocument(_ command: AttachDocument, applicationId: UUID, _ context: CommandContext) async throws -> CommandResult {
-        try await execute("AttachDocument", context) { session in
-            let application = try await session.load(ApplicationState.self, applicationId)
-            return [application.write(try command.decide(application: application.state, applicationId: applicationId, actingAs: context.actingAs))]
+        try await execute("AttachDocument", context, on: ApplicationState.self, applicationId) { application in
+            try command.decide(application: application, applicationId: applicationId, actingAs: context.actingAs)
         }
     }
 
     /// A document whose bytes are stored already, attached to a grant (or one of its reports).
     public func attachDocument(_ command: AttachDocument, grantId: UUID, _ context: CommandContext) async throws -> CommandResult {
-        try await execute("AttachDocument", context) { session in
-            let grant = try await session.load(GrantState.self, grantId)
-            return [grant.write(try command.decide(grant: grant.state, grantId: grantId, actingAs: context.actingAs))]
+        try await execute("AttachDocument", context, on: GrantState.self, grantId) { grant in
+            try command.decide(grant: grant, grantId: grantId, actingAs: context.actingAs)
         }
     }
 
@@ -250,9 +228,17 @@ extension CommandHandler {
     }
 
     public func recordScan(_ command: RecordScan, _ context: CommandContext) async throws -> CommandResult {
-        try await execute("RecordScan", context) { session in
-            let document = try await session.load(DocumentState.self, command.sha256.streamId)
-            return [document.write(try command.decide(document: document.state))]
+        try await execute("RecordScan", context, on: DocumentState.self, command.sha256.streamId) { document in
+            try command.decide(document: document)
+        }
+    }
+
+    /// A command that reads and writes one stream.
+    private func execute<A: Aggregate>(_ command: String, _ context: CommandContext, on _: A.Type, _ id: UUID,
+                                       _ decide: @escaping @Sendable (A) throws -> [any DomainEvent]) async throws -> CommandResult {
+        try await execute(command, context) { session in
+            let loaded = try await session.load(A.self, id)
+            return [loaded.write(try decide(loaded.state))]
         }
     }
 
@@ -310,16 +296,10 @@ extension CommandHandler {
     }
 
     public func issueSignInLink(_ command: IssueSignInLink, _ context: CommandContext) async throws -> CommandResult {
-        try await execute("IssueSignInLink", context) { session in
-            let user = try await session.load(UserState.self, command.userId)
-            return [user.write(try command.decide(user: user.state))]
-        }
+        try await execute("IssueSignInLink", context, on: UserState.self, command.userId) { user in try command.decide(user: user) }
     }
 
     public func revokeRole(_ command: RevokeRole, _ context: CommandContext) async throws -> CommandResult {
-        try await execute("RevokeRole", context) { session in
-            let user = try await session.load(UserState.self, command.userId)
-            return [user.write(try command.decide(user: user.state))]
-        }
+        try await execute("RevokeRole", context, on: UserState.self, command.userId) { user in try command.decide(user: user) }
     }
 }

@@ -38,6 +38,16 @@ extension Services {
         try await auth.require(request, [.admin], to: action, signedIn: page.user).pageUser()
     }
 
+    /// Runs the handler of a form's POST once the form is read and its
+    /// sender holds one of `roles` and sent the form's CSRF token; see ``page(_:pages:_:)``.
+    func form(_ request: Request, pages: Pages, _ roles: Set<Role>, to action: String,
+              _ body: (FormFields, Identity) async throws -> Response) async throws -> Response {
+        try await page(request, pages: pages) {
+            let fields = try await FormFields.read(request, limit: bodyLimit)
+            return try await body(fields, try await auth.require(request, roles, to: action, csrf: fields["csrf"]))
+        }
+    }
+
     /// Runs a page's handler; what it throws becomes a page, not JSON: not
     /// signed in goes to the sign-in form and back, a refusal or an unknown
     /// thing is said in the reader's language.

@@ -70,9 +70,7 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
     }
 
     routes.page("POST", "/admin/users") { request, _ in
-        try await services.page(request, pages: pages) {
-            let fields = try await FormFields.read(request, limit: services.bodyLimit)
-            let identity = try await services.auth.require(request, [.admin], to: "invite users", csrf: fields["csrf"])
+        try await services.form(request, pages: pages, [.admin], to: "invite users") { fields, identity in
             let adminId = try identity.pageUser()
             let language = Language(request)
             let command = identity.commandContext
@@ -102,9 +100,7 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
     }
 
     routes.page("POST", "/admin/users/grant") { request, _ in
-        try await services.page(request, pages: pages) {
-            let fields = try await FormFields.read(request, limit: services.bodyLimit)
-            let identity = try await services.auth.require(request, [.admin], to: "grant roles", csrf: fields["csrf"])
+        try await services.form(request, pages: pages, [.admin], to: "grant roles") { fields, identity in
             let adminId = try identity.pageUser()
             let userId = try fields.uuid("user")
             let grant = roleGrant(fields)
@@ -124,10 +120,8 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
     }
 
     routes.page("POST", "/admin/users/:userId/revoke") { request, context in
-        try await services.page(request, pages: pages) {
+        try await services.form(request, pages: pages, [.admin], to: "revoke roles") { fields, identity in
             let id = try request.uuidParameter(context, "userId")
-            let fields = try await FormFields.read(request, limit: services.bodyLimit)
-            let identity = try await services.auth.require(request, [.admin], to: "revoke roles", csrf: fields["csrf"])
             guard let grant = try? JSONDecoder().decode(RoleGrant.self, from: Data(fields.text("grant").utf8)) else {
                 throw Problem.badRequest(rule: "invalid-value", field: "grant", "grant must be a role as the page wrote it")
             }
@@ -138,10 +132,8 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
     }
 
     routes.page("POST", "/admin/users/:userId/link") { request, context in
-        try await services.page(request, pages: pages) {
+        try await services.form(request, pages: pages, [.admin], to: "send sign-in links") { fields, identity in
             let id = try request.uuidParameter(context, "userId")
-            let fields = try await FormFields.read(request, limit: services.bodyLimit)
-            let identity = try await services.auth.require(request, [.admin], to: "send sign-in links", csrf: fields["csrf"])
             let adminId = try identity.pageUser()
             let user = try await Session(store: services.store).load(UserState.self, id).state
             guard let invited = user.invited else { throw Problem.notFound("user", id.uuidString) }
@@ -154,10 +146,8 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
     }
 
     routes.page("POST", "/admin/users/:userId/sign-out") { request, context in
-        try await services.page(request, pages: pages) {
+        try await services.form(request, pages: pages, [.admin], to: "sign users out") { fields, _ in
             let id = try request.uuidParameter(context, "userId")
-            let fields = try await FormFields.read(request, limit: services.bodyLimit)
-            _ = try await services.auth.require(request, [.admin], to: "sign users out", csrf: fields["csrf"])
             try await accounts.endSessions(userId: id)
             return Pages.redirect("/admin/users?flash=userSignedOut")
         }

@@ -286,10 +286,8 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
     }
 
     routes.page("POST", "/applications/:applicationId/withdraw") { request, context in
-        try await services.page(request, pages: pages) {
+        try await services.form(request, pages: pages, [.applicant], to: "withdraw applications") { fields, identity in
             let id = try request.uuidParameter(context, "applicationId")
-            let fields = try await FormFields.read(request, limit: services.bodyLimit)
-            let identity = try await services.auth.require(request, [.applicant], to: "withdraw applications", csrf: fields["csrf"])
             let result = try await handler.withdrawApplication(WithdrawApplication(applicationId: id, reason: fields.text("reason"), at: Date()),
                                                                identity.commandContext)
             return Pages.redirect("/applications/\(id.uuidString.lowercased())?flash=withdrawnMessage&after=\(result.position)")
@@ -361,10 +359,8 @@ func addApplicantPages(to routes: Routes, _ services: Services, pages: Pages, ac
     }
 
     routes.page("POST", "/grants/:grantId/reports") { request, context in
-        try await services.page(request, pages: pages) {
+        try await services.form(request, pages: pages, [.applicant], to: "file reports") { fields, identity in
             let id = try request.uuidParameter(context, "grantId")
-            let fields = try await FormFields.read(request, limit: services.bodyLimit)
-            let identity = try await services.auth.require(request, [.applicant], to: "file reports", csrf: fields["csrf"])
             let userId = try identity.pageUser()
             let grantPage = "/grants/\(id.uuidString.lowercased())"
             let reportId = UUID(uuidString: fields.text("reportId")) ?? .random()

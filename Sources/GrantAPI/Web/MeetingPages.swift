@@ -71,9 +71,7 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
     }
 
     routes.page("POST", "/admin/meetings") { request, _ in
-        try await services.page(request, pages: pages) {
-            let fields = try await FormFields.read(request, limit: services.bodyLimit)
-            let identity = try await services.auth.require(request, [.admin], to: "schedule meetings", csrf: fields["csrf"])
+        try await services.form(request, pages: pages, [.admin], to: "schedule meetings") { fields, identity in
             let adminId = try identity.pageUser()
             let language = Language(request)
             let groupId = try fields.uuid("group")
@@ -189,10 +187,8 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
     func meetingForm(_ name: String, _ what: String, prefix: String, reasonField: String,
                      _ run: @escaping @Sendable (UUID, [String], String, CommandContext) async throws -> CommandResult) {
         routes.page("POST", "/admin/meetings/:meetingId/\(name)") { request, context in
-            try await services.page(request, pages: pages) {
+            try await services.form(request, pages: pages, [.admin], to: what) { fields, identity in
                 let meetingId = try request.uuidParameter(context, "meetingId")
-                let fields = try await FormFields.read(request, limit: services.bodyLimit)
-                let identity = try await services.auth.require(request, [.admin], to: what, csrf: fields["csrf"])
                 let adminId = try identity.pageUser()
                 let language = Language(request)
                 let chosen = fields.values.keys.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }.sorted()

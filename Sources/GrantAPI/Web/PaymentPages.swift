@@ -89,9 +89,7 @@ func addPaymentPages(to routes: Routes, _ services: Services, pages: Pages, acco
     func action(_ path: String, _ what: String, flash: String,
                 _ run: @escaping @Sendable (FormFields, Identity, CommandContext, AppRequestContext) async throws -> (row: String, CommandResult)) {
         routes.page("POST", path) { request, context in
-            try await services.page(request, pages: pages) {
-                let fields = try await FormFields.read(request, limit: services.bodyLimit)
-                let identity = try await services.auth.require(request, [.admin], to: what, csrf: fields["csrf"])
+            try await services.form(request, pages: pages, [.admin], to: what) { fields, identity in
                 let adminId = try identity.pageUser()
                 let language = Language(request)
                 let command = identity.commandContext
@@ -195,10 +193,8 @@ func addGrantAdminPages(to routes: Routes, _ services: Services, pages: Pages, a
     }
 
     routes.page("POST", "/admin/grants/:grantId/adjust") { request, context in
-        try await services.page(request, pages: pages) {
+        try await services.form(request, pages: pages, [.admin], to: "adjust grants") { fields, identity in
             let grantId = try request.uuidParameter(context, "grantId")
-            let fields = try await FormFields.read(request, limit: services.bodyLimit)
-            let identity = try await services.auth.require(request, [.admin], to: "adjust grants", csrf: fields["csrf"])
             let adminId = try identity.pageUser()
             let language = Language(request)
             let grant = try await handler.current(GrantState.self, grantId).state

@@ -68,9 +68,7 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
     }
 
     routes.page("POST", "/admin/pools") { request, _ in
-        try await services.page(request, pages: pages) {
-            let fields = try await FormFields.read(request, limit: services.bodyLimit)
-            let identity = try await services.auth.require(request, [.admin], to: "create pools", csrf: fields["csrf"])
+        try await services.form(request, pages: pages, [.admin], to: "create pools") { fields, identity in
             let adminId = try identity.pageUser()
             let language = Language(request)
             var names = ["name", "owner", "currency", "carryOver", "group", "minimumAmount", "maximumAmount"]
@@ -234,10 +232,8 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
                   _ run: @escaping @Sendable (_ poolId: UUID, _ typed: [String: String], _ language: Language, _ errors: inout FieldErrors,
                                               _ command: CommandContext) async throws -> (flash: String, anchor: String, result: CommandResult?)) {
         routes.page("POST", path) { request, context in
-            try await services.page(request, pages: pages) {
+            try await services.form(request, pages: pages, [.admin], to: what) { fields, identity in
                 let poolId = try request.uuidParameter(context, "poolId")
-                let fields = try await FormFields.read(request, limit: services.bodyLimit)
-                let identity = try await services.auth.require(request, [.admin], to: what, csrf: fields["csrf"])
                 let adminId = try identity.pageUser()
                 let typed = Dictionary(names(fields).map { ($0, fields.text($0)) }) { $1 }
                 var errors = FieldErrors()

@@ -101,11 +101,9 @@ func addSteeringPages(to routes: Routes, _ services: Services, pages: Pages, acc
     }
 
     routes.page("POST", "/steering/meetings/:meetingId/decisions/:applicationId") { request, context in
-        try await services.page(request, pages: pages) {
+        try await services.form(request, pages: pages, [.steering], to: "record decisions") { fields, identity in
             let meetingId = try request.uuidParameter(context, "meetingId")
             let applicationId = try request.uuidParameter(context, "applicationId")
-            let fields = try await FormFields.read(request, limit: services.bodyLimit)
-            let identity = try await services.auth.require(request, [.steering], to: "record decisions", csrf: fields["csrf"])
             let userId = try identity.pageUser()
             try await services.requireGroupMember(identity, meetingId: meetingId)
             let language = Language(request)
