@@ -42,18 +42,16 @@ public struct Demo: Sendable {
             summary.commands += 1
             if result.replayed { summary.replayed += 1 }
         }
-        progress("steering groups")
-        try await loadGroups(step)
-        progress("pools and calls")
-        try await loadPools(step)
-        progress("applications, decisions and payments: Den Nordjyske Teknologipagt")
-        try await loadTeknologipagt(step)
-        progress("applications, decisions and payments: STEM-projektet")
-        try await loadStemProject(step)
-        progress("applications, decisions and payments: Norway")
-        try await loadNorway(step)
-        progress("users, one per role")
-        try await loadUsers(step)
+        let parts: [(String, (Step) async throws -> Void)] = [
+            ("steering groups", loadGroups), ("pools and calls", loadPools),
+            ("applications, decisions and payments: Den Nordjyske Teknologipagt", loadTeknologipagt),
+            ("applications, decisions and payments: STEM-projektet", loadStemProject),
+            ("applications, decisions and payments: Norway", loadNorway), ("users, one per role", loadUsers),
+        ]
+        for (name, load) in parts {
+            progress(name)
+            try await load(step)
+        }
         return summary
     }
 

@@ -3,6 +3,7 @@ import EventStore
 import Foundation
 import GrantDomain
 import Hummingbird
+import Projections
 
 extension Services {
     /// What a page knows before it renders: the reader's language, the
@@ -26,16 +27,28 @@ extension Services {
         return context
     }
 
-    /// A page for auditors (and administrators, who answer to them): its context, once the reader is one.
-    func auditorsPage(_ request: Request, pages: Pages, to action: String) async throws -> PageContext {
-        let page = try await pageContext(request, pages: pages)
-        _ = try await auth.require(request, [.auditor, .admin], to: action, signedIn: page.user)
-        return page
+    /// Runs the handler of a page for auditors (and administrators, who
+    /// answer to them) once the reader is one; see ``page(_:pages:_:)``.
+    func auditorsPage(_ request: Request, pages: Pages, to action: String,
+                      _ body: (PageContext) async throws -> Response) async throws -> Response {
+        try await page(request, pages: pages) {
+            let page = try await pageContext(request, pages: pages)
+            _ = try await auth.require(request, [.auditor, .admin], to: action, signedIn: page.user)
+            return try await body(page)
+        }
     }
 
-    /// The signed-in administrator a page is for: their user id.
-    func administrator(_ request: Request, _ page: PageContext, to action: String) async throws -> UUID {
-        try await auth.require(request, [.admin], to: action, signedIn: page.user).pageUser()
+    /// Runs the handler of a page for administrators, with the page's
+    /// context and the administrator's user id, once `models` have caught
+    /// up with the request's `after`; see ``page(_:pages:_:)``.
+    func administratorsPage(_ request: Request, pages: Pages, to action: String, reading models: [ReadModelName],
+                            _ body: (PageContext, UUID) async throws -> Response) async throws -> Response {
+        try await page(request, pages: pages) {
+            let page = try await pageContext(request, pages: pages, flash: request.flash)
+            let adminId = try await auth.require(request, [.admin], to: action, signedIn: page.user).pageUser()
+            _ = try await waitForReadModels(request, models)
+            return try await body(page, adminId)
+        }
     }
 
     /// Runs the handler of a form's POST once the form is read and its

@@ -14,10 +14,7 @@ func addAdminPages(to routes: Routes, _ services: Services, pages: Pages, accoun
     let linkKey = "admin-link", inviteKey = "admin-invite", grantKey = "admin-grant-role"
 
     routes.page("GET", "/admin/users") { request, _ in
-        try await services.page(request, pages: pages) {
-            let page = try await services.pageContext(request, pages: pages, flash: request.flash)
-            let adminId = try await services.administrator(request, page, to: "manage users")
-            _ = try await services.waitForReadModels(request, [.users])
+        try await services.administratorsPage(request, pages: pages, to: "manage users", reading: [.users]) { page, adminId in
             let language = page.language
             let reads = ReadModels(client: services.store.client, logger: services.logger)
             let users: [[String: Any]] = try await reads.users(id: nil, cursor: nil, limit: 1000).map { user in

@@ -13,8 +13,7 @@ func addAuditPages(to routes: Routes, _ services: Services, pages: Pages) {
     /// same replay as `GET /v1/audit/roles`. A query, so a GET form: the
     /// address can be kept and sent on.
     routes.page("GET", "/audit/roles") { request, _ in
-        try await services.page(request, pages: pages) {
-            let page = try await services.auditorsPage(request, pages: pages, to: "replay who held which role")
+        try await services.auditorsPage(request, pages: pages, to: "replay who held which role") { page in
             let language = page.language
             let form = AsOfForm(request, language: language)
             let role = request.uri.queryParameters["role"].flatMap { UserRole(rawValue: String($0)) }
@@ -48,8 +47,7 @@ func addAuditPages(to routes: Routes, _ services: Services, pages: Pages) {
 /// entries checked, and the first broken link if any.
 func addVerificationPage(to routes: Routes, _ services: Services, pages: Pages) {
     routes.page("GET", "/audit/verify") { request, _ in
-        try await services.page(request, pages: pages) {
-            let page = try await services.auditorsPage(request, pages: pages, to: "verify the history")
+        try await services.auditorsPage(request, pages: pages, to: "verify the history") { page in
             let language = page.language
             guard request.uri.queryParameters["run"] == "1" else {
                 return pages.render("audit-verify", ["title": language.word("verifyTitle")], page)
@@ -165,8 +163,7 @@ func asOfInstant(day: String, time: String, language: Language, errors: inout Fi
 /// recorded. The same trail as `GET /v1/audit/decisions/{id}`.
 func addDecisionPages(to routes: Routes, _ services: Services, pages: Pages) {
     routes.page("GET", "/audit/decisions") { request, _ in
-        try await services.page(request, pages: pages) {
-            let page = try await services.auditorsPage(request, pages: pages, to: "read decision trails")
+        try await services.auditorsPage(request, pages: pages, to: "read decision trails") { page in
             let language = page.language
             _ = try await services.waitForReadModels(request, [.applications])
             let reads = ReadModels(client: services.store.client, logger: services.logger)
@@ -188,9 +185,8 @@ func addDecisionPages(to routes: Routes, _ services: Services, pages: Pages) {
     }
 
     routes.page("GET", "/audit/decisions/:applicationId") { request, context in
-        try await services.page(request, pages: pages) {
+        try await services.auditorsPage(request, pages: pages, to: "read decision trails") { page in
             let id = try request.uuidParameter(context, "applicationId")
-            let page = try await services.auditorsPage(request, pages: pages, to: "read decision trails")
             let language = page.language
             let trail = try await History(store: services.store).decisionTrail(applicationId: id)
             let drafted = trail.application.first { $0.type == ApplicationDrafted.eventType }
@@ -277,8 +273,7 @@ extension Language {
 /// and its money movements as CSV (the streamed funding export).
 func addPoolPages(to routes: Routes, _ services: Services, pages: Pages) {
     routes.page("GET", "/audit/pools") { request, _ in
-        try await services.page(request, pages: pages) {
-            let page = try await services.auditorsPage(request, pages: pages, to: "replay pools")
+        try await services.auditorsPage(request, pages: pages, to: "replay pools") { page in
             let language = page.language
             _ = try await services.waitForReadModels(request, [.poolBalances])
             let pools: [[String: Any]] = try await ReadModels(client: services.store.client, logger: services.logger).pools(nil).map { pool in
@@ -291,9 +286,8 @@ func addPoolPages(to routes: Routes, _ services: Services, pages: Pages) {
     }
 
     routes.page("GET", "/audit/pools/:poolId") { request, context in
-        try await services.page(request, pages: pages) {
+        try await services.auditorsPage(request, pages: pages, to: "replay pools") { page in
             let id = try request.uuidParameter(context, "poolId")
-            let page = try await services.auditorsPage(request, pages: pages, to: "replay pools")
             let language = page.language
             let form = AsOfForm(request, language: language)
             let lowered = id.uuidString.lowercased()
@@ -354,9 +348,8 @@ func addPoolPages(to routes: Routes, _ services: Services, pages: Pages) {
 /// export's pages), so a pool of 100,000 movements is shown in flat memory.
 func addLedgerPage(to routes: Routes, _ services: Services, pages: Pages) {
     routes.page("GET", "/audit/pools/:poolId/ledger") { request, context in
-        try await services.page(request, pages: pages) {
+        try await services.auditorsPage(request, pages: pages, to: "read a pool's ledger") { page in
             let id = try request.uuidParameter(context, "poolId")
-            let page = try await services.auditorsPage(request, pages: pages, to: "read a pool's ledger")
             let language = page.language
             guard let created = try await poolCreated(id, services) else { throw Problem.notFound("pool", id.uuidString) }
             // Periods added later are the read model's; a pool it has not reached yet has those it was created with.

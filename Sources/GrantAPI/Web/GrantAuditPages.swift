@@ -10,9 +10,8 @@ import Hummingbird
 /// chart beside the same figures in a table.
 func addGrantAuditPage(to routes: Routes, _ services: Services, pages: Pages) {
     routes.page("GET", "/audit/grants/:grantId") { request, context in
-        try await services.page(request, pages: pages) {
+        try await services.auditorsPage(request, pages: pages, to: "replay grants") { page in
             let id = try request.uuidParameter(context, "grantId")
-            let page = try await services.auditorsPage(request, pages: pages, to: "replay grants")
             let language = page.language
             let form = AsOfForm(request, language: language)
             let lowered = id.uuidString.lowercased()

@@ -16,10 +16,7 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
     let draftKey = "admin-meeting"
 
     routes.page("GET", "/admin/meetings") { request, _ in
-        try await services.page(request, pages: pages) {
-            let page = try await services.pageContext(request, pages: pages, flash: request.flash)
-            let adminId = try await services.administrator(request, page, to: "schedule meetings")
-            _ = try await services.waitForReadModels(request, [.agendas, .poolBalances])
+        try await services.administratorsPage(request, pages: pages, to: "schedule meetings", reading: [.agendas, .poolBalances]) { page, adminId in
             let language = page.language
             let reads = ReadModels(client: services.store.client, logger: services.logger)
             var groups: [(id: UUID, name: String)] = []
@@ -120,11 +117,8 @@ func addMeetingPages(to routes: Routes, _ services: Services, pages: Pages, acco
 
     /// One meeting: who is present and what is on the agenda, each a form of its own.
     routes.page("GET", "/admin/meetings/:meetingId") { request, context in
-        try await services.page(request, pages: pages) {
+        try await services.administratorsPage(request, pages: pages, to: "change meetings", reading: [.agendas]) { page, adminId in
             let meetingId = try request.uuidParameter(context, "meetingId")
-            let page = try await services.pageContext(request, pages: pages, flash: request.flash)
-            let adminId = try await services.administrator(request, page, to: "change meetings")
-            _ = try await services.waitForReadModels(request, [.agendas])
             let language = page.language
             let meeting = try await handler.current(MeetingState.self, meetingId).state
             guard let held = meeting.held else { throw Problem.notFound("meeting", meetingId.uuidString) }

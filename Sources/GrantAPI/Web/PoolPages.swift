@@ -19,10 +19,7 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
     @Sendable func poolKey(_ id: UUID) -> String { "admin-pool:\(id.uuidString.lowercased())" }
 
     routes.page("GET", "/admin/pools") { request, _ in
-        try await services.page(request, pages: pages) {
-            let page = try await services.pageContext(request, pages: pages, flash: request.flash)
-            let adminId = try await services.administrator(request, page, to: "run pools")
-            _ = try await services.waitForReadModels(request, [.poolBalances])
+        try await services.administratorsPage(request, pages: pages, to: "run pools", reading: [.poolBalances]) { page, adminId in
             let language = page.language
             let pools: [[String: Any]] = try await ReadModels(client: services.store.client, logger: services.logger).pools(nil).map { pool in
                 ["name": pool.name, "owner": pool.owner, "href": "/admin/pools/\(pool.id.uuidString.lowercased())",
@@ -127,11 +124,8 @@ func addPoolAdminPages(to routes: Routes, _ services: Services, pages: Pages, ac
     }
 
     routes.page("GET", "/admin/pools/:poolId") { request, context in
-        try await services.page(request, pages: pages) {
+        try await services.administratorsPage(request, pages: pages, to: "run pools", reading: [.poolBalances, .applications]) { page, adminId in
             let id = try request.uuidParameter(context, "poolId")
-            let page = try await services.pageContext(request, pages: pages, flash: request.flash)
-            let adminId = try await services.administrator(request, page, to: "run pools")
-            _ = try await services.waitForReadModels(request, [.poolBalances, .applications])
             let language = page.language
             let reads = ReadModels(client: services.store.client, logger: services.logger)
             guard let pool = try await reads.pools(id).first else { throw Problem.notFound("pool", id.uuidString) }
