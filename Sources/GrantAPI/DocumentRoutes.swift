@@ -231,9 +231,13 @@ extension Services {
 
     /// The documents of `owner` as the API and the pages show them, with their scans.
     func documentViews(_ attached: [DocumentAttached]) async throws -> [DocumentView] {
+        guard !attached.isEmpty else { return [] }
+        // Every document's scans in one round trip, not one each.
+        let reader = commands.reader()
+        try await reader.prefetch(attached.map { DocumentState.streamName($0.document.sha256.streamId) })
         var views: [DocumentView] = []
         for document in attached {
-            let scan = try await commands.current(DocumentState.self, document.document.sha256.streamId).state.lastScan
+            let scan = try await reader.load(DocumentState.self, document.document.sha256.streamId).state.lastScan
             views.append(Self.view(document, scan: scan, scanning: virusScanner != nil))
         }
         return views
