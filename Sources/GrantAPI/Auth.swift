@@ -31,25 +31,32 @@ public struct Identity: Sendable, Hashable {
     public var organisation: String?
     /// The steering-group member id.
     public var member: String?
-    /// A signed-in user's steering group: a member id is only unique within
-    /// one. Nil for a machine client's token, which names the member only.
+    /// The steering member's group: a member id is only unique within one,
+    /// so a steering identity, a user's or a machine token's, names both.
     public var groupId: UUID?
     /// The signed-in user, when it is one (not a machine client's token).
     public var userId: UUID?
 
-    public init(subject: String, role: Role, organisation: String? = nil, member: String? = nil, userId: UUID? = nil) {
+    public init(subject: String, role: Role, organisation: String? = nil, member: String? = nil, groupId: UUID? = nil, userId: UUID? = nil) {
         self.subject = subject
         self.role = role
         self.organisation = organisation
         self.member = member
+        self.groupId = groupId
         self.userId = userId
     }
 
     /// The user acting in one of the roles they hold.
     init(_ user: SignedInUser, acting grant: RoleGrant) {
         self.init(subject: UserState.normalisedEmail(user.email), role: Role(grant.role), organisation: grant.organisation,
-                  member: grant.member, userId: user.userId)
-        groupId = grant.groupId
+                  member: grant.member, groupId: grant.groupId, userId: user.userId)
+    }
+
+    /// Whether this sender is a member of `group`, whose id is `groupId`:
+    /// bound to that group, by an id among its members.
+    func sits(on group: SteeringGroupState, _ groupId: UUID) -> Bool {
+        guard let member, self.groupId == groupId else { return false }
+        return group.members[member] != nil
     }
 }
 
@@ -60,7 +67,8 @@ extension Identity {
         switch role {
         case .admin: .unrestricted
         case .applicant: .applicant(organisation: organisation ?? "")
-        case .steering: .member(member ?? "", group: groupId)
+        // Every steering identity names its group (tokens without one are refused); without, it acts on nothing.
+        case .steering: groupId.map { .member(member ?? "", group: $0) } ?? .auditor
         case .auditor: .auditor
         }
     }
@@ -118,6 +126,8 @@ struct Claims: JWTPayload {
     var role: Role
     var org: String?
     var member: String?
+    /// A steering member's group.
+    var grp: UUID?
 
     func verify(using algorithm: some JWTAlgorithm) async throws {
         try exp.verifyNotExpired()
@@ -149,7 +159,8 @@ public struct Authenticator: Sendable {
         let now = Date()
         let claims = Claims(sub: SubjectClaim(value: identity.subject),
                             exp: ExpirationClaim(value: now.addingTimeInterval(Double(lifetime.components.seconds))),
-                            iat: IssuedAtClaim(value: now), role: identity.role, org: identity.organisation, member: identity.member)
+                            iat: IssuedAtClaim(value: now), role: identity.role, org: identity.organisation, member: identity.member,
+                            grp: identity.groupId)
         return try await keys.sign(claims)
     }
 
@@ -200,12 +211,16 @@ public struct Authenticator: Sendable {
         } catch {
             throw Problem.unauthorized("the bearer token is invalid or expired")
         }
-        let identity = Identity(subject: claims.sub.value, role: claims.role, organisation: claims.org, member: claims.member)
+        let identity = Identity(subject: claims.sub.value, role: claims.role, organisation: claims.org, member: claims.member, groupId: claims.grp)
         if identity.role == .applicant, identity.organisation?.isEmpty ?? true {
             throw Problem.unauthorized("an applicant token must name its organisation")
         }
         if identity.role == .steering, identity.member?.isEmpty ?? true {
             throw Problem.unauthorized("a steering token must name its member")
+        }
+        // A member id is unique only within its group: unbound, "anna" of one group could act in another's meetings.
+        if identity.role == .steering, identity.groupId == nil {
+            throw Problem.unauthorized("a steering token must name its group (grantledger token --role steering --group ID --member ID)")
         }
         verified.store(token, identity, expires: claims.exp.value)
         return identity

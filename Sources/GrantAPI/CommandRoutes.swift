@@ -238,7 +238,7 @@ extension Services {
         let meeting = try await session.load(MeetingState.self, meetingId)
         guard let held = meeting.state.held else { throw DomainError.notFound(kind: "meeting", id: meetingId.uuidString) }
         let group = try await session.load(SteeringGroupState.self, held.groupId)
-        guard let member = identity.member, group.state.members[member] != nil, identity.groupId.map({ $0 == held.groupId }) ?? true else {
+        guard identity.sits(on: group.state, held.groupId) else {
             throw Problem.forbidden("\(identity.member ?? identity.subject) is not a member of the steering group that held meeting \(meetingId.uuidString)")
         }
     }

@@ -89,7 +89,7 @@ func addReadRoutes(to routes: Routes, _ services: Services) {
         return try await services.read(request, [.admin, .steering], "read agendas", from: [.agendas]) { identity, reads in
             if identity.role == .steering {
                 let group = try await Session(store: services.store).load(SteeringGroupState.self, id)
-                guard let member = identity.member, group.state.members[member] != nil, identity.groupId.map({ $0 == id }) ?? true else {
+                guard identity.sits(on: group.state, id) else {
                     throw Problem.forbidden("\(identity.member ?? identity.subject) is not a member of steering group \(id.uuidString)")
                 }
             }

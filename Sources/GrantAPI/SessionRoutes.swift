@@ -90,7 +90,8 @@ func addSessionRoutes(to routes: Routes, _ services: Services, accounts: Account
     routes.get("/v1/me") { request, _ in
         let identity = try await services.auth.identity(of: request)
         let held = try await services.auth.signedInUser(request)?.roles
-        let own = RoleGrant(role: UserRole(rawValue: identity.role.rawValue) ?? .auditor, organisation: identity.organisation, member: identity.member)
+        let own = RoleGrant(role: UserRole(rawValue: identity.role.rawValue) ?? .auditor, organisation: identity.organisation,
+                            groupId: identity.groupId, member: identity.member)
         return try jsonResponse(MeView(subject: identity.subject, userId: identity.userId, role: identity.role.rawValue,
                                        organisation: identity.organisation, member: identity.member, roles: held ?? [own]))
     }

@@ -10,9 +10,9 @@ public enum ActingAs: Hashable, Sendable {
     case unrestricted
     /// An applicant acting for its organisation.
     case applicant(organisation: String)
-    /// A steering-group member, by its member id in `group` (nil: a
-    /// token not bound to a group, valid wherever the id is a member's).
-    case member(String, group: UUID?)
+    /// A steering-group member, by its member id in `group`: a member id
+    /// is only unique within one group, so a sender always names both.
+    case member(String, group: UUID)
     /// An auditor: reads, and acts on nothing.
     case auditor
 
@@ -29,7 +29,7 @@ public enum ActingAs: Hashable, Sendable {
     func requireSeat(on group: SteeringGroupState, _ groupId: UUID, meeting: UUID) throws(DomainError) {
         switch self {
         case .unrestricted: return
-        case .member(let member, let bound) where group.members[member] != nil && (bound ?? groupId) == groupId: return
+        case .member(let member, let bound) where bound == groupId && group.members[member] != nil: return
         case .member(let member, _): throw .notOnSteeringGroup(member: member, meeting: meeting.uuidString)
         case .applicant, .auditor: throw .notOnSteeringGroup(member: "", meeting: meeting.uuidString)
         }

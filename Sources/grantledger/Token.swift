@@ -37,6 +37,8 @@ struct Token: AsyncParsableCommand {
     var role: String
     @Option(help: "The applicant's organisation (required for applicant).")
     var organisation: String?
+    @Option(help: "The steering group's id (required for steering: a member id is only unique within its group).")
+    var group: String?
     @Option(help: "The steering-group member id (required for steering).")
     var member: String?
     @Option(help: "Who the token names in the history (default: derived from role, organisation and member).")
@@ -50,13 +52,15 @@ struct Token: AsyncParsableCommand {
         }
         if role == .applicant, organisation?.isEmpty ?? true { throw ValidationError("an applicant token needs --organisation") }
         if role == .steering, member?.isEmpty ?? true { throw ValidationError("a steering token needs --member") }
+        if role == .steering, group.flatMap(UUID.init(uuidString:)) == nil { throw ValidationError("a steering token needs --group, the group's id") }
+        if role != .steering, group != nil { throw ValidationError("--group is for steering tokens only") }
         guard (1...24 * 366).contains(hours) else { throw ValidationError("--hours must be 1...\(24 * 366)") }
     }
 
     func run() async throws {
         let role = Role(rawValue: role)!
         let name = subject ?? [role.rawValue, organisation, member].compactMap { $0 }.joined(separator: ":")
-        let identity = Identity(subject: name, role: role, organisation: organisation, member: member)
+        let identity = Identity(subject: name, role: role, organisation: organisation, member: member, groupId: group.flatMap(UUID.init(uuidString:)))
         let authenticator = try await Authenticator(key: try jwtKey())
         print(try await authenticator.token(for: identity, lifetime: .seconds(hours * 3600)))
     }

@@ -202,7 +202,7 @@ struct ExtremesTests {
             "date": "9999-12-31T23:59:59.999Z", "present": members.map { $0["id"]! }, "agenda": applications])).ok()["id"] as? String ?? ""
 
         let voters = members.dropFirst().map { $0["id"] as! String }  // the first is affiliated with the school: recused
-        let steering = try await api.token(.steering, member: voters[0])
+        let steering = try await api.token(.steering, member: voters[0], group: group)
         let votes = voters.map { ["member": $0, "vote": "for"] }
         let tranches = (0..<Limits.tranches).map { ["percent": 5, "trigger": $0 == 0 ? "signing" : "progress-report"] as [String: Any] }
         let conditions = (0..<Limits.conditions).map { text(Limits.reason, "Condition \($0) ") }
@@ -212,7 +212,7 @@ struct ExtremesTests {
         }
         let notYet = try await api.post("/v1/meetings/\(future)/decisions", steering, body: body(approval(applications[0], period: periods[0], amount: 1)))
         #expect(notYet.status == .unprocessableContent && notYet.string("rule") == "meeting-not-yet-held", "\(notYet.text)")
-        let recused = try await api.token(.steering, member: members[0]["id"] as! String)
+        let recused = try await api.token(.steering, member: members[0]["id"] as! String, group: group)
         var recusedVote = approval(applications[0], period: periods[0], amount: 1)
         recusedVote["votes"] = [["member": members[0]["id"]!, "vote": "for"]]
         let refused = try await api.post("/v1/meetings/\(meeting)/decisions", recused, body: body(recusedVote))

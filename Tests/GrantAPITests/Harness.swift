@@ -22,9 +22,10 @@ struct API: Sendable {
     let store: EventStore
     let auth: Authenticator
 
-    func token(_ role: Role, organisation: String? = nil, member: String? = nil, subject: String? = nil) async throws -> String {
+    func token(_ role: Role, organisation: String? = nil, member: String? = nil, group: String? = nil, subject: String? = nil) async throws -> String {
         let name = subject ?? [role.rawValue, organisation, member].compactMap { $0 }.joined(separator: ":")
-        return try await auth.token(for: Identity(subject: name, role: role, organisation: organisation, member: member))
+        return try await auth.token(for: Identity(subject: name, role: role, organisation: organisation, member: member,
+                                                  groupId: group.flatMap(UUID.init(uuidString:))))
     }
 
     func post(_ path: String, _ token: String?, _ json: String = "{}", key: String? = nil) async throws -> TestResponse {

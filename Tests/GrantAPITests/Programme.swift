@@ -43,7 +43,7 @@ struct Programme {
     }
 
     func steeringToken(_ member: String) async throws -> String {
-        try await api.token(.steering, member: member)
+        try await api.token(.steering, member: member, group: group)
     }
 
     /// Drafts and submits an application; returns its id.

@@ -22,7 +22,9 @@ struct RoleTests {
             let applicant = try await programme.applicantToken(school)
             let otherApplicant = try await programme.applicantToken("Hjørring Gymnasium")
             let steering = try await programme.steeringToken("bo")
-            let outsider = try await api.token(.steering, member: "zoe")
+            let outsider = try await api.token(.steering, member: "zoe", group: programme.group)
+            // "bo" sits on this programme's group only: a token for a "bo" of another group is refused here.
+            let namesake = try await api.token(.steering, member: "bo", group: UUID().uuidString)
             let content = """
                 {"callId": "\(programme.call)", "organisation": "\(school)", "projectLeader": "Kim", "title": "t", "description": "d",
                  "requested": {"amount": "1000.00", "currency": "DKK"}}
@@ -60,6 +62,9 @@ struct RoleTests {
                 ("steering", steering, "POST", "/v1/steering-groups/\(programme.group)/meetings", #"{"date": "2026-03-01", "present": ["bo"], "agenda": []}"#),
                 ("steering", outsider, "POST", "/v1/meetings/\(meeting)/decisions", Programme.approval(application, amount: "1.00")),
                 ("steering", outsider, "GET", "/v1/steering-groups/\(programme.group)/agenda", ""),
+                ("steering", namesake, "POST", "/v1/meetings/\(meeting)/decisions", Programme.approval(application, amount: "1.00", votes: ["bo"])),
+                ("steering", namesake, "GET", "/v1/steering-groups/\(programme.group)/agenda", ""),
+                ("steering", namesake, "GET", "/v1/meetings/\(meeting)/documents", ""),
                 // Admins run the programme but do not apply or vote.
                 ("admin", programme.admin, "POST", "/v1/applications", content),
                 ("admin", programme.admin, "POST", "/v1/meetings/\(meeting)/decisions", Programme.approval(application, amount: "1.00")),
@@ -88,6 +93,10 @@ struct RoleTests {
                 let response = try await api.post("/v1/pools", token, pool)
                 #expect(response.status == .unauthorized && response.string("rule") == "unauthenticated", "\(response.text)")
             }
+            // A steering token signed with the right key but bound to no group: a member id means nothing without one.
+            let unbound = try await api.token(.steering, member: "bo")
+            let vote = try await api.post("/v1/meetings/\(meeting)/decisions", unbound, Programme.approval(application, amount: "1.00", votes: ["bo"]))
+            #expect(vote.status == .unauthorized && vote.text.contains("must name its group"), "\(vote.text)")
             #expect(try await api.get("/v1/pools", nil).status == .unauthorized)
             #expect(try await api.eventCount() == before)
         }

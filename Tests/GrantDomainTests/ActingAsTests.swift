@@ -87,6 +87,5 @@ struct ActingAsTests {
         #expect(throws: DomainError.notOnSteeringGroup(member: "", meeting: meeting)) { try decide(Self.ownSchool).get() }
         #expect(throws: DomainError.notOnSteeringGroup(member: "", meeting: meeting)) { try decide(.auditor).get() }
         #expect(throws: Never.self) { try decide(.member("bo", group: world.groupId)).get() }
-        #expect(throws: Never.self) { try decide(.member("bo", group: nil)).get() }
     }
 }

@@ -28,7 +28,7 @@ struct DocumentDeciderTests {
     func notOwners() throws {
         var world = try World()
         let id = try world.submitted(World.content(Self.school))
-        for actor in [ActingAs.applicant(organisation: "Tech College"), .member("bo", group: nil), .auditor] {
+        for actor in [ActingAs.applicant(organisation: "Tech College"), .member("bo", group: world.groupId), .auditor] {
             given(ApplicationState.self).when { _ throws(DomainError) in
                 try Self.attach().decide(application: world.applications[id]!, applicationId: id, actingAs: actor)
             }.then(refused: .notOwner(kind: "application", id: id.uuidString))
@@ -127,8 +127,8 @@ struct DocumentDeciderTests {
         var world = try World()
         let id = try world.submitted(World.content(Self.school))
         try world.holdMeeting(agenda: [id])
-        let meeting = world.meeting, group = world.group, meetingId = world.meetingId
-        #expect(try Self.attach().decide(meeting: meeting, meetingId: meetingId, group: group, actingAs: .member("bo", group: nil)).count == 1)
+        let meeting = world.meeting, group = world.group, meetingId = world.meetingId, groupId = world.groupId
+        #expect(try Self.attach().decide(meeting: meeting, meetingId: meetingId, group: group, actingAs: .member("bo", group: groupId)).count == 1)
         #expect(try Self.attach().decide(meeting: meeting, meetingId: meetingId, group: group).count == 1)
         for actor in [ActingAs.applicant(organisation: Self.school), .auditor] {
             given(MeetingState.self).when { _ throws(DomainError) in
@@ -136,8 +136,12 @@ struct DocumentDeciderTests {
             }.then(refused: .notOnSteeringGroup(member: "", meeting: meetingId.uuidString))
         }
         given(MeetingState.self).when { _ throws(DomainError) in
-            try Self.attach().decide(meeting: meeting, meetingId: meetingId, group: group, actingAs: .member("zoe", group: nil))
+            try Self.attach().decide(meeting: meeting, meetingId: meetingId, group: group, actingAs: .member("zoe", group: groupId))
         }.then(refused: .notOnSteeringGroup(member: "zoe", meeting: meetingId.uuidString))
+        // "bo" is a member's id in this group only: bound to another group, the same id is refused.
+        given(MeetingState.self).when { _ throws(DomainError) in
+            try Self.attach().decide(meeting: meeting, meetingId: meetingId, group: group, actingAs: .member("bo", group: UUID()))
+        }.then(refused: .notOnSteeringGroup(member: "bo", meeting: meetingId.uuidString))
         given(MeetingState.self).when { state throws(DomainError) in try Self.attach().decide(meeting: state, meetingId: meetingId, group: group) }
             .then(refused: .notFound(kind: "meeting", id: meetingId.uuidString))
     }
