@@ -3,6 +3,8 @@ import Foundation
 /// An event of the domain: a stable type name, a schema version, and when it
 /// happened in the world. Encoded as JSON into the event store's `data` by
 /// the EventCoding target: the domain knows nothing of its wire format.
+/// The `package` inits of events and of the values in them are for
+/// EventCoding's payload readers, which build the busiest field by field.
 public protocol DomainEvent: Codable, Hashable, Sendable {
     static var eventType: String { get }
     static var schemaVersion: Int32 { get }

@@ -84,7 +84,6 @@ public struct EligibilityCheck: Codable, Hashable, Sendable {
     public var passed: Bool
     public var detail: String
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(rule: String, passed: Bool, detail: String) {
         (self.rule, self.passed, self.detail) = (rule, passed, detail)
     }
@@ -100,7 +99,6 @@ public struct ApplicationDrafted: DomainEvent {
     public var content: ApplicationContent
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(applicationId: UUID, callId: UUID, poolId: UUID, content: ApplicationContent, occurredAt: Date) {
         (self.applicationId, self.callId, self.poolId, self.content, self.occurredAt) = (applicationId, callId, poolId, content, occurredAt)
     }
@@ -119,7 +117,6 @@ public struct ApplicationSubmitted: DomainEvent {
     public var checks: [EligibilityCheck]
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(version: Int, checks: [EligibilityCheck], occurredAt: Date) {
         (self.version, self.checks, self.occurredAt) = (version, checks, occurredAt)
     }
@@ -130,7 +127,6 @@ public struct ApplicationWithdrawn: DomainEvent {
     public var reason: String
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(reason: String, occurredAt: Date) {
         self.reason = reason
         self.occurredAt = occurredAt
@@ -145,7 +141,6 @@ public struct ApplicationApproved: DomainEvent {
     public var amount: Money
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(meetingId: UUID, grantId: UUID, version: Int, amount: Money, occurredAt: Date) {
         (self.meetingId, self.grantId, self.version, self.amount, self.occurredAt) = (meetingId, grantId, version, amount, occurredAt)
     }
@@ -158,7 +153,6 @@ public struct ApplicationRejected: DomainEvent {
     public var reason: String
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(meetingId: UUID, version: Int, reason: String, occurredAt: Date) {
         (self.meetingId, self.version, self.reason, self.occurredAt) = (meetingId, version, reason, occurredAt)
     }
@@ -171,7 +165,6 @@ public struct ApplicationReturnedForRevision: DomainEvent {
     public var reason: String
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(meetingId: UUID, version: Int, reason: String, occurredAt: Date) {
         (self.meetingId, self.version, self.reason, self.occurredAt) = (meetingId, version, reason, occurredAt)
     }

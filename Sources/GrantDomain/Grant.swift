@@ -25,7 +25,6 @@ public struct Tranche: Codable, Hashable, Sendable {
     public var amount: Money
     public var trigger: TrancheTrigger
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(number: Int, amount: Money, trigger: TrancheTrigger) {
         (self.number, self.amount, self.trigger) = (number, amount, trigger)
     }
@@ -53,7 +52,6 @@ public struct GrantAwarded: DomainEvent {
     public var tranches: [Tranche]
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(grantId: UUID, applicationId: UUID, poolId: UUID, callId: UUID, meetingId: UUID, organisation: String, title: String, amount: Money, period: String, sources: [SourceAmount], conditions: [String], tranches: [Tranche], occurredAt: Date) {
         (self.grantId, self.applicationId, self.poolId, self.callId, self.meetingId, self.organisation, self.title, self.amount, self.period, self.sources, self.conditions, self.tranches, self.occurredAt) =
             (grantId, applicationId, poolId, callId, meetingId, organisation, title, amount, period, sources, conditions, tranches, occurredAt)
@@ -67,7 +65,6 @@ public struct ReportFiled: DomainEvent {
     public var summary: String
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(reportId: UUID, kind: ReportKind, summary: String, occurredAt: Date) {
         (self.reportId, self.kind, self.summary, self.occurredAt) = (reportId, kind, summary, occurredAt)
     }
@@ -79,7 +76,6 @@ public struct ReportApproved: DomainEvent {
     public var approvedBy: String
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(reportId: UUID, approvedBy: String, occurredAt: Date) {
         (self.reportId, self.approvedBy, self.occurredAt) = (reportId, approvedBy, occurredAt)
     }
@@ -93,7 +89,6 @@ public struct PaymentRequested: DomainEvent {
     public var requestedBy: String
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(paymentRequestId: UUID, tranche: Int, amount: Money, requestedBy: String, occurredAt: Date) {
         (self.paymentRequestId, self.tranche, self.amount, self.requestedBy, self.occurredAt) =
             (paymentRequestId, tranche, amount, requestedBy, occurredAt)
@@ -106,7 +101,6 @@ public struct PaymentApproved: DomainEvent {
     public var approvedBy: String
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(paymentRequestId: UUID, approvedBy: String, occurredAt: Date) {
         (self.paymentRequestId, self.approvedBy, self.occurredAt) = (paymentRequestId, approvedBy, occurredAt)
     }
@@ -120,7 +114,6 @@ public struct PaymentMarkedPaid: DomainEvent {
     public var reference: String
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(paymentRequestId: UUID, tranche: Int, amount: Money, reference: String, occurredAt: Date) {
         (self.paymentRequestId, self.tranche, self.amount, self.reference, self.occurredAt) =
             (paymentRequestId, tranche, amount, reference, occurredAt)
@@ -136,7 +129,6 @@ public struct GrantReduced: DomainEvent {
     public var reason: String
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(reduction: Money, newAmount: Money, tranches: [Tranche], reason: String, occurredAt: Date) {
         (self.reduction, self.newAmount, self.tranches, self.reason, self.occurredAt) = (reduction, newAmount, tranches, reason, occurredAt)
     }
@@ -148,7 +140,6 @@ public struct GrantCancelled: DomainEvent {
     public var reason: String
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(released: Money, reason: String, occurredAt: Date) {
         (self.released, self.reason, self.occurredAt) = (released, reason, occurredAt)
     }
@@ -160,7 +151,6 @@ public struct RepaymentRecorded: DomainEvent {
     public var reference: String
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(amount: Money, reference: String, occurredAt: Date) {
         (self.amount, self.reference, self.occurredAt) = (amount, reference, occurredAt)
     }
@@ -285,7 +275,6 @@ public struct PaymentRequestIdClaimed: DomainEvent {
     public var grantId: UUID
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(paymentRequestId: UUID, grantId: UUID, occurredAt: Date) {
         (self.paymentRequestId, self.grantId, self.occurredAt) = (paymentRequestId, grantId, occurredAt)
     }

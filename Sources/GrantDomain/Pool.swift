@@ -107,7 +107,6 @@ public struct MoneyCommitted: DomainEvent {
     public var sources: [SourceAmount]
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(grantId: UUID, applicationId: UUID, callId: UUID, meetingId: UUID, period: String, amount: Money, sources: [SourceAmount], occurredAt: Date) {
         (self.grantId, self.applicationId, self.callId, self.meetingId, self.period, self.amount, self.sources, self.occurredAt) =
             (grantId, applicationId, callId, meetingId, period, amount, sources, occurredAt)
@@ -123,7 +122,6 @@ public struct CommitmentReleased: DomainEvent {
     public var reason: String
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(grantId: UUID, period: String, amount: Money, sources: [SourceAmount], reason: String, occurredAt: Date) {
         (self.grantId, self.period, self.amount, self.sources, self.reason, self.occurredAt) = (grantId, period, amount, sources, reason, occurredAt)
     }
@@ -139,7 +137,6 @@ public struct PaymentDisbursed: DomainEvent {
     public var reference: String
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(grantId: UUID, paymentRequestId: UUID, period: String, amount: Money, sources: [SourceAmount], reference: String, occurredAt: Date) {
         (self.grantId, self.paymentRequestId, self.period, self.amount, self.sources, self.reference, self.occurredAt) =
             (grantId, paymentRequestId, period, amount, sources, reference, occurredAt)
@@ -155,7 +152,6 @@ public struct RepaymentReceived: DomainEvent {
     public var reference: String
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(grantId: UUID, period: String, amount: Money, sources: [SourceAmount], reference: String, occurredAt: Date) {
         (self.grantId, self.period, self.amount, self.sources, self.reference, self.occurredAt) =
             (grantId, period, amount, sources, reference, occurredAt)

@@ -134,7 +134,6 @@ public struct Recusal: Codable, Hashable, Sendable {
     public var member: String
     public var affiliation: String
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(member: String, affiliation: String) {
         self.member = member
         self.affiliation = affiliation
@@ -158,7 +157,6 @@ public struct DecisionRecorded: DomainEvent {
     public var eligibleVoters: Int
     public var occurredAt: Date
 
-    /// For the payload readers (EventCoding), which build it field by field.
     package init(meetingId: UUID, applicationId: UUID, applicationVersion: Int, outcome: DecisionOutcome, votes: [Vote], recused: [Recusal], quorum: Int, eligibleVoters: Int, occurredAt: Date) {
         (self.meetingId, self.applicationId, self.applicationVersion, self.outcome, self.votes, self.recused, self.quorum, self.eligibleVoters, self.occurredAt) =
             (meetingId, applicationId, applicationVersion, outcome, votes, recused, quorum, eligibleVoters, occurredAt)
