@@ -54,11 +54,11 @@ def test_run_a_pool_and_its_call(browser, page):
     expect(page.get_by_role("status")).to_have_text("Pengene er flyttet.")
     expect(page.get_by_role("row", name=re.compile("^2028"))).to_contain_text("700.000,00 kr.")
 
-    
+    opens = today()
     title = f"Forårsrunde {uuid.uuid4().hex[:4]}"
     page.get_by_label("Opslagets titel").fill(title)
-    page.locator("#callOpensDay").fill(today().isoformat())
-    page.locator("#callClosesDay").fill((today() + timedelta(days=30)).isoformat())
+    page.locator("#callOpensDay").fill(opens.isoformat())
+    page.locator("#callClosesDay").fill((opens + timedelta(days=30)).isoformat())
     page.get_by_role("button", name="Opret et opslag").click()
     expect(page.get_by_role("status")).to_have_text("Opslaget er oprettet.")
     call = page.get_by_role("region", name=re.compile(title))
@@ -77,7 +77,7 @@ def test_run_a_pool_and_its_call(browser, page):
     call.get_by_role("button", name=re.compile("Ændr perioden")).click()
     call = page.get_by_role("region", name=re.compile(title))
     expect(call.get_by_role("paragraph").filter(has_text="lukke opslaget nu")).to_be_visible()
-    later = today() + timedelta(days=60)
+    later = opens + timedelta(days=60)
     call.get_by_label("Lukker den").fill(later.isoformat())
     call.get_by_label("Begrundelse (valgfri)").fill("Skolerne bad om mere tid")
     call.get_by_role("button", name=re.compile("Ændr perioden")).click()

@@ -118,7 +118,7 @@ enum Credentials {
     }
 }
 
-/// The token's claims: RFC 7519's `sub`, `exp`, `iat` and three of ours.
+/// The token's claims: RFC 7519's `sub`, `exp`, `iat` and four of ours.
 struct Claims: JWTPayload {
     var sub: SubjectClaim
     var exp: ExpirationClaim

@@ -234,7 +234,8 @@ extension Services {
         guard !attached.isEmpty else { return [] }
         // Every document's scans in one round trip, not one each.
         let reader = commands.reader()
-        try await reader.prefetch(attached.map { DocumentState.streamName($0.document.sha256.streamId) })
+        // A set: the same file may be attached twice (to a grant and to one of its reports).
+        try await reader.prefetch(Array(Set(attached.map { DocumentState.streamName($0.document.sha256.streamId) })))
         var views: [DocumentView] = []
         for document in attached {
             let scan = try await reader.load(DocumentState.self, document.document.sha256.streamId).state.lastScan

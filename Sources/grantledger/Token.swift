@@ -41,7 +41,7 @@ struct Token: AsyncParsableCommand {
     var group: String?
     @Option(help: "The steering-group member id (required for steering).")
     var member: String?
-    @Option(help: "Who the token names in the history (default: derived from role, organisation and member).")
+    @Option(help: "Who the token names in the history (default: derived from role, organisation, group and member).")
     var subject: String?
     @Option(help: "Lifetime in hours.")
     var hours: Int = 8
@@ -59,7 +59,8 @@ struct Token: AsyncParsableCommand {
 
     func run() async throws {
         let role = Role(rawValue: role)!
-        let name = subject ?? [role.rawValue, organisation, member].compactMap { $0 }.joined(separator: ":")
+        // With the group: the events' actor and the idempotency keys' scope tell two groups' "bo" apart.
+        let name = subject ?? [role.rawValue, organisation, group?.lowercased(), member].compactMap { $0 }.joined(separator: ":")
         let identity = Identity(subject: name, role: role, organisation: organisation, member: member, groupId: group.flatMap(UUID.init(uuidString:)))
         let authenticator = try await Authenticator(key: try jwtKey())
         print(try await authenticator.token(for: identity, lifetime: .seconds(hours * 3600)))

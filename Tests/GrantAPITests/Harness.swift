@@ -23,9 +23,9 @@ struct API: Sendable {
     let auth: Authenticator
 
     func token(_ role: Role, organisation: String? = nil, member: String? = nil, group: String? = nil, subject: String? = nil) async throws -> String {
-        let name = subject ?? [role.rawValue, organisation, member].compactMap { $0 }.joined(separator: ":")
-        return try await auth.token(for: Identity(subject: name, role: role, organisation: organisation, member: member,
-                                                  groupId: group.flatMap(UUID.init(uuidString:))))
+        let groupId = try group.map { try #require(UUID(uuidString: $0), "the group's id, \($0), is not a UUID") }
+        let name = subject ?? [role.rawValue, organisation, group?.lowercased(), member].compactMap { $0 }.joined(separator: ":")
+        return try await auth.token(for: Identity(subject: name, role: role, organisation: organisation, member: member, groupId: groupId))
     }
 
     func post(_ path: String, _ token: String?, _ json: String = "{}", key: String? = nil) async throws -> TestResponse {

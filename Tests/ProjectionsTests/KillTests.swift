@@ -17,12 +17,20 @@ struct KillTests {
 
             var generator = SystemRandomNumberGenerator()
             var killsDuringCatchUp = 0
+            let runtime = ProjectionRuntime(store: store, logger: FreshDatabase.logger)
             for round in 0..<5 {
+                let behind = try await runtime.status().reduce(0) { $0 + $1.eventsBehind }
                 let worker = try Self.start(binary, url)
-                try await Task.sleep(for: .milliseconds(Int.random(in: 800...3_000, using: &generator)))
+                // Killed at a random moment once it has applied something, however long the process takes to
+                // get going on a loaded machine (fixed 0.8-3 s delays landed during catch-up only twice in five
+                // in the fresh-clone CI run of 2026-12-08, beside a build).
+                while worker.isRunning, try await runtime.status().reduce(0, { $0 + $1.eventsBehind }) == behind {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...300, using: &generator)))
                 kill(worker.processIdentifier, SIGKILL)
                 try await Self.waitForExit(worker)
-                let statuses = try await ProjectionRuntime(store: store, logger: FreshDatabase.logger).status()
+                let statuses = try await runtime.status()
                 if statuses.contains(where: { $0.eventsBehind > 0 }) { killsDuringCatchUp += 1 }
                 print("kill test: round \(round) killed; behind:", statuses.map { "\($0.name)=\($0.eventsBehind)" }.joined(separator: " "))
             }
