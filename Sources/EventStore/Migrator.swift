@@ -151,7 +151,12 @@ public struct Migrator: Sendable {
     @discardableResult
     public func migrate(client: PostgresClient, applicationRole: String? = nil, logger: Logger) async throws -> [String] {
         try await client.withConnection { connection in
-            try await connection.run("SELECT pg_advisory_lock(\(Self.lockKey))", logger: logger)
+            // Taken by polling, not by waiting in pg_advisory_lock: a wait there is one statement, which the
+            // connection's statement_timeout (60 s) cancels when the turns before take longer (a slow migration,
+            // or a hundred test processes queued on a loaded machine, as in a CI run of 2026-12-08).
+            while try await !Self.tryLock(connection, logger: logger) {
+                try await Task.sleep(for: .milliseconds(50))
+            }
             do {
                 // Names resolve in pg_catalog (always first) and public alone: a schema the application's role may create
                 // (one named like the owner, first in the default search_path) cannot put its code in the owner's hands.
@@ -169,6 +174,13 @@ public struct Migrator: Sendable {
                 throw error
             }
         }
+    }
+
+    private static func tryLock(_ connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        for try await taken in try await connection.query("SELECT pg_try_advisory_lock(\(lockKey))", logger: logger).decode(Bool.self) {
+            return taken
+        }
+        return false
     }
 
     private func apply(on connection: PostgresConnection, logger: Logger) async throws -> [String] {
